@@ -1,0 +1,448 @@
+"""Device and circuit cards: TOML parameter sets, checked against their model's declaration.
+
+A card is a TOML file with three tables::
+
+    [model]
+    name = "vteam"                 # a registered model of this card's kind
+    description = "..."            # optional
+
+    [parameters]                   # SI values, every key declared by the model
+    r_on = 50.0
+
+    [provenance]                   # where the numbers come from
+    source = "Kvatinsky et al., IEEE TCAS-II 62, 786 (2015)"
+    doi = "10.1109/TCSII.2015.2433536"   # or url = "..."
+    fitted = "k_off, k_on, alpha_off, alpha_on to the Pickett model"
+    method = "published fit, taken from Table I"
+    residual = "not given by the source"
+
+A model may declare further optional tables (``[variability]``, ``[adc]``, ...).  Every model
+declares its parameters (name, unit, range, default) once, in a :class:`ModelSpec` registered
+with :func:`register_model`; loading checks every key, type and range against it and fails with
+one :class:`CardError` naming the file, the key, the value and what was expected.  Cards are
+data: nothing in them is ever executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from .errors import CardError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Card",
+    "CardRef",
+    "ModelSpec",
+    "Parameter",
+    "card_dirs",
+    "list_cards",
+    "load_card",
+    "load_circuit",
+    "load_device",
+    "register_model",
+]
+
+KINDS = ("device", "circuit")
+MAX_CARD_BYTES = 1 << 20  # 1 MiB: a parameter set is a few kB; refuse anything absurd early
+_PROVENANCE_REQUIRED = ("source", "fitted", "method", "residual")
+_PROVENANCE_OPTIONAL = ("doi", "url", "notes", "data", "figure", "table", "date", "authors")
+_MODEL_KEYS = ("name", "description")
+_PARAMETER_KINDS = ("float", "int", "bool", "str", "floats")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """Declaration of one model parameter.
+
+    Parameters
+    ----------
+    name : str
+        Key in the card's table (snake_case, unit in the name where it helps).
+    unit : str
+        SI unit (``"ohm"``, ``"S"``, ``"V"``, ``"A"``, ``"s"``, ``"K"``, ``"m"``, ``"J"``,
+        ``"W"``, ``"1"`` for dimensionless).
+    doc : str
+        One line saying what the parameter is.
+    default : optional
+        Value used when the card omits the key; ``None`` makes the key required.
+    low, high : float
+        Allowed range for numbers (bounds inclusive unless ``low_open``/``high_open``).
+    kind : {"float", "int", "bool", "str", "floats"}
+        Value type; ``"floats"`` is a list of numbers, each checked against the range.
+    choices : tuple of str
+        Allowed values of a ``"str"`` parameter (empty: any string).
+    """
+
+    name: str
+    unit: str
+    doc: str
+    default: Any = None
+    low: float = -math.inf
+    high: float = math.inf
+    kind: str = "float"
+    choices: tuple[str, ...] = ()
+    low_open: bool = False
+    high_open: bool = False
+
+    def __post_init__(self):
+        if self.kind not in _PARAMETER_KINDS:
+            raise ValueError(f"Parameter {self.name}: kind {self.kind!r} not in {_PARAMETER_KINDS}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def expectation(self) -> str:
+        """Human-readable description of an acceptable value."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "str":
+            return f"one of {list(self.choices)}" if self.choices else "a string"
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        rng = f"{left}{self.low:g}, {self.high:g}{right}"
+        noun = {"float": "a finite number", "int": "an integer", "floats": "a list of finite numbers"}
+        unit = "" if self.unit in ("", "1") else f" {self.unit}"
+        return f"{noun[self.kind]} in {rng}{unit} ({self.doc})"
+
+    def check(self, value: Any) -> Any:
+        """Return the value converted to its Python type; raise ``ValueError`` with the reason."""
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(self.expectation())
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                raise ValueError(self.expectation())
+            return value
+        if self.kind == "floats":
+            if not isinstance(value, list) or not value:
+                raise ValueError(self.expectation())
+            return tuple(self._number(v) for v in value)
+        return self._number(value)
+
+    def _number(self, value: Any) -> float | int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(self.expectation())
+        if self.kind == "int" and not isinstance(value, int):
+            raise ValueError(self.expectation())
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(self.expectation()) from None
+        below = number <= self.low if self.low_open else number < self.low
+        above = number >= self.high if self.high_open else number > self.high
+        if not math.isfinite(number) or below or above:
+            raise ValueError(self.expectation())
+        return int(value) if self.kind == "int" else number
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The declaration of a model: its parameters, optional extra tables and cross-checks.
+
+    ``checks`` holds ``(predicate, message)`` pairs evaluated on the full parameter mapping
+    (defaults filled in), for constraints between parameters such as ``r_on < r_off``.
+    """
+
+    name: str
+    kind: str
+    doc: str
+    parameters: tuple[Parameter, ...]
+    sections: Mapping[str, tuple[Parameter, ...]] = field(default_factory=dict)
+    checks: tuple[tuple[Callable[[Mapping[str, Any]], bool], str], ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"ModelSpec {self.name}: kind must be one of {KINDS}")
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        """Default values of the optional parameters."""
+        return {p.name: p.default for p in self.parameters if not p.required}
+
+
+_REGISTRY: dict[tuple[str, str], ModelSpec] = {}
+# Modules whose import registers the models of each kind.
+_MODEL_PACKAGES = {"device": "cimphys.devices", "circuit": "cimphys.circuits"}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model declaration to the registry (called once, at import of its module)."""
+    key = (spec.kind, spec.name)
+    if key in _REGISTRY and _REGISTRY[key] != spec:
+        raise ValueError(f"model {spec.kind} {spec.name!r} registered twice")
+    _REGISTRY[key] = spec
+    return spec
+
+
+def registered_models(kind: str) -> dict[str, ModelSpec]:
+    """All registered models of one kind, importing the package that declares them."""
+    importlib.import_module(_MODEL_PACKAGES[kind])
+    return {name: spec for (k, name), spec in _REGISTRY.items() if k == kind}
+
+
+@dataclass(frozen=True)
+class Card:
+    """A checked card: immutable; ``with_parameters`` returns a checked copy."""
+
+    name: str
+    kind: str
+    model: str
+    parameters: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    path: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.parameters[key]
+
+    @property
+    def spec(self) -> ModelSpec:
+        return registered_models(self.kind)[self.model]
+
+    def with_parameters(self, **changes: Any) -> Card:
+        """A copy with some parameters changed, checked like a card on disk."""
+        where = f"{self.name} (with_parameters)"
+        params = dict(self.parameters)
+        for key, value in changes.items():
+            if isinstance(value, tuple):
+                value = list(value)
+            params[key] = value
+        checked = _check_table(where, "parameters", params, self.spec.parameters)
+        _run_checks(where, self.spec, checked)
+        return dataclasses.replace(self, parameters=MappingProxyType(checked))
+
+    def to_toml(self) -> str:
+        """The card as TOML text (round-trips through :func:`load_card`)."""
+        lines = ["[model]", f"name = {_toml_value(self.model)}"]
+        if self.description:
+            lines.append(f"description = {_toml_value(self.description)}")
+        tables = [("parameters", self.parameters), *self.sections.items(), ("provenance", self.provenance)]
+        for title, table in tables:
+            lines += ["", f"[{title}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        return "\n".join(lines) + "\n"
+
+
+class CardRef(NamedTuple):
+    """A card found on disk: its kind, name (file stem) and path."""
+
+    kind: str
+    name: str
+    path: Path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; valid keys: {', '.join(sorted(valid))}" if len(valid) <= 12 else ""
+
+
+def _fail(where: str, message: str) -> CardError:
+    return CardError(f"{where}: {message}")
+
+
+def _check_table(where: str, title: str, table: Any, declared: tuple[Parameter, ...]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise _fail(where, f"[{title}] must be a table, got {_show(table)}")
+    by_name = {p.name: p for p in declared}
+    checked: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in by_name:
+            raise _fail(where, f"unknown key [{title}] {key!r}{_suggest(key, list(by_name))}")
+        try:
+            checked[key] = by_name[key].check(value)
+        except ValueError as exc:
+            raise _fail(where, f"[{title}] {key} = {_show(value)}: expected {exc}") from None
+    for p in declared:
+        if p.name not in checked:
+            if p.required:
+                raise _fail(where, f"missing key [{title}] {p.name!r}: expected {p.expectation()}")
+            checked[p.name] = p.default
+    return checked
+
+
+def _run_checks(where: str, spec: ModelSpec, params: Mapping[str, Any]) -> None:
+    for predicate, message in spec.checks:
+        if not predicate(params):
+            raise _fail(where, f"[parameters] {message}")
+
+
+def _check_provenance(where: str, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise _fail(where, f"[provenance] must be a table, got {_show(table)}")
+    valid = list(_PROVENANCE_REQUIRED + _PROVENANCE_OPTIONAL)
+    for key, value in table.items():
+        if key not in valid:
+            raise _fail(where, f"unknown key [provenance] {key!r}{_suggest(key, valid)}")
+        number_ok = key == "residual" and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (isinstance(value, str) and value.strip()) and not number_ok:
+            raise _fail(where, f"[provenance] {key} = {_show(value)}: expected a non-empty string")
+    for key in _PROVENANCE_REQUIRED:
+        if key not in table:
+            raise _fail(where, f"missing key [provenance] {key!r}: expected a non-empty string")
+    if "doi" not in table and "url" not in table:
+        raise _fail(where, "[provenance] needs a 'doi' or a 'url' for its source")
+    return dict(table)
+
+
+def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | None = None) -> Card:
+    """Check a parsed card (a mapping as TOML gives it) and return the :class:`Card`."""
+    if not isinstance(data, dict):
+        raise _fail(where, "a card must be a TOML document of tables")
+    models = registered_models(kind)
+    spec_sections: Mapping[str, tuple[Parameter, ...]] = {}
+    model_table = data.get("model")
+    if not isinstance(model_table, dict) or "name" not in model_table:
+        raise _fail(where, "missing key [model] 'name': expected the name of a registered model")
+    for key, value in model_table.items():
+        if key not in _MODEL_KEYS:
+            raise _fail(where, f"unknown key [model] {key!r}{_suggest(key, list(_MODEL_KEYS))}")
+        if not isinstance(value, str):
+            raise _fail(where, f"[model] {key} = {_show(value)}: expected a string")
+    model = model_table["name"]
+    if model not in models:
+        raise _fail(where, f"[model] name = {model!r}: not a {kind} model{_suggest(model, list(models))}")
+    spec = models[model]
+    spec_sections = spec.sections
+    valid_tables = ["model", "parameters", "provenance", *spec_sections]
+    for title in data:
+        if title not in valid_tables:
+            raise _fail(where, f"unknown table [{title}]{_suggest(title, valid_tables)}")
+    for title in ("parameters", "provenance"):
+        if title not in data:
+            raise _fail(where, f"missing table [{title}]")
+    params = _check_table(where, "parameters", data["parameters"], spec.parameters)
+    _run_checks(where, spec, params)
+    sections = {
+        title: MappingProxyType(_check_table(where, title, data[title], declared))
+        for title, declared in spec_sections.items()
+        if title in data
+    }
+    return Card(
+        name=name,
+        kind=kind,
+        model=model,
+        parameters=MappingProxyType(params),
+        provenance=MappingProxyType(_check_provenance(where, data["provenance"])),
+        sections=MappingProxyType(sections),
+        description=model_table.get("description", ""),
+        path=path,
+    )
+
+
+def parse_card_bytes(raw: bytes, kind: str, where: str, name: str, path: str | None = None) -> Card:
+    """Parse and check the bytes of a card file."""
+    if len(raw) > MAX_CARD_BYTES:
+        raise _fail(where, f"file is {len(raw)} bytes; a card is at most {MAX_CARD_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(where, f"not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(where, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise _fail(where, "not valid TOML: nested too deeply") from None
+    return card_from_mapping(data, kind, where, name, path)
+
+
+def card_dirs(kind: str) -> list[Path]:
+    """Folders searched for cards of a kind: the installed wheel's, then the source tree's."""
+    folder = {"device": "devices", "circuit": "circuits"}[kind]
+    here = Path(__file__).resolve().parent
+    candidates = [here / "_cards" / folder, here.parent / folder]
+    return [d for d in candidates if d.is_dir()]
+
+
+def list_cards(kind: str | None = None) -> list[CardRef]:
+    """Cards that load by name, sorted by kind and name (first folder wins on a clash)."""
+    kinds = KINDS if kind is None else (_check_kind(kind),)
+    refs: list[CardRef] = []
+    for k in kinds:
+        seen: set[str] = set()
+        for folder in card_dirs(k):
+            for path in sorted(folder.glob("*.toml")):
+                if path.stem not in seen:
+                    seen.add(path.stem)
+                    refs.append(CardRef(k, path.stem, path))
+    return sorted(refs, key=lambda r: (KINDS.index(r.kind), r.name))
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return kind
+
+
+def load_card(name_or_path: str | Path, kind: str) -> Card:
+    """Load a card of ``kind`` by name (a shipped card) or by path (a ``.toml`` file)."""
+    _check_kind(kind)
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or path.parent != Path(".") or path.is_file():
+        if not path.is_file():
+            raise CardError(f"{path}: no such card file")
+        return parse_card_bytes(_read_limited(path), kind, str(path), path.stem, str(path))
+    refs = {r.name: r for r in list_cards(kind)}
+    if text not in refs:
+        raise CardError(f"no {kind} card named {text!r}{_suggest(text, list(refs))}")
+    ref = refs[text]
+    return parse_card_bytes(_read_limited(ref.path), kind, str(ref.path), ref.name, str(ref.path))
+
+
+def _read_limited(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_CARD_BYTES + 1)
+    except OSError as exc:
+        raise CardError(f"{path}: cannot read card ({exc.strerror})") from None
+
+
+def load_device(name_or_path: str | Path) -> Card:
+    """Load a device card (``devices/NAME.toml``) by name or path."""
+    return load_card(name_or_path, "device")
+
+
+def load_circuit(name_or_path: str | Path) -> Card:
+    """Load a circuit card (``circuits/NAME.toml``) by name or path."""
+    return load_card(name_or_path, "circuit")

@@ -1,0 +1,59 @@
+"""The ``cimphys`` command.
+
+Each subcommand lives in ``cimphys/commands/NAME.py`` with two functions,
+``add_arguments(parser)`` and ``main(args) -> int``; those modules import nothing heavy at
+module level, so ``cimphys --help`` starts without compiling or importing Numba.  An error
+prints one line to stderr and exits 1 (2 for bad usage); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._version import __version__
+
+# (name, module, one-line help) in the order --help lists them.
+COMMANDS = (
+    ("cards", "cimphys.commands.cards", "list the device and circuit cards, or show one with its provenance"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cimphys",
+        description="Device-to-circuit physics of compute-in-memory hardware for LLM inference.",
+    )
+    parser.add_argument("--version", action="version", version=f"cimphys {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.main(args) or 0)
+    except KeyboardInterrupt:
+        print("cimphys: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for the user; the traceback is for --debug
+        if args.debug:
+            raise
+        name = type(exc).__name__
+        print(f"cimphys {args.command}: error: {name}: {exc}".replace("\n", " "), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``cimphys`` command, one module each (see ``cimphys.cli``)."""

@@ -1,0 +1,9 @@
+"""Compact models of memory cells: I-V, dI/dV and state dynamics as Numba kernels.
+
+Importing this package registers the device-card models.
+"""
+
+from .cell import TwoTerminalCell
+from .sinh import SinhCell
+
+__all__ = ["SinhCell", "TwoTerminalCell"]

@@ -1,0 +1,1 @@
+"""Transformer matrix products on CIM tiles: weight mapping, analog tiles, routing, models."""
