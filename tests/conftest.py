@@ -1,0 +1,46 @@
+"""Shared fixtures and helpers for the test suite."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REFERENCE = SHARED / "reference"
+
+
+def load_module(relative_path: str):
+    """Import a script from the repository (validation/ or benchmarks/) by path."""
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261125)
+
+
+@pytest.fixture
+def needs_ngspice() -> str:
+    path = shutil.which("ngspice")
+    if path is None:
+        pytest.skip("ngspice not on PATH (.ci/run installs it with apt-get)")
+    return path
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    folder = REFERENCE / "crossbar"
+    if not folder.is_dir():
+        pytest.skip(f"reference data not found at {folder}")
+    return folder
