@@ -269,11 +269,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _suggest(key: str, valid: list[str]) -> str:
+def _suggest(key: str, valid: list[str], noun: str = "valid keys") -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
-    return f"; valid keys: {', '.join(sorted(valid))}" if len(valid) <= 12 else ""
+    if not valid:
+        return ""
+    return f"; {noun}: {', '.join(sorted(valid))}" if len(valid) <= 12 else ""
 
 
 def _fail(where: str, message: str) -> CardError:
@@ -340,7 +342,7 @@ def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | N
             raise _fail(where, f"[model] {key} = {_show(value)}: expected a string")
     model = model_table["name"]
     if model not in models:
-        raise _fail(where, f"[model] name = {model!r}: not a {kind} model{_suggest(model, list(models))}")
+        raise _fail(where, f"[model] name = {model!r}: not a {kind} model{_suggest(model, list(models), 'known models')}")
     spec = models[model]
     spec_sections = spec.sections
     valid_tables = ["model", "parameters", "provenance", *spec_sections]
@@ -425,7 +427,7 @@ def load_card(name_or_path: str | Path, kind: str) -> Card:
         return parse_card_bytes(_read_limited(path), kind, str(path), path.stem, str(path))
     refs = {r.name: r for r in list_cards(kind)}
     if text not in refs:
-        raise CardError(f"no {kind} card named {text!r}{_suggest(text, list(refs))}")
+        raise CardError(f"no {kind} card named {text!r}{_suggest(text, list(refs), 'known cards')}")
     ref = refs[text]
     return parse_card_bytes(_read_limited(ref.path), kind, str(ref.path), ref.name, str(ref.path))
 

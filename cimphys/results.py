@@ -39,7 +39,8 @@ def check_labelled(ds: xr.Dataset) -> None:
 
 
 def _engine() -> str:
-    return "h5netcdf" if importlib.util.find_spec("h5netcdf") else "scipy"
+    has_hdf5 = all(importlib.util.find_spec(m) for m in ("h5netcdf", "h5py"))
+    return "h5netcdf" if has_hdf5 else "scipy"
 
 
 def _netcdf3_safe(ds: xr.Dataset) -> xr.Dataset:
