@@ -18,12 +18,13 @@ import importlib
 from ._version import __version__
 from .cards import list_cards, load_circuit, load_device
 from .errors import CardError, CimphysWarning, ConvergenceError, InputError
-from .results import open, save
 
 # Public names that live in modules with Numba kernels: imported on first access.
 _LAZY = {
     "Crossbar": "cimphys.circuits.crossbar",
     "sweep": "cimphys.sweep",
+    "save": "cimphys.results",
+    "open": "cimphys.results",
 }
 _SUBPACKAGES = ("devices", "circuits", "layers")
 
