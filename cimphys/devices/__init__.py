@@ -5,5 +5,13 @@ Importing this package registers the device-card models.
 
 from .cell import TwoTerminalCell
 from .sinh import SinhCell
+from .pcm import PCMModel
+from .variability import EnduranceWindow, Variability
 
-__all__ = ["SinhCell", "TwoTerminalCell"]
+__all__ = [
+    "SinhCell",
+    "TwoTerminalCell",
+    "PCMModel",
+    "EnduranceWindow",
+    "Variability",
+]
