@@ -1,0 +1,416 @@
+"""Nodal analysis of a crossbar with wire resistance: the network and the linear solver.
+
+Contract (the nonlinear solver in :mod:`cimphys.circuits.newton` calls this every iteration)
+--------------------------------------------------------------------------------------------
+``network = Network.build((M, N), r_wl=..., r_bl=..., r_driver=..., r_sense=..., **options)``
+    A frozen description of the wires.  ``r_wl (M, N)``: segment ``r_wl[i, j]`` lies on the
+    *driver side* of WL node ``(i, j)`` (so ``r_wl[i, 0]`` joins the driver to cell ``(i, 0)``).
+    ``r_bl (M, N)``: segment ``r_bl[i, j]`` lies on the *sense side* of BL node ``(i, j)`` (with
+    the default sensing at row M-1, ``r_bl[M-1, j]`` joins the last cell to ``r_sense``).
+    ``r_driver (M,)``, ``r_sense (N,)``.  Scalars broadcast.  Zero resistances are exact
+    (nodes merge); nothing is ever divided by zero.
+
+``v_wl, v_bl, i_out = solve_linear(network, a, b, c, v_in)``
+    Solves Kirchhoff's current law at every node for the linearised cell stamp
+    ``I_cell = a * v_wl - b * v_bl + c`` (A, from the WL node to the BL node of each cell),
+    ``a, b`` of shape ``(M, N)`` in S, ``c`` of shape ``(M, N)`` or ``(batch, M, N)`` in A,
+    ``v_in`` of shape ``(M,)`` or ``(batch, M)`` in V.  For a two-terminal cell linearised at
+    ``V0``: ``a = b = dI/dV`` and ``c = I(V0) - a * V0``.  ``a != b`` (a non-symmetric system) is
+    allowed for three-terminal cells.  Returns ``v_wl, v_bl`` of shape ``([batch,] M, N)`` in V
+    and ``i_out`` of shape ``([batch,] N)`` in A, positive into the sense node.  The answer has a
+    relative residual below ``tol`` (default 1e-12) or the call raises
+    :class:`~cimphys.errors.ConvergenceError`; it never returns an unconverged answer.
+
+Options of :meth:`Network.build` (defaults give the reference crossbar of DESIGN.md):
+``wl_drive="near" | "both"`` (with ``"both"`` the far node ``(i, N-1)`` is also tied to
+``v_in[i]`` through its own ``r_driver[i]``), ``sense_at="last" | "first"`` (row M-1 or row 0),
+``v_bl_end (N,)`` the voltage the sense node of each BL is held at (V/2 and V/3 write schemes),
+``wl_floating (M,)`` / ``bl_floating (N,)`` boolean masks of lines left without a source.
+
+Method
+------
+Each WL and each BL is a chain: a tridiagonal system solved exactly by the Thomas algorithm,
+with zero-resistance segments merged into one node.  The lines of one family couple to those of
+the other only through the diagonal cell stamps.  ``method="direct"`` assembles the merged nodal
+matrix and factorises it with SuperLU (any stamp, any option).  ``method="iterative"`` (Numba,
+memory linear in the number of cells) solves for the BL voltages the fixed-point equation of
+block Gauss-Seidel over the WL chains then the BL chains, accelerated by BiCGSTAB; its result is
+residual-checked and falls back to the direct path when it misses ``tol``.
+
+References
+----------
+.. [1] C. Ho, J. Vlach, *Computer Methods for Circuit Analysis and Design*, 2nd ed., ch. 2
+   (nodal formulation), Springer (1994).
+.. [2] A. Chen, "A comprehensive crossbar array model with solutions for line resistance and
+   nonlinear device characteristics", IEEE Trans. Electron Devices 60, 1318 (2013),
+   doi:10.1109/TED.2013.2246791.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import as_array
+from ..errors import ConvergenceError, InputError
+
+__all__ = ["Chains", "Network", "RTOL_SOLVE", "network_residual", "solve_linear"]
+
+#: Relative residual every solve must reach (KCL, in units of the largest branch current).
+RTOL_SOLVE = 1e-12
+
+
+@dataclass(frozen=True, eq=False)
+class Chains:
+    """One family of lines (all WLs or all BLs) as resistor chains.
+
+    Chain ``l`` has nodes ``0 .. n-1``; ``r_seg[l, k]`` joins node k to node k+1; ``r_lo[l]`` ties
+    node 0 and ``r_hi[l]`` node n-1 to an ideal source.  A resistance of 0 merges nodes (or fixes
+    a node to its source); ``inf`` means open (no source at that end).  Ohm.
+    """
+
+    r_seg: np.ndarray  # (L, n-1)
+    r_lo: np.ndarray  # (L,)
+    r_hi: np.ndarray  # (L,)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Local index of the merged node each node belongs to, ``(L, n)`` int64."""
+        step = np.concatenate([np.zeros((self.r_seg.shape[0], 1), bool), self.r_seg > 0], axis=1)
+        return np.cumsum(step, axis=1, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """The wires of an M x N crossbar (see the module docstring for the exact contract)."""
+
+    r_wl: np.ndarray
+    r_bl: np.ndarray
+    r_driver: np.ndarray
+    r_sense: np.ndarray
+    v_bl_end: np.ndarray
+    wl_floating: np.ndarray
+    bl_floating: np.ndarray
+    wl_drive: str = "near"
+    sense_at: str = "last"
+
+    @classmethod
+    def build(
+        cls,
+        shape,
+        r_wl=1.0,
+        r_bl=1.0,
+        r_driver=0.0,
+        r_sense=0.0,
+        *,
+        wl_drive: str = "near",
+        sense_at: str = "last",
+        v_bl_end=0.0,
+        wl_floating=False,
+        bl_floating=False,
+    ) -> Network:
+        """Check and broadcast the wire description of an ``shape = (M, N)`` array."""
+        m, n = _check_shape(shape)
+        if wl_drive not in ("near", "both"):
+            raise InputError(f"wl_drive: expected 'near' or 'both', got {wl_drive!r}")
+        if sense_at not in ("last", "first"):
+            raise InputError(f"sense_at: expected 'last' or 'first', got {sense_at!r}")
+        net = cls(
+            r_wl=_resistance("r_wl", r_wl, (m, n)),
+            r_bl=_resistance("r_bl", r_bl, (m, n)),
+            r_driver=_resistance("r_driver", r_driver, (m,)),
+            r_sense=_resistance("r_sense", r_sense, (n,)),
+            v_bl_end=_broadcast("v_bl_end", as_array("v_bl_end", v_bl_end, unit="V", ndim=(0, 1)), (n,)),
+            wl_floating=_mask("wl_floating", wl_floating, (m,)),
+            bl_floating=_mask("bl_floating", bl_floating, (n,)),
+            wl_drive=wl_drive,
+            sense_at=sense_at,
+        )
+        net._check_sources()
+        return net
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.r_wl.shape
+
+    def wl_chains(self) -> Chains:
+        """The M word lines as chains along the columns."""
+        open_ = np.where(self.wl_floating, np.inf, 0.0)
+        r_lo = self.r_driver + self.r_wl[:, 0] + open_
+        r_hi = (self.r_driver if self.wl_drive == "both" else np.full_like(self.r_driver, np.inf)) + open_
+        return Chains(np.ascontiguousarray(self.r_wl[:, 1:]), r_lo, r_hi)
+
+    def bl_chains(self) -> Chains:
+        """The N bit lines as chains along the rows (arrays transposed to ``(N, ...)``)."""
+        open_ = np.where(self.bl_floating, np.inf, 0.0)
+        inf = np.full_like(self.r_sense, np.inf)
+        if self.sense_at == "last":
+            seg, r_lo, r_hi = self.r_bl[:-1].T, inf, self.r_bl[-1] + self.r_sense + open_
+        else:
+            seg, r_lo, r_hi = self.r_bl[1:].T, self.r_bl[0] + self.r_sense + open_, inf
+        return Chains(np.ascontiguousarray(seg), r_lo, r_hi)
+
+    def sense_resistance(self) -> np.ndarray:
+        """Resistance from the sensed end node of each BL to its sense node, ``(N,)`` ohm."""
+        row = -1 if self.sense_at == "last" else 0
+        return self.r_bl[row] + self.r_sense
+
+    def _check_sources(self) -> None:
+        if self.wl_drive != "both":
+            return
+        chains = self.wl_chains()
+        shorted = (chains.r_lo == 0) & (chains.r_hi == 0) & (chains.r_seg.sum(axis=1) == 0)
+        if shorted.any():
+            i = int(np.argmax(shorted))
+            raise InputError(
+                f"r_driver, r_wl: with wl_drive='both' word line {i} has zero resistance between its two "
+                "drivers, so the split of its current between them is undefined"
+            )
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    try:
+        m, n = (int(s) for s in shape)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"shape: expected (M, N), got {shape!r}") from exc
+    if m < 1 or n < 1:
+        raise InputError(f"shape: expected M, N >= 1, got {(m, n)}")
+    return m, n
+
+
+def _broadcast(name: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if arr.ndim and arr.shape != shape:
+        raise InputError(f"{name}: expected a scalar or shape {shape}, got {arr.shape}")
+    out = np.ascontiguousarray(np.broadcast_to(arr, shape), dtype=np.float64)
+    out.setflags(write=False)
+    return out
+
+
+def _resistance(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    arr = as_array(name, value, unit="ohm", low=0.0, ndim=(0, len(shape)))
+    return _broadcast(name, arr, shape)
+
+
+def _mask(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype != bool:
+        raise InputError(f"{name}: expected booleans, got {arr.dtype} {value!r:.60}")
+    if arr.ndim and arr.shape != shape:
+        raise InputError(f"{name}: expected a scalar or shape {shape}, got {arr.shape}")
+    out = np.ascontiguousarray(np.broadcast_to(arr, shape))
+    out.setflags(write=False)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks shared by the solvers
+# ---------------------------------------------------------------------------------------------
+
+
+def check_stamp(network: Network, a, b, c, v_in):
+    """Check the stamp and the inputs; return ``(a, b, c3, v2, batched)`` with batch axes."""
+    m, n = network.shape
+    a = as_array("a", a, unit="S", shape=(m, n))
+    b = as_array("b", b, unit="S", shape=(m, n))
+    c = as_array("c", c, unit="A", ndim=(2, 3))
+    v_in = as_array("v_in", v_in, unit="V", ndim=(1, 2))
+    if v_in.shape[-1] != m:
+        raise InputError(f"v_in: expected last axis of length M={m}, got shape {v_in.shape}")
+    if c.shape[-2:] != (m, n):
+        raise InputError(f"c: expected shape ({m}, {n}) or (batch, {m}, {n}), got {c.shape}")
+    batched = v_in.ndim == 2 or c.ndim == 3
+    nb = max(v_in.shape[0] if v_in.ndim == 2 else 1, c.shape[0] if c.ndim == 3 else 1)
+    for name, arr, core in (("v_in", v_in, 1), ("c", c, 2)):
+        if arr.ndim == core + 1 and arr.shape[0] not in (1, nb):
+            raise InputError(f"{name}: batch size {arr.shape[0]} does not match the other input's {nb}")
+    v2 = np.ascontiguousarray(np.broadcast_to(v_in.reshape(-1, m), (nb, m)))
+    c3 = np.ascontiguousarray(np.broadcast_to(c.reshape(-1, m, n), (nb, m, n)))
+    return a, b, c3, v2, batched
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct path: merged nodal matrix + SuperLU
+# ---------------------------------------------------------------------------------------------
+
+
+class _Numbering:
+    """Global numbering of the merged nodes (groups) of both families of chains."""
+
+    def __init__(self, network: Network):
+        self.wl, self.bl = network.wl_chains(), network.bl_chains()
+        gw, gb = self.wl.groups, self.bl.groups
+        nw, nbl = gw[:, -1] + 1, gb[:, -1] + 1
+        off_w = np.concatenate([[0], np.cumsum(nw)[:-1]])
+        off_b = np.concatenate([[0], np.cumsum(nbl)[:-1]]) + nw.sum()
+        self.wl_gid = gw + off_w[:, None]  # (M, N)
+        self.bl_gid = gb + off_b[:, None]  # (N, M)
+        self.size = int(nw.sum() + nbl.sum())
+        # Fixed groups: the end group of a chain whose end resistance is zero.
+        self.fixed = np.zeros(self.size, bool)
+        for ch, gid in ((self.wl, self.wl_gid), (self.bl, self.bl_gid)):
+            self.fixed[gid[ch.r_lo == 0, 0]] = True
+            self.fixed[gid[ch.r_hi == 0, -1]] = True
+
+    def fixed_values(self, network: Network, v2: np.ndarray) -> np.ndarray:
+        """Voltages of every group, filled at the fixed groups, ``(batch, size)``."""
+        vals = np.zeros((v2.shape[0], self.size))
+        lo, hi = self.wl.r_lo == 0, self.wl.r_hi == 0
+        vals[:, self.wl_gid[hi, -1]] = v2[:, hi]
+        vals[:, self.wl_gid[lo, 0]] = v2[:, lo]
+        lo, hi = self.bl.r_lo == 0, self.bl.r_hi == 0
+        vals[:, self.bl_gid[lo, 0]] = network.v_bl_end[lo]
+        vals[:, self.bl_gid[hi, -1]] = network.v_bl_end[hi]
+        return vals
+
+
+def _chain_stamps(ch: Chains, gid: np.ndarray, u_lo: np.ndarray, u_hi: np.ndarray, rows, cols, vals, rhs):
+    """Append the wire and end stamps of a family of chains (rhs is ``(batch, size)``)."""
+    seg = ch.r_seg > 0
+    p, q = gid[:, :-1][seg], gid[:, 1:][seg]
+    g = 1.0 / ch.r_seg[seg]
+    rows += [p, q, p, q]
+    cols += [p, q, q, p]
+    vals += [g, g, -g, -g]
+    for r_end, node, u in ((ch.r_lo, gid[:, 0], u_lo), (ch.r_hi, gid[:, -1], u_hi)):
+        ok = (r_end > 0) & np.isfinite(r_end)
+        g_end = 1.0 / r_end[ok]
+        rows.append(node[ok])
+        cols.append(node[ok])
+        vals.append(g_end)
+        np.add.at(rhs, (slice(None), node[ok]), u[:, ok] * g_end)
+
+
+def assemble(network: Network, a: np.ndarray, b: np.ndarray, c3: np.ndarray, v2: np.ndarray):
+    """Merged nodal matrix ``K`` (scipy CSC, all groups) and right-hand sides ``(batch, size)``."""
+    import scipy.sparse as sp
+
+    num = _Numbering(network)
+    rows, cols, vals = [], [], []
+    rhs = np.zeros((v2.shape[0], num.size))
+    bl_end = np.broadcast_to(network.v_bl_end, v2.shape[:1] + network.v_bl_end.shape)
+    _chain_stamps(num.wl, num.wl_gid, v2, v2, rows, cols, vals, rhs)
+    _chain_stamps(num.bl, num.bl_gid, bl_end, bl_end, rows, cols, vals, rhs)
+    p, q = num.wl_gid.ravel(), num.bl_gid.T.ravel()
+    rows += [p, p, q, q]
+    cols += [p, q, p, q]
+    vals += [a.ravel(), -b.ravel(), -a.ravel(), b.ravel()]
+    np.add.at(rhs, (slice(None), p), -c3.reshape(c3.shape[0], -1))
+    np.add.at(rhs, (slice(None), q), c3.reshape(c3.shape[0], -1))
+    k = sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(num.size, num.size)
+    ).tocsc()
+    return k, rhs, num
+
+
+def _solve_direct(network, a, b, c3, v2):
+    from scipy.sparse.linalg import splu
+
+    k, rhs, num = assemble(network, a, b, c3, v2)
+    volts = num.fixed_values(network, v2)
+    free = ~num.fixed
+    if free.any():
+        rhs_u = rhs[:, free] - (k[:, num.fixed][free] @ volts[:, num.fixed].T).T
+        try:
+            lu = splu(k[free][:, free].tocsc())
+        except RuntimeError as exc:  # exactly singular
+            raise InputError(
+                "network: the nodal matrix is singular (a floating group of lines with no path to a source?)"
+            ) from exc
+        volts[:, free] = lu.solve(np.ascontiguousarray(rhs_u.T)).T
+    return volts[:, num.wl_gid], volts[:, num.bl_gid].transpose(0, 2, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Currents and residual
+# ---------------------------------------------------------------------------------------------
+
+
+def cell_currents(a, b, c3, v_wl, v_bl) -> np.ndarray:
+    """Current of every cell from its WL node to its BL node, ``(batch, M, N)`` A."""
+    return a * v_wl - b * v_bl + c3
+
+
+def output_currents(network: Network, i_cell: np.ndarray, v_bl: np.ndarray) -> np.ndarray:
+    """Current into each BL's sense node, ``(batch, N)`` A, positive out of the array.
+
+    Ohm's law on the sense-end resistance where it is non-zero; where it is zero, the BL's
+    only exit is its sense node, so KCL gives the sum of the column's cell currents.
+    """
+    r_end = network.sense_resistance()
+    row = -1 if network.sense_at == "last" else 0
+    ohm = (v_bl[:, row, :] - network.v_bl_end) / np.where(r_end > 0, r_end, 1.0)
+    i_out = np.where(r_end > 0, ohm, i_cell.sum(axis=1))
+    return np.where(network.bl_floating, 0.0, i_out)
+
+
+def network_residual(network: Network, a, b, c, v_in, v_wl, v_bl) -> float:
+    """Largest KCL residual over the merged nodes, relative to the largest branch current."""
+    a, b, c3, v2, _ = check_stamp(network, a, b, c, v_in)
+    k, rhs, num = assemble(network, a, b, c3, v2)
+    m, n = network.shape
+    volts = num.fixed_values(network, v2)
+    v_wl = np.asarray(v_wl).reshape(-1, m, n)
+    v_bl = np.asarray(v_bl).reshape(-1, m, n)
+    volts[:, num.wl_gid] = v_wl
+    volts[:, num.bl_gid] = v_bl.transpose(0, 2, 1)
+    res = (k @ volts.T).T - rhs
+    free = ~num.fixed
+    scale = np.abs(k).max() * np.abs(volts).max() + np.abs(rhs).max()
+    return float(np.abs(res[:, free]).max() / scale) if free.any() and scale > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Public solver
+# ---------------------------------------------------------------------------------------------
+
+
+def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: float = RTOL_SOLVE):
+    """Node voltages and output currents of the crossbar for a linearised cell stamp.
+
+    Parameters
+    ----------
+    network : Network
+        The wires (see the module docstring).
+    a, b : array_like, (M, N), S
+        Stamp coefficients: ``I_cell = a * v_wl - b * v_bl + c``.
+    c : array_like, (M, N) or (batch, M, N), A
+        Stamp offset.
+    v_in : array_like, (M,) or (batch, M), V
+        Word-line source voltages.
+    method : {"auto", "direct", "iterative"}
+        Solver; "auto" picks the Numba iterative path for large arrays.
+    tol : float
+        Relative residual to reach.
+
+    Returns
+    -------
+    v_wl, v_bl : ndarray, ([batch,] M, N), V
+    i_out : ndarray, ([batch,] N), A
+
+    Raises
+    ------
+    InputError
+        Bad shapes or values, or a singular network.
+    ConvergenceError
+        If no path meets ``tol``.
+    """
+    if not isinstance(network, Network):
+        raise InputError(f"network: expected a Network, got {type(network).__name__}")
+    if method not in ("auto", "direct", "iterative"):
+        raise InputError(f"method: expected 'auto', 'direct' or 'iterative', got {method!r}")
+    a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
+    v_wl, v_bl = _solve_direct(network, a, b, c3, v2)
+    return _finish(network, a, b, c3, v2, v_wl, v_bl, batched, tol)
+
+
+def _finish(network, a, b, c3, v2, v_wl, v_bl, batched, tol):
+    if not (np.isfinite(v_wl).all() and np.isfinite(v_bl).all()):
+        raise InputError("network: the nodal matrix is singular (non-finite node voltages)")
+    res = network_residual(network, a, b, c3, v2, v_wl, v_bl)
+    if res > tol:
+        raise ConvergenceError("crossbar nodal solve missed its tolerance", iterations=1, residual=res)
+    i_out = output_currents(network, cell_currents(a, b, c3, v_wl, v_bl), v_bl)
+    if not batched:
+        return v_wl[0], v_bl[0], i_out[0]
+    return v_wl, v_bl, i_out
