@@ -1,0 +1,91 @@
+"""cimphys.store: streaming points into Zarr, resuming, fingerprints, overwrite protection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from cimphys.errors import InputError
+from cimphys.store import ZarrStore, fingerprint, open_sweep
+from cimphys.sweep import sweep
+
+CALLS: list[int] = []
+
+
+def counted(a, b, rng):
+    """Records each call; raises KeyboardInterrupt at a = 2, b = 1 while ``STOP`` is set."""
+    CALLS.append(a * 10 + b)
+    if STOP and (a, b) == (2, 1):
+        raise KeyboardInterrupt
+    return xr.Dataset({"y": ((), a + rng.random(), {"units": "V", "long_name": "output"})})
+
+
+STOP = False
+AXES = {"a": [0, 1, 2, 3], "b": [0, 1, 2]}
+
+
+def test_store_round_trip_matches_memory(tmp_path):
+    memory = sweep(counted, seed=2, scheduler="serial", **AXES)
+    stored = sweep(counted, seed=2, scheduler="serial", store=tmp_path / "s.zarr", **AXES)
+    xr.testing.assert_identical(memory, stored)
+    xr.testing.assert_identical(memory, open_sweep(tmp_path / "s.zarr"))
+    plain = xr.open_zarr(tmp_path / "s.zarr", consolidated=False)  # any Zarr reader sees the labels
+    assert plain.y.attrs["units"] == "V"
+    np.testing.assert_array_equal(plain.y.values, memory.y.values)
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
+    global STOP
+    path = tmp_path / "s.zarr"
+    CALLS.clear()
+    STOP = True
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep(counted, seed=2, scheduler="serial", store=path, **AXES)
+    finally:
+        STOP = False
+    partial = open_sweep(path, partial=True)
+    done_before = int(partial.done.sum())
+    assert done_before == 7  # points 0..6 in C order finished before (2, 1)
+    with pytest.raises(InputError, match="incomplete: 7 of 12"):
+        open_sweep(path)
+    CALLS.clear()
+    resumed = sweep(counted, seed=2, scheduler="serial", store=path, **AXES)
+    assert len(CALLS) == 12 - done_before
+    assert set(CALLS).isdisjoint({a * 10 + b for a in range(4) for b in range(3) if a * 3 + b < 7})
+    xr.testing.assert_identical(resumed, sweep(counted, seed=2, scheduler="serial", **AXES))
+
+
+def test_store_of_another_sweep_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    sweep(counted, seed=2, scheduler="serial", store=path, **AXES)
+    with pytest.raises(InputError, match=r"another sweep.*seed"):
+        sweep(counted, seed=3, scheduler="serial", store=path, **AXES)
+    with pytest.raises(InputError, match=r"another sweep.*axes"):
+        sweep(counted, seed=2, scheduler="serial", store=path, a=[0, 1], b=[0])
+    with pytest.raises(InputError, match=r"another sweep.*function"):
+        sweep(lambda a, b: {"y": 1.0}, seed=2, scheduler="serial", store=path, **AXES)
+    fresh = sweep(counted, seed=3, scheduler="serial", store=path, overwrite=True, **AXES)
+    assert fresh.attrs["sweep_seed"] == 3
+
+
+def test_foreign_paths_are_refused(tmp_path):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.tex").write_text("do not delete")
+    fp = fingerprint("f", 0, {"a": np.array([1.0])})
+    with pytest.raises(InputError, match="not a Zarr store"):
+        ZarrStore(other, fp, overwrite=True)
+    assert (other / "thesis.tex").exists()
+    with pytest.raises(InputError, match="NetCDF"):
+        ZarrStore(tmp_path / "x.nc", fp)
+    with pytest.raises(InputError, match="no such sweep store"):
+        open_sweep(tmp_path / "missing.zarr")
+
+
+def test_fingerprint_is_stable_and_sensitive():
+    a = fingerprint("m.f", 1, {"x": np.array([1.0, 2.0]), "s": np.array(["p", "q"])})
+    b = fingerprint("m.f", 1, {"x": [1.0, 2.0], "s": ["p", "q"]})
+    assert a == b
+    assert fingerprint("m.f", 1, {"x": [1.0, 2.5], "s": ["p", "q"]})["sha256"] != a["sha256"]

@@ -1,0 +1,128 @@
+"""cimphys.sweep: Cartesian product, labels, per-point seeds, schedulers, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import cimphys
+from cimphys.errors import InputError
+from cimphys.sweep import point_seed, sweep
+
+
+def ohm(v, r):
+    return {"i": v / r}
+
+
+def noisy(a, b, rng):
+    return {"x": rng.normal(size=4), "ab": a * 10 + b}
+
+
+def labelled(v, n):
+    """A Dataset with its own dim, coordinate and units, as a physics model returns it."""
+    col = np.arange(n)
+    return xr.Dataset(
+        {"i_out": (("col",), v * (col + 1.0), {"units": "A", "long_name": "column current"})},
+        coords={"col": col},
+    ).isel(col=slice(0, 2))
+
+
+def test_grid_matches_closed_form():
+    v, r = [0.1, 0.2, 0.3], [1e3, 2e3]
+    ds = sweep(ohm, v=v, r=r, scheduler="serial")
+    assert ds.i.dims == ("v", "r")
+    np.testing.assert_array_equal(ds.i.values, np.divide.outer(v, r))
+    np.testing.assert_array_equal(ds.v.values, v)
+
+
+def test_public_name_calls_sweep():
+    """``cimphys.sweep`` may be the function or (once the module is imported) the module."""
+    ds = cimphys.sweep(ohm, v=[2.0], r=[4.0], scheduler="serial")
+    assert ds.i.item() == 0.5
+
+
+def test_dataset_dims_coords_and_units_kept():
+    ds = sweep(labelled, v=[1.0, 2.0], n=[3, 4], scheduler="serial")
+    assert ds.i_out.dims == ("v", "n", "col")
+    assert ds.i_out.attrs["units"] == "A"
+    np.testing.assert_array_equal(ds.col.values, [0, 1])
+    assert float(ds.i_out.sel(v=2.0, n=3, col=1)) == 4.0
+
+
+def test_string_axis_and_int_axis():
+    ds = sweep(lambda name, k: {"len": len(name) * k}, name=["a", "bcd"], k=[1, 2], scheduler="serial")
+    assert ds.len.sel(name="bcd", k=2).item() == 6
+    assert ds.len.dtype == np.int64
+
+
+def test_point_streams_follow_seed_sequence_spawn():
+    ds = sweep(noisy, a=[0, 1, 2], b=[0, 1], seed=5, scheduler="serial")
+    children = np.random.SeedSequence(5).spawn(6)
+    for index in range(6):
+        ia, ib = np.unravel_index(index, (3, 2))
+        expected = np.random.default_rng(children[index]).normal(size=4)
+        np.testing.assert_array_equal(ds.x.values[ia, ib], expected)
+        assert point_seed(5, index).spawn_key == children[index].spawn_key
+
+
+def test_same_seed_same_bits_for_any_worker_count():
+    serial = sweep(noisy, a=[0, 1, 2], b=[0, 1, 2, 3], seed=3, scheduler="serial")
+    pooled = sweep(noisy, a=[0, 1, 2], b=[0, 1, 2, 3], seed=3, workers=2)
+    xr.testing.assert_identical(serial, pooled)
+    other = sweep(noisy, a=[0, 1, 2], b=[0, 1, 2, 3], seed=4, scheduler="serial")
+    assert not np.array_equal(serial.x.values, other.x.values)
+
+
+def test_seed_keyword_receives_an_int():
+    ds = sweep(lambda k, seed: {"s": seed % 1000}, k=[0, 1], seed=1, scheduler="serial")
+    expected = [point_seed(1, i).generate_state(1, np.uint64)[0] % 1000 for i in range(2)]
+    np.testing.assert_array_equal(ds.s.values, expected)
+
+
+@pytest.mark.slow
+def test_local_dask_cluster_matches_serial():
+    serial = sweep(noisy, a=[0, 1], b=[0, 1, 2], seed=9, scheduler="serial")
+    local = lambda a, b, rng: noisy(a, b, rng)  # noqa: E731 - travels to Dask workers by value
+    dask = sweep(local, a=[0, 1], b=[0, 1, 2], seed=9, scheduler="dask", workers=2)
+    np.testing.assert_array_equal(serial.x.values, dask.x.values)
+    np.testing.assert_array_equal(serial.ab.values, dask.ab.values)
+
+
+@pytest.mark.parametrize(
+    ("axes", "match"),
+    [
+        ({"vv": [1.0]}, r"axis 'vv'.*did you mean 'v'"),
+        ({"v": [1.0], "r": []}, "non-empty"),
+        ({"v": [1.0, np.nan], "r": [1.0]}, "finite"),
+        ({"v": [1.0, 1.0], "r": [1.0]}, "repeat"),
+        ({"v": 1.0, "r": [1.0]}, "sequence"),
+        ({"v": [[1.0]], "r": [1.0]}, "1-D"),
+        ({"v": [1.0], "r": [1.0], "rng": [1]}, "reserved"),
+        ({}, "at least one axis"),
+    ],
+)
+def test_bad_axes_rejected(axes, match):
+    with pytest.raises(InputError, match=match):
+        sweep(ohm, scheduler="serial", **axes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"workers": 0}, "workers"),
+     ({"scheduler": "threads"}, "scheduler")],
+)
+def test_bad_options_rejected(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        sweep(ohm, v=[1.0], r=[1.0], **kwargs)
+
+
+def test_bad_results_rejected():
+    with pytest.raises(InputError, match="non-finite"):
+        sweep(lambda v: {"x": v / 0.0 if v else np.nan}, v=[0.0], scheduler="serial")
+    with pytest.raises(InputError, match="Dataset or a dict"):
+        sweep(lambda v: v, v=[0.0], scheduler="serial")
+    with pytest.raises(InputError, match="variables"):
+        sweep(lambda v: {"a": 1.0} if v else {"b": 1.0}, v=[0, 1], scheduler="serial")
+    with pytest.raises(InputError, match="shape"):
+        sweep(lambda v: {"a": np.zeros(v + 1)}, v=[0, 1], scheduler="serial")
