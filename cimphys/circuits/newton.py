@@ -1,0 +1,317 @@
+"""Newton-Raphson on the full crossbar network with nonlinear cells.
+
+Unknowns are every word-line and bit-line node voltage.  The wires, drivers and sense
+resistors are linear; only the cells are not.  Each Newton iteration linearises every cell
+at the current node voltages into the stamp of :mod:`cimphys.circuits.nodal`::
+
+    I_cell ~= a * v_wl - b * v_bl + c,   a = dI/dv_wl,  b = -dI/dv_bl,
+                                         c = I(v) - a * v_wl + b * v_bl
+
+and the fast linear solver (:func:`cimphys.circuits.nodal.solve_linear`) returns the Newton
+update of the whole network exactly.  Two-terminal cells (any
+:class:`cimphys.devices.TwoTerminalCell`, current a function of ``v_wl - v_bl``) have
+``a = b = dI/dV``; three-terminal composites (the 1T1R cell, whose gate and bulk are
+referenced to ground) provide ``stamp(v_wl, v_bl) -> (I, a, b)`` with ``a != b``.
+
+Convergence is declared on both measures SPICE uses:
+
+* **residual (A)**: the largest KCL imbalance at any node.  The linear solve satisfies KCL
+  exactly with the linearised cell currents, so the imbalance at the new point is the
+  difference between each cell's true current and its linearised prediction; it must fall
+  below ``ATOL_KCL + RTOL_KCL * max|I_cell|``;
+* **update (V)**: the largest node-voltage change below ``VNTOL + RTOL_V * max|v|``.
+
+If plain Newton (with the step limited to ``v_step_max`` volts per node, SPICE's voltage
+limiting) fails, the aids are tried in turn, each from scratch: **gmin stepping** (a shunt
+conductance across every cell, stepped down by decades to zero) and **source stepping** (the
+word-line sources ramped from 0 to ``v_in``, the step adapted to success).  If all fail,
+:class:`cimphys.errors.ConvergenceError` is raised with the iterations spent and the last
+residual; an unconverged answer is never returned.
+
+References
+----------
+.. [1] L. W. Nagel, "SPICE2: a computer program to simulate semiconductor circuits", UCB/ERL
+   M520 (1975), ch. 5 (Newton-Raphson, voltage limiting, convergence tests).
+.. [2] A. Chen, IEEE Trans. Electron Devices 60, 1318 (2013), doi:10.1109/TED.2013.2246791
+   (crossbar with nonlinear devices solved on the full network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..checks import as_array, as_scalar
+from ..errors import ConvergenceError, InputError
+from .nodal import solve_linear
+
+__all__ = ["NewtonOptions", "NonlinearSolution", "solve_nonlinear"]
+
+# Why these values: Newton converges quadratically, so once the residual is small it drops to
+# the float64 floor in one more step.  1e-11 of the largest cell current sits a few decades
+# above that floor (cell currents are sums of terms ~1e-16 relative) and far below the 1e-7
+# agreement asked against ngspice.
+RTOL_KCL = 1e-11
+ATOL_KCL = 1e-18  # A: ngspice's abstol in the validation runs; only matters when I ~ 0
+RTOL_V = 1e-10  # relative node-voltage update
+VNTOL = 1e-12  # V: absolute node-voltage update (ngspice vntol in the validation runs)
+MAX_ITER = 60  # per Newton run; a converging run on these networks takes 3-10
+V_STEP_MAX = 0.5  # V: SPICE-style limit on the largest node-voltage change per iteration
+GMIN_DECADES = 12  # gmin stepping: from g_start down 12 decades, then 0
+SOURCE_MIN_STEP = 1e-4  # source stepping gives up when the ramp step falls below this
+
+
+@dataclass(frozen=True)
+class NewtonOptions:
+    """Tolerances and aids of :func:`solve_nonlinear` (defaults are the module constants)."""
+
+    rtol_kcl: float = RTOL_KCL
+    atol_kcl: float = ATOL_KCL
+    rtol_v: float = RTOL_V
+    vntol: float = VNTOL
+    max_iter: int = MAX_ITER
+    v_step_max: float = V_STEP_MAX
+    aids: tuple[str, ...] = ("gmin", "source")
+
+    def __post_init__(self):
+        for name in ("rtol_kcl", "atol_kcl", "rtol_v", "vntol", "v_step_max"):
+            as_scalar(name, getattr(self, name), low=0.0, low_open=name == "v_step_max")
+        as_scalar("max_iter", self.max_iter, low=1, high=10_000)
+        unknown = set(self.aids) - {"gmin", "source"}
+        if unknown:
+            raise InputError(f"aids: expected a subset of ('gmin', 'source'), got {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class NonlinearSolution:
+    """Operating point of a crossbar with nonlinear cells.
+
+    Attributes
+    ----------
+    v_wl, v_bl : ndarray, V
+        Node voltages, ``(M, N)`` or ``(batch, M, N)``.
+    i_out : ndarray, A
+        Current into each sense node, ``(N,)`` or ``(batch, N)``.
+    i_cell : ndarray, A
+        Current through each cell (WL to BL), like ``v_wl``.
+    iterations : ndarray of int
+        Newton iterations spent (all aids included), one per input vector.
+    residual : ndarray, A
+        Final largest KCL imbalance, one per input vector.
+    method : tuple of str
+        Which strategy converged for each input vector ("newton", "gmin" or "source").
+    """
+
+    v_wl: np.ndarray
+    v_bl: np.ndarray
+    i_out: np.ndarray
+    i_cell: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    method: tuple[str, ...] = field(default=())
+    converged: bool = True
+
+    def to_xarray(self):
+        """Dataset with dims ``row``, ``col`` (and ``batch``), units on every variable."""
+        import xarray as xr
+
+        from ..results import variable
+
+        batch = self.v_wl.ndim == 3
+        nodes = ("batch", "row", "col") if batch else ("row", "col")
+        per = ("batch",) if batch else ()
+        data = {
+            "v_wl": variable(nodes, self.v_wl, "V", "word-line node voltage"),
+            "v_bl": variable(nodes, self.v_bl, "V", "bit-line node voltage"),
+            "i_cell": variable(nodes, self.i_cell, "A", "cell current, word line to bit line"),
+            "i_out": variable((*per, "col"), self.i_out, "A", "current into the sense node"),
+            "iterations": variable(per, self.iterations if batch else self.iterations[0], "1", "Newton iterations"),
+            "residual": variable(per, self.residual if batch else self.residual[0], "A", "final KCL residual"),
+        }
+        return xr.Dataset(data, attrs={"solver": "newton-raphson", "method": ",".join(self.method)})
+
+
+class _Stamper:
+    """Evaluates a cell model's current and stamp on flat node-voltage arrays."""
+
+    def __init__(self, cell, shape: tuple[int, int]):
+        self.n_cols = shape[1]
+        self.three = bool(getattr(cell, "three_terminal", False))
+        if self.three:
+            cell.check_array(shape)
+        elif not hasattr(cell, "_evaluate"):
+            raise InputError(f"cell: expected a TwoTerminalCell or a 1T1R cell, got {type(cell).__name__}")
+        elif cell.shape and tuple(cell.shape) != tuple(shape):
+            raise InputError(f"cell: per-cell parameter shape {cell.shape} does not match the array {shape}")
+        self.cell = cell
+
+    def __call__(self, vw: np.ndarray, vb: np.ndarray, gmin: float):
+        out = np.empty((3, vw.size))
+        if self.three:
+            self.cell._stamp_flat(vw.reshape(-1), vb.reshape(-1), self.n_cols, out)
+        else:
+            self.cell._evaluate((vw - vb).reshape(-1), out[0], out[1])
+            out[2] = out[1]
+        i, a, b = (x.reshape(vw.shape) for x in out)
+        if gmin:
+            i += gmin * (vw - vb)
+            a += gmin
+            b += gmin
+        return i, a, b
+
+
+class _Failed(Exception):
+    def __init__(self, iterations: int, residual: float):
+        self.iterations = iterations
+        self.residual = residual
+
+
+def _newton(network, stamp, v_in, x0, gmin, opts: NewtonOptions):
+    """One Newton run from ``x0``; returns (v_wl, v_bl, i_out, i_cell, iterations, residual)."""
+    vw, vb = x0
+    i, a, b = stamp(vw, vb, gmin)
+    residual = np.inf
+    for it in range(1, opts.max_iter + 1):
+        c = i - a * vw + b * vb
+        try:
+            vw_n, vb_n, i_out = solve_linear(network, a, b, c, v_in)
+        except (InputError, ConvergenceError):  # singular linearisation (e.g. cells all off)
+            raise _Failed(it, residual) from None
+        if not (np.isfinite(vw_n).all() and np.isfinite(vb_n).all()):
+            raise _Failed(it, residual)
+        i_n, a_n, b_n = stamp(vw_n, vb_n, gmin)
+        if not np.isfinite(i_n).all():
+            raise _Failed(it, residual)
+        i_lin = i + a * (vw_n - vw) - b * (vb_n - vb)
+        residual = float(np.max(np.abs(i_n - i_lin)))
+        dv = max(float(np.max(np.abs(vw_n - vw))), float(np.max(np.abs(vb_n - vb))))
+        scale_v = max(float(np.max(np.abs(vw_n))), float(np.max(np.abs(vb_n))))
+        if (
+            residual <= opts.atol_kcl + opts.rtol_kcl * float(np.max(np.abs(i_n)))
+            and dv <= opts.vntol + opts.rtol_v * scale_v
+        ):
+            return vw_n, vb_n, i_out, i_n - gmin * (vw_n - vb_n), it, residual
+        if dv > opts.v_step_max:  # voltage limiting: a damped step, relinearised where it lands
+            lam = opts.v_step_max / dv
+            vw = vw + lam * (vw_n - vw)
+            vb = vb + lam * (vb_n - vb)
+            i, a, b = stamp(vw, vb, gmin)
+        else:
+            vw, vb, i, a, b = vw_n, vb_n, i_n, a_n, b_n
+    raise _Failed(opts.max_iter, residual)
+
+
+def _initial_guess(network, v_in):
+    """Ideal node voltages: every WL node at its source, every BL node at 0 V."""
+    m, n = network.shape
+    return np.repeat(v_in[:, None], n, axis=1).astype(float), np.zeros((m, n))
+
+
+def _gmin_stepping(network, stamp, v_in, opts):
+    vw, vb = _initial_guess(network, v_in)
+    _, a0, _ = stamp(vw, vb, 0.0)
+    g_start = max(10.0 * float(np.max(np.abs(a0))), 1e-12)
+    total = 0
+    x = (vw, vb)
+    for gmin in [g_start * 10.0**-k for k in range(GMIN_DECADES + 1)] + [0.0]:
+        try:
+            out = _newton(network, stamp, v_in, x, gmin, opts)
+        except _Failed as f:
+            raise _Failed(total + f.iterations, f.residual) from None
+        total += out[4]
+        x = out[:2]
+    return (*out[:4], total, out[5])
+
+
+def _source_stepping(network, stamp, v_in, opts):
+    s, ds, total = 0.0, 0.1, 0
+    x = _initial_guess(network, 0.0 * v_in)
+    residual = np.inf
+    while True:
+        target = min(1.0, s + ds)
+        try:
+            out = _newton(network, stamp, target * v_in, x, 0.0, opts)
+        except _Failed as f:
+            total += f.iterations
+            residual = f.residual
+            ds /= 4.0
+            if ds < SOURCE_MIN_STEP:
+                raise _Failed(total, residual) from None
+            continue
+        total += out[4]
+        s, x = target, out[:2]
+        if s >= 1.0:
+            return (*out[:4], total, out[5])
+        ds = min(2.0 * ds, 0.5)
+
+
+def _solve_one(network, stamp, v_in, opts):
+    """Plain Newton, then the aids in turn; (result tuple, method) or ConvergenceError."""
+    spent = 0
+    residual = np.inf
+    strategies = [("newton", lambda: _newton(network, stamp, v_in, _initial_guess(network, v_in), 0.0, opts))]
+    if "gmin" in opts.aids:
+        strategies.append(("gmin", lambda: _gmin_stepping(network, stamp, v_in, opts)))
+    if "source" in opts.aids:
+        strategies.append(("source", lambda: _source_stepping(network, stamp, v_in, opts)))
+    for name, run in strategies:
+        try:
+            out = run()
+        except _Failed as f:
+            spent += f.iterations
+            residual = f.residual
+            continue
+        return (*out[:4], spent + out[4], out[5]), name
+    tried = ", ".join(name for name, _ in strategies)
+    raise ConvergenceError(f"Newton did not converge (tried {tried}; residual in A)", iterations=spent, residual=residual)
+
+
+def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -> NonlinearSolution:
+    """Operating point of ``network`` with nonlinear ``cell`` s, driven by ``v_in``.
+
+    Parameters
+    ----------
+    network : cimphys.circuits.nodal.Network
+        Wires, drivers, sense resistors and boundary options, ``(M, N)`` cells.
+    cell : TwoTerminalCell or OneTransistorOneResistor
+        The cell model; per-cell parameters must be scalars or ``(M, N)``.
+    v_in : array_like, V
+        Word-line source voltages, ``(M,)`` or ``(batch, M)``.
+    options : NewtonOptions, optional
+        Tolerances and convergence aids.
+
+    Returns
+    -------
+    NonlinearSolution
+        Node voltages, output and cell currents, iterations and final residual.
+
+    Raises
+    ------
+    ConvergenceError
+        If neither plain Newton nor any aid meets both tolerances.
+    """
+    opts = options or NewtonOptions()
+    m, n = network.shape
+    v = as_array("v_in", v_in, unit="V", ndim=(1, 2))
+    if v.shape[-1] != m:
+        raise InputError(f"v_in: expected {m} word-line voltages in the last axis, got shape {v.shape}")
+    stamp = _Stamper(cell, (m, n))
+    rows = v.reshape(-1, m)
+    results, methods = [], []
+    for k in range(rows.shape[0]):  # one full network solve per input vector
+        out, method = _solve_one(network, stamp, rows[k], opts)
+        results.append(out)
+        methods.append(method)
+    stacked = [np.stack([r[j] for r in results]) for j in range(4)]
+    if v.ndim == 1:
+        stacked = [s[0] for s in stacked]
+    return NonlinearSolution(
+        v_wl=stacked[0],
+        v_bl=stacked[1],
+        i_out=stacked[2],
+        i_cell=stacked[3],
+        iterations=np.array([r[4] for r in results], dtype=np.int64),
+        residual=np.array([r[5] for r in results]),
+        method=tuple(methods),
+    )
