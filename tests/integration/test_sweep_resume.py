@@ -1,0 +1,101 @@
+"""A sweep process SIGKILLed (or interrupted with SIGINT) mid-way resumes from its Zarr store:
+nothing finished is recomputed, and the result is bit-identical to an uninterrupted run with a
+different worker count."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+from cimphys.store import open_sweep
+
+N_A, N_B = 8, 6  # 48 points
+KILL_AFTER = 12  # finished points in the store before the kill
+TIMEOUT_S = 60.0
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    import xarray as xr
+    import cimphys
+
+    def point(a, b, rng):
+        with open(os.environ["SWEEP_LOG"], "a") as log:  # one line per call, appended
+            log.write(f"{a * 100 + round(2 * b)}\\n")
+        time.sleep(float(os.environ["SWEEP_SLEEP"]))
+        x = rng.standard_normal(5) * (a + 1) + b
+        return xr.Dataset({"x": (("k",), x, {"units": "V", "long_name": "noisy output"}),
+                           "m": ((), x.mean(), {"units": "V", "long_name": "mean output"})})
+
+    if __name__ == "__main__":
+        store, workers = sys.argv[1], int(sys.argv[2])
+        cimphys.sweep(point, store=store, seed=11, workers=workers, progress=False,
+                      a=list(range(%d)), b=[0.5 * j for j in range(%d)])
+    """
+    % (N_A, N_B)
+)
+
+
+def _run(script, store, workers, log, sleep, **popen):
+    env = {**os.environ, "SWEEP_LOG": str(log), "SWEEP_SLEEP": str(sleep)}
+    return subprocess.Popen([sys.executable, str(script), str(store), str(workers)], env=env, **popen)
+
+
+def _done(store) -> np.ndarray:
+    try:
+        return np.asarray(zarr.open_group(store, mode="r")["_done"][:], dtype=bool)
+    except (FileNotFoundError, KeyError, ValueError):
+        return np.zeros(N_A * N_B, dtype=bool)
+
+
+def _calls(log) -> list[int]:
+    return [int(line) for line in log.read_text().split()] if log.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_killed_sweep_resumes_bit_identical(tmp_path, how):
+    script = tmp_path / "run_sweep.py"
+    script.write_text(SCRIPT)
+    store = tmp_path / "sweep.zarr"
+
+    victim = _run(script, store, 2, tmp_path / "log1", 0.05, start_new_session=True)
+    deadline = time.monotonic() + TIMEOUT_S
+    while _done(store).sum() < KILL_AFTER:
+        assert victim.poll() is None, "sweep ended before it could be interrupted"
+        assert time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.02)
+    if how == "SIGKILL":  # the whole process group: the parent and its pool workers die at once
+        os.killpg(victim.pid, signal.SIGKILL)
+    else:  # Ctrl-C at a terminal signals the foreground group the same way
+        os.killpg(victim.pid, signal.SIGINT)
+    victim.wait(timeout=TIMEOUT_S)
+    assert victim.returncode != 0
+
+    done_before = _done(store)
+    n_done = int(done_before.sum())
+    assert KILL_AFTER <= n_done < N_A * N_B
+    finished = {a * 100 + b for a, b in zip(*np.unravel_index(np.flatnonzero(done_before), (N_A, N_B)))}
+
+    resume = _run(script, store, 2, tmp_path / "log2", 0.0)
+    assert resume.wait(timeout=TIMEOUT_S) == 0
+    recomputed = _calls(tmp_path / "log2")
+    assert len(recomputed) == N_A * N_B - n_done  # each unfinished point once, nothing else
+    assert finished.isdisjoint(recomputed)
+
+    reference = tmp_path / "reference.zarr"
+    straight = _run(script, reference, 1, tmp_path / "log3", 0.0)
+    assert straight.wait(timeout=TIMEOUT_S) == 0
+    resumed, clean = open_sweep(store), open_sweep(reference)
+    for name in ("x", "m"):
+        assert resumed[name].values.tobytes() == clean[name].values.tobytes()
+    assert resumed.attrs["sweep_sha256"] == clean.attrs["sweep_sha256"]
