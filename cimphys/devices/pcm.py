@@ -224,8 +224,10 @@ class PCMModel:
         """Program ``g_target`` (S, 1-D) and read it at ``times`` (s after programming).
 
         Returns a Dataset with dims ``cell`` and ``time``: ``g_target``, ``g_prog``, ``nu``,
-        ``g`` (reads), ``g_ref`` (the reference read at ``t0``) and, with ``compensate``,
-        ``alpha`` (global drift compensation factor per time) and ``g_compensated``.
+        ``g`` (reads) and ``g_ref`` (the reference read at ``t0``).  With ``compensate``, also
+        ``alpha``, the global drift compensation factor at each time, measured from a separate
+        calibration read (as a chip would: one all-ones read, independent of the data read),
+        and ``g_compensated = alpha * g``.
         """
         g_target = self._g("g_target", g_target)
         if g_target.ndim != 1:
@@ -248,7 +250,7 @@ class PCMModel:
             attrs={"model": SPEC.name, "g_max": self.g_max, "t0": self.t0},
         )
         if compensate:
-            alpha = drift_compensation_factor(g_ref, g_t)
+            alpha = drift_compensation_factor(g_ref, self.read(g_prog, nu, times, rng))
             ds["alpha"] = variable("time", alpha, "1", "global drift compensation factor")
             ds["g_compensated"] = variable(("time", "cell"), g_t * alpha[:, None], "S", "drift-compensated read")
         return ds
