@@ -1,0 +1,77 @@
+"""DAC levels, settling, input slicing, shift-add and pulse-width encoding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cimphys.circuits.dac import DAC, pulse_width_charge, shift_add, slice_inputs
+from cimphys.errors import InputError
+
+# Levels are sums of a handful of float64 terms: exact to a few ulps.
+RTOL_LEVEL = 1e-13
+# Pulse-width charge vs the closed form t_unit * v_read * x @ G: sums of <= 2**bits products.
+RTOL_CHARGE = 1e-12
+
+
+def test_ideal_levels_and_settling():
+    dac = DAC(bits=3, v_max=0.7)
+    np.testing.assert_allclose(dac.convert(np.arange(8)), 0.1 * np.arange(8), rtol=RTOL_LEVEL, atol=1e-16)
+    slow = DAC(bits=3, v_max=0.7, tau=2e-9, t_read=4e-9)
+    np.testing.assert_allclose(slow.levels, dac.levels * (1.0 - math.exp(-2.0)), rtol=RTOL_LEVEL)
+
+
+def test_mismatch_is_binary_weighted_and_seeded():
+    sigma, seed = 0.05, 12
+    dac = DAC(bits=4, v_max=1.5, mismatch_sigma=sigma, seed=seed)
+    w = 2.0 ** np.arange(4)
+    e = np.random.default_rng(seed).normal(0.0, 1.0, 4) * sigma / np.sqrt(w)
+    naive = [sum(((d >> k) & 1) * w[k] * (1 + e[k]) for k in range(4)) * 0.1 for d in range(16)]
+    np.testing.assert_allclose(dac.levels, naive, rtol=RTOL_LEVEL)
+    np.testing.assert_array_equal(DAC(bits=4, v_max=1.5, mismatch_sigma=sigma, seed=seed).levels, dac.levels)
+    inl = np.linspace(-0.3, 0.3, 16)
+    with_inl = DAC(bits=4, v_max=1.5, inl_lsb=inl)
+    np.testing.assert_allclose(with_inl.levels, 0.1 * (np.arange(16) + inl), rtol=RTOL_LEVEL)
+
+
+@pytest.mark.parametrize("dac_bits,signed", [(1, False), (2, False), (3, True), (1, True)])
+def test_slice_and_shift_add_round_trip(dac_bits, signed, rng):
+    bits = 8
+    lo, hi = (-128, 127) if signed else (0, 255)
+    x = rng.integers(lo, hi + 1, (5, 7))
+    x[0, :2] = [lo, hi]
+    digits, weights, signs = slice_inputs(x, bits, dac_bits, signed)
+    assert digits.min() >= 0 and digits.max() < 2**dac_bits
+    assert digits.shape[0] == (2 if signed else 1) * math.ceil(bits / dac_bits)
+    np.testing.assert_array_equal(shift_add(digits, weights, signs), x)
+
+
+def test_pulse_width_charge_is_superposition_for_linear_cells(rng):
+    g = rng.uniform(1e-6, 1e-4, (6, 4))
+    x = rng.integers(0, 16, (3, 6))
+    q = pulse_width_charge(lambda v: v @ g, x, 0.2, 1e-9, 4)
+    np.testing.assert_allclose(q, 1e-9 * 0.2 * x @ g, rtol=RTOL_CHARGE)
+
+
+def test_pulse_width_charge_is_exact_for_a_nonlinear_current():
+    # i = sum_rows v^2 (a nonlinear, separable stand-in): each row contributes x * t * v^2.
+    x = np.array([[3, 0, 5]])
+    q = pulse_width_charge(lambda v: (v**2).sum(axis=1, keepdims=True), x, 0.5, 2e-9, 3)
+    assert q[0, 0] == pytest.approx(2e-9 * 0.25 * 8)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(InputError, match="x_int"):
+        slice_inputs(np.array([256]), 8)
+    with pytest.raises(InputError, match="x_int"):
+        slice_inputs(np.array([-1]), 8)
+    with pytest.raises(InputError, match="x_int"):
+        slice_inputs(np.array([0.5]), 8)
+    with pytest.raises(InputError, match="codes"):
+        DAC(bits=2).convert([4])
+    with pytest.raises(InputError, match="v_max"):
+        DAC(v_max=np.nan)
+    with pytest.raises(InputError, match="bits"):
+        DAC(bits=0)
