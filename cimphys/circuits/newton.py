@@ -62,9 +62,16 @@ GMIN_DECADES = 12  # gmin stepping: from g_start down 12 decades, then 0
 SOURCE_MIN_STEP = 1e-4  # source stepping gives up when the ramp step falls below this
 
 
+_STRATEGIES = ("newton", "gmin", "source")
+
+
 @dataclass(frozen=True)
 class NewtonOptions:
-    """Tolerances and aids of :func:`solve_nonlinear` (defaults are the module constants)."""
+    """Tolerances and strategies of :func:`solve_nonlinear` (defaults: the module constants).
+
+    ``strategies`` lists what to try, in order, each from scratch: ``"newton"`` (plain Newton
+    with voltage limiting), ``"gmin"`` (gmin stepping), ``"source"`` (source stepping).
+    """
 
     rtol_kcl: float = RTOL_KCL
     atol_kcl: float = ATOL_KCL
@@ -72,15 +79,15 @@ class NewtonOptions:
     vntol: float = VNTOL
     max_iter: int = MAX_ITER
     v_step_max: float = V_STEP_MAX
-    aids: tuple[str, ...] = ("gmin", "source")
+    strategies: tuple[str, ...] = ("newton", "gmin", "source")
 
     def __post_init__(self):
         for name in ("rtol_kcl", "atol_kcl", "rtol_v", "vntol", "v_step_max"):
             as_scalar(name, getattr(self, name), low=0.0, low_open=name == "v_step_max")
         as_scalar("max_iter", self.max_iter, low=1, high=10_000)
-        unknown = set(self.aids) - {"gmin", "source"}
-        if unknown:
-            raise InputError(f"aids: expected a subset of ('gmin', 'source'), got {sorted(unknown)}")
+        unknown = set(self.strategies) - set(_STRATEGIES)
+        if unknown or not self.strategies:
+            raise InputError(f"strategies: expected some of {_STRATEGIES} in the order to try, got {self.strategies}")
 
 
 @dataclass(frozen=True)
@@ -250,11 +257,12 @@ def _solve_one(network, stamp, v_in, opts):
     """Plain Newton, then the aids in turn; (result tuple, method) or ConvergenceError."""
     spent = 0
     residual = np.inf
-    strategies = [("newton", lambda: _newton(network, stamp, v_in, _initial_guess(network, v_in), 0.0, opts))]
-    if "gmin" in opts.aids:
-        strategies.append(("gmin", lambda: _gmin_stepping(network, stamp, v_in, opts)))
-    if "source" in opts.aids:
-        strategies.append(("source", lambda: _source_stepping(network, stamp, v_in, opts)))
+    runs = {
+        "newton": lambda: _newton(network, stamp, v_in, _initial_guess(network, v_in), 0.0, opts),
+        "gmin": lambda: _gmin_stepping(network, stamp, v_in, opts),
+        "source": lambda: _source_stepping(network, stamp, v_in, opts),
+    }
+    strategies = [(name, runs[name]) for name in opts.strategies]
     for name, run in strategies:
         try:
             out = run()

@@ -47,7 +47,7 @@ _ROOT_MAXITER = 200  # bisection alone shrinks any bracket below one ulp in 200 
 
 @jit
 def _access_node(vw, vb, r, vg, p, rtol, maxiter):
-    """Internal node ``x``: ``I_d(x, vg, vb, 0) = (vw - x)/r``; returns x, g_d, g_s."""
+    """Internal node ``x``: ``I_d(x, vg, vb, 0) = (vw - x)/r``; returns x, I, g_d, g_s."""
     lo = min(vw, vb)
     hi = max(vw, vb)
     i, gd, gg, gs, gbk = _mos1(vb, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
@@ -70,7 +70,9 @@ def _access_node(vw, vb, r, vg, p, rtol, maxiter):
         if done:
             i, gd, gg, gs, gbk = _mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
             break
-    return x, gd, gs
+    # x carries an error ~ eps |v|; read the current off the element it disturbs least.
+    i_x = i if gd * r < 1.0 else (vw - x) / r
+    return x, i_x, gd, gs
 
 
 @jit
@@ -84,9 +86,9 @@ def _access_stamp(vw, vb, r, vg, n_cols, p, i, a, b):
     ng = vg.size
     for c in range(vw.size):
         rc = r[c % nr]
-        x, gd, gs = _access_node(vw[c], vb[c], rc, vg[(c // n_cols) % ng], p, p[5], int(p[6]))
+        x, i_x, gd, gs = _access_node(vw[c], vb[c], rc, vg[(c // n_cols) % ng], p, p[5], int(p[6]))
         gr = 1.0 / rc
-        i[c] = (vw[c] - x) * gr
+        i[c] = i_x
         a[c] = gr * gd / (gr + gd)
         b[c] = -gr * gs / (gr + gd)
 

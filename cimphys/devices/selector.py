@@ -94,7 +94,8 @@ def _one_s_one_r_iv(v, r, p, i, g):
         rc = r[c % nr]
         x = _series_root(v[c], rc, i0, v0, p[2], int(p[3]))
         gs = i0 / v0 * math.cosh(x / v0)
-        i[c] = (v[c] - x) / rc
+        # x carries an error ~ eps |v|; read the current off the element it disturbs least.
+        i[c] = i0 * math.sinh(x / v0) if gs * rc < 1.0 else (v[c] - x) / rc
         g[c] = gs / (1.0 + gs * rc)
 
 
