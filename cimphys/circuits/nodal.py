@@ -52,13 +52,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._numba import jit, jit_parallel, prange
 from ..checks import as_array
 from ..errors import ConvergenceError, InputError
 
-__all__ = ["Chains", "Network", "RTOL_SOLVE", "network_residual", "solve_linear"]
+__all__ = [
+    "Chains",
+    "Network",
+    "RTOL_SOLVE",
+    "cell_currents",
+    "dissipation",
+    "network_residual",
+    "output_currents",
+    "solve_linear",
+    "wl_end_currents",
+]
 
 #: Relative residual every solve must reach (KCL, in units of the largest branch current).
 RTOL_SOLVE = 1e-12
+#: ``method="auto"`` uses the iterative path from this many cells on (measured crossover).
+AUTO_ITERATIVE_CELLS = 4096
+#: Largest system (nodes) the SuperLU fallback is allowed to factorise.
+MAX_DIRECT_NODES = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -400,17 +415,294 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
     if method not in ("auto", "direct", "iterative"):
         raise InputError(f"method: expected 'auto', 'direct' or 'iterative', got {method!r}")
     a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
+    if method == "iterative" or (method == "auto" and a.size >= AUTO_ITERATIVE_CELLS):
+        found = _solve_iterative(network, a, b, c3, v2, tol)
+        if found is not None:
+            return _finish(network, a, b, c3, v2, found[0], found[1], batched)
+    if 2 * a.size > MAX_DIRECT_NODES:
+        raise ConvergenceError(
+            f"iterative crossbar solve missed tol={tol:g} and the array is too large for the direct path",
+            iterations=MAX_ITERATIONS,
+            residual=float("nan"),
+        )
     v_wl, v_bl = _solve_direct(network, a, b, c3, v2)
-    return _finish(network, a, b, c3, v2, v_wl, v_bl, batched, tol)
-
-
-def _finish(network, a, b, c3, v2, v_wl, v_bl, batched, tol):
     if not (np.isfinite(v_wl).all() and np.isfinite(v_bl).all()):
         raise InputError("network: the nodal matrix is singular (non-finite node voltages)")
     res = network_residual(network, a, b, c3, v2, v_wl, v_bl)
     if res > tol:
-        raise ConvergenceError("crossbar nodal solve missed its tolerance", iterations=1, residual=res)
+        raise ConvergenceError("direct crossbar nodal solve missed its tolerance", iterations=1, residual=res)
+    return _finish(network, a, b, c3, v2, v_wl, v_bl, batched)
+
+
+def _finish(network, a, b, c3, v2, v_wl, v_bl, batched):
     i_out = output_currents(network, cell_currents(a, b, c3, v_wl, v_bl), v_bl)
     if not batched:
         return v_wl[0], v_bl[0], i_out[0]
     return v_wl, v_bl, i_out
+
+
+# ---------------------------------------------------------------------------------------------
+# Iterative path (Numba): exact line solves, block Gauss-Seidel, BiCGSTAB on the BL voltages
+# ---------------------------------------------------------------------------------------------
+
+#: BiCGSTAB stops when its residual is this fraction of ``tol`` (margin for the final check).
+_KRYLOV_MARGIN = 0.1
+#: Iteration cap of the Krylov loop before falling back to the direct path.
+MAX_ITERATIONS = 1000
+
+
+@jit
+def _chain_solve(d, s, rseg, rlo, ulo, rhi, uhi, x, work):
+    """Solve one resistor chain with extra diagonal ``d`` (S) and injected current ``s`` (A).
+
+    Zero segments merge nodes; a zero end resistance fixes the end group at its source
+    voltage; an infinite one leaves the end open.  Thomas algorithm on the merged nodes.
+    ``work`` is a ``(4, n)`` scratch buffer.  Writes node voltages into ``x``.
+    """
+    n = d.size
+    gd = work[0]
+    gr = work[1]
+    gg = work[2]
+    cp = work[3]
+    k = 0
+    gd[0] = d[0]
+    gr[0] = s[0]
+    for t in range(1, n):
+        r = rseg[t - 1]
+        if r > 0.0:
+            gg[k] = 1.0 / r
+            k += 1
+            gd[k] = d[t]
+            gr[k] = s[t]
+        else:
+            gd[k] += d[t]
+            gr[k] += s[t]
+    ng = k + 1
+    for k in range(ng - 1):
+        gd[k] += gg[k]
+        gd[k + 1] += gg[k]
+    lo_fixed = rlo == 0.0
+    hi_fixed = rhi == 0.0 and not (lo_fixed and ng == 1)
+    if not lo_fixed and rlo < np.inf:
+        gd[0] += 1.0 / rlo
+        gr[0] += ulo / rlo
+    if not hi_fixed and 0.0 < rhi < np.inf:
+        gd[ng - 1] += 1.0 / rhi
+        gr[ng - 1] += uhi / rhi
+    if hi_fixed:
+        gd[ng - 1] = 1.0
+        gr[ng - 1] = uhi
+    if lo_fixed:
+        gd[0] = 1.0
+        gr[0] = ulo
+    # forward elimination: row k has lower -gg[k-1] and upper -gg[k] (zero in fixed rows)
+    upper = 0.0 if (lo_fixed or ng == 1) else -gg[0]
+    cp[0] = upper / gd[0]
+    gr[0] = gr[0] / gd[0]
+    for k in range(1, ng):
+        lower = 0.0 if (hi_fixed and k == ng - 1) else -gg[k - 1]
+        upper = -gg[k] if k < ng - 1 else 0.0
+        piv = gd[k] - lower * cp[k - 1]
+        cp[k] = upper / piv
+        gr[k] = (gr[k] - lower * gr[k - 1]) / piv
+    for k in range(ng - 2, -1, -1):
+        gr[k] -= cp[k] * gr[k + 1]
+    k = 0
+    x[0] = gr[0]
+    for t in range(1, n):
+        if rseg[t - 1] > 0.0:
+            k += 1
+        x[t] = gr[k]
+
+
+@jit_parallel
+def _sweep(out, other, diag, coef, c, sign_c, u_lo, u_hi, rseg, rlo, rhi):
+    """Solve every line of one family given the other family's voltages.
+
+    ``out (B, L, n)`` receives the line voltages; ``other (B, n, L)`` are the voltages of the
+    other family in *its* layout; line ``l`` node ``t`` sees the stamp ``diag[l, t]`` and the
+    injected current ``coef[l, t] * other[b, t, l] + sign_c * c[b % Bc, l, t]``.  ``u_lo, u_hi``
+    are ``(Bu, L)`` end-source voltages.
+    """
+    nb, nl, n = out.shape
+    nbc = c.shape[0]
+    nbu = u_lo.shape[0]
+    for job in prange(nb * nl):
+        bi = job // nl
+        li = job % nl
+        s = np.empty(n)
+        work = np.empty((4, n))
+        cb = c[bi % nbc, li]
+        for t in range(n):
+            s[t] = coef[li, t] * other[bi, t, li] + sign_c * cb[t]
+        _chain_solve(diag[li], s, rseg[li], rlo[li], u_lo[bi % nbu, li], rhi[li], u_hi[bi % nbu, li], out[bi, li], work)
+
+
+class _LineSolver:
+    """Block Gauss-Seidel map ``y -> F(y)`` over WL then BL chains, in Numba."""
+
+    def __init__(self, network: Network, a, b, c3, v2):
+        m, n = network.shape
+        self.wlc, self.blc = network.wl_chains(), network.bl_chains()
+        self.a, self.b = a, b
+        self.aT, self.bT = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+        self.c, self.cT = c3, np.ascontiguousarray(c3.transpose(0, 2, 1))
+        self.v2 = v2
+        self.vend = np.ascontiguousarray(network.v_bl_end[None, :])
+        self.zero_c = np.zeros((1, m, n))
+        self.zero_cT = np.zeros((1, n, m))
+        self.zero_v = np.zeros((1, m))
+        self.zero_e = np.zeros((1, n))
+        self.x = np.empty((v2.shape[0], m, n))
+
+    def wl(self, y, x, sources=True):
+        c, v = (self.c, self.v2) if sources else (self.zero_c, self.zero_v)
+        _sweep(x, y, self.a, self.b, c, -1.0, v, v, self.wlc.r_seg, self.wlc.r_lo, self.wlc.r_hi)
+        return x
+
+    def bl(self, x, y, sources=True):
+        c, v = (self.cT, self.vend) if sources else (self.zero_cT, self.zero_e)
+        _sweep(y, x, self.bT, self.aT, c, 1.0, v, v, self.blc.r_seg, self.blc.r_lo, self.blc.r_hi)
+        return y
+
+    def apply(self, y, sources=True):
+        """``F(y)`` with sources, or ``H y`` (the homogeneous part) without."""
+        x = self.wl(y, np.empty((y.shape[0],) + self.a.shape), sources)
+        return self.bl(x, np.empty_like(y), sources)
+
+
+def _dot(u, v):
+    return np.einsum("bij,bij->b", u, v)
+
+
+def _bicgstab(op: _LineSolver, h: np.ndarray, scale: np.ndarray, tol: float):
+    """Solve ``(I - H) y = h`` for every batch member; return ``(y, iterations, residual)``."""
+    matvec = lambda p: p - op.apply(p, sources=False)  # noqa: E731
+    y = h.copy()
+    r = h - matvec(y)
+    rhat = r.copy()
+    p = np.zeros_like(h)
+    v = np.zeros_like(h)
+    rho = alpha = omega = np.ones(h.shape[0])
+    norm = lambda z: np.abs(z).reshape(z.shape[0], -1).max(axis=1) / scale  # noqa: E731
+    res = norm(r)
+    it = 0
+    while (res > tol * _KRYLOV_MARGIN).any() and it < MAX_ITERATIONS:
+        it += 1
+        live = (res > tol * _KRYLOV_MARGIN)[:, None, None]
+        rho_new = _dot(rhat, r)
+        beta = _safe(rho_new, rho) * _safe(alpha, omega)
+        p = r + beta[:, None, None] * (p - omega[:, None, None] * v)
+        v = matvec(p)
+        alpha = _safe(rho_new, _dot(rhat, v))
+        s = r - alpha[:, None, None] * v
+        t = matvec(s)
+        omega = _safe(_dot(t, s), _dot(t, t))
+        y = np.where(live, y + alpha[:, None, None] * p + omega[:, None, None] * s, y)
+        r = np.where(live, s - omega[:, None, None] * t, r)
+        rho = rho_new
+        res = np.where(live[:, 0, 0], norm(r), res)
+        if not np.isfinite(res).all():
+            break
+    return y, it, res
+
+
+def _safe(num, den):
+    ok = den != 0
+    return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+
+
+def _solve_iterative(network, a, b, c3, v2, tol):
+    """Line-relaxation Krylov solve; ``None`` when it cannot meet ``tol`` (caller falls back)."""
+    op = _LineSolver(network, a, b, c3, v2)
+    nb, (m, n) = v2.shape[0], network.shape
+    zero_y = np.zeros((nb, n, m))
+    h = op.apply(zero_y)
+    scale = np.maximum(np.abs(v2).max(axis=1), np.abs(network.v_bl_end).max(initial=0.0))
+    scale = np.maximum(np.maximum(scale, np.abs(h).reshape(nb, -1).max(axis=1)), 1e-300)
+    y, it, _ = _bicgstab(op, h, scale, tol)
+    x = op.wl(y, np.empty((nb, m, n)))
+    y_next = op.bl(x, np.empty_like(y))
+    res = np.abs(y_next - y).reshape(nb, -1).max(axis=1) / scale
+    if not (np.isfinite(res).all() and np.isfinite(x).all()) or res.max() > tol:
+        return None
+    return x, np.ascontiguousarray(y.transpose(0, 2, 1)), it, float(res.max())
+
+
+# ---------------------------------------------------------------------------------------------
+# Power accounting
+# ---------------------------------------------------------------------------------------------
+
+
+def _ohm(dv: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``dv / r`` where ``0 < r < inf``, else 0 (no division by zero)."""
+    ok = (r > 0) & np.isfinite(r)
+    return np.where(ok, dv / np.where(ok, r, 1.0), 0.0)
+
+
+def _group_current(v, i_cell, r_seg, from_lo: bool):
+    """Current entering an end group through its source, by KCL on that group, ``(B, L)``.
+
+    The end group is the run of nodes joined by zero segments; what enters through the source
+    leaves through the group's cells and its first non-zero segment.  Returns that current and
+    whether the group has such a segment.
+    """
+    if not from_lo:
+        v, i_cell, r_seg = v[..., ::-1], i_cell[..., ::-1], r_seg[:, ::-1]
+    has = (r_seg > 0).any(axis=1)
+    k = np.argmax(r_seg > 0, axis=1)  # index of the first non-zero segment
+    n = v.shape[-1]
+    in_group = np.arange(n)[None, :] <= np.where(has, k, n - 1)[:, None]
+    rows = np.arange(v.shape[1])
+    kk = np.minimum(k + 1, n - 1)
+    wire = _ohm(v[:, rows, k] - v[:, rows, kk], np.where(has, r_seg[rows, k] if r_seg.size else 1.0, np.inf))
+    return (i_cell * in_group).sum(axis=-1) + wire, has
+
+
+def wl_end_currents(network: Network, *, v_in, v_wl, v_bl, i_out, i_cell):
+    """Currents delivered through the near and far WL drivers, ``(B, M)`` A each."""
+    ch = network.wl_chains()
+    near = _ohm(v_in - v_wl[:, :, 0], ch.r_lo)
+    far = _ohm(v_in - v_wl[:, :, -1], ch.r_hi)
+    total = i_cell.sum(axis=-1)  # what enters a WL leaves through its cells
+    g_lo, has_lo = _group_current(v_wl, i_cell, ch.r_seg, True)
+    g_hi, has_hi = _group_current(v_wl, i_cell, ch.r_seg, False)
+    lo0, hi0 = ch.r_lo == 0, ch.r_hi == 0
+    near = np.where(lo0, np.where(has_lo | hi0, g_lo, total - far), near)
+    far = np.where(hi0, np.where(has_hi | lo0, g_hi, total - near), far)
+    return near, far
+
+
+def dissipation(network: Network, *, v_in, v_wl, v_bl, i_out, i_cell, i_near, i_far) -> dict:
+    """Power in every element of the network, W, each with a leading batch axis.
+
+    Keys: ``cell`` (B, M, N); ``wl`` and ``bl`` (B, M, N) per wire segment (indexed like
+    ``r_wl``/``r_bl``); ``driver`` (B, M); ``sense`` (B, N) in ``r_sense``; ``source`` (B, M)
+    delivered by the WL sources; ``sink`` (B, N) absorbed by the sense-node sources
+    (``v_bl_end * i_out``).  Energy balance: ``source.sum() == cell + wl + bl + driver +
+    sense + sink`` summed.
+    """
+    p_cell = i_cell * (v_wl - v_bl)
+    r_wl, r_bl = network.r_wl, network.r_bl
+    p_wl = np.empty_like(v_wl)
+    dv = v_wl[:, :, :-1] - v_wl[:, :, 1:]
+    p_wl[:, :, 1:] = dv * _ohm(dv, r_wl[:, 1:])
+    p_wl[:, :, 0] = i_near**2 * r_wl[:, 0]
+    p_bl = np.empty_like(v_bl)
+    dv = v_bl[:, :-1, :] - v_bl[:, 1:, :]
+    if network.sense_at == "last":
+        p_bl[:, :-1, :] = dv * _ohm(dv, r_bl[:-1])
+        p_bl[:, -1, :] = i_out**2 * r_bl[-1]
+    else:
+        p_bl[:, 1:, :] = dv * _ohm(dv, r_bl[1:])
+        p_bl[:, 0, :] = i_out**2 * r_bl[0]
+    far_r = network.r_driver if network.wl_drive == "both" else 0.0
+    return {
+        "cell": p_cell,
+        "wl": p_wl,
+        "bl": p_bl,
+        "driver": i_near**2 * network.r_driver + i_far**2 * far_r,
+        "sense": i_out**2 * network.r_sense,
+        "source": v_in * (i_near + i_far),
+        "sink": network.v_bl_end * i_out,
+    }

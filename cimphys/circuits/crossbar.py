@@ -1,0 +1,228 @@
+"""``Crossbar``: an M x N array of cells with wire resistance, and its solution.
+
+Geometry (DESIGN.md, "the reference crossbar"): WL ``i`` is driven at column 0 by the ideal
+source ``v_in[i]`` through ``r_driver`` and a segment ``r_wl``; a segment ``r_wl`` joins
+consecutive cells; the far end is open.  BL ``j`` runs from row 0 (open) to row M-1, then one
+more segment ``r_bl`` and ``r_sense`` into a sense node held at 0 V.  ``i_out[j]`` is the current
+into that sense node.  Options of :class:`cimphys.circuits.nodal.Network` (both-end drive,
+sensing at row 0, biased or floating lines) pass through as keywords.
+
+Examples
+--------
+>>> import numpy as np
+>>> xb = Crossbar(np.full((4, 3), 1e-5), r_wl=0.0, r_bl=0.0)
+>>> sol = xb.solve(np.full(4, 0.2))
+>>> np.allclose(sol.i_out, 4 * 1e-5 * 0.2)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..checks import as_array
+from ..errors import InputError
+from .nodal import Network, cell_currents, solve_linear
+
+__all__ = ["Crossbar", "CrossbarSolution"]
+
+
+class Crossbar:
+    """An M x N crossbar of linear cells of conductance ``G`` (or of a nonlinear ``cell``).
+
+    Parameters
+    ----------
+    G : array_like, (M, N), S
+        Cell conductances, >= 0.  May be None when ``cell`` is given with ``(M, N)`` parameters.
+    r_wl, r_bl : float or array_like (M, N), ohm
+        Word-line and bit-line segment resistances (see :mod:`cimphys.circuits.nodal`).
+    r_driver : float or array_like (M,), ohm
+        Output resistance of each WL driver.
+    r_sense : float or array_like (N,), ohm
+        Input resistance of each sense node.
+    cell : TwoTerminalCell or 1T1R model, optional
+        Nonlinear cells, solved by Newton's method in :mod:`cimphys.circuits.newton`.
+    differential : bool
+        Columns form pairs (2k, 2k+1); the solution then has ``i_diff``.
+    method : {"auto", "direct", "iterative"}
+        Linear solver (see :func:`cimphys.circuits.nodal.solve_linear`).
+    shape : tuple of int, optional
+        ``(M, N)`` when neither ``G`` nor the cell's parameters give it.
+    **options
+        Boundary options of :meth:`Network.build` (``wl_drive``, ``sense_at``, ``v_bl_end``,
+        ``wl_floating``, ``bl_floating``).
+    """
+
+    def __init__(
+        self,
+        G=None,
+        r_wl=1.0,
+        r_bl=1.0,
+        r_driver=0.0,
+        r_sense=0.0,
+        cell=None,
+        *,
+        differential: bool = False,
+        method: str = "auto",
+        shape=None,
+        **options,
+    ):
+        self.cell = cell
+        if G is None and cell is None:
+            raise InputError("G: expected an (M, N) conductance array in S when no cell model is given")
+        self.G = None if G is None else as_array("G", G, unit="S", low=0.0, ndim=2)
+        if self.G is not None:
+            self.G.setflags(write=False)
+        shape = self._shape(shape)
+        self.network = Network.build(shape, r_wl, r_bl, r_driver, r_sense, **options)
+        if differential and shape[1] % 2:
+            raise InputError(f"differential: needs an even number of columns, got N={shape[1]}")
+        self.differential = bool(differential)
+        self.method = method
+
+    def _shape(self, shape) -> tuple[int, int]:
+        if self.G is not None:
+            if shape is not None and tuple(shape) != self.G.shape:
+                raise InputError(f"shape: {tuple(shape)} does not match G of shape {self.G.shape}")
+            return self.G.shape
+        cell_shape = tuple(getattr(self.cell, "shape", ()) or ())
+        if len(cell_shape) == 2:
+            return cell_shape
+        if shape is None:
+            raise InputError("shape: give (M, N) when the cell parameters are scalars and G is None")
+        return tuple(int(s) for s in shape)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(M, N)``: word lines by bit lines."""
+        return self.network.shape
+
+    def solve(self, v_in) -> CrossbarSolution:
+        """Operating point for word-line voltages ``v_in`` ((M,) or (batch, M), V)."""
+        if self.cell is not None:
+            from .newton import solve_nonlinear  # the single hook for nonlinear cells
+
+            return solve_nonlinear(self.network, self.cell, v_in)
+        g = self.G
+        v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v_in, method=self.method)
+        v = np.asarray(v_in, dtype=float)
+        i_cell = cell_currents(g, g, 0.0, v_wl, v_bl)
+        return CrossbarSolution(self, v, v_wl, v_bl, i_out, i_cell)
+
+    @cached_property
+    def _transfer(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.cell is not None:
+            raise InputError("cell: the transfer matrix exists only for linear cells (cell=None)")
+        m, n = self.shape
+        g = self.G
+        inputs = np.vstack([np.eye(m), np.zeros((1, m))])  # unit inputs, then the offset
+        _, _, i_out = solve_linear(self.network, g, g, np.zeros_like(g), inputs, method=self.method)
+        offset = i_out[-1]
+        t = np.ascontiguousarray((i_out[:-1] - offset).T)
+        t.setflags(write=False)
+        offset.setflags(write=False)
+        return t, offset
+
+    def transfer_matrix(self) -> np.ndarray:
+        """``T`` (N, M), S: ``i_out = T @ v_in`` (+ the offset of biased BL ends); cached."""
+        return self._transfer[0]
+
+    def apply(self, v_in) -> np.ndarray:
+        """Output currents at matmul speed from the cached transfer matrix, ``([batch,] N)`` A."""
+        v = as_array("v_in", v_in, unit="V", ndim=(1, 2))
+        if v.shape[-1] != self.shape[0]:
+            raise InputError(f"v_in: expected last axis of length M={self.shape[0]}, got shape {v.shape}")
+        t, offset = self._transfer
+        return v @ t.T + offset
+
+
+@dataclass(frozen=True, eq=False)
+class CrossbarSolution:
+    """Operating point of a linear crossbar.
+
+    Attributes
+    ----------
+    v_in : ndarray, ([batch,] M), V
+    v_wl, v_bl : ndarray, ([batch,] M, N), V
+    i_out : ndarray, ([batch,] N), A, positive into the sense node
+    i_cell : ndarray, ([batch,] M, N), A, from WL node to BL node
+    """
+
+    crossbar: Crossbar
+    v_in: np.ndarray
+    v_wl: np.ndarray
+    v_bl: np.ndarray
+    i_out: np.ndarray
+    i_cell: np.ndarray
+
+    @property
+    def i_diff(self) -> np.ndarray:
+        """Differential output of column pairs ``i_out[..., 0::2] - i_out[..., 1::2]``, A."""
+        if not self.crossbar.differential:
+            raise InputError("differential: the crossbar was built with differential=False")
+        return self.i_out[..., 0::2] - self.i_out[..., 1::2]
+
+    @cached_property
+    def _batched(self) -> dict:
+        """The fields with a batch axis, for the power accounting."""
+        m, n = self.crossbar.shape
+        return {
+            "v_in": np.broadcast_to(self.v_in.reshape(-1, m), (self.v_wl.reshape(-1, m, n).shape[0], m)),
+            "v_wl": self.v_wl.reshape(-1, m, n),
+            "v_bl": self.v_bl.reshape(-1, m, n),
+            "i_out": self.i_out.reshape(-1, n),
+            "i_cell": self.i_cell.reshape(-1, m, n),
+        }
+
+    @cached_property
+    def source_currents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current delivered by each WL source at its near and far driver, ``([batch,] M)`` A."""
+        from .nodal import wl_end_currents
+
+        near, far = wl_end_currents(self.crossbar.network, **self._batched)
+        shape = self.v_wl.shape[:-1]
+        return near.reshape(shape), far.reshape(shape)
+
+    def power(self) -> dict[str, np.ndarray]:
+        """Power per element, W (see :func:`cimphys.circuits.nodal.dissipation`)."""
+        from .nodal import dissipation
+
+        near, far = self.source_currents
+        m, n = self.crossbar.shape
+        out = dissipation(self.crossbar.network, i_near=near.reshape(-1, m), i_far=far.reshape(-1, m), **self._batched)
+        batch = self.v_wl.ndim == 3
+        return {k: (v if batch else v[0]) for k, v in out.items()}
+
+    def to_xarray(self):
+        """Dataset with dims ``row``, ``col`` (and ``batch``); every variable has units."""
+        import xarray as xr
+
+        from ..results import variable
+
+        batch = ("batch",) if self.v_wl.ndim == 3 else ()
+        nodes = (*batch, "row", "col")
+        m, n = self.crossbar.shape
+        v_in = np.broadcast_to(self.v_in, self.v_wl.shape[:-1])
+        near, far = self.source_currents
+        p = self.power()
+        data = {
+            "v_in": variable((*batch, "row"), v_in, "V", "word-line source voltage"),
+            "v_wl": variable(nodes, self.v_wl, "V", "word-line node voltage"),
+            "v_bl": variable(nodes, self.v_bl, "V", "bit-line node voltage"),
+            "i_cell": variable(nodes, self.i_cell, "A", "cell current, word line to bit line"),
+            "i_out": variable((*batch, "col"), self.i_out, "A", "current into the sense node"),
+            "i_source": variable((*batch, "row"), near + far, "A", "current delivered by the word-line source"),
+            "p_cell": variable(nodes, p["cell"], "W", "power dissipated in each cell"),
+            "p_wl": variable(nodes, p["wl"], "W", "power dissipated in each word-line segment"),
+            "p_bl": variable(nodes, p["bl"], "W", "power dissipated in each bit-line segment"),
+            "p_driver": variable((*batch, "row"), p["driver"], "W", "power dissipated in the WL drivers"),
+            "p_sense": variable((*batch, "col"), p["sense"], "W", "power dissipated in the sense resistors"),
+            "p_source": variable((*batch, "row"), p["source"], "W", "power delivered by the WL sources"),
+        }
+        if self.crossbar.differential:
+            data["i_diff"] = variable((*batch, "pair"), self.i_diff, "A", "differential pair output current")
+        coords = {"row": np.arange(m), "col": np.arange(n)}
+        return xr.Dataset(data, coords=coords, attrs={"solver": "linear nodal", "model": "crossbar"})
