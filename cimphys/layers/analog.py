@@ -1,0 +1,285 @@
+"""A weight matrix programmed into tiles and multiplied in analog: currents, ADC, shift-add.
+
+:class:`AnalogMatrix` takes a :class:`~cimphys.layers.mapping.MappedMatrix`, programs every
+tile's cells to conductances (with the programming error of the configured device model),
+characterises each tile's crossbar with wire resistance once (the transfer matrix of
+:class:`cimphys.circuits.crossbar.Crossbar`, exact for linear cells; cached on disk, see
+:mod:`cimphys.layers.cache`) and then runs matrix products:
+
+1. inputs quantised per token and cut into DAC digits (sign phases × bit chunks);
+2. one array read per digit set: ``I = V @ T`` for every tile of a row block at once (BLAS);
+3. the sense amplifier forms ``I+ - I-`` (differential) or ``I - I_ref`` (offset column) and
+   adds its input-referred noise (seeded);
+4. a per-(tile, column) ADC quantises to ``adc_bits`` over its calibrated range ``±I_fs``
+   (mid-tread uniform quantiser: code = clip(round(I / LSB), -2**(b-1), 2**(b-1) - 1) with
+   LSB = I_fs / (2**(b-1) - 1), the ideal converter of :mod:`cimphys.circuits.adc` shifted to
+   signed codes);
+5. the digital periphery turns codes back into integer dot products (``I / (v_lsb Δg)``),
+   shifts and adds them over input chunks, sign phases and weight slices, adds the partial
+   sums of the row blocks, and scales by ``s_x s_w``.
+
+Steps 3-5 are one Numba kernel, :func:`_adc_shift_add`, with a plain NumPy twin in the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._numba import jit_parallel, prange
+from ..errors import InputError
+from .config import CimConfig
+from .mapping import MappedMatrix, input_digits, quantise_inputs
+
+__all__ = ["AnalogMatrix", "Costs", "adc_shift_add", "program_conductances"]
+
+
+@jit_parallel
+def _adc_shift_add(i_read, noise, fs, read_w, slice_w, diff, wc, bits, unit, out):
+    """Sense (difference + noise), ADC and shift-add into ``out``.
+
+    i_read : (P, R, B, CB, S, C) float32 tile column currents, A
+    noise  : same shape with C -> wc, float32 (A), or shape (1, 1, 1, 1, 1, 1) for none
+    fs     : (CB, S, wc) ADC full scale, A (0: column unused)
+    read_w : (P, R) sign and shift of each read; slice_w : (S,) shift of each slice
+    diff   : 1 differential pairs (cols 2j, 2j+1), 0 offset (col j minus last column)
+    out    : (B, CB * wc) float64, integer-domain dot products accumulated
+    """
+    n_p, n_r, n_b, n_cb, n_s, n_c = i_read.shape
+    top = 2.0 ** (bits - 1) - 1.0
+    bottom = -(2.0 ** (bits - 1))
+    has_noise = noise.shape[0] > 1
+    for b in prange(n_b):
+        for cb in range(n_cb):
+            for s in range(n_s):
+                for j in range(wc):
+                    full = fs[cb, s, j]
+                    if full <= 0.0:
+                        continue
+                    lsb = full / top
+                    acc = 0.0
+                    for p in range(n_p):
+                        for r in range(n_r):
+                            if diff == 1:
+                                cur = float(i_read[p, r, b, cb, s, 2 * j]) - float(i_read[p, r, b, cb, s, 2 * j + 1])
+                            else:
+                                cur = float(i_read[p, r, b, cb, s, j]) - float(i_read[p, r, b, cb, s, n_c - 1])
+                            if has_noise:
+                                cur += noise[p, r, b, cb, s, j]
+                            code = np.floor(cur / lsb + 0.5)
+                            code = min(max(code, bottom), top)
+                            acc += read_w[p, r] * code
+                    out[b, cb * wc + j] += acc * lsb * slice_w[s] / unit
+
+
+def adc_shift_add(i_read, noise, fs, read_w, slice_w, diff: bool, wc: int, bits: int, unit: float, out=None):
+    """Checked wrapper of :func:`_adc_shift_add` (contiguous float arrays, shapes agree)."""
+    i_read = np.ascontiguousarray(i_read, dtype=np.float32)
+    n_p, n_r, n_b, n_cb, n_s, _ = i_read.shape
+    noise = np.zeros((1,) * 6, np.float32) if noise is None else np.ascontiguousarray(noise, dtype=np.float32)
+    if noise.shape[0] > 1 and noise.shape != (n_p, n_r, n_b, n_cb, n_s, wc):
+        raise InputError(f"noise: expected shape {(n_p, n_r, n_b, n_cb, n_s, wc)}, got {noise.shape}")
+    fs = np.ascontiguousarray(fs, dtype=np.float64)
+    if fs.shape != (n_cb, n_s, wc):
+        raise InputError(f"fs: expected shape {(n_cb, n_s, wc)}, got {fs.shape}")
+    out = np.zeros((n_b, n_cb * wc)) if out is None else out
+    _adc_shift_add(i_read, noise, fs, np.ascontiguousarray(read_w, dtype=np.float64),
+                   np.ascontiguousarray(slice_w, dtype=np.float64), 1 if diff else 0, int(wc), int(bits),
+                   float(unit), out)
+    return out
+
+
+@dataclass
+class Costs:
+    """Energy (J), time (s) and event counts accumulated by analog products."""
+
+    array: float = 0.0
+    dac: float = 0.0
+    sense: float = 0.0
+    adc: float = 0.0
+    digital: float = 0.0
+    write: float = 0.0
+    latency: float = 0.0
+    write_time: float = 0.0
+    conversions: float = 0.0
+    cell_writes: float = 0.0
+    rows: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def add(self, other: Costs) -> None:
+        for name in ("array", "dac", "sense", "adc", "digital", "write", "latency", "write_time", "conversions",
+                     "cell_writes", "rows"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def program_conductances(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator) -> np.ndarray:
+    """Target conductances ``g_min + d Δg`` after programming (and drift) of the configured device.
+
+    ``ideal``: exact targets.  ``gaussian``: N(0, σ (g_max - g_min)) programming error, clipped
+    at 0.  ``pcm``: :class:`cimphys.devices.pcm.PCMModel` programming noise, drift to
+    ``drift_time`` and global drift compensation (Joshi et al., Nat. Commun. 11, 2473 (2020)).
+    ``write_verify``: :func:`cimphys.devices.programming.write_verify` of ``device_card``.
+    """
+    target = cfg.g_min + digits.astype(np.float64) * cfg.delta_g
+    if cfg.programming == "ideal":
+        return target
+    if cfg.programming == "gaussian":
+        noisy = target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min)
+        return np.maximum(noisy, 0.0)
+    if cfg.programming == "pcm":
+        return _program_pcm(target, cfg, rng)
+    return _program_write_verify(target, cfg, rng)
+
+
+def _program_pcm(target: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
+    from ..cards import load_device
+    from ..devices.pcm import PCMModel, drift_compensation_factor
+
+    model = PCMModel.from_card(load_device(cfg.device_card or "nandakumar2019_pcm"))
+    g = model.program(target, rng)
+    if cfg.drift_time <= 0:
+        return g
+    nu = model.drift_exponents(target, rng)
+    g_t = model.drift(g, nu, cfg.drift_time + model.t0)
+    g_0 = model.drift(g, nu, model.t0)
+    # global drift compensation: one factor from the summed read of all cells at t0 and at t
+    return g_t * float(np.asarray(drift_compensation_factor(g_0, g_t)).mean())
+
+
+def _program_write_verify(target: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
+    try:
+        from ..devices.programming import write_verify
+    except ImportError as exc:  # the device layer's write-verify has not landed in this build
+        raise InputError("programming: 'write_verify' needs cimphys.devices.programming.write_verify") from exc
+    result = write_verify(target, cfg.device_card, rng=rng)
+    return np.asarray(getattr(result, "g", result), dtype=np.float64)
+
+
+class AnalogMatrix:
+    """A static weight matrix on tiles: program, characterise, calibrate, multiply.
+
+    Parameters
+    ----------
+    mapped : MappedMatrix
+    cfg : CimConfig
+    rng : numpy.random.Generator
+        Programming draws.
+    transfer : ndarray (n_rb, rows, n_cb * n_slices * cols), optional
+        Characterised tile transfer matrices (from the disk cache); computed when omitted.
+    """
+
+    def __init__(self, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator, transfer=None, g=None):
+        self.mapped, self.cfg = mapped, cfg
+        m = mapped.mapping
+        self.n_rb, self.n_cb = mapped.digits.shape[:2]
+        if g is None:
+            g = program_conductances(mapped.digits, cfg, rng)  # (rb, cb, s, rows, cols)
+        self.g = g
+        if transfer is None:
+            from .characterise import tile_transfer
+
+            transfer = np.stack([tile_transfer(g[r, c, s], cfg)
+                                 for r in range(self.n_rb) for c in range(self.n_cb) for s in range(m.n_slices)])
+            transfer = transfer.reshape(self.n_rb, self.n_cb, m.n_slices, m.rows, m.cols)
+            transfer = transfer.transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
+        self.transfer = np.ascontiguousarray(transfer, dtype=np.float32)
+        self.row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)  # (rb, rows, cb*s)
+        self.fs = np.zeros((self.n_rb, self.n_cb, m.n_slices, m.weight_cols))
+        self._calib: list[np.ndarray] = []
+
+    # -- the analog read -------------------------------------------------------------------
+    def _reads(self, x: np.ndarray):
+        m = self.mapped.mapping
+        p, s_x = quantise_inputs(x, m.input_bits)
+        k = self.mapped.shape[0]
+        pad = np.zeros((p.shape[0], self.n_rb * m.rows), dtype=np.int64)
+        pad[:, :k] = p
+        return input_digits(pad, m).astype(np.float32), s_x  # (2, R, B, rb*rows)
+
+    def _block_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
+        m = self.mapped.mapping
+        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows) * np.float32(self.cfg.v_lsb)
+        i = v @ self.transfer[r]
+        n_p, n_r, n_b = digits.shape[:3]
+        return i.reshape(n_p, n_r, n_b, self.n_cb, m.n_slices, m.cols)
+
+    def _sense(self, i: np.ndarray) -> np.ndarray:
+        wc = self.mapped.mapping.weight_cols
+        if self.mapped.mapping.sign == "differential":
+            return i[..., 0:2 * wc:2] - i[..., 1:2 * wc:2]
+        return i[..., :wc] - i[..., -1:]
+
+    def calibrate(self, x) -> None:
+        """Record the sensed currents of a calibration batch ``x`` (batch, K)."""
+        digits, _ = self._reads(np.asarray(x, dtype=np.float64))
+        for r in range(self.n_rb):
+            d = np.abs(self._sense(self._block_currents(digits, r)))  # (P, R, B, cb, s, wc)
+            self._calib.append((r, d.reshape(-1, *d.shape[3:])))
+        self._finish_calibration()
+
+    def _finish_calibration(self) -> None:
+        how = self.cfg.adc_calibration
+        for r in range(self.n_rb):
+            parts = [d for rr, d in self._calib if rr == r]
+            if not parts:
+                continue
+            stack = np.concatenate(parts, axis=0)
+            self.fs[r] = stack.max(axis=0) if how == "max" else np.percentile(stack, float(how[1:]), axis=0)
+        self.fs[self.fs <= 0] = 0.0
+
+    def clear_calibration_data(self) -> None:
+        self._calib = []
+
+    @property
+    def calibrated(self) -> bool:
+        return bool((self.fs > 0).any())
+
+    def matmul(self, x, rng: np.random.Generator | None = None) -> tuple[np.ndarray, Costs]:
+        """``x @ w`` (batch, N) through the tiles, and the costs of doing it."""
+        if not self.calibrated:
+            raise InputError("AnalogMatrix: ADC ranges are not calibrated; call calibrate(x_batch) first")
+        m, cfg = self.mapped.mapping, self.cfg
+        x = np.asarray(x, dtype=np.float64)
+        digits, s_x = self._reads(x)
+        n_p, n_r, n_b = digits.shape[:3]
+        read_w = np.array([[(1.0 if ph == 0 else -1.0) * 2.0 ** (r * m.dac_bits) for r in range(n_r)]
+                           for ph in range(n_p)])
+        slice_w = 2.0 ** (np.arange(m.n_slices) * m.cell_bits)
+        acc = np.zeros((n_b, self.n_cb * m.weight_cols))
+        costs = Costs(rows=n_b)
+        for r in range(self.n_rb):
+            i = self._block_currents(digits, r)
+            noise = None
+            if cfg.sense_noise > 0 and rng is not None:
+                noise = (rng.standard_normal(i.shape[:-1] + (m.weight_cols,)) * cfg.sense_noise).astype(np.float32)
+            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, m.sign == "differential", m.weight_cols,
+                          cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc)
+            self._count(digits[..., r * m.rows:(r + 1) * m.rows], r, costs)
+        q = acc[:, : self.mapped.shape[1]]
+        if m.sign == "offset":
+            q = q - 2.0 ** (m.n_slices * m.cell_bits - 1) * np.rint(x / s_x[:, None]).sum(axis=1, keepdims=True)
+        return q * s_x[:, None] * self.mapped.scale[None, :], costs
+
+    def _count(self, digits: np.ndarray, r: int, costs: Costs) -> None:
+        """Energy and event counts of one row block's reads."""
+        m, cfg = self.mapped.mapping, self.cfg
+        n_p, n_r, n_b, rows = digits.shape
+        reads = n_p * n_r * n_b
+        tiles = self.n_cb * m.n_slices
+        v2 = (digits.reshape(-1, rows).astype(np.float64) * cfg.v_lsb) ** 2
+        costs.array += cfg.t_read * float((v2 @ self.row_g[r]).sum())
+        drives = float(np.count_nonzero(digits)) * tiles
+        costs.dac += cfg.dac_energy * drives
+        conv = reads * tiles * m.weight_cols
+        costs.sense += cfg.sense_energy * conv
+        costs.adc += cfg.adc_energy * conv
+        costs.digital += cfg.digital_add_energy * conv
+        costs.conversions += conv
+        if r == 0:  # row blocks run in parallel; one block's read sequence sets the latency
+            per_read = cfg.t_read + cfg.adc_time * -(-m.weight_cols // cfg.adcs_per_tile)
+            costs.latency += n_p * n_r * n_b * per_read
+
+    @property
+    def n_tiles(self) -> int:
+        return self.mapped.n_tiles

@@ -1,0 +1,103 @@
+"""Tile characterisation (crossbar transfer matrices with wire resistance) and its disk cache.
+
+A tile of linear cells maps word-line voltages to bit-line currents linearly, ``i = v @ Tᵀ``,
+with ``T`` (cols, rows) the crossbar's transfer matrix including every wire, driver and sense
+resistance (DESIGN.md, reference crossbar).  It is computed once per programmed tile by the
+circuit layer (:meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix`, or, where that class
+is absent, :func:`cimphys.circuits.nodal.solve_linear` with the identity as ``M`` input
+vectors: the same nodal solve, residual-checked to 1e-12) and then reused at matmul speed.
+Without wire resistance ``T = Gᵀ`` exactly and nothing is solved.
+
+Disk cache
+----------
+Characterising a whole model takes tens of seconds, so the programmed conductances and the
+transfer matrices of every matrix are stored as ``<cache_dir>/<key>.npz`` with ``key`` the
+SHA-256 of the weights' bytes, every field of the :class:`CimConfig`, the seed and a format
+version.  ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
+``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import CimConfig
+
+__all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "save_cached", "tile_transfer"]
+
+CACHE_ENV = "CIMPHYS_CACHE_DIR"
+CACHE_VERSION = "h6-tiles-1"
+
+
+def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
+    """``Tᵀ`` (rows, cols): bit-line currents per volt on each word line, S.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.full((4, 3), 1e-5)
+    >>> np.array_equal(tile_transfer(g, CimConfig()), g)   # no wires: T = G exactly
+    True
+    """
+    if not cfg.has_wires:
+        return np.array(g, dtype=np.float64)
+    try:
+        from ..circuits.crossbar import Crossbar
+    except ImportError:
+        return _transfer_nodal(g, cfg)
+    xb = Crossbar(g, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
+    return np.ascontiguousarray(np.asarray(xb.transfer_matrix()).T)
+
+
+def _transfer_nodal(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
+    from ..circuits.nodal import Network, solve_linear
+
+    m, n = g.shape
+    net = Network.build((m, n), r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
+    _, _, i_out = solve_linear(net, g, g, np.zeros((m, n)), np.eye(m))
+    return np.ascontiguousarray(i_out)  # row i: currents for 1 V on word line i alone
+
+
+def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """The tile cache folder: argument, else $CIMPHYS_CACHE_DIR, else ~/.cache/cimphys/tiles."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "cimphys" / "tiles"
+
+
+def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
+    """SHA-256 of the weights, the configuration and the seed."""
+    h = hashlib.sha256()
+    h.update(CACHE_VERSION.encode())
+    h.update(repr(cfg).encode())
+    h.update(repr(seed).encode())
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    h.update(repr(w.shape).encode())
+    h.update(w.tobytes())
+    return h.hexdigest()
+
+
+def load_cached(folder: Path, key: str):
+    """``(g, transfer)`` from the cache, or None."""
+    path = folder / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            return data["g"], data["transfer"]
+    except (OSError, KeyError, ValueError):  # a damaged entry is recomputed, never trusted
+        return None
+
+
+def save_cached(folder: Path, key: str, g: np.ndarray, transfer: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.npz"
+    tmp = folder / f"{key}.{os.getpid()}.part.npz"
+    np.savez(tmp, g=np.asarray(g, dtype=np.float32), transfer=np.asarray(transfer, dtype=np.float32))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,208 @@
+"""The analog :class:`~cimphys.layers.matmul.MatmulEngine`: a model's products on CIM tiles.
+
+:class:`AnalogEngine` routes each product (see :mod:`cimphys.layers.routing`).  A static
+weight met for the first time is mapped (:mod:`cimphys.layers.mapping`), programmed and
+characterised (:mod:`cimphys.layers.analog`, disk-cached by
+:mod:`cimphys.layers.characterise`).  ADC ranges come from a calibration pass
+(:meth:`AnalogEngine.calibrate`: the model runs on a calibration batch, every analog tile
+records its sensed currents, outputs stay fp32 during that pass).  During a normal pass the
+engine keeps, for every (op, layer), the fp32 product of the same inputs to measure SNR and
+cosine similarity, and the energy/latency split by array, DAC, sense, ADC, digital and writes.
+
+Random numbers: programming of (op, layer) draws from ``default_rng([seed, op, layer, 0])``,
+read noise of its k-th call from ``default_rng([seed, op, layer, 1, k])``, dynamic-operand
+programming from ``default_rng([seed, op, layer, 2, k])``: the same seed gives the same
+numbers whatever the order of evaluation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .analog import AnalogMatrix, Costs, program_conductances
+from .characterise import cache_key, default_cache_dir, load_cached, save_cached
+from .config import CimConfig
+from .mapping import map_matrix
+from .matmul import DYNAMIC_OPS
+from .routing import ALL_OPS, Routing
+
+__all__ = ["AnalogEngine", "OpStats"]
+
+
+@dataclass
+class OpStats:
+    """Sums that give SNR and cosine similarity of an op's outputs against fp32."""
+
+    ref2: float = 0.0     # Σ y_ref²
+    err2: float = 0.0     # Σ (y - y_ref)²
+    out2: float = 0.0     # Σ y²
+    dot: float = 0.0      # Σ y · y_ref
+    calls: int = 0
+    costs: Costs = field(default_factory=Costs)
+    macs: float = 0.0
+
+    def add(self, y: np.ndarray, ref: np.ndarray) -> None:
+        y, ref = y.astype(np.float64), ref.astype(np.float64)
+        self.ref2 += float((ref * ref).sum())
+        self.err2 += float(((y - ref) ** 2).sum())
+        self.out2 += float((y * y).sum())
+        self.dot += float((y * ref).sum())
+        self.calls += 1
+
+    @property
+    def snr_db(self) -> float:
+        if self.err2 == 0.0:
+            return float("inf")
+        return 10.0 * np.log10(self.ref2 / self.err2)
+
+    @property
+    def cosine(self) -> float:
+        den = np.sqrt(self.ref2 * self.out2)
+        return float(self.dot / den) if den > 0 else 1.0
+
+
+class AnalogEngine:
+    """Matrix products on simulated CIM tiles.
+
+    Parameters
+    ----------
+    config : CimConfig
+        Tile physics and costs (e.g. ``CimConfig.from_card("isaac_128")``).
+    routing : Routing, optional
+        Which ops are analog (default: static projections).
+    seed : int
+        Seed of every draw (programming, read noise).
+    cache_dir : str or Path, optional
+        Tile cache folder (see :mod:`cimphys.layers.characterise`); ``use_cache=False`` disables it.
+    on_matrix : callable, optional
+        Called with ``(op, layer, cached)`` after each static matrix is programmed (progress bars).
+    """
+
+    def __init__(self, config: CimConfig | None = None, routing: Routing | None = None, *, seed: int = 0,
+                 cache_dir: str | Path | None = None, use_cache: bool = True, on_matrix=None):
+        self.cfg = config or CimConfig()
+        self.routing = routing or Routing()
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InputError(f"seed: expected a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.cache_dir = default_cache_dir(cache_dir) if use_cache else None
+        self.on_matrix = on_matrix
+        self.matrices: dict[tuple[str, int], AnalogMatrix] = {}
+        self.stats: dict[tuple[str, int], OpStats] = defaultdict(OpStats)
+        self.calibrating = False
+        self.cache_hits = 0
+        self._calls: dict[tuple[str, int], int] = defaultdict(int)
+
+    # -- programming ------------------------------------------------------------------------
+    def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, ALL_OPS.index(op), int(layer), *tail])
+
+    def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
+        """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""
+        key = (op, layer)
+        if key in self.matrices:
+            return self.matrices[key]
+        mapped = map_matrix(w, self.cfg.mapping)
+        cached, ckey = None, None
+        if self.cache_dir is not None and self.cfg.has_wires:
+            ckey = cache_key(w, self.cfg, (self.seed, op, layer))
+            cached = load_cached(self.cache_dir, ckey)
+        if cached is not None:
+            am = AnalogMatrix(mapped, self.cfg, None, transfer=cached[1], g=cached[0].astype(np.float64))
+            self.cache_hits += 1
+        else:
+            am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
+            if ckey is not None:
+                save_cached(self.cache_dir, ckey, am.g, am.transfer)
+        self.matrices[key] = am
+        if self.on_matrix is not None:
+            self.on_matrix(op, layer, cached is not None)
+        return am
+
+    # -- the MatmulEngine interface ---------------------------------------------------------
+    def matmul(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        ref = np.matmul(np.asarray(x, np.float32), np.asarray(w, np.float32))
+        if b is not None:
+            ref += np.asarray(b, np.float32)
+        stats = self.stats[(op, layer)]
+        if not self.routing.is_analog(op):
+            if not self.calibrating:
+                self._digital_costs(stats, x, w)
+            return ref
+        if op in DYNAMIC_OPS:
+            if self.calibrating:
+                return ref
+            y = self._dynamic(op, layer, x, w, stats)
+        else:
+            am = self.matrix(op, layer, w)
+            x2 = np.asarray(x, np.float64).reshape(-1, w.shape[0])
+            if self.calibrating:
+                am.calibrate(x2)
+                return ref
+            k = self._calls[(op, layer)]
+            self._calls[(op, layer)] += 1
+            y2, costs = am.matmul(x2, self._rng(op, layer, 1, k))
+            stats.costs.add(costs)
+            y = y2.reshape(ref.shape).astype(np.float32)
+            if b is not None:
+                y += np.asarray(b, np.float32)
+        stats.add(y, ref)
+        return y
+
+    def _digital_costs(self, stats: OpStats, x: np.ndarray, w: np.ndarray) -> None:
+        rows = int(np.prod(x.shape[:-1]))
+        macs = float(rows) * x.shape[-1] * w.shape[-1]
+        tokens = rows if w.ndim == 2 else x.shape[0] * x.shape[2]
+        c = Costs(rows=tokens, digital=macs * self.cfg.digital_mac_energy, latency=macs * self.cfg.digital_mac_time)
+        stats.costs.add(c)
+        stats.macs += macs
+
+    def _dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, stats: OpStats) -> np.ndarray:
+        """Write each (batch, head) operand into tiles, calibrate on the call's own reads, multiply."""
+        k = self._calls[(op, layer)]
+        self._calls[(op, layer)] += 1
+        rng = self._rng(op, layer, 2, k)
+        read_rng = self._rng(op, layer, 1, k)
+        bsz, heads, n, _ = x.shape
+        out = np.empty(x.shape[:-1] + (w.shape[-1],), np.float32)
+        costs = Costs()
+        for bh in range(bsz * heads):
+            bi, hi = divmod(bh, heads)
+            mapped = map_matrix(w[bi, hi], self.cfg.mapping)
+            g = program_conductances(mapped.digits, self.cfg, rng)
+            am = AnalogMatrix(mapped, self.cfg, rng, g=g)
+            xb = np.asarray(x[bi, hi], np.float64)
+            am.calibrate(xb)
+            am.clear_calibration_data()
+            y, c = am.matmul(xb, read_rng)
+            out[bi, hi] = y
+            m = self.cfg.mapping
+            cells = mapped.n_tiles * m.rows * m.cols
+            c.cell_writes = cells
+            c.write = cells * self.cfg.write_energy
+            c.write_time = m.rows * self.cfg.write_time  # tiles written in parallel, one row at a time
+            c.latency += c.write_time
+            costs.add(c)
+        costs.rows = bsz * n
+        stats.costs.add(costs)
+        return out
+
+    # -- calibration ------------------------------------------------------------------------
+    def calibrate(self, model, ids, mask=None) -> None:
+        """Run ``model.forward`` on a calibration batch and set every analog tile's ADC ranges."""
+        self.calibrating = True
+        try:
+            model.forward(ids, mask, self)
+        finally:
+            self.calibrating = False
+        for am in self.matrices.values():
+            am.clear_calibration_data()
+        self.stats.clear()
+
+    def reset_stats(self) -> None:
+        self.stats.clear()
