@@ -1,0 +1,403 @@
+"""Time integration of memristive state equations under a voltage waveform, for many cells at once.
+
+Interface
+---------
+Every dynamic model (:class:`~cimphys.devices.drift.LinearIonDrift`,
+:class:`~cimphys.devices.team.TEAM`, :class:`~cimphys.devices.team.VTEAM`,
+:class:`~cimphys.devices.yakopcic.Yakopcic`, :class:`~cimphys.devices.stanford_pku.StanfordPKU`)
+is a :class:`~cimphys.devices.dynamic_model.DynamicModel` with
+
+- ``current(v, state)``, ``conductance(v, state)`` (dI/dV), ``current_and_conductance(v, state)``
+- ``rate(v, state)``: d(state)/dt in ``state_unit`` per second
+- ``state_bounds`` ``(low, high)``, ``state_unit``, ``state_name``, ``state_long_name``
+- ``thresholds`` (V), ``read_cell(state)`` (a crossbar cell at fixed state), ``from_card(card)``
+
+and ``integrate(model, waveform, state0, ...)`` here returns an ``xarray.Dataset`` with dims
+``(time, cell)``: ``voltage`` (time), ``state``, ``current``, ``conductance`` (time, cell).
+The same waveform drives every cell, optionally scaled per cell by ``v_scale``.
+
+Method
+------
+Each cell is integrated independently (``prange`` over cells) by an embedded explicit
+Runge-Kutta pair with error control: Dormand-Prince 5(4) (``method="rk45"``, default) or
+Bogacki-Shampine 3(2) (``"rk23"``).  A step is accepted when the local error estimate is below
+``atol_abs + rtol |x|`` with ``atol_abs = atol * (high - low)``.  The step never crosses a knot
+of a piecewise-linear waveform, a report time, or the time where the cell voltage crosses one of
+the model's threshold voltages (VTEAM ``v_on``/``v_off``, Yakopcic ``-V_n``/``V_p``): crossings
+are located exactly on linear segments and by bisection on sinusoids, and the step is split
+there.  Stretches where the model cannot move at any state (below threshold, or V = 0 for
+drift models) are crossed in one step.  The state is kept in its bounds: stage states are
+clipped, a rate that pushes a state at its bound outwards is set to zero (the bound holds), and
+a step that overshoots a bound by more than ``atol_abs`` is rejected and shortened to land
+near it.  A cell whose step size falls below ``1e-14`` of the waveform span, whose step count
+exceeds ``max_steps``, or whose rate is not finite stops the run with ``ConvergenceError``.
+
+References
+----------
+.. [1] J. R. Dormand, P. J. Prince, "A family of embedded Runge-Kutta formulae",
+   J. Comput. Appl. Math. 6, 19 (1980). doi:10.1016/0771-050X(80)90013-3
+.. [2] P. Bogacki, L. F. Shampine, "A 3(2) pair of Runge-Kutta formulas", Appl. Math. Lett. 2,
+   321 (1989). doi:10.1016/0893-9659(89)90079-7
+.. [3] E. Hairer, S. P. Norsett, G. Wanner, "Solving Ordinary Differential Equations I", 2nd ed.,
+   Springer (1993), sec. II.4 (automatic step size control).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from .._numba import jit, jit_parallel, prange
+from ..checks import as_array, as_scalar
+from ..errors import ConvergenceError, InputError
+from ..results import variable
+from ._dispatch import _iv, _quiet, _rate, _thresholds
+from .dynamic_model import DynamicModel
+from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
+
+__all__ = ["METHODS", "Waveform", "integrate", "pulse_train", "pwl", "sinusoid", "triangle"]
+
+STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
+
+
+def _tableau(a, b, b_low, c):
+    s = len(b)
+    tab = np.zeros((s + 3, s))
+    for i, row in enumerate(a):
+        tab[i, : len(row)] = row
+    tab[s] = b
+    tab[s + 1] = np.asarray(b) - np.asarray(b_low)
+    tab[s + 2] = c
+    return tab
+
+
+# Dormand-Prince 5(4): the 5th-order solution is propagated; FSAL (last stage = next first).
+_DP45 = _tableau(
+    [[], [1 / 5], [3 / 40, 9 / 40], [44 / 45, -56 / 15, 32 / 9],
+     [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+     [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+     [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]],
+    [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0],
+    [5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40],
+    [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1],
+)
+# Bogacki-Shampine 3(2), FSAL.
+_BS23 = _tableau(
+    [[], [1 / 2], [0, 3 / 4], [2 / 9, 1 / 3, 4 / 9]],
+    [2 / 9, 1 / 3, 4 / 9, 0],
+    [7 / 24, 1 / 4, 1 / 3, 1 / 8],
+    [0, 1 / 2, 3 / 4, 1],
+)
+METHODS = {"rk45": (_DP45, 4), "rk23": (_BS23, 2)}  # tableau, order of the error estimator
+
+
+@jit
+def _volt(wave, ta, tb, va, vb, t):
+    """Applied voltage at time t inside the grid interval [ta, tb] with end voltages va, vb."""
+    if wave[0] == 0.0:
+        if tb == ta:
+            return va
+        return va + (vb - va) * ((t - ta) / (tb - ta))
+    return wave[4] + wave[1] * math.sin(wave[2] * t + wave[3])
+
+
+@jit
+def _crossing(wave, ta, tb, va, vb, scale, th, t0, t1):
+    """Time in (t0, t1) where scale*v(t) crosses th, or -1.0 if the ends do not bracket it."""
+    f0 = scale * _volt(wave, ta, tb, va, vb, t0) - th
+    f1 = scale * _volt(wave, ta, tb, va, vb, t1) - th
+    if f0 == 0.0 or f1 == 0.0 or (f0 > 0.0) == (f1 > 0.0):
+        return -1.0
+    if wave[0] == 0.0:
+        return t0 + (t1 - t0) * f0 / (f0 - f1)
+    lo, hi = t0, t1
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        fm = scale * _volt(wave, ta, tb, va, vb, mid) - th
+        if (fm > 0.0) == (f0 > 0.0):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * abs(hi) + 1e-300:
+            break
+    return 0.5 * (lo + hi)
+
+
+@jit
+def _prate(mid, v, x, P, k, lo, hi):
+    """Rate projected onto the bounds: a state at a bound is not pushed beyond it."""
+    xc = min(max(x, lo), hi)
+    r = _rate(mid, v, xc, P, k)
+    if (xc >= hi and r > 0.0) or (xc <= lo and r < 0.0):
+        return 0.0
+    return r
+
+
+@jit
+def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage):
+    """Integrate one smooth piece [t0, t1]; return (x, h, steps, status)."""
+    lo = P[0, k]
+    hi = P[1, k]
+    rtol = opts[0]
+    atol = opts[1] * (hi - lo)
+    h_min = opts[2]
+    expo = opts[3]
+    s = tab.shape[1]
+    steps = 0
+    t = t0
+    vm = scale * _volt(wave, ta, tb, va, vb, 0.5 * (t0 + t1))
+    if wave[0] == 0.0 and _quiet(mid, scale * _volt(wave, ta, tb, va, vb, t0), P, k) \
+            and _quiet(mid, vm, P, k) and _quiet(mid, scale * _volt(wave, ta, tb, va, vb, t1), P, k):
+        return x, h, 0, 0  # linear voltage, quiet at both ends and the middle: no motion
+    have_first = False
+    while t < t1:
+        span = t1 - t
+        last = h >= span * (1.0 - 1e-12)
+        hs = span if last else h
+        if not have_first:
+            stage[0] = _prate(mid, scale * _volt(wave, ta, tb, va, vb, t), x, P, k, lo, hi)
+        for i in range(1, s):
+            xs = x
+            for j in range(i):
+                xs += hs * tab[i, j] * stage[j]
+            ti = t + tab[s + 2, i] * hs
+            stage[i] = _prate(mid, scale * _volt(wave, ta, tb, va, vb, ti), xs, P, k, lo, hi)
+        xn = x
+        err = 0.0
+        for j in range(s):
+            xn += hs * tab[s, j] * stage[j]
+            err += hs * tab[s + 1, j] * stage[j]
+        steps += 1
+        if not (math.isfinite(xn) and math.isfinite(err)):
+            return x, h, steps, 3
+        sc = atol + rtol * max(abs(x), abs(xn))
+        en = abs(err) / sc
+        if xn > hi + atol or xn < lo - atol:
+            bound = hi if xn > hi else lo
+            frac = (bound - x) / (xn - x)
+            h = hs * min(0.9, max(0.05, frac))  # land just short of the bound
+            have_first = True
+        elif en <= 1.0:
+            t = t1 if last else t + hs
+            x = min(max(xn, lo), hi)
+            grow = 5.0 if en == 0.0 else min(5.0, max(0.2, 0.9 * en ** (-expo)))
+            h = max(hs * grow, h) if last else hs * grow
+            stage[0] = stage[s - 1]  # FSAL: last stage is the next step's first
+            have_first = opts[5] != 0.0 and x == xn
+        else:
+            h = hs * max(0.2, 0.9 * en ** (-expo))
+            have_first = True
+        if h < h_min and not (en <= 1.0 and xn <= hi + atol and xn >= lo - atol):
+            return x, h, steps, 1  # a rejected step cannot shrink any further
+        if steps > opts[4]:
+            return x, h, steps, 2
+    return x, h, steps, 0
+
+
+@jit_parallel
+def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, status, nsteps):
+    nk = P.shape[1]
+    nx = x0.size
+    ns = vscale.size
+    s = tab.shape[1]
+    for c in prange(nx):
+        k = c % nk
+        scale = vscale[c % ns]
+        x = x0[c]
+        stage = np.empty(s)
+        h = tgrid[-1] - tgrid[0]
+        count = 0
+        if rec[0] >= 0:
+            xrec[rec[0], c] = x
+        nth, th_a, th_b = _thresholds(mid, P, k)
+        for g in range(tgrid.size - 1):
+            ta = tgrid[g]
+            tb = tgrid[g + 1]
+            va = vgrid[g]
+            vb = vgrid[g + 1]
+            # split [ta, tb] where the cell voltage crosses a threshold
+            c1 = -1.0
+            c2 = -1.0
+            if nth > 0:
+                c1 = _crossing(wave, ta, tb, va, vb, scale, th_a, ta, tb)
+                c2 = _crossing(wave, ta, tb, va, vb, scale, th_b, ta, tb)
+                if c1 > c2:
+                    c1, c2 = c2, c1
+            b1 = c1 if ta < c1 < tb else tb
+            b2 = c2 if ta < c2 < tb else tb
+            if b1 > b2:
+                b1, b2 = b2, b1
+            t0 = ta
+            for piece in range(3):
+                t1 = b1 if piece == 0 else (b2 if piece == 1 else tb)
+                if t1 <= t0:
+                    continue
+                x, h, used, st = _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage)
+                count += used
+                if st == 0 and count > opts[4]:
+                    st = 2
+                if st != 0:
+                    status[c] = st
+                    break
+                t0 = t1
+            if status[c] != 0:
+                break
+            if rec[g + 1] >= 0:
+                xrec[rec[g + 1], c] = x
+        nsteps[c] = count
+
+
+@jit_parallel
+def _chord(mid, v, x, P, vscale, i, g):
+    """Current and chord conductance I/V (dI/dV at V = 0) at recorded times x[time, cell]."""
+    nt, nc = x.shape
+    nk = P.shape[1]
+    ns = vscale.size
+    for c in prange(nc):
+        for t in range(nt):
+            vc = v[t] * vscale[c % ns]
+            cur, dg = _iv(mid, vc, x[t, c], P, c % nk)
+            i[t, c] = cur
+            g[t, c] = dg if vc == 0.0 else cur / vc
+
+
+def _record_rows(n_out: int, record) -> np.ndarray:
+    """Indices of report times to keep for ``record`` = "all", "final" or every k-th (int)."""
+    if isinstance(record, str):
+        if record == "all":
+            return np.arange(n_out)
+        if record == "final":
+            return np.array([n_out - 1])
+        raise InputError(f"record: expected 'all', 'final' or a positive int, got {record!r}")
+    if isinstance(record, (bool, float)) or not isinstance(record, (int, np.integer)) or record < 1:
+        raise InputError(f"record: expected 'all', 'final' or a positive int, got {record!r}")
+    rows = np.arange(0, n_out, int(record))
+    return rows if rows[-1] == n_out - 1 else np.append(rows, n_out - 1)
+
+
+def _grid(waveform: Waveform, t_keep: np.ndarray):
+    """Integration grid: knots of a PWL waveform plus kept report times; voltages at the grid."""
+    if waveform.kind == "pwl":
+        kt = waveform.knots_t
+        inside = kt[(kt > t_keep[0]) & (kt < t_keep[-1])]
+        grid = np.union1d(t_keep, inside)
+    else:
+        grid = np.union1d(t_keep, [waveform.t[0]])
+    grid = np.union1d(grid, [waveform.t[0]])
+    return np.ascontiguousarray(grid), np.ascontiguousarray(waveform(grid))
+
+
+def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", method="rk45",
+              rtol=1e-6, atol=1e-9, max_steps=1_000_000, v_scale=None,
+              quantities=("state", "current", "conductance")) -> xr.Dataset:
+    """Integrate the state of every cell of ``model`` under ``waveform``.
+
+    Parameters
+    ----------
+    model : DynamicModel
+        The device model (per-cell parameters allowed: ``K`` sets for ``n`` cells, ``n % K == 0``).
+    waveform : Waveform
+        Applied voltage (V) from ``waveform.t[0]`` to ``waveform.t[-1]``.
+    state0 : float or array_like
+        Initial state of each cell (``model.state_unit``); its size is the number of cells.
+    record : "all", "final" or int
+        Report times kept: all, the last only, or every k-th (and the last).  Memory of the
+        result is ``len(kept) x cells`` per variable; the integration itself stores nothing else.
+    method : {"rk45", "rk23"}
+        Embedded Runge-Kutta pair.
+    rtol, atol : float
+        Local error tolerance: ``atol * (high - low) + rtol * |state|`` per step.
+    max_steps : int
+        Attempted steps allowed per cell before :class:`ConvergenceError`.
+    v_scale : float or array_like, optional
+        Per-cell factor on the applied voltage (e.g. per-cell pulse amplitudes).
+    quantities : tuple of str
+        Which of ``"state"``, ``"current"``, ``"conductance"`` to return.
+
+    Returns
+    -------
+    xarray.Dataset
+        dims ``(time, cell)``; ``voltage`` (time) is the applied waveform.
+
+    Raises
+    ------
+    ConvergenceError
+        If any cell cannot meet the tolerance (names the cell and the reason).
+    """
+    if not isinstance(model, DynamicModel):
+        raise InputError(f"model: expected a DynamicModel, got {type(model).__name__}")
+    if not isinstance(waveform, Waveform):
+        raise InputError(f"waveform: expected a Waveform, got {type(waveform).__name__}")
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    bad = set(quantities) - {"state", "current", "conductance"}
+    if bad or not quantities:
+        raise InputError(f"quantities: expected some of state, current, conductance, got {quantities!r}")
+    rtol = as_scalar("rtol", rtol, low=1e-13, high=1.0)
+    atol = as_scalar("atol", atol, low=1e-15, high=1.0)
+    max_steps = int(as_scalar("max_steps", max_steps, low=1, high=1e12))
+    x0 = np.ascontiguousarray(as_array("state0", state0, unit=model.state_unit).reshape(-1))
+    _, x0, _ = model._broadcast(0.0, x0)
+    vs = np.ones(1) if v_scale is None else as_array("v_scale", v_scale, ndim=(0, 1)).reshape(-1)
+    if vs.size not in (1, x0.size):
+        raise InputError(f"v_scale: expected 1 or {x0.size} values, got {vs.size}")
+    x0 = np.clip(x0, *_bounds_for(model, x0.size))
+    rows = _record_rows(waveform.t.size, record)
+    t_keep = waveform.t[rows]
+    grid, vgrid = _grid(waveform, waveform.t if record == "all" else t_keep)
+    rec = np.full(grid.size, -1, dtype=np.int64)
+    rec[np.searchsorted(grid, t_keep)] = np.arange(t_keep.size)
+    tab, order = METHODS[method]
+    span = float(grid[-1] - grid[0])
+    opts = np.array([rtol, atol, 1e-14 * span, 1.0 / (order + 1), float(max_steps), 1.0])
+    xrec = np.empty((t_keep.size, x0.size))
+    status = np.zeros(x0.size, dtype=np.int8)
+    nsteps = np.zeros(x0.size, dtype=np.int32)
+    _integrate(int(model.model_id), model._P, waveform.encoded(), grid, vgrid, rec, x0, vs, tab, opts,
+               xrec, status, nsteps)
+    if status.any():
+        c = int(np.argmax(status != 0))
+        raise ConvergenceError(
+            f"integrate: cell {c} ({type(model).__name__}, {method}, rtol={rtol:g}) failed: "
+            f"{STATUS[int(status[c])]}; {int((status != 0).sum())} cell(s) failed",
+            iterations=int(nsteps[c]), residual=float("nan"),
+        )
+    steps_total, steps_max = int(nsteps.sum(dtype=np.int64)), int(nsteps.max())
+    del status, nsteps
+    return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
+                    {"method": method, "rtol": rtol, "atol": atol, "steps_total": steps_total,
+                     "steps_max_per_cell": steps_max})
+
+
+def _bounds_for(model, n):
+    lo = model._P[0]
+    hi = model._P[1]
+    if lo.size == 1:
+        return float(lo[0]), float(hi[0])
+    reps = n // lo.size
+    return np.tile(lo, reps), np.tile(hi, reps)
+
+
+def _dataset(model, waveform, t_keep, xrec, vs, has_scale, quantities, attrs) -> xr.Dataset:
+    v = np.ascontiguousarray(waveform(t_keep))
+    data = {"voltage": variable(("time",), v, "V", "applied voltage")}
+    if "current" in quantities or "conductance" in quantities:
+        i = np.empty_like(xrec)
+        g = np.empty_like(xrec)
+        _chord(int(model.model_id), v, xrec, model._P, vs, i, g)
+        if "current" in quantities:
+            data["current"] = variable(("time", "cell"), i, "A", "device current")
+        if "conductance" in quantities:
+            data["conductance"] = variable(("time", "cell"), g, "S", "chord conductance I/V (dI/dV at 0 V)")
+    if "state" in quantities:
+        data["state"] = variable(("time", "cell"), xrec, model.state_unit, model.state_long_name,
+                                 symbol=model.state_name)
+    if has_scale:
+        data["v_scale"] = variable(("cell",), vs if vs.size > 1 else np.full(xrec.shape[1], vs[0]), "1",
+                                   "per-cell factor on the applied voltage")
+    coords = {"time": variable(("time",), t_keep, "s", "time"),
+              "cell": np.arange(xrec.shape[1])}
+    return xr.Dataset(data, coords=coords, attrs={"model": type(model).__name__, **attrs})
+

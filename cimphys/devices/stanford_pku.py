@@ -1,0 +1,128 @@
+"""Stanford-PKU RRAM model: filament tunnelling gap with field- and heat-driven dynamics.
+
+State ``g`` (m), the tunnelling gap between the filament tip and the electrode, in
+``[g_min, g_max]`` ([1]_, [2]_)::
+
+    I     = I0 exp(-g/g0) sinh(V/V0)
+    dg/dt = -v0 exp(-Ea/(kT)) sinh(gamma a0/L * qV/(kT)),   gamma = gamma0 - beta (g/g1)^3
+    T     = T0 + |V I| R_th                                 (steady-state Joule heating)
+
+``Ea`` is the activation energy of oxygen-vacancy generation (``ea_generation``, used when
+``V >= 0`` and the gap shrinks: SET) or recombination (``ea_recovery``, ``V < 0``: RESET),
+given in volts (energy / elementary charge, numerically the value in eV).  ``L`` is the oxide
+thickness.  The thermal time constant (~0.2 ns in [2]_) is neglected: the temperature follows
+the power instantly.  The minimum field for generation of [2]_ is not modelled.
+
+References
+----------
+.. [1] X. Guan, S. Yu, H.-S. P. Wong, "A SPICE compact model of metal oxide resistive switching
+   memory with variations", IEEE Electron Device Lett. 33, 1405 (2012).
+   doi:10.1109/LED.2012.2210856
+.. [2] Z. Jiang, S. Yu, Y. Wu, J. H. Engel, X. Guan, H.-S. P. Wong, "Verilog-A compact model
+   for oxide-based resistive random access memory (RRAM)", SISPAD 2014, p. 41.
+   doi:10.1109/SISPAD.2014.6931558
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._numba import jit
+from ..cards import ModelSpec, Parameter, register_model
+from .dynamic_model import DynamicModel, FixedStateCell
+
+__all__ = ["SPEC", "StanfordPKU", "StanfordPKUCell"]
+
+K_B_OVER_Q = 8.617333262e-5  # V/K (CODATA 2018), passed to the kernel as a literal below
+
+SPEC = register_model(
+    ModelSpec(
+        name="stanford_pku",
+        kind="device",
+        doc="Stanford-PKU oxide RRAM model (Guan 2012, Jiang 2014)",
+        parameters=(
+            Parameter("i0", "A", "current prefactor I0", low=0.0, high=1.0, low_open=True),
+            Parameter("g0", "m", "gap decay length g0", low=0.0, high=1e-6, low_open=True),
+            Parameter("v0", "V", "voltage scale V0", low=0.0, high=100.0, low_open=True),
+            Parameter("vel0", "m/s", "gap velocity prefactor v0", low=0.0, low_open=True),
+            Parameter("ea_generation", "V", "activation energy / q, gap shrinking (V >= 0)", low=0.0, high=10.0),
+            Parameter("ea_recovery", "V", "activation energy / q, gap growing (V < 0)", low=0.0, high=10.0),
+            Parameter("a0", "m", "atomic hopping distance", low=0.0, high=1e-6, low_open=True),
+            Parameter("t_ox", "m", "oxide thickness L", low=0.0, high=1e-5, low_open=True),
+            Parameter("gamma0", "1", "field enhancement factor", low=0.0, high=1e3),
+            Parameter("beta", "1", "gap dependence of the field enhancement", low=0.0, high=1e3),
+            Parameter("g1", "m", "gap scale of the field enhancement", low=0.0, high=1e-6, low_open=True),
+            Parameter("g_min", "m", "smallest gap", low=0.0, high=1e-6),
+            Parameter("g_max", "m", "largest gap", low=0.0, high=1e-6, low_open=True),
+            Parameter("t0", "K", "ambient temperature", default=298.0, low=0.0, high=2000.0, low_open=True),
+            Parameter("r_th", "K/W", "effective thermal resistance", default=2.1e3, low=0.0, high=1e9),
+        ),
+        checks=((lambda p: p["g_max"] > p["g_min"], "expected g_max > g_min"),),
+    )
+)
+
+# Rows: 0 g_min, 1 g_max, 2 i0, 3 g0, 4 v0, 5 vel0, 6 ea_gen, 7 ea_rec, 8 a0, 9 t_ox,
+# 10 gamma0, 11 beta, 12 g1, 13 t0, 14 r_th
+
+
+@jit
+def _pku_iv(v, x, P, k):
+    e = P[2, k] * math.exp(-x / P[3, k])
+    v0 = P[4, k]
+    return e * math.sinh(v / v0), e * math.cosh(v / v0) / v0
+
+
+@jit
+def _pku_rate(v, x, P, k):
+    i, _ = _pku_iv(v, x, P, k)
+    temp = P[13, k] + abs(v * i) * P[14, k]
+    kt_q = 8.617333262e-5 * temp
+    gamma = P[10, k] - P[11, k] * (x / P[12, k]) ** 3
+    ea = P[6, k] if v >= 0.0 else P[7, k]
+    return -P[5, k] * math.exp(-ea / kt_q) * math.sinh(gamma * P[8, k] / P[9, k] * v / kt_q)
+
+
+class StanfordPKU(DynamicModel):
+    """Stanford-PKU RRAM model; parameters as in :data:`SPEC` (per-cell arrays allowed).
+
+    ``read_cell(gap)`` gives a :class:`StanfordPKUCell` for crossbar solves.
+    """
+
+    model_id = 4
+    spec = SPEC
+    state_name = "gap"
+    state_unit = "m"
+    state_long_name = "tunnelling gap"
+
+    def __init__(self, *, i0, g0, v0, vel0, ea_generation, ea_recovery, a0, t_ox, gamma0, beta,
+                 g1, g_min, g_max, t0=298.0, r_th=2.1e3):
+        pos = {"low": 0.0, "low_open": True}
+        nonneg = {"low": 0.0}
+        self._pack([
+            ("g_min", g_min, {"unit": "m", **nonneg}),
+            ("g_max", g_max, {"unit": "m", **pos}),
+            ("i0", i0, {"unit": "A", **pos}),
+            ("g0", g0, {"unit": "m", **pos}),
+            ("v0", v0, {"unit": "V", **pos}),
+            ("vel0", vel0, {"unit": "m/s", **pos}),
+            ("ea_generation", ea_generation, {"unit": "V", **nonneg}),
+            ("ea_recovery", ea_recovery, {"unit": "V", **nonneg}),
+            ("a0", a0, {"unit": "m", **pos}),
+            ("t_ox", t_ox, {"unit": "m", **pos}),
+            ("gamma0", gamma0, {"unit": "1", **nonneg}),
+            ("beta", beta, {"unit": "1", **nonneg}),
+            ("g1", g1, {"unit": "m", **pos}),
+            ("t0", t0, {"unit": "K", **pos}),
+            ("r_th", r_th, {"unit": "K/W", **nonneg}),
+        ])
+
+    def read_cell(self, state) -> StanfordPKUCell:
+        return StanfordPKUCell(self, state)
+
+
+class StanfordPKUCell(FixedStateCell):
+    """Read path of the Stanford-PKU model at a fixed gap: ``I = I0 exp(-g/g0) sinh(V/V0)``.
+
+    A :class:`~cimphys.devices.cell.TwoTerminalCell`, so a crossbar solver can use it as its
+    cell; ``gap`` (m) may be an ``(M, N)`` array of per-cell gaps.
+    """
