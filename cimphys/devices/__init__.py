@@ -10,6 +10,13 @@ from .access import OneTransistorOneResistor
 from .selector import SelectorResistorCell, SinhSelector
 from .pcm import PCMModel
 from .variability import EnduranceWindow, Variability
+from .drift import LinearIonDrift
+from .team import TEAM, VTEAM
+from .yakopcic import Yakopcic
+from .stanford_pku import StanfordPKU, StanfordPKUCell
+from .dynamic_model import DynamicModel, FixedStateCell
+from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
+from .dynamics import integrate
 
 __all__ = [
     "SinhCell",
@@ -21,4 +28,18 @@ __all__ = [
     "PCMModel",
     "EnduranceWindow",
     "Variability",
+    "DynamicModel",
+    "FixedStateCell",
+    "LinearIonDrift",
+    "StanfordPKU",
+    "StanfordPKUCell",
+    "TEAM",
+    "VTEAM",
+    "Waveform",
+    "Yakopcic",
+    "integrate",
+    "pulse_train",
+    "pwl",
+    "sinusoid",
+    "triangle",
 ]
