@@ -1,0 +1,174 @@
+"""Mapping arithmetic, the ADC/shift-add kernel against its naive twin, tile characterisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.errors import InputError
+from cimphys.layers.analog import AnalogMatrix, adc_shift_add
+from cimphys.layers.characterise import tile_transfer
+from cimphys.layers.config import CimConfig
+from cimphys.layers.mapping import Mapping, input_digits, map_matrix, quantise_inputs, quantise_weights
+
+# The kernel and its twin do the same float64 arithmetic in a different order: a code can flip
+# only when a current sits within rounding of a decision level, which random data never hits.
+RTOL_KERNEL = 1e-9
+
+
+def _reassemble(mm):
+    """Integer weights back from the cell digits (plain loops over tiles)."""
+    m = mm.mapping
+    rb, cb = mm.digits.shape[:2]
+    wc = m.weight_cols
+    full = np.zeros((rb * m.rows, cb * wc), dtype=np.int64)
+    for r in range(rb):
+        for c in range(cb):
+            for s in range(m.n_slices):
+                d = mm.digits[r, c, s].astype(np.int64) << (s * m.cell_bits)
+                block = full[r * m.rows:(r + 1) * m.rows, c * wc:(c + 1) * wc]
+                if m.sign == "differential":
+                    block += d[:, 0:2 * wc:2] - d[:, 1:2 * wc:2]
+                else:
+                    block += d[:, :wc] - d[:, -1:]
+    if m.sign == "offset":
+        full -= 2 ** (m.n_slices * m.cell_bits - 1)
+    k, n = mm.shape
+    return full[:k, :n]
+
+
+@pytest.mark.parametrize("sign", ["differential", "offset"])
+@pytest.mark.parametrize("shape", [(5, 3), (37, 29), (64, 16)])
+def test_digits_reassemble_integer_weights(rng, sign, shape):
+    m = Mapping(rows=16, cols=10, cell_bits=3, n_slices=2, sign=sign)
+    w = rng.standard_normal(shape)
+    mm = map_matrix(w, m)
+    assert np.array_equal(_reassemble(mm), mm.q)
+    assert mm.digits.max() <= 2**m.cell_bits - 1
+    q, scale = quantise_weights(w, m)
+    assert np.all(np.abs(q * scale - w) <= scale / 2 + 1e-15)
+    assert mm.n_tiles == np.prod(m.grid(*shape)) * m.n_slices
+    assert 0 < mm.utilisation <= 1
+
+
+def test_input_digits_reassemble(rng):
+    m = Mapping(input_bits=7, dac_bits=2)
+    p, scale = quantise_inputs(rng.standard_normal((4, 9)) * 3, m.input_bits)
+    d = input_digits(p, m)
+    back = sum(d[0, r] * 2 ** (2 * r) - d[1, r] * 2 ** (2 * r) for r in range(m.reads_per_phase))
+    assert np.array_equal(back, p)
+    assert np.abs(p).max() <= 2 ** (m.input_bits - 1) - 1
+
+
+def naive_adc_shift_add(i_read, noise, fs, read_w, slice_w, diff, wc, bits, unit):
+    n_p, n_r, n_b, n_cb, n_s, n_c = i_read.shape
+    out = np.zeros((n_b, n_cb * wc))
+    top, bottom = 2 ** (bits - 1) - 1, -(2 ** (bits - 1))
+    for b in range(n_b):
+        for cb in range(n_cb):
+            for s in range(n_s):
+                for j in range(wc):
+                    if fs[cb, s, j] <= 0:
+                        continue
+                    lsb = fs[cb, s, j] / top
+                    for p in range(n_p):
+                        for r in range(n_r):
+                            col = i_read[p, r, b, cb, s]
+                            cur = float(col[2 * j]) - float(col[2 * j + 1]) if diff else float(col[j]) - float(col[-1])
+                            if noise is not None:
+                                cur += float(noise[p, r, b, cb, s, j])
+                            code = min(max(np.floor(cur / lsb + 0.5), bottom), top)
+                            out[b, cb * wc + j] += read_w[p, r] * code * lsb * slice_w[s] / unit
+    return out
+
+
+@pytest.mark.parametrize("diff", [True, False])
+def test_kernel_matches_naive_twin(rng, diff):
+    shape = (2, 3, 4, 2, 2, 6)
+    wc = 3 if diff else 5
+    i_read = (rng.uniform(0, 1e-5, shape)).astype(np.float32)
+    noise = (rng.standard_normal(shape[:-1] + (wc,)) * 1e-7).astype(np.float32)
+    fs = rng.uniform(2e-6, 8e-6, (2, 2, wc))
+    fs[1, 0, 1] = 0.0  # an unused column stays zero
+    read_w = rng.standard_normal((2, 3))
+    slice_w = np.array([1.0, 16.0])
+    for nz in (None, noise):
+        ours = adc_shift_add(i_read, nz, fs, read_w, slice_w, diff, wc, 5, 1e-7)
+        ref = naive_adc_shift_add(i_read, nz, fs, read_w, slice_w, diff, wc, 5, 1e-7)
+        np.testing.assert_allclose(ours, ref, rtol=RTOL_KERNEL, atol=1e-9 * np.abs(ref).max())
+    assert np.all(ours[:, 1 * wc + 1] == ours[:, 1 * wc + 1])
+
+
+def test_kernel_rejects_bad_shapes():
+    with pytest.raises(InputError, match="fs"):
+        adc_shift_add(np.zeros((1, 1, 1, 1, 1, 4)), None, np.zeros((2, 2)), np.ones((1, 1)), np.ones(1), True, 2, 8, 1.0)
+
+
+def _dense_transfer(g, r_wl, r_bl):
+    """Plain nodal analysis (dense solve) of the reference crossbar, r_driver = r_sense = 0."""
+    m, n = g.shape
+    size = 2 * m * n
+    wl = lambda i, j: i * n + j  # noqa: E731
+    bl = lambda i, j: m * n + i * n + j  # noqa: E731
+    a = np.zeros((size, size))
+    src = np.zeros((size, m))
+    for i in range(m):
+        for j in range(n):
+            x, y = wl(i, j), bl(i, j)
+            a[x, x] += g[i, j]
+            a[y, y] += g[i, j]
+            a[x, y] -= g[i, j]
+            a[y, x] -= g[i, j]
+            if j == 0:
+                a[x, x] += 1 / r_wl
+                src[x, i] = 1 / r_wl
+            else:
+                p = wl(i, j - 1)
+                for u, v in ((x, p), (p, x)):
+                    a[u, u] += 1 / r_wl
+                    a[u, v] -= 1 / r_wl
+            if i == m - 1:
+                a[y, y] += 1 / r_bl  # last segment to the sense node at 0 V
+            else:
+                q = bl(i + 1, j)
+                for u, v in ((y, q), (q, y)):
+                    a[u, u] += 1 / r_bl
+                    a[u, v] -= 1 / r_bl
+    volts = np.linalg.solve(a, src)  # one column per word line at 1 V
+    return np.array([[volts[bl(m - 1, j), i] / r_bl for j in range(n)] for i in range(m)])
+
+
+def test_tile_transfer_against_dense_nodal_twin(rng):
+    g = rng.uniform(1e-6, 1e-4, (5, 4))
+    cfg = CimConfig(r_wl=2.0, r_bl=3.0)
+    np.testing.assert_allclose(tile_transfer(g, cfg), _dense_transfer(g, 2.0, 3.0), rtol=1e-9)
+    assert np.array_equal(tile_transfer(g, CimConfig()), g)  # no wires: exactly G
+
+
+def test_ideal_analog_matrix_reproduces_product(rng):
+    cfg = CimConfig().with_(rows=16, cols=12, cell_bits=8, n_slices=3, input_bits=24, adc_bits=24)
+    w = rng.standard_normal((40, 13))
+    x = rng.standard_normal((7, 40))
+    am = AnalogMatrix(map_matrix(w, cfg.mapping), cfg, rng)
+    am.calibrate(x)
+    y, costs = am.matmul(x)
+    assert np.abs(y - x @ w).max() < 1e-5 * np.abs(x @ w).max()
+    assert costs.conversions == 7 * 2 * 23 * am.n_tiles * cfg.mapping.weight_cols
+    # array energy without wires is exactly t_read * sum over reads of v^2 G
+    assert costs.array > 0 and costs.adc == pytest.approx(cfg.adc_energy * costs.conversions)
+
+
+def test_uncalibrated_matrix_refuses(rng):
+    cfg = CimConfig().with_(rows=8, cols=8)
+    am = AnalogMatrix(map_matrix(rng.standard_normal((8, 4)), cfg.mapping), cfg, rng)
+    with pytest.raises(InputError, match="calibrat"):
+        am.matmul(np.ones((1, 8)))
+
+
+def test_mapping_rejects_bad_values():
+    with pytest.raises(InputError, match="cell_bits"):
+        Mapping(cell_bits=0)
+    with pytest.raises(InputError, match="sign"):
+        Mapping(sign="twos")
+    with pytest.raises(InputError, match="g_min"):
+        CimConfig(g_min=2e-4)
