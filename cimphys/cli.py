@@ -17,6 +17,9 @@ from ._version import __version__
 # (name, module, one-line help) in the order --help lists them.
 COMMANDS = (
     ("cards", "cimphys.commands.cards", "list the device and circuit cards, or show one with its provenance"),
+    ("sweep", "cimphys.commands.sweep", "run a campaign file as a resumable sweep (local processes or Dask)"),
+    ("validate", "cimphys.commands.validate", "run the validation campaigns and write report.md"),
+    ("bench", "cimphys.commands.bench", "run the benchmarks of a source checkout and print their tables"),
 )
 
 
