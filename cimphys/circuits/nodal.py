@@ -451,7 +451,7 @@ _KRYLOV_MARGIN = 0.1
 MAX_ITERATIONS = 1000
 
 
-@jit
+@jit(error_model="numpy")  # a singular chain gives inf/NaN, caught by the caller
 def _chain_solve(d, s, rseg, rlo, ulo, rhi, uhi, x, work):
     """Solve one resistor chain with extra diagonal ``d`` (S) and injected current ``s`` (A).
 
@@ -515,7 +515,7 @@ def _chain_solve(d, s, rseg, rlo, ulo, rhi, uhi, x, work):
         x[t] = gr[k]
 
 
-@jit_parallel
+@jit_parallel(error_model="numpy")
 def _sweep(out, other, diag, coef, c, sign_c, u_lo, u_hi, rseg, rlo, rhi):
     """Solve every line of one family given the other family's voltages.
 

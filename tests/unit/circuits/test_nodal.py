@@ -1,0 +1,220 @@
+"""The linear nodal solver against a dense twin, in limits, and on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.circuits.nodal import Network, network_residual, solve_linear
+from cimphys.errors import InputError
+
+# Dense numpy.linalg.solve of the same equations: both are exact to rounding, so they agree
+# to ~1e2 * machine epsilon times the condition number of these small networks (< 1e4).
+RTOL_TWIN = 1e-10
+# Zero resistance vs a tiny one (1e-7 ohm): the solution moves by O(r * sum G) ~ 1e-8 relative;
+# the dense twin of the tiny-r network loses ~1e-8 to its conditioning (1e7 S wires vs 1e-4 S cells).
+RTOL_EPS_LIMIT = 1e-6
+
+
+def dense_twin(net: Network, a, b, c, v_in):
+    """Plain dense KCL assembly over all 2*M*N nodes (no merging; resistances must be > 0)."""
+    m, n = net.shape
+    size = 2 * m * n
+    wl = lambda i, j: i * n + j  # noqa: E731
+    bl = lambda i, j: m * n + i * n + j  # noqa: E731
+    k = np.zeros((size, size))
+    f = np.zeros(size)
+
+    def wire(p, q, r):
+        k[p, p] += 1 / r
+        k[q, q] += 1 / r
+        k[p, q] -= 1 / r
+        k[q, p] -= 1 / r
+
+    def source(p, r, u):
+        k[p, p] += 1 / r
+        f[p] += u / r
+
+    for i in range(m):
+        if not net.wl_floating[i]:
+            source(wl(i, 0), net.r_driver[i] + net.r_wl[i, 0], v_in[i])
+            if net.wl_drive == "both":
+                source(wl(i, n - 1), net.r_driver[i], v_in[i])
+        for j in range(1, n):
+            wire(wl(i, j - 1), wl(i, j), net.r_wl[i, j])
+    for j in range(n):
+        end = m - 1 if net.sense_at == "last" else 0
+        r_end = net.r_bl[end, j] + net.r_sense[j]
+        if not net.bl_floating[j]:
+            source(bl(end, j), r_end, net.v_bl_end[j])
+        for i in range(1, m):
+            r = net.r_bl[i - 1, j] if net.sense_at == "last" else net.r_bl[i, j]
+            wire(bl(i - 1, j), bl(i, j), r)
+    for i in range(m):
+        for j in range(n):
+            p, q = wl(i, j), bl(i, j)
+            k[p, p] += a[i, j]
+            k[p, q] -= b[i, j]
+            k[q, p] -= a[i, j]
+            k[q, q] += b[i, j]
+            f[p] -= c[i, j]
+            f[q] += c[i, j]
+    x = np.linalg.solve(k, f)
+    v_wl, v_bl = x[: m * n].reshape(m, n), x[m * n :].reshape(m, n)
+    end = m - 1 if net.sense_at == "last" else 0
+    r_end = net.r_bl[end] + net.r_sense
+    i_out = np.where(net.bl_floating, 0.0, (v_bl[end] - net.v_bl_end) / r_end)
+    return v_wl, v_bl, i_out
+
+
+def rel(x, y):
+    return np.abs(np.asarray(x) - y).max() / max(np.abs(y).max(), 1e-300)
+
+
+OPTIONS = [
+    {},
+    {"wl_drive": "both"},
+    {"sense_at": "first"},
+    {"v_bl_end": 0.25},
+    {"wl_floating": np.array([False, True, False, False, False]), "bl_floating": np.array([False, False, True, False])},
+    {"wl_drive": "both", "sense_at": "first", "v_bl_end": -0.1},
+]
+
+
+def random_network(rng, shape, **options):
+    m, n = shape
+    return Network.build(
+        shape,
+        r_wl=rng.uniform(0.1, 20, (m, n)),
+        r_bl=rng.uniform(0.1, 20, (m, n)),
+        r_driver=rng.uniform(0.1, 50, m),
+        r_sense=rng.uniform(0.1, 50, n),
+        **options,
+    )
+
+
+@pytest.mark.parametrize("method", ["direct", "iterative"])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "reference")
+def test_matches_dense_twin(rng, method, options):
+    net = random_network(rng, (5, 4), **options)
+    a = rng.uniform(1e-5, 1e-2, (5, 4))
+    b = a * rng.uniform(0.5, 1.5, (5, 4))  # non-symmetric stamp, as for a 1T1R cell
+    c = rng.uniform(-1e-3, 1e-3, (2, 5, 4))
+    v = rng.uniform(-1, 1, (2, 5))
+    v_wl, v_bl, i_out = solve_linear(net, a, b, c, v, method=method)
+    for k in range(2):
+        tw = dense_twin(net, a, b, c[k], v[k])
+        assert rel(v_wl[k], tw[0]) < RTOL_TWIN
+        assert rel(v_bl[k], tw[1]) < RTOL_TWIN
+        assert rel(i_out[k], tw[2]) < RTOL_TWIN
+
+
+def test_single_vector_shapes_and_residual(rng):
+    net = random_network(rng, (3, 7))
+    g = rng.uniform(1e-5, 1e-3, (3, 7))
+    v = rng.uniform(0, 1, 3)
+    v_wl, v_bl, i_out = solve_linear(net, g, g, np.zeros((3, 7)), v)
+    assert v_wl.shape == v_bl.shape == (3, 7) and i_out.shape == (7,)
+    assert network_residual(net, g, g, np.zeros((3, 7)), v, v_wl, v_bl) < 1e-12
+
+
+def zero_r_cases(rng, m=6, n=5):
+    """Networks with zero resistances mixed in, and their tiny-resistance twins."""
+    holes = lambda shape, p: np.where(rng.random(shape) < p, 0.0, rng.uniform(0.5, 5, shape))  # noqa: E731
+    r_wl, r_bl = holes((m, n), 0.4), holes((m, n), 0.4)
+    r_drv, r_sen = holes(m, 0.5), holes(n, 0.5)
+    for options in ({}, {"wl_drive": "both"}, {"sense_at": "first"}):
+        exact = Network.build((m, n), r_wl, r_bl, r_drv, r_sen, **options)
+        eps = lambda r: np.where(r == 0, 1e-7, r)  # noqa: E731
+        near = Network.build((m, n), eps(r_wl), eps(r_bl), eps(r_drv), eps(r_sen), **options)
+        yield exact, near
+
+
+def test_zero_resistances_are_the_limit_of_small_ones(rng):
+    g = rng.uniform(1e-4, 1e-2, (6, 5))
+    v = rng.uniform(-1, 1, (3, 6))
+    for exact, near in zero_r_cases(rng):
+        ref = dense_twin(near, g, g, np.zeros((6, 5)), v[0])
+        for method in ("direct", "iterative"):
+            v_wl, v_bl, i_out = solve_linear(exact, g, g, np.zeros((6, 5)), v, method=method)
+            assert rel(i_out[0], ref[2]) < RTOL_EPS_LIMIT
+            assert rel(v_wl[0], ref[0]) < RTOL_EPS_LIMIT
+            assert rel(v_bl[0], ref[1]) < RTOL_EPS_LIMIT
+
+
+def test_direct_and_iterative_merge_zero_segments_alike(rng):
+    g = rng.uniform(1e-4, 1e-2, (6, 5))
+    c = rng.uniform(-1e-3, 1e-3, (6, 5))
+    v = rng.uniform(-1, 1, (2, 6))
+    for exact, _ in zero_r_cases(rng):
+        d = solve_linear(exact, g, 0.8 * g, c, v, method="direct")
+        it = solve_linear(exact, g, 0.8 * g, c, v, method="iterative")
+        for x, y in zip(d, it):
+            assert rel(x, y) < RTOL_TWIN
+
+
+@pytest.mark.parametrize("method", ["direct", "iterative"])
+def test_all_resistances_zero_is_the_ideal_product(rng, method):
+    g = rng.uniform(1e-6, 1e-4, (7, 9))
+    v = rng.uniform(-0.5, 0.5, (4, 7))
+    net = Network.build(g.shape, 0.0, 0.0, 0.0, 0.0)
+    v_wl, v_bl, i_out = solve_linear(net, g, g, np.zeros_like(g), v, method=method)
+    assert np.array_equal(v_wl, np.broadcast_to(v[:, :, None], v_wl.shape))
+    assert np.array_equal(v_bl, np.zeros_like(v_bl))
+    np.testing.assert_allclose(i_out, v @ g, rtol=1e-14, atol=0)
+
+
+def test_large_array_uses_iterative_path_and_agrees(rng):
+    g = rng.uniform(1e-6, 1e-4, (70, 64))
+    v = rng.uniform(0, 0.5, (2, 70))
+    net = Network.build(g.shape, 1.0, 1.0, 10.0, 5.0)
+    auto = solve_linear(net, g, g, np.zeros_like(g), v)
+    direct = solve_linear(net, g, g, np.zeros_like(g), v, method="direct")
+    for x, y in zip(auto, direct):
+        assert rel(x, y) < RTOL_TWIN
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"r_wl": -1.0}, "r_wl"),
+        ({"r_bl": np.nan}, "r_bl"),
+        ({"r_driver": np.inf}, "r_driver"),
+        ({"r_sense": np.ones(3)}, "r_sense"),
+        ({"r_wl": np.ones((4, 4))}, "r_wl"),
+        ({"wl_drive": "far"}, "wl_drive"),
+        ({"sense_at": "middle"}, "sense_at"),
+        ({"wl_floating": 1}, "wl_floating"),
+        ({"v_bl_end": np.nan}, "v_bl_end"),
+        ({"wl_drive": "both", "r_driver": 0.0, "r_wl": 0.0}, "drivers"),
+    ],
+)
+def test_network_rejects_bad_input(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Network.build((3, 4), **{"r_wl": 1.0, **kwargs})
+
+
+def test_solve_rejects_bad_stamp_and_inputs():
+    net = Network.build((3, 4))
+    g = np.full((3, 4), 1e-5)
+    z = np.zeros((3, 4))
+    with pytest.raises(InputError, match="a:"):
+        solve_linear(net, g[:2], g, z, np.ones(3))
+    with pytest.raises(InputError, match="v_in"):
+        solve_linear(net, g, g, z, np.ones(4))
+    with pytest.raises(InputError, match="v_in"):
+        solve_linear(net, g, g, z, np.array([1.0, np.nan, 0.0]))
+    with pytest.raises(InputError, match="batch"):
+        solve_linear(net, g, g, np.zeros((2, 3, 4)), np.ones((3, 3)))
+    with pytest.raises(InputError, match="method"):
+        solve_linear(net, g, g, z, np.ones(3), method="magic")
+
+
+@pytest.mark.parametrize("method", ["direct", "iterative"])
+def test_floating_island_is_reported_not_returned(method):
+    # WL 1 floats and its cells are open: its nodes have no path anywhere.
+    net = Network.build((3, 4), wl_floating=np.array([False, True, False]))
+    g = np.full((3, 4), 1e-5)
+    g[1] = 0.0
+    with pytest.raises(InputError, match="singular"):
+        solve_linear(net, g, g, np.zeros((3, 4)), np.ones(3), method=method)
