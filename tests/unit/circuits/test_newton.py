@@ -202,3 +202,13 @@ def test_rejects_bad_inputs():
         solve_nonlinear(net, SinhCell(k=np.full((2, 2), 1e-6), a=2.0), [0.1, 0.2, 0.3])
     with pytest.raises(InputError, match="strategies"):
         NewtonOptions(strategies=("bisection",))
+
+
+def test_crossbar_hook_uses_newton(reference_dir):
+    import cimphys
+
+    d = np.load(reference_dir / "sinh_16x12_r2.npz")
+    xb = cimphys.Crossbar(None, r_wl=float(d["r_wl"]), r_bl=float(d["r_bl"]), cell=SinhCell(k=d["k"], a=d["a"]))
+    sol = xb.solve(d["v_in"])
+    assert np.max(np.abs(sol.i_out - d["i_out"])) / np.max(np.abs(d["i_out"])) < RTOL_NGSPICE
+    assert sol.iterations[0] >= 1
