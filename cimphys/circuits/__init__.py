@@ -11,9 +11,23 @@ import importlib
 _LAZY = {
     "Crossbar": "cimphys.circuits.crossbar",
     "CrossbarSolution": "cimphys.circuits.crossbar",
+    "ADC": "cimphys.circuits.adc",
+    "DAC": "cimphys.circuits.dac",
+    "TIA": "cimphys.circuits.sense",
+    "ChargeIntegrator": "cimphys.circuits.sense",
+    "LoadResistor": "cimphys.circuits.sense",
+    "LatchComparator": "cimphys.circuits.sense",
+    "EnergyModel": "cimphys.circuits.energy",
+    "Tile": "cimphys.circuits.tile",
+    "characterise": "cimphys.circuits.characterise",
 }
 
-__all__ = ["Crossbar", "CrossbarSolution"]
+# Card models of the periphery: the 'adc' and 'tile' circuit models register on import.
+importlib.import_module("cimphys.circuits.adc")
+importlib.import_module("cimphys.circuits.tile")
+
+__all__ = ["Crossbar", "CrossbarSolution", "ADC", "DAC", "TIA", "ChargeIntegrator", "LoadResistor",
+           "LatchComparator", "EnergyModel", "Tile", "characterise"]
 
 
 def __getattr__(name: str):

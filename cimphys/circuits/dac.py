@@ -39,7 +39,6 @@ __all__ = ["DAC", "DAC_PARAMETERS", "pulse_width_charge", "shift_add", "slice_in
 
 DAC_PARAMETERS = (
     Parameter("bits", "1", "DAC resolution (1: bit-serial binary drivers)", default=1, kind="int", low=1, high=12),
-    Parameter("v_max_v", "V", "voltage of the top code", default=0.2, low=0.0, high=10.0, low_open=True),
     Parameter("mismatch_sigma", "1", "unit-element relative mismatch sigma", default=0.0, low=0.0, high=0.5),
     Parameter("tau_s", "s", "driver settling time constant (0: instant)", default=0.0, low=0.0, high=1.0),
     Parameter("energy_per_conversion_j", "J", "DAC/driver energy per conversion", default=0.0, low=0.0, high=1e-6),
@@ -107,9 +106,10 @@ class DAC:
         object.__setattr__(self, "levels", np.ascontiguousarray((v_min + lsb * units) * settle))
 
     @classmethod
-    def from_parameters(cls, params, t_read: float, **overrides) -> DAC:
+    def from_parameters(cls, params, v_max: float, t_read: float, **overrides) -> DAC:
+        """Build from a tile card's ``[dac]`` table; the top code drives ``v_max`` (the read voltage)."""
         p = dict(params)
-        kwargs = dict(bits=p.get("bits", 1), v_max=p.get("v_max_v", 0.2), mismatch_sigma=p.get("mismatch_sigma", 0.0),
+        kwargs = dict(bits=p.get("bits", 1), v_max=v_max, mismatch_sigma=p.get("mismatch_sigma", 0.0),
                       tau=p.get("tau_s", 0.0), t_read=t_read, seed=p.get("seed", 0))
         kwargs.update(overrides)
         return cls(**kwargs)
