@@ -48,7 +48,15 @@ from ..results import variable
 from .pcm import PCMModel
 from .variability import as_generator
 
-__all__ = ["write_verify", "write_verify_pcm"]
+__all__ = [
+    "fit_nonlinearity",
+    "nonlinear_update",
+    "potentiation_depression",
+    "pulse_response",
+    "write_verify",
+    "write_verify_dynamic",
+    "write_verify_pcm",
+]
 
 DRAWS_PER_PULSE = 3  # normals per pulse: N1 (step spread), N2 (programming noise), N3 (read noise)
 
@@ -178,14 +186,231 @@ def _result(targets, g, g_read, pulses, tol, n_max, model) -> xr.Dataset:
     return ds
 
 
-def write_verify(model_or_card, targets, tolerance: float, max_pulses: int = 20, seed=0, **options) -> xr.Dataset:
-    """Program ``targets`` (S) by write-verify with a PCM model or card.
+# ---------------------------------------------------------------------------- pulse trains
+def _pulse_waveform(width: float, count: int):
+    """Unit-amplitude train with known timing: edges width/20, period 2 (width + edges)."""
+    from .waveforms import pulse_train as _train
 
-    ``model_or_card`` is a :class:`PCMModel` or a ``pcm_statistical`` card; ``options`` go to
-    :func:`write_verify_pcm`.  Returns its Dataset (``g`` is the programmed conductance).
+    edge = width / 20.0
+    period = 2.0 * (width + 2.0 * edge)
+    return _train(1.0, width, count, period=period, rise=edge, fall=edge, delay=edge), edge + period * np.arange(count + 1)
+
+
+def _chord(model, v_read: float, x) -> np.ndarray:
+    return model.current(v_read, x) / v_read
+
+
+def _check_dynamic(model):
+    from .dynamic_model import DynamicModel
+
+    if not isinstance(model, DynamicModel):
+        raise InputError(f"model: expected a DynamicModel (VTEAM, TEAM, ...), got {type(model).__name__}")
+    return model
+
+
+def pulse_response(model, amplitude, width: float, n_pulses: int, state0, *, v_read: float = 0.1,
+                   rtol: float = 1e-6) -> xr.Dataset:
+    """State and read conductance after each of ``n_pulses`` identical pulses.
+
+    Parameters
+    ----------
+    model : DynamicModel
+    amplitude : float or array_like, V
+        Pulse height, one per cell (broadcast against ``state0``).
+    width : float, s
+        Time at full amplitude; edges are ``width/20``, the period ``2.2 width``.
+    n_pulses : int
+    state0 : float or array_like
+        Initial state of each cell (``model.state_unit``).
+    v_read : float, V
+        Read voltage of the chord conductance ``I(v_read)/v_read`` (non-zero).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``state`` and ``g`` (S) on dims ``(pulse, cell)``, pulse 0 being the initial state.
+    """
+    from .dynamics import integrate
+
+    model = _check_dynamic(model)
+    n = int(as_scalar("n_pulses", n_pulses, low=1, high=1e6))
+    width = as_scalar("width", width, unit="s", low=0.0, low_open=True)
+    v_read = as_scalar("v_read", v_read, unit="V")
+    if v_read == 0.0:
+        raise InputError("v_read: expected a non-zero read voltage, got 0.0")
+    x0 = as_array("state0", state0, unit=model.state_unit, ndim=(0, 1)).reshape(-1)
+    amp = as_array("amplitude", amplitude, unit="V", ndim=(0, 1)).reshape(-1)
+    if amp.size not in (1, x0.size):
+        raise InputError(f"amplitude: expected 1 or {x0.size} values, got {amp.size}")
+    wave, ends = _pulse_waveform(width, n)
+    ds = integrate(model, wave, x0, record="all", v_scale=amp, rtol=rtol, quantities=("state",))
+    rows = np.searchsorted(ds.time.values, ends)
+    rows[0] = 0
+    x = np.ascontiguousarray(ds.state.values[rows])
+    return xr.Dataset(
+        {
+            "state": variable(("pulse", "cell"), x, model.state_unit, model.state_long_name),
+            "g": variable(("pulse", "cell"), _chord(model, v_read, x), "S", f"chord conductance at {v_read:g} V"),
+            "amplitude": variable("cell", np.broadcast_to(amp, (x0.size,)), "V", "pulse amplitude"),
+        },
+        coords={"pulse": np.arange(n + 1)},
+        attrs={"width": width, "v_read": v_read, "model": type(model).__name__},
+    )
+
+
+def nonlinear_update(fraction, nu) -> np.ndarray:
+    """Normalised pulse response ``(1 - exp(-nu f)) / (1 - exp(-nu))`` at pulse fraction ``f``.
+
+    ``nu = P/A`` of the NeuroSim model ``G(p) = G_0 + B (1 - exp(-p/A))`` over ``P`` pulses [3]_:
+    0 is linear, > 0 saturating (large steps first), < 0 accelerating.
+    """
+    f = np.asarray(fraction, dtype=float)
+    if abs(nu) < 1e-9:
+        return f
+    return np.expm1(-nu * f) / np.expm1(-nu)
+
+
+def fit_nonlinearity(g) -> dict:
+    """Fit ``nu = P/A`` of the NeuroSim exponential model to a pulse-response curve ``g`` (S).
+
+    ``g[0]`` is before the first pulse and ``g[-1]`` after the last (``P = len(g) - 1``); the
+    curve is normalised to ``(g - g[0]) / (g[-1] - g[0])`` so potentiation and depression
+    are fitted alike.  Returns ``nu``, ``a_pulses`` (``A = P/nu``, inf when linear) and
+    ``residual_rms`` (normalised units).
+    """
+    from .calibration import fit
+
+    g = as_array("g", g, unit="S", low=0.0, ndim=1)
+    if g.size < 3 or g[-1] == g[0]:
+        raise InputError(f"g: expected >= 3 values with g[-1] != g[0], got {g.size} values")
+    y = (g - g[0]) / (g[-1] - g[0])
+    f = np.arange(g.size) / (g.size - 1)
+    res = fit(lambda p, x: nonlinear_update(x, p["nu"]), f, y, ["nu"], [0.1], (-NU_BOUND, NU_BOUND), log=())
+    nu = res.values["nu"]
+    return {"nu": nu, "a_pulses": (g.size - 1) / nu if nu != 0 else math.inf, "residual_rms": res.residual_rms,
+            "nu_ci": res.ci["nu"]}
+
+
+NU_BOUND = 60.0  # beyond |nu| = 60 the whole change happens in the first or last 2 % of the train
+
+
+def potentiation_depression(model, v_potentiate: float, v_depress: float, width: float, n_pulses: int, *,
+                            v_read: float = 0.1) -> xr.Dataset:
+    """Potentiation from the low-conductance bound and depression from the high one.
+
+    Returns ``g_potentiation`` and ``g_depression`` (S, dim ``pulse``) and attrs ``nu_p``,
+    ``nu_d`` (fitted nonlinearity, 0 = linear), ``a_p``, ``a_d`` (pulses), ``anl`` (asymmetric
+    nonlinearity ``(G_P(P/2) - G_D(P/2)) / (G_max - G_min)``, 0 for a linear symmetric device,
+    as used by J. Woo and S. Yu, IEEE Nanotechnol. Mag. 12, 36 (2018)) and ``on_off``.
+    """
+    model = _check_dynamic(model)
+    lo, hi = (np.atleast_1d(b)[0] for b in model.state_bounds)
+    g_lo, g_hi = _chord(model, v_read, np.array([lo, hi]))
+    x_min_g, x_max_g = (lo, hi) if g_lo < g_hi else (hi, lo)
+    amps = as_array("v_potentiate/v_depress", [v_potentiate, v_depress], unit="V")
+    ds = pulse_response(model, amps, width, n_pulses, np.array([x_min_g, x_max_g]), v_read=v_read)
+    gp, gd = ds.g.values[:, 0], ds.g.values[:, 1]
+    if not (gp[-1] > gp[0] and gd[-1] < gd[0]):
+        raise InputError(f"v_potentiate/v_depress: {v_potentiate!r} V must raise and {v_depress!r} V lower the "
+                         f"conductance (got {gp[0]:.3g} -> {gp[-1]:.3g} S and {gd[0]:.3g} -> {gd[-1]:.3g} S)")
+    fp, fd = fit_nonlinearity(gp), fit_nonlinearity(gd)
+    g_min, g_max = min(gp[0], gd[-1]), max(gp[-1], gd[0])
+    half = n_pulses // 2
+    anl = (gp[half] - gd[half]) / (g_max - g_min)
+    return xr.Dataset(
+        {
+            "g_potentiation": variable("pulse", gp, "S", "conductance during potentiation"),
+            "g_depression": variable("pulse", gd, "S", "conductance during depression"),
+        },
+        coords={"pulse": ds.pulse.values},
+        attrs={"nu_p": fp["nu"], "nu_d": fd["nu"], "a_p": fp["a_pulses"], "a_d": fd["a_pulses"], "anl": float(anl),
+               "on_off": float(g_max / g_min), "fit_residual_p": fp["residual_rms"], "fit_residual_d": fd["residual_rms"],
+               "width": width, "v_potentiate": float(v_potentiate), "v_depress": float(v_depress)},
+    )
+
+
+# ---------------------------------------------------------------------------- write-verify, dynamic models
+def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50, seed=0, *, v_set: float,
+                         v_reset: float, width: float, v_read: float = 0.1, read_sigma: float = 0.0,
+                         step_sigma: float = 0.0, state0=None) -> xr.Dataset:
+    """Write-verify with a dynamic model: read, then one SET or RESET pulse per unconverged cell.
+
+    Each round reads every cell (chord conductance at ``v_read`` times ``1 + read_sigma N``);
+    a cell whose read is below ``target - tolerance`` gets a ``v_set`` pulse, above
+    ``target + tolerance`` a ``v_reset`` pulse, of ``width`` seconds, integrated by
+    :func:`cimphys.devices.dynamics.integrate` for all cells at once (converged cells see 0 V).
+    The state change of a pulse is scaled by a lognormal factor ``exp(step_sigma N)``
+    (cycle-to-cycle variation).  Cells start at ``state0`` (default: the low-conductance bound).
+    Returns the Dataset of :func:`write_verify_pcm` plus ``state``.
+    """
+    from .dynamics import integrate
+
+    model = _check_dynamic(model)
+    t = as_array("targets", targets, unit="S", low=0.0, ndim=(1, 2))
+    tol = as_scalar("tolerance", tolerance, unit="S", low=0.0, low_open=True)
+    n_max = int(as_scalar("max_pulses", max_pulses, low=1, high=10000))
+    v_read = as_scalar("v_read", v_read, unit="V")
+    r_sig = as_scalar("read_sigma", read_sigma, low=0.0, high=1.0)
+    s_sig = as_scalar("step_sigma", step_sigma, low=0.0, high=3.0)
+    amps = as_array("v_set/v_reset", [v_set, v_reset], unit="V")
+    wave, _ = _pulse_waveform(as_scalar("width", width, unit="s", low=0.0, low_open=True), 1)
+    flat = t.reshape(-1)
+    lo, hi = (np.broadcast_to(b, flat.shape).astype(float) for b in model.state_bounds)
+    g_lo, g_hi = _chord(model, v_read, lo), _chord(model, v_read, hi)
+    x = (np.where(g_lo < g_hi, lo, hi) if state0 is None else
+         np.broadcast_to(as_array("state0", state0, unit=model.state_unit), flat.shape)).astype(float).copy()
+    if np.any(flat < np.minimum(g_lo, g_hi)) or np.any(flat > np.maximum(g_lo, g_hi)):
+        raise InputError(f"targets: expected values inside the device window [{np.min(np.minimum(g_lo, g_hi)):.4g}, "
+                         f"{np.max(np.maximum(g_lo, g_hi)):.4g}] S")
+    rng = as_generator(seed)
+    pulses = np.zeros(flat.size, dtype=np.int64)
+    done = np.zeros(flat.size, dtype=bool)
+    g_read = np.empty_like(flat)
+    for _ in range(n_max + 1):  # loop over pulses; every operation is vectorised over cells
+        g_read = _chord(model, v_read, x) * (1.0 + r_sig * rng.standard_normal(flat.size))
+        done |= np.abs(g_read - flat) <= tol
+        active = ~done & (pulses < n_max)
+        if not active.any():
+            break
+        scale = np.where(active, np.where(g_read < flat, amps[0], amps[1]), 0.0)
+        x_new = integrate(model, wave, x, record="all", v_scale=scale, quantities=("state",)).state.values[-1]
+        factor = np.exp(s_sig * rng.standard_normal(flat.size)) if s_sig else 1.0
+        x = np.clip(x + (x_new - x) * factor, lo, hi)
+        pulses += active
+    signed = np.where(done, np.maximum(pulses, 1), -pulses)
+    ds = _result(t, _chord(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
+    ds["state"] = variable(ds.g.dims, x.reshape(t.shape), model.state_unit, model.state_long_name)
+    return ds
+
+
+def _dynamic_class(card: Card):
+    from .dynamic_model import DynamicModel
+
+    stack, found = list(DynamicModel.__subclasses__()), {}
+    while stack:
+        cls = stack.pop()
+        stack += cls.__subclasses__()
+        if getattr(cls, "spec", None) is not None:
+            found[cls.spec.name] = cls
+    if card.model not in found:
+        raise InputError(f"model_or_card: card {card.name!r} (model {card.model!r}) is neither PCM nor a dynamic model")
+    return found[card.model]
+
+
+def write_verify(model_or_card, targets, tolerance: float, max_pulses: int = 20, seed=0, **options) -> xr.Dataset:
+    """Program ``targets`` (S) by write-verify; the Dataset's ``g`` is the programmed conductance.
+
+    ``model_or_card`` is a :class:`PCMModel` or ``pcm_statistical`` card (options of
+    :func:`write_verify_pcm`), or a dynamic model or its card (options of
+    :func:`write_verify_dynamic`; ``v_set``, ``v_reset`` and ``width`` are required).
     """
     if isinstance(model_or_card, Card):
-        model_or_card = PCMModel.from_card(model_or_card)
+        model_or_card = (PCMModel.from_card(model_or_card) if model_or_card.model == "pcm_statistical"
+                         else _dynamic_class(model_or_card).from_card(model_or_card))
     if isinstance(model_or_card, PCMModel):
         return write_verify_pcm(model_or_card, targets, tolerance, max_pulses, seed, **options)
-    raise InputError(f"model_or_card: expected a PCMModel or a pcm_statistical card, got {type(model_or_card).__name__}")
+    from .dynamic_model import DynamicModel
+
+    if isinstance(model_or_card, DynamicModel):
+        return write_verify_dynamic(model_or_card, targets, tolerance, max_pulses, seed, **options)
+    raise InputError(f"model_or_card: expected a PCMModel, a DynamicModel or a card, got {type(model_or_card).__name__}")

@@ -150,3 +150,83 @@ def test_rejects_other_models():
     with pytest.raises(InputError, match="model_or_card"):
         write_verify(object(), [1e-6], 1e-7)
     assert _pcm_params(PCMModel(), 1e-7, 0.0, 1e-3).shape == (8,)
+
+
+# ---------------------------------------------------------------------------- dynamic models
+from cimphys.devices.programming import (  # noqa: E402
+    fit_nonlinearity,
+    nonlinear_update,
+    potentiation_depression,
+    pulse_response,
+    write_verify_dynamic,
+)
+from cimphys.devices.team import VTEAM  # noqa: E402
+
+RTOL_PULSE = 1e-6  # integrator run at rtol 1e-9 against a closed-form state increment
+VTEAM_ARGS = dict(r_on=10e3, r_off=100e3, k_on=-3e-3, k_off=3e-3, alpha_on=3, alpha_off=3, v_on=-0.5, v_off=0.5)
+
+
+def _delta_x(k, v, v_th, alpha, width):
+    """State change of one trapezoidal pulse (edges width/20) under the VTEAM law, no window."""
+    r = width / 20
+    over = v / v_th - 1.0
+    return k * (over**alpha * width + 2 * r * v_th / (v * (alpha + 1)) * over ** (alpha + 1))
+
+
+def test_pulse_response_matches_closed_form():
+    m = VTEAM(**VTEAM_ARGS, window="none")
+    ds = pulse_response(m, [-1.0, 0.8], 10e-9, 20, [2.9e-9, 0.1e-9], rtol=1e-9)
+    p = np.arange(21)
+    x_on = 2.9e-9 + p * _delta_x(-3e-3, -1.0, -0.5, 3, 10e-9)
+    x_off = 0.1e-9 + p * _delta_x(3e-3, 0.8, 0.5, 3, 10e-9)
+    np.testing.assert_allclose(ds.state.values[:, 0], x_on, rtol=RTOL_PULSE)
+    np.testing.assert_allclose(ds.state.values[:, 1], x_off, rtol=RTOL_PULSE)
+    r = 10e3 + 90e3 * x_on / 3e-9
+    np.testing.assert_allclose(ds.g.values[:, 0], 1 / r, rtol=RTOL_PULSE)
+
+
+@pytest.mark.parametrize("nu", [-3.0, 0.0, 0.5, 5.0])
+def test_fit_nonlinearity_recovers_exact_curves(nu):
+    g = 1e-6 + 9e-6 * nonlinear_update(np.linspace(0, 1, 51), nu)
+    res = fit_nonlinearity(g)
+    assert res["nu"] == pytest.approx(nu, abs=1e-6)
+    assert res["residual_rms"] < 1e-8
+    down = fit_nonlinearity(g[::-1].copy())  # depression of the mirrored curve: -nu
+    assert down["nu"] == pytest.approx(-nu, abs=1e-6)
+
+
+def test_potentiation_depression_figures():
+    # k chosen so that 50 pulses cross the 3 nm window exactly: both curves span the same states
+    k = 3e-9 / 50 / _delta_x(1.0, 1.0, 0.5, 3, 10e-9)
+    full = {**VTEAM_ARGS, "k_on": -k, "k_off": k}
+    sym = potentiation_depression(VTEAM(**full, window="none"), -1.0, 1.0, 10e-9, 50)
+    # linear x(p), G = 1/R(x): potentiation accelerates (nu < 0), depression saturates (nu > 0)
+    assert sym.attrs["nu_p"] < 0 < sym.attrs["nu_d"]
+    assert sym.attrs["on_off"] == pytest.approx(10.0, rel=1e-6)
+    assert abs(sym.attrs["anl"]) < 1e-5  # same |dx| per pulse both ways: the curves meet at P/2
+    # depression three times slower: G_D(25) at x = 0.5 nm, G_P(25) at 1.5 nm (closed form)
+    asym = potentiation_depression(VTEAM(**{**full, "k_off": k / 3}, window="none"), -1.0, 1.0, 10e-9, 50)
+    expected = (1 / 55e3 - 1 / 25e3) / (1 / 10e3 - 1 / 100e3)
+    assert asym.attrs["anl"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(InputError, match="v_potentiate"):
+        potentiation_depression(VTEAM(**VTEAM_ARGS), 1.0, -1.0, 10e-9, 10)
+
+
+def test_write_verify_dynamic_converges_within_tolerance():
+    # one pulse moves x by ~0.03 nm: dR ~ 0.9 kohm, dG <= 0.8 uS below 30 uS, inside the 2 uS window;
+    # reaching 30 uS from the 10 uS reset state takes ~74 pulses
+    m = VTEAM(**VTEAM_ARGS, window="none")
+    targets = np.linspace(12e-6, 30e-6, 40)
+    ds = write_verify(m, targets, 1e-6, 100, seed=1, v_set=-1.0, v_reset=1.0, width=10e-9)
+    assert ds.attrs["n_failed"] == 0
+    assert float(np.abs(ds.error).max()) <= 1e-6  # no read noise: the verify read is the truth
+    assert (ds.pulses >= 1).all()
+    short = write_verify_dynamic(m, targets, 1e-6, 3, seed=1, v_set=-1.0, v_reset=1.0, width=10e-9)
+    assert short.attrs["n_failed"] > 0 and (short.pulses.values[~short.converged.values] == 3).all()
+    noisy_a = write_verify_dynamic(m, targets, 1e-6, 20, seed=2, v_set=-1.0, v_reset=1.0, width=10e-9,
+                                   read_sigma=0.005, step_sigma=0.3)
+    noisy_b = write_verify_dynamic(m, targets, 1e-6, 20, seed=2, v_set=-1.0, v_reset=1.0, width=10e-9,
+                                   read_sigma=0.005, step_sigma=0.3)
+    np.testing.assert_array_equal(noisy_a.g.values, noisy_b.g.values)
+    with pytest.raises(InputError, match="targets"):
+        write_verify_dynamic(m, [200e-6], 1e-6, 5, v_set=-1.0, v_reset=1.0, width=10e-9)
