@@ -35,6 +35,7 @@ import concurrent.futures as cf
 import contextlib
 import difflib
 import inspect
+import multiprocessing
 import os
 import sys
 import types
@@ -260,7 +261,23 @@ def _init_worker(payload: bytes) -> None:
     import cloudpickle
 
     global _WORKER_CALL
+    # One point per core: a point's own parallel kernels would only oversubscribe the cores.
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(1)
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
     _WORKER_CALL = cloudpickle.loads(payload)
+
+
+def _mp_context():
+    """fork while no Numba/OpenMP thread pool runs in this process (fast start, nothing to
+    re-import); otherwise forkserver, because forking a process whose OpenMP threads have run is
+    unsafe (spawn where forkserver does not exist)."""
+    methods = multiprocessing.get_all_start_methods()
+    pool = sys.modules.get("numba.np.ufunc.parallel")
+    if "fork" in methods and (pool is None or not pool._is_initialized):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _in_worker(index: int, point: dict):
@@ -272,7 +289,8 @@ def _run_processes(call: _Call, tasks, workers: int):
 
     payload = cloudpickle.dumps(call)  # lambdas and local functions travel too
     queue = iter(tasks)
-    with cf.ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(payload,)) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_init_worker,
+                                initargs=(payload,)) as pool:
         running = set()
         try:
             while True:
@@ -304,7 +322,7 @@ def _run_dask(call: _Call, tasks, scheduler, workers: int):
         client = scheduler
     elif scheduler == "dask":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
         client = Client(cluster)
         own = [client, cluster]
     else:

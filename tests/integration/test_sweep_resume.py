@@ -16,6 +16,7 @@ import pytest
 import zarr
 
 from cimphys.store import open_sweep
+from cimphys.sweep import sweep
 
 N_A, N_B = 8, 6  # 48 points
 KILL_AFTER = 12  # finished points in the store before the kill
@@ -36,10 +37,12 @@ SCRIPT = textwrap.dedent(
         return xr.Dataset({"x": (("k",), x, {"units": "V", "long_name": "noisy output"}),
                            "m": ((), x.mean(), {"units": "V", "long_name": "mean output"})})
 
+    AXES = {"a": list(range(%d)), "b": [0.5 * j for j in range(%d)]}
+
     if __name__ == "__main__":
+        from resume_script_h7 import point  # the importable name: the store's fingerprint uses it
         store, workers = sys.argv[1], int(sys.argv[2])
-        cimphys.sweep(point, store=store, seed=11, workers=workers, progress=False,
-                      a=list(range(%d)), b=[0.5 * j for j in range(%d)])
+        cimphys.sweep(point, store=store, seed=11, workers=workers, progress=False, **AXES)
     """
     % (N_A, N_B)
 )
@@ -63,8 +66,8 @@ def _calls(log) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_killed_sweep_resumes_bit_identical(tmp_path, how):
-    script = tmp_path / "run_sweep.py"
+def test_killed_sweep_resumes_bit_identical(tmp_path, monkeypatch, how):
+    script = tmp_path / "resume_script_h7.py"
     script.write_text(SCRIPT)
     store = tmp_path / "sweep.zarr"
 
@@ -86,16 +89,18 @@ def test_killed_sweep_resumes_bit_identical(tmp_path, how):
     assert KILL_AFTER <= n_done < N_A * N_B
     finished = {a * 100 + b for a, b in zip(*np.unravel_index(np.flatnonzero(done_before), (N_A, N_B)))}
 
-    resume = _run(script, store, 2, tmp_path / "log2", 0.0)
-    assert resume.wait(timeout=TIMEOUT_S) == 0
+    # Resume in this process, serially (another worker count), importing the same function.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SWEEP_LOG", str(tmp_path / "log2"))
+    monkeypatch.setenv("SWEEP_SLEEP", "0")
+    monkeypatch.delitem(sys.modules, "resume_script_h7", raising=False)
+    module = __import__("resume_script_h7")
+    resumed = sweep(module.point, store=store, seed=11, scheduler="serial", **module.AXES)
     recomputed = _calls(tmp_path / "log2")
     assert len(recomputed) == N_A * N_B - n_done  # each unfinished point once, nothing else
     assert finished.isdisjoint(recomputed)
 
-    reference = tmp_path / "reference.zarr"
-    straight = _run(script, reference, 1, tmp_path / "log3", 0.0)
-    assert straight.wait(timeout=TIMEOUT_S) == 0
-    resumed, clean = open_sweep(store), open_sweep(reference)
+    clean = sweep(module.point, seed=11, scheduler="serial", **module.AXES)  # uninterrupted, in memory
     for name in ("x", "m"):
         assert resumed[name].values.tobytes() == clean[name].values.tobytes()
-    assert resumed.attrs["sweep_sha256"] == clean.attrs["sweep_sha256"]
+    assert open_sweep(store).x.values.tobytes() == clean.x.values.tobytes()
