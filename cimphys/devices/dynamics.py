@@ -29,7 +29,9 @@ there.  Stretches where the model cannot move at any state (below threshold, or 
 drift models) are crossed in one step.  The state is kept in its bounds: stage states are
 clipped, a rate that pushes a state at its bound outwards is set to zero (the bound holds), and
 a step that overshoots a bound by more than ``atol_abs`` is rejected and shortened to land
-near it.  A cell whose step size falls below ``1e-14`` of the waveform span, whose step count
+near it, unless the time to reach the bound (by quadrature of ``dx / rate``) is shorter than the
+step or than ``1e-9`` of the waveform span: then the state is set on the bound at the end of
+a window of twice that time (an event located to within ``1e-9`` of the span).  A cell whose step size falls below ``1e-14`` of the waveform span, whose step count
 exceeds ``max_steps``, or whose rate is not finite stops the run with ``ConvergenceError``.
 
 References
@@ -136,6 +138,39 @@ def _prate(mid, v, x, P, k, lo, hi):
 
 
 @jit
+def _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, r0, lo, hi):
+    """Time for the state, moving with the sign of r0, to reach its bound; inf if it may not.
+
+    ``T = integral dx / r(x)`` by composite Gauss-Legendre quadrature (8 panels of 4 points)
+    at the voltages of both ends of the step, taking the slower.  The rate must keep its sign on
+    the way and still push outwards at the bound (so that the bound then holds the state); a
+    bound where the rate vanishes (a closing window) is never reached in finite time.
+    """
+    inf = math.inf
+    if r0 == 0.0:
+        return inf
+    bound = hi if r0 > 0.0 else lo
+    dist = bound - x
+    nodes = (0.0694318442029737, 0.3300094782075719, 0.6699905217924281, 0.9305681557970263)
+    weights = (0.1739274225687269, 0.3260725774312731, 0.3260725774312731, 0.1739274225687269)
+    slowest = 0.0
+    for e in range(2):
+        v = scale * _volt(wave, ta, tb, va, vb, t + e * hs)
+        rb = _rate(mid, v, bound, P, k)
+        if rb == 0.0 or (rb > 0.0) != (r0 > 0.0):
+            return inf
+        total = 0.0
+        for panel in range(8):
+            for q in range(4):
+                r = _rate(mid, v, x + (panel + nodes[q]) * dist / 8.0, P, k)
+                if r == 0.0 or (r > 0.0) != (r0 > 0.0):
+                    return inf
+                total += weights[q] / r
+        slowest = max(slowest, total * dist / 8.0)
+    return slowest
+
+
+@jit
 def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage):
     """Integrate one smooth piece [t0, t1]; return (x, h, steps, status)."""
     lo = P[0, k]
@@ -174,7 +209,18 @@ def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stag
             return x, h, steps, 3
         sc = atol + rtol * max(abs(x), abs(xn))
         en = abs(err) / sc
-        if xn > hi + atol or xn < lo - atol:
+        outside = xn > hi + atol or xn < lo - atol
+        arrival = math.inf
+        if outside or en > 1.0:
+            arrival = _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, stage[0], lo, hi)
+        if 2.0 * arrival <= max(hs, 1e5 * h_min):
+            # event: the state reaches its bound within [t, t + 2T] and is held there; jump to
+            # the end of that window (or of the step) with the state at the bound
+            jump = max(hs, 2.0 * arrival)
+            t = t1 if jump >= span * (1.0 - 1e-12) else t + jump
+            x = hi if stage[0] > 0.0 else lo
+            have_first = False
+        elif outside:
             bound = hi if xn > hi else lo
             frac = (bound - x) / (xn - x)
             h = hs * min(0.9, max(0.05, frac))  # land just short of the bound
@@ -281,7 +327,7 @@ def _grid(waveform: Waveform, t_keep: np.ndarray):
     """Integration grid: knots of a PWL waveform plus kept report times; voltages at the grid."""
     if waveform.kind == "pwl":
         kt = waveform.knots_t
-        inside = kt[(kt > t_keep[0]) & (kt < t_keep[-1])]
+        inside = kt[(kt > waveform.t[0]) & (kt < t_keep[-1])]
         grid = np.union1d(t_keep, inside)
     else:
         grid = np.union1d(t_keep, [waveform.t[0]])
