@@ -79,20 +79,23 @@ SPEC = register_model(
 # --------------------------------------------------------------------------- kernels
 @jit_parallel
 def _quantise_uniform(x, lo, inv_lsb, gain, offset, noise, top, out):
-    """Mid-tread uniform quantiser: x (n, C), lo/inv_lsb (C,), noise (n, C) or empty."""
+    """Mid-tread uniform quantiser: x (n, C), lo/inv_lsb (C,), noise (n, C) or empty.
+
+    Returns the number of non-finite inputs (their codes are left 0; the wrapper raises).
+    """
     n, ncol = x.shape
     noisy = noise.size > 0
+    bad = 0
     for r in prange(n):
-        for c in range(ncol):
-            u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset
+        for c in range(ncol):  # branch-free body: the loop vectorises
+            xv = x[r, c]
+            u = (xv - lo[c]) * inv_lsb[c] * gain + offset
             if noisy:
                 u += noise[r, c]
-            q = math.floor(u + 0.5)
-            if q < 0.0:
-                q = 0.0
-            elif q > top:
-                q = top
-            out[r, c] = np.int64(q)
+            q = min(max(math.floor(u + 0.5), 0.0), top)
+            bad += not (abs(xv) < np.inf)
+            out[r, c] = np.int64(q) if q == q else 0
+    return bad
 
 
 @jit_parallel
@@ -101,8 +104,13 @@ def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, out):
     n, ncol = x.shape
     noisy = noise.size > 0
     nt = thresholds.size
+    bad = 0
     for r in prange(n):
         for c in range(ncol):
+            if not math.isfinite(x[r, c]):
+                bad += 1
+                out[r, c] = 0
+                continue
             u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset
             if noisy:
                 u += noise[r, c]
@@ -115,6 +123,7 @@ def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, out):
                 else:
                     b = m
             out[r, c] = a
+    return bad
 
 
 @jit_parallel
@@ -128,8 +137,13 @@ def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, cmp_noise, out):
     bits = weights.size
     noisy = noise.size > 0
     cnoisy = cmp_noise.size > 0
+    bad = 0
     for r in prange(n):
         for c in range(ncol):
+            if not math.isfinite(x[r, c]):
+                bad += 1
+                out[r, c] = 0
+                continue
             u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset + 0.5
             if noisy:
                 u += noise[r, c]
@@ -144,6 +158,7 @@ def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, cmp_noise, out):
                     code += 1 << k
                     level = trial
             out[r, c] = code
+    return bad
 
 
 def quantise_uniform(x, lo, lsb, bits: int) -> np.ndarray:
@@ -315,7 +330,12 @@ class ADC:
 
         ``rng`` (seed or ``numpy.random.Generator``) is required when the converter is noisy.
         """
-        x = as_array("x", x, ndim=(0, 1, 2))
+        try:  # finiteness is checked inside the kernels (one pass over the data)
+            x = np.ascontiguousarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"x: expected numbers, got {x!r:.80}") from exc
+        if x.ndim > 2:
+            raise InputError(f"x: expected 0-, 1- or 2-D, got shape {x.shape}")
         shape = x.shape
         x2 = x.reshape(-1, 1) if x.ndim < 2 else x
         ncol = x2.shape[1]
@@ -327,11 +347,15 @@ class ADC:
         out = np.empty(x2.shape, dtype=np.int64)
         gain = 1.0 + self.gain_error
         if self.kind == "ideal":
-            _quantise_uniform(x2, lo, inv, gain, self.offset_lsb, noise, float(self.levels - 1), out)
+            bad = _quantise_uniform(x2, lo, inv, gain, self.offset_lsb, noise, float(self.levels - 1), out)
         elif self.kind == "sar":
-            _quantise_sar(x2, lo, inv, gain, self.offset_lsb, noise, self._static, cmp_noise, out)
+            bad = _quantise_sar(x2, lo, inv, gain, self.offset_lsb, noise, self._static, cmp_noise, out)
         else:
-            _quantise_thresholds(x2, lo, inv, gain, self.offset_lsb, noise, self._static, out)
+            bad = _quantise_thresholds(x2, lo, inv, gain, self.offset_lsb, noise, self._static, out)
+        if bad:
+            first = np.flatnonzero(~np.isfinite(x2.reshape(-1)))[0]
+            raise InputError(f"x: expected finite values, got {x2.reshape(-1)[first]!r} at flat index {first} "
+                             f"({bad} bad entries)")
         return out.reshape(shape)
 
     def _noise(self, shape, rng):

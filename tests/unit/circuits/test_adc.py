@@ -82,6 +82,9 @@ def test_noisy_kernels_match_twin_and_are_seeded(rng):
     np.testing.assert_array_equal(adc.convert(x, rng=7), adc.convert(x, rng=7))
     with pytest.raises(InputError, match="rng"):
         adc.convert(x)
+    ideal = ADC(bits=6, noise_lsb=0.3)
+    noise = np.random.default_rng(8).normal(0.0, 0.3, x.shape)
+    np.testing.assert_array_equal(ideal.convert(x, rng=8), naive_codes(ideal, x, noise))
 
 
 def test_uniform_is_the_floor_clip_expression(rng):
@@ -173,8 +176,13 @@ def test_bad_inputs_raise():
         ADC(bits=4, kind="pipeline")
     with pytest.raises(InputError, match="hi"):
         ADC(bits=4).with_range(1.0, 1.0)
+    for kind in ("ideal", "flash", "sar"):
+        with pytest.raises(InputError, match="finite"):
+            ADC(bits=4, kind=kind).convert([0.1, np.nan])
+        with pytest.raises(InputError, match="finite"):
+            ADC(bits=4, kind=kind).convert([[np.inf]])
     with pytest.raises(InputError, match="x"):
-        ADC(bits=4).convert([0.1, np.nan])
+        ADC(bits=4).convert(np.zeros((2, 2, 2)))
     with pytest.raises(InputError, match="columns"):
         ADC(bits=4).with_range([0, 0], [1, 1]).convert(np.zeros((3, 3)))
     with pytest.raises(InputError, match="n_samples"):
