@@ -17,6 +17,8 @@ from .stanford_pku import StanfordPKU, StanfordPKUCell
 from .dynamic_model import DynamicModel, FixedStateCell
 from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 from .dynamics import integrate
+from .programming import potentiation_depression, write_verify
+from .calibration import calibrate
 
 __all__ = [
     "SinhCell",
@@ -42,4 +44,7 @@ __all__ = [
     "pwl",
     "sinusoid",
     "triangle",
+    "calibrate",
+    "potentiation_depression",
+    "write_verify",
 ]

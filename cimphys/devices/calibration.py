@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
-from scipy import optimize, stats
 
 from ..cards import Card
 from ..checks import as_array
@@ -149,6 +148,8 @@ def fit(forward: Callable[[Mapping[str, float], np.ndarray], np.ndarray], x, y, 
             raise InputError(f"forward: returned shape {model.shape} / non-finite values for {dict(zip(names, p))}")
         return ((model - y) / scale).reshape(-1)
 
+    from scipy import optimize
+
     sol = optimize.least_squares(residual, _to_theta(p0, is_log), bounds=(_to_theta(low, is_log), _to_theta(high, is_log)),
                                  x_scale=x_scale, max_nfev=max_nfev, method="trf")
     if sol.status <= 0:
@@ -158,6 +159,8 @@ def fit(forward: Callable[[Mapping[str, float], np.ndarray], np.ndarray], x, y, 
 
 
 def _summarise(names, sol, is_log, m) -> FitResult:
+    from scipy import stats
+
     n = len(names)
     dof = max(m - n, 1)
     s2 = float(np.sum(sol.fun**2)) / dof
