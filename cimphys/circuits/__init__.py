@@ -20,6 +20,11 @@ _LAZY = {
     "EnergyModel": "cimphys.circuits.energy",
     "Tile": "cimphys.circuits.tile",
     "characterise": "cimphys.circuits.characterise",
+    "NewtonOptions": "cimphys.circuits.newton",
+    "NonlinearSolution": "cimphys.circuits.newton",
+    "solve_nonlinear": "cimphys.circuits.newton",
+    "write_bias": "cimphys.circuits.sneak",
+    "read_margin": "cimphys.circuits.sneak",
 }
 
 # Card models of the periphery: the 'adc' and 'tile' circuit models register on import.
@@ -27,7 +32,8 @@ importlib.import_module("cimphys.circuits.adc")
 importlib.import_module("cimphys.circuits.tile")
 
 __all__ = ["Crossbar", "CrossbarSolution", "ADC", "DAC", "TIA", "ChargeIntegrator", "LoadResistor",
-           "LatchComparator", "EnergyModel", "Tile", "characterise"]
+           "LatchComparator", "EnergyModel", "Tile", "characterise", "NewtonOptions", "NonlinearSolution",
+           "solve_nonlinear", "write_bias", "read_margin"]
 
 
 def __getattr__(name: str):
