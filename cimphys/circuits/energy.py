@@ -124,8 +124,8 @@ class EnergyModel:
         Returns
         -------
         xarray.Dataset
-            ``energy`` (batch, component) in J, ``energy_total`` (batch) in J, ``latency`` in s,
-            ``reads`` and ``conversions`` per MVM.
+            ``energy_<component>`` for each of :data:`COMPONENTS` and ``energy_total``, (batch,)
+            in J; ``latency`` in s; ``reads`` and ``conversions`` per MVM.
         """
         p = as_array("p_sources", p_sources, unit="W", ndim=2)
         v = as_array("v_rows", v_rows, unit="V", ndim=3)
@@ -140,16 +140,19 @@ class EnergyModel:
         e[:, 2] = phases * columns * self.p_sense * self.t_read
         e[:, 3] = phases * columns * self.e_conversion
         e[:, 4] = phases * columns * self.e_shift_add
-        return xr.Dataset(
-            {
-                "energy": variable(("batch", "component"), e, "J", "energy per MVM by component"),
-                "energy_total": variable("batch", e.sum(axis=1), "J", "energy per MVM"),
-                "latency": variable((), self.latency(phases), "s", "latency of one MVM"),
-                "reads": variable((), phases, "1", "array reads per MVM"),
-                "conversions": variable((), phases * columns, "1", "ADC conversions per MVM"),
-                "rows_driven": variable("batch", driven, "1", "row-phases with a non-zero drive"),
-            },
-            coords={"component": list(COMPONENTS)},
-            attrs={"t_read_s": self.t_read, "t_conversion_s": self.t_conversion, "cols_per_adc": int(self.cols_per_adc),
-                   "pipelined": int(bool(self.pipelined))},
-        )
+        long = {"array": "array (sources: cells, wires, sense input)", "dac": "DACs and word-line drivers",
+                "sense": "sense amplifiers", "adc": "ADC conversions", "digital": "digital shift-and-add"}
+        data = {f"energy_{c}": variable("batch", e[:, k], "J", f"energy per MVM: {long[c]}")
+                for k, c in enumerate(COMPONENTS)}
+        data.update({
+            "energy_total": variable("batch", e.sum(axis=1), "J", "energy per MVM"),
+            "latency": variable((), self.latency(phases), "s", "latency of one MVM"),
+            "reads": variable((), phases, "1", "array reads per MVM"),
+            "conversions": variable((), phases * columns, "1", "ADC conversions per MVM"),
+            "rows_driven": variable("batch", driven, "1", "row-phases with a non-zero drive"),
+        })
+        # One variable per component (no string coordinate: building a pandas index per MVM
+        # cost more than the rest of the record).
+        return xr.Dataset(data, attrs={"t_read_s": self.t_read, "t_conversion_s": self.t_conversion,
+                                       "cols_per_adc": int(self.cols_per_adc),
+                                       "pipelined": int(bool(self.pipelined))})

@@ -8,7 +8,8 @@ Usage (the layer adapter builds on exactly this)::
     y, record = tile.mvm(x_int, input_bits=8)  # x_int (batch, M) integers -> y (batch, N_out) int64
     i_hat = tile.codes_to_current(y, input_bits=8)   # A: estimate of sum_p 2**p i_p (= v_lsb G.T x)
     dot = tile.codes_to_dot(y, input_bits=8)         # S: estimate of G.T @ x (G+ - G- when differential)
-    record.energy, record.latency              # xarray, J and s
+    record.energy_total, record.latency        # xarray: J per batch item (and energy_array,
+                                               # energy_dac, _sense, _adc, _digital), s
 
 Signal chain of :meth:`Tile.mvm`:
 
@@ -264,8 +265,9 @@ class Tile:
         y : ndarray of int64, (batch, N) or (batch, N/2) for differential tiles
             Shift-added ADC codes (differences of the pair codes when differential).
         record : xarray.Dataset
-            Energy (J) by component and latency (s) per MVM, plus ``saturated`` (sense-amp
-            saturation count).
+            ``energy_array``, ``energy_dac``, ``energy_sense``, ``energy_adc``, ``energy_digital``,
+            ``energy_total`` (batch,) in J, ``latency`` (s) per MVM, plus ``saturated``
+            (sense-amp saturation count per batch item).
         """
         v, weights, signs, res = self._phases(x_int, input_bits, signed, rng)
         gen = self._rng if rng is None else np.random.default_rng(rng)

@@ -70,7 +70,7 @@ def test_tia_with_finite_gain_matches_ngspice(needs_ngspice, tmp_path, rng):
     np.testing.assert_allclose(res.i_out[0], i_spice, rtol=RTOL_TIA)
     np.testing.assert_allclose(-res.v_sense[0], v_out, rtol=RTOL_TIA)  # v_sense is the non-inverted output
     _, record = tile.mvm(x[None], input_bits=1)
-    e_array = float(record.energy.sel(component="array")[0])
+    e_array = float(record.energy_array[0])
     assert e_array == pytest.approx(p_spice * T_READ, rel=RTOL_ENERGY)
     # The same through the full (non-cached) solve and the crossbar's own power accounting.
     sol = tile.crossbar.solve(v_in)

@@ -96,7 +96,7 @@ def test_nonlinear_cells_go_through_the_full_solve(rng):
     p_wl = ((v_in - v_wl[:, :, 0]) ** 2).sum(-1) / r + (np.diff(v_wl, axis=2) ** 2).sum(axis=(1, 2)) / r
     p_bl = (np.diff(v_bl, axis=1) ** 2).sum(axis=(1, 2)) / r + ((v_bl[:, -1] - sol.i_out * rs) ** 2).sum(-1) / r
     p_total = p_cell + p_wl + p_bl + (sol.i_out**2 * rs).sum(-1)
-    np.testing.assert_allclose(record.energy.sel(component="array").values,
+    np.testing.assert_allclose(record.energy_array.values,
                                p_total.reshape(2, 3).sum(0) * 1e-8, rtol=1e-7)  # Newton tolerance
     with pytest.raises(InputError, match="cell"):
         tile.characterisation()
@@ -146,13 +146,12 @@ def test_energy_record_components(rng):
     _, rec = tile.mvm(x, input_bits=4)
     v = np.stack([(x >> p) & 1 for p in range(4)]) * 0.3
     p_src = np.einsum("pbm,mk,pbk->b", v, tile.characterisation()["Y"], v)
-    e = rec.energy
-    np.testing.assert_allclose(e.sel(component="array"), p_src * 1e-8, rtol=1e-12)
-    np.testing.assert_allclose(e.sel(component="dac"), 4 * 12 * 1e-13 + 1e-14 * (v**2).sum(axis=(0, 2)), rtol=1e-12)
-    np.testing.assert_allclose(e.sel(component="sense"), 4 * 8 * 1e-5 * 1e-8, rtol=1e-12)
-    np.testing.assert_allclose(e.sel(component="adc"), 4 * 8 * 1e-12, rtol=1e-12)
+    np.testing.assert_allclose(rec.energy_array, p_src * 1e-8, rtol=1e-12)
+    np.testing.assert_allclose(rec.energy_dac, 4 * 12 * 1e-13 + 1e-14 * (v**2).sum(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(rec.energy_sense, 4 * 8 * 1e-5 * 1e-8, rtol=1e-12)
+    np.testing.assert_allclose(rec.energy_adc, 4 * 8 * 1e-12, rtol=1e-12)
     assert float(rec.latency) == pytest.approx(4 * (1e-8 + 4 * 1e-9))
-    assert rec.energy.attrs["units"] == "J" and rec.latency.attrs["units"] == "s"
+    assert rec.energy_total.attrs["units"] == "J" and rec.latency.attrs["units"] == "s"
 
 
 def test_shipped_cards_build_tiles(rng):
