@@ -84,7 +84,7 @@ def run_ngspice(path: Path, shape, timeout: float = 600.0) -> dict:
 
 def _read_ascii_raw(raw: Path) -> dict[str, float]:
     text = raw.read_text().splitlines()
-    k = text.index("Variables:") if "Variables:" in text else next(i for i, s in enumerate(text) if s.startswith("Variables:"))
+    k = next(i for i, s in enumerate(text) if s.startswith("Variables:"))
     n_vars = int(next(s for s in text if s.startswith("No. Variables:")).split(":")[1])
     names = [text[k + 1 + v].split()[1].lower() for v in range(n_vars)]
     start = next(i for i, s in enumerate(text) if s.startswith("Values:")) + 1
@@ -101,7 +101,10 @@ def sinh_lines(k: np.ndarray, a: float):
 
 def access_lines(r: np.ndarray, mos: Level1Mosfet):
     def lines(i, j, wl, bl):
-        return [f"rc{i}_{j} {wl} x{i}_{j} {_fmt(r[i, j])}", f"mc{i}_{j} x{i}_{j} g{i} {bl} 0 nacc w={_fmt(mos.w)} l={_fmt(mos.l)}"]
+        return [
+            f"rc{i}_{j} {wl} x{i}_{j} {_fmt(r[i, j])}",
+            f"mc{i}_{j} x{i}_{j} g{i} {bl} 0 nacc w={_fmt(mos.w)} l={_fmt(mos.l)}",
+        ]
 
     return lines
 
@@ -153,7 +156,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         sol = solve_nonlinear(Network.build(shape, **wires), cell, v_in)
         for key in ("i_out", "v_wl", "v_bl"):
             err = float(np.max(np.abs(getattr(sol, key) - ref[key])) / np.max(np.abs(ref[key])))
-            checks.append({"name": f"{name} {key}", "value": err, "tolerance": RTOL, "unit": "1", "passed": err <= RTOL})
+            check = {"name": f"{name} {key}", "value": err, "tolerance": RTOL, "unit": "1", "passed": err <= RTOL}
+            checks.append(check)
     return {
         "campaign": "nonlinear_ngspice",
         "reference": "ngspice 39 .op (B-source sinh cells; level-1 MOSFET 1T1R cells)",

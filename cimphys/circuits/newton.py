@@ -281,7 +281,8 @@ def _solve_one(network, stamp, v_in, opts):
             continue
         return (*out[:4], spent + out[4], out[5]), name
     tried = ", ".join(name for name, _ in strategies)
-    raise ConvergenceError(f"Newton did not converge (tried {tried}; residual in A)", iterations=spent, residual=residual)
+    message = f"Newton did not converge (tried {tried}; residual in A)"
+    raise ConvergenceError(message, iterations=spent, residual=residual)
 
 
 def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -> NonlinearSolution:

@@ -169,13 +169,16 @@ def _write_dataset(v_cell, i_cell, role, v, scheme):
     half = (role == ROLE_HALF_ROW) | (role == ROLE_HALF_COL)
     v_sel = worst(role == ROLE_SELECTED, np.min)
     v_half = worst(half, lambda x: np.max(np.abs(x)))
+    v_unsel = worst(role == ROLE_UNSELECTED, lambda x: np.max(np.abs(x)))
     data = {
         "v_cell": variable(("row", "col"), v_cell, "V", "voltage across the cell, WL minus BL"),
         "i_cell": variable(("row", "col"), i_cell, "A", "cell current, WL to BL"),
-        "role": variable(("row", "col"), role.astype(np.int8), "1", "0 selected, 1/2 half-selected row/col, 3 unselected"),
+        "role": variable(
+            ("row", "col"), role.astype(np.int8), "1", "0 selected, 1/2 half-selected row/col, 3 unselected"
+        ),
         "v_selected_min": variable((), v_sel, "V", "lowest voltage across a selected cell"),
         "v_half_max": variable((), v_half, "V", "largest |voltage| across a half-selected cell"),
-        "v_unselected_max": variable((), worst(role == ROLE_UNSELECTED, lambda x: np.max(np.abs(x))), "V", "largest |voltage| across an unselected cell"),
+        "v_unselected_max": variable((), v_unsel, "V", "largest |voltage| across an unselected cell"),
         "write_margin": variable((), v_sel - v_half, "V", "selected minimum minus half-selected maximum"),
     }
     return xr.Dataset(data, attrs={"scheme": scheme, "v_write": v})

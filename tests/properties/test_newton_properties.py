@@ -43,7 +43,9 @@ def test_power_in_equals_power_dissipated(c):
     net, cell, v_in = _build(c)
     sol = solve_nonlinear(net, cell, v_in)
     r_first = c["r_driver"] + c["r"]
-    i_src = (v_in - sol.v_wl[:, 0]) / r_first
+    i_src = sol.i_cell.sum(axis=1)  # KCL on each word line (far end open)
+    i_ohm = (v_in - sol.v_wl[:, 0]) / r_first  # the same current by Ohm's law (cancels: eps v/r)
+    np.testing.assert_array_less(np.abs(i_ohm - i_src), RTOL_BALANCE * np.abs(i_src) + 8e-16 * v_in / r_first)
     p_in = float(v_in @ i_src)
     p_cells = float(np.sum(sol.i_cell * (sol.v_wl - sol.v_bl)))
     p_wl = float(np.sum(np.diff(sol.v_wl, axis=1) ** 2) / c["r"] + np.sum(i_src**2) * r_first)

@@ -131,7 +131,8 @@ def test_nonlinear_read_margin_against_series_chain_twin():
 def test_selector_holds_the_margin_as_the_array_grows():
     sel = SinhSelector(i_0=2e-10, v_0=0.0724)
     sizes = [4, 16, 48]
-    one_s = read_margin(sizes, state_cells(lambda r: SelectorResistorCell(sel, r), 1e4, 1e6), 1.0, 1e4, r_wl=1.0, r_bl=1.0)
+    cells = state_cells(lambda r: SelectorResistorCell(sel, r), 1e4, 1e6)
+    one_s = read_margin(sizes, cells, 1.0, 1e4, r_wl=1.0, r_bl=1.0)
     bare = read_margin(sizes, linear_cells(1e-4, 1e-6), 1.0, 1e4, r_wl=1.0, r_bl=1.0)
     assert np.all(np.diff(bare["margin"].values) < 0)
     assert float(bare["margin"][-1]) < 0.01

@@ -31,7 +31,8 @@ def test_matches_brentq_twin(rng):
     r = rng.uniform(1e3, 1e6, size=(8, 6))
     v = rng.uniform(-1.5, 1.5, size=(3, 8, 6))
     i, _ = SelectorResistorCell(sel, r).current_and_conductance(v)
-    want = np.array([naive_1s1r(vv, rr, 2e-10, 0.0724) for vv, rr in zip(v.ravel(), np.broadcast_to(r, v.shape).ravel())])
+    pairs = zip(v.ravel(), np.broadcast_to(r, v.shape).ravel())
+    want = np.array([naive_1s1r(vv, rr, 2e-10, 0.0724) for vv, rr in pairs])
     np.testing.assert_allclose(i.ravel(), want, rtol=RTOL_TWIN, atol=1e-30)
 
 
