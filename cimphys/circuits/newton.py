@@ -27,7 +27,9 @@ Convergence is declared on both measures SPICE uses:
 If plain Newton (with the step limited to ``v_step_max`` volts per node, SPICE's voltage
 limiting) fails, the aids are tried in turn, each from scratch: **gmin stepping** (a shunt
 conductance across every cell, stepped down by decades to zero) and **source stepping** (the
-word-line sources ramped from 0 to ``v_in``, the step adapted to success).  If all fail,
+word-line sources ramped from 0 to ``v_in``, the step adapted to success; bit-line bias
+voltages set on the ``Network`` are not ramped).  Input vectors of a batch are solved one after
+the other, each as a full network solve.  If all fail,
 :class:`cimphys.errors.ConvergenceError` is raised with the iterations spent and the last
 residual; an unconverged answer is never returned.
 
