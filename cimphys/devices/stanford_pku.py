@@ -7,11 +7,10 @@ State ``g`` (m), the tunnelling gap between the filament tip and the electrode, 
     dg/dt = -v0 exp(-Ea/(kT)) sinh(gamma a0/L * qV/(kT)),   gamma = gamma0 - beta (g/g1)^3
     T     = T0 + |V I| R_th                                 (steady-state Joule heating)
 
-``Ea`` is the activation energy of oxygen-vacancy generation (``ea_generation``, used when
-``V >= 0`` and the gap shrinks: SET) or recombination (``ea_recovery``, ``V < 0``: RESET),
-given in volts (energy / elementary charge, numerically the value in eV).  ``L`` is the oxide
-thickness.  The thermal time constant (~0.2 ns in [2]_) is neglected: the temperature follows
-the power instantly.  The minimum field for generation of [2]_ is not modelled.
+``Ea`` is the activation energy of oxygen-vacancy migration, given in volts (energy /
+elementary charge, numerically the value in eV).  ``L`` is the oxide thickness.  The temperature
+follows the dissipated power instantly (steady-state heating); the minimum field for vacancy
+generation (``F_min``) and the random gap variation of [2]_ are not modelled.
 
 References
 ----------
@@ -45,8 +44,7 @@ SPEC = register_model(
             Parameter("g0", "m", "gap decay length g0", low=0.0, high=1e-6, low_open=True),
             Parameter("v0", "V", "voltage scale V0", low=0.0, high=100.0, low_open=True),
             Parameter("vel0", "m/s", "gap velocity prefactor v0", low=0.0, low_open=True),
-            Parameter("ea_generation", "V", "activation energy / q, gap shrinking (V >= 0)", low=0.0, high=10.0),
-            Parameter("ea_recovery", "V", "activation energy / q, gap growing (V < 0)", low=0.0, high=10.0),
+            Parameter("ea", "V", "activation energy / q (numerically in eV)", low=0.0, high=10.0),
             Parameter("a0", "m", "atomic hopping distance", low=0.0, high=1e-6, low_open=True),
             Parameter("t_ox", "m", "oxide thickness L", low=0.0, high=1e-5, low_open=True),
             Parameter("gamma0", "1", "field enhancement factor", low=0.0, high=1e3),
@@ -61,8 +59,8 @@ SPEC = register_model(
     )
 )
 
-# Rows: 0 g_min, 1 g_max, 2 i0, 3 g0, 4 v0, 5 vel0, 6 ea_gen, 7 ea_rec, 8 a0, 9 t_ox,
-# 10 gamma0, 11 beta, 12 g1, 13 t0, 14 r_th
+# Rows: 0 g_min, 1 g_max, 2 i0, 3 g0, 4 v0, 5 vel0, 6 ea, 7 a0, 8 t_ox, 9 gamma0, 10 beta,
+# 11 g1, 12 t0, 13 r_th
 
 
 @jit
@@ -75,11 +73,10 @@ def _pku_iv(v, x, P, k):
 @jit
 def _pku_rate(v, x, P, k):
     i, _ = _pku_iv(v, x, P, k)
-    temp = P[13, k] + abs(v * i) * P[14, k]
+    temp = P[12, k] + abs(v * i) * P[13, k]
     kt_q = 8.617333262e-5 * temp
-    gamma = P[10, k] - P[11, k] * (x / P[12, k]) ** 3
-    ea = P[6, k] if v >= 0.0 else P[7, k]
-    return -P[5, k] * math.exp(-ea / kt_q) * math.sinh(gamma * P[8, k] / P[9, k] * v / kt_q)
+    gamma = P[9, k] - P[10, k] * (x / P[11, k]) ** 3
+    return -P[5, k] * math.exp(-P[6, k] / kt_q) * math.sinh(gamma * P[7, k] / P[8, k] * v / kt_q)
 
 
 class StanfordPKU(DynamicModel):
@@ -94,8 +91,8 @@ class StanfordPKU(DynamicModel):
     state_unit = "m"
     state_long_name = "tunnelling gap"
 
-    def __init__(self, *, i0, g0, v0, vel0, ea_generation, ea_recovery, a0, t_ox, gamma0, beta,
-                 g1, g_min, g_max, t0=298.0, r_th=2.1e3):
+    def __init__(self, *, i0, g0, v0, vel0, ea, a0, t_ox, gamma0, beta, g1, g_min, g_max,
+                 t0=298.0, r_th=2.1e3):
         pos = {"low": 0.0, "low_open": True}
         nonneg = {"low": 0.0}
         self._pack([
@@ -105,8 +102,7 @@ class StanfordPKU(DynamicModel):
             ("g0", g0, {"unit": "m", **pos}),
             ("v0", v0, {"unit": "V", **pos}),
             ("vel0", vel0, {"unit": "m/s", **pos}),
-            ("ea_generation", ea_generation, {"unit": "V", **nonneg}),
-            ("ea_recovery", ea_recovery, {"unit": "V", **nonneg}),
+            ("ea", ea, {"unit": "V", **nonneg}),
             ("a0", a0, {"unit": "m", **pos}),
             ("t_ox", t_ox, {"unit": "m", **pos}),
             ("gamma0", gamma0, {"unit": "1", **nonneg}),

@@ -102,8 +102,7 @@ def pku_rate(p, v, g):
     temp = p.get("t0", 298.0) + np.abs(v * i) * p.get("r_th", 2.1e3)
     kt = K_B_OVER_Q * temp
     gamma = p["gamma0"] - p["beta"] * (g / p["g1"]) ** 3
-    ea = np.where(v >= 0, p["ea_generation"], p["ea_recovery"])
-    return -p["vel0"] * np.exp(-ea / kt) * np.sinh(gamma * p["a0"] / p["t_ox"] * v / kt)
+    return -p["vel0"] * np.exp(-p["ea"] / kt) * np.sinh(gamma * p["a0"] / p["t_ox"] * v / kt)
 
 
 def central_difference(fn, v, h=1e-6):

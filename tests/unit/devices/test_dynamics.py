@@ -1,0 +1,185 @@
+"""The state integrator: waveforms, accuracy against references, bounds, thresholds, records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from naive_dynamic import drift_rate, vteam_rate, yakopcic_rate
+from scipy.integrate import solve_ivp
+
+from cimphys.cards import load_device
+from cimphys.devices import (
+    TEAM,
+    VTEAM,
+    LinearIonDrift,
+    StanfordPKU,
+    Yakopcic,
+    integrate,
+    pulse_train,
+    pwl,
+    sinusoid,
+    triangle,
+)
+from cimphys.errors import ConvergenceError, InputError
+
+# Our runs use rtol = 1e-9; the references are solved to 1e-12.  Local errors of 1e-9 add up
+# over a few hundred steps to ~1e-7 of the state range; 1e-6 leaves a margin of ten.
+RTOL_REFERENCE = 1e-6
+RTOL_KERNEL = 1e-12  # chord conductance vs the model's own current
+
+OBLEA = dict(load_device("yakopcic2011_oblea").parameters)
+SLOW_VTEAM = dict(r_on=1e3, r_off=3e5, k_on=-5e-7, k_off=5e-7, alpha_on=3.0, alpha_off=3.0,
+                  v_on=-0.5, v_off=0.3, window="biolek", p=2.0)
+
+
+def _reference(rate, waveform, x0, lo, hi, t_eval):
+    """One cell by scipy's DOP853 at tight tolerance, the state clipped to its bounds."""
+    if waveform.kind == "sine":
+        w, a, off = 2 * np.pi * waveform.frequency, waveform.amplitude, waveform.offset
+        def volt(t):
+            return off + a * np.sin(w * t)
+    else:
+        kt, kv = waveform.knots_t, waveform.knots_v
+        def volt(t):
+            return np.interp(t, kt, kv)
+
+    def f(t, y):
+        r = float(rate(np.array([volt(t)]), np.clip(y, lo, hi))[0])
+        return [0.0 if (y[0] >= hi and r > 0) or (y[0] <= lo and r < 0) else r]
+
+    span = t_eval[-1] - t_eval[0]
+    sol = solve_ivp(f, (t_eval[0], t_eval[-1]), [x0], method="DOP853", t_eval=t_eval,
+                    rtol=1e-12, atol=1e-15 * (hi - lo), max_step=span / 400)
+    return np.clip(sol.y[0], lo, hi)
+
+
+def test_waveform_constructors():
+    tri = triangle(-1.0, 2.0, 10.0, cycles=2, points_per_cycle=12)
+    assert tri(np.array([0.0, 1 / 30, 1 / 30 + 0.05, 0.1])).tolist() == pytest.approx([0, 2, -1, 0])  # equal slopes
+    assert tri.t[0] == 0 and tri.t[-1] == pytest.approx(0.2) and np.all(np.diff(tri.t) > 0)
+    pulses = pulse_train([1.0, 2.0, 3.0], 1e-6, 3, period=4e-6, rise=1e-8, fall=1e-8)
+    t, v = pulses.samples()
+    assert v.max() == 3.0 and v[0] == 0.0 and v[-1] == 0.0
+    ends = 1e-8 + 4e-6 * np.arange(1, 4)
+    assert all(np.isclose(t, e).any() for e in ends)
+    s = sinusoid(0.5, 1e3, cycles=1.5, points_per_cycle=40)
+    assert s.t.size == 61 and s(2.5e-4).item() == pytest.approx(0.5)
+    with pytest.raises(InputError, match="t"):
+        pwl([0.0, 1.0, 1.0], [0, 1, 0])
+    with pytest.raises(InputError, match="amplitude"):
+        pulse_train([1.0, 2.0], 1e-6, 3)
+    with pytest.raises(InputError, match="frequency"):
+        sinusoid(1.0, -1.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "twin", "waveform", "x0"),
+    [
+        (LinearIonDrift(r_on=100.0, r_off=16e3, d=10e-9, mu_v=1e-14, window="joglekar", p=2.0),
+         lambda v, x: drift_rate(dict(r_on=100.0, r_off=16e3, d=10e-9, mu_v=1e-14, window="joglekar", p=2.0), v, x),
+         sinusoid(1.0, 1.0, cycles=2, points_per_cycle=50), 2e-9),
+        (VTEAM(**SLOW_VTEAM), lambda v, x: vteam_rate({**SLOW_VTEAM, "x_on": 0.0, "x_off": 3e-9}, v, x),
+         triangle(-1.0, 1.0, 1e3, cycles=2, points_per_cycle=50), 1.5e-9),
+        (Yakopcic(**OBLEA), lambda v, x: yakopcic_rate(OBLEA, v, x),
+         sinusoid(0.25, 100.0, cycles=2, points_per_cycle=50), 0.11),
+    ],
+    ids=["drift-joglekar", "vteam-triangle", "yakopcic-sine"],
+)
+@pytest.mark.parametrize("method", ["rk45", "rk23"])
+def test_matches_reference(model, twin, waveform, x0, method):
+    ds = integrate(model, waveform, x0, rtol=1e-9, atol=1e-12, method=method)
+    lo, hi = model.state_bounds
+    ref = _reference(twin, waveform, x0, lo, hi, waveform.t)
+    err = np.max(np.abs(ds.state.values[:, 0] - ref)) / (hi - lo)
+    assert err < RTOL_REFERENCE
+    assert np.ptp(ref) > 0.05 * (hi - lo)  # the state really moves in this case
+
+
+def test_per_cell_parameters_and_scale_match_single_runs(rng):
+    k_off = rng.uniform(2e-7, 8e-7, 6)
+    model = VTEAM(**{**SLOW_VTEAM, "k_off": k_off})
+    scale = rng.uniform(0.5, 1.5, 6)
+    wave = pulse_train(1.0, 1e-4, 3, rise=1e-6, fall=1e-6)
+    ds = integrate(model, wave, np.full(6, 1e-9), v_scale=scale, rtol=1e-9, atol=1e-12)
+    for c in (0, 3, 5):
+        one = VTEAM(**{**SLOW_VTEAM, "k_off": k_off[c]})
+        single = integrate(one, wave, 1e-9, v_scale=scale[c], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ds.state.values[:, c], single.state.values[:, 0], rtol=1e-12, atol=0)
+    assert ds.v_scale.attrs["units"] == "1"
+
+
+def test_state_never_leaves_bounds():
+    model = VTEAM.from_card(load_device("kvatinsky2015_vteam_pickett"))  # ns switching
+    wave = pulse_train([1.0, -2.0, 1.0, -2.0], 1e-7, 4, rise=1e-9, fall=1e-9, points_per_pulse=20)
+    ds = integrate(model, wave, np.linspace(0, 3e-9, 5))
+    x = ds.state.values
+    assert x.min() >= 0.0 and x.max() <= 3e-9
+    assert np.all(x[-1] == 0.0)  # the last pulse is an ON pulse that reaches x_on
+
+
+def test_runaway_switching_reaches_the_bound():
+    model = TEAM.from_card(load_device("kvatinsky2013_team"))
+    ds = integrate(model, triangle(-0.3, 0.3, 1e3), 1.3e-9)
+    assert ds.state.values[-1, 0] == pytest.approx(1.2e-9, abs=0)
+    assert ds.state.values.max() < 1.8e-9
+
+
+def test_below_threshold_nothing_moves_and_costs_nothing():
+    model = VTEAM.from_card(load_device("kvatinsky2015_vteam_pickett"))
+    wave = pulse_train(0.29, 1e-6, 50)
+    ds = integrate(model, wave, np.full(4, 1.1e-9))
+    assert np.all(ds.state.values == 1.1e-9)
+    assert ds.attrs["steps_total"] == 0
+
+
+def test_threshold_crossing_is_resolved():
+    """A ramp through v_off: the step is split at the crossing, matching a quadrature."""
+    from scipy.integrate import quad
+
+    model = VTEAM(**{**SLOW_VTEAM, "window": "none"})
+    wave = pwl([0.0, 1e-3], [0.0, 1.0])
+    ds = integrate(model, wave, 0.5e-9, record="final", rtol=1e-10, atol=1e-13)
+    # with no window the rate depends on v(t) only: x(T) = x0 + integral of k_off (v/v_off - 1)^a
+    dx, _ = quad(lambda t: 5e-7 * max(t * 1e3 / 0.3 - 1, 0) ** 3, 0, 1e-3, points=[0.3e-3], epsabs=0, epsrel=1e-13)
+    assert ds.state.values[0, 0] == pytest.approx(0.5e-9 + dx, rel=1e-9)
+
+
+def test_record_options():
+    model = StanfordPKU.from_card(load_device("guan2012_stanford_pku"))
+    wave = triangle(-1.6, 1.4, 1e3, points_per_cycle=40)
+    full = integrate(model, wave, [1.6e-9, 1.0e-9])  # SET to g_min, then RESET to g_max
+    final = integrate(model, wave, [1.6e-9, 1.0e-9], record="final")
+    every = integrate(model, wave, [1.6e-9, 1.0e-9], record=7)
+    assert final.sizes == {"time": 1, "cell": 2}
+    np.testing.assert_allclose(final.state.values[0], full.state.values[-1], rtol=1e-7)
+    assert every.time.values[-1] == full.time.values[-1] and every.sizes["time"] == len(range(0, 41, 7)) + 1
+    for name in ("voltage", "state", "current", "conductance"):
+        assert {"units", "long_name"} <= set(full[name].attrs)
+    assert full.state.attrs["units"] == "m"
+    i, g = model.current_and_conductance(full.voltage.values[:, None], full.state.values)
+    np.testing.assert_allclose(full.current.values, i, rtol=RTOL_KERNEL)
+    at_zero = full.voltage.values == 0.0
+    np.testing.assert_allclose(full.conductance.values[at_zero], g[at_zero], rtol=RTOL_KERNEL)
+    assert full.state.values.min() == 0.2e-9 and full.state.values[-1].tolist() == [1.7e-9, 1.7e-9]
+
+
+def test_unmeetable_budget_raises():
+    model = VTEAM(**SLOW_VTEAM)
+    with pytest.raises(ConvergenceError, match="too many steps"):
+        integrate(model, triangle(-1.0, 1.0, 1e3), 1.5e-9, max_steps=3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"record": "some"}, "record"), ({"record": 0}, "record"), ({"method": "euler"}, "method"),
+     ({"rtol": float("nan")}, "rtol"), ({"v_scale": [1.0, 2.0, 3.0]}, "v_scale"),
+     ({"quantities": ("power",)}, "quantities")],
+)
+def test_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        integrate(VTEAM(**SLOW_VTEAM), triangle(-1.0, 1.0, 1e3), [1e-9, 2e-9], **kwargs)
+
+
+def test_rejects_state_out_of_bounds():
+    with pytest.raises(InputError, match="state"):
+        integrate(VTEAM(**SLOW_VTEAM), triangle(-1.0, 1.0, 1e3), 5e-9)
