@@ -253,6 +253,9 @@ class ADC:
         """Build from a card's parameter mapping (an ``adc`` card or a tile's ``[adc]`` table)."""
         names = {p.name for p in ADC_PARAMETERS}
         kwargs = {k: v for k, v in dict(params).items() if k in names}
+        unknown = sorted(set(overrides) - names - {"lo", "hi"})
+        if unknown:
+            raise InputError(f"{unknown[0]}: not an ADC parameter; expected one of {sorted(names)}")
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -191,3 +191,18 @@ def test_bad_inputs_raise():
 
 def test_coherent_cycles_are_coprime():
     assert math.gcd(coherent_cycles(1 << 16, 1000), 1 << 16) == 1
+
+
+def test_cli_adc_prints_and_writes(tmp_path, capsys):
+    from cimphys import results
+    from cimphys.cli import main
+
+    out = tmp_path / "adc"
+    assert main(["adc", "isaac_128x128", "--samples", "32768", "--set", "kind=flash", "--set",
+                 "offset_sigma_lsb=0.2", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ENOB" in text and "SNDR" in text and "INL" in text and "DNL" in text
+    ds = results.open(out / "adc_characterisation.nc")
+    assert ds.attrs["kind"] == "flash" and 6.5 < float(ds.enob) < 8.05
+    assert (out / "adc_inl_dnl.png").stat().st_size > 1000
+    assert main(["adc", "isaac_128x128", "--set", "bogus=1"]) == 1
