@@ -18,7 +18,9 @@ characterises each tile's crossbar with wire resistance once (the transfer matri
    shifts and adds them over input chunks, sign phases and weight slices, adds the partial
    sums of the row blocks, and scales by ``s_x s_w``.
 
-Steps 3-5 are one Numba kernel, :func:`_adc_shift_add`, with a plain NumPy twin in the tests.
+Because the array is linear, step 3's subtraction is folded into the characterised transfer
+matrix (``T+ - T-`` or ``T - T_ref`` per weight column), which halves the read arithmetic and is
+exact.  Steps 4-5 are one Numba kernel, :func:`_adc_shift_add`, with a plain NumPy twin in the tests.
 """
 
 from __future__ import annotations
@@ -36,56 +38,61 @@ __all__ = ["AnalogMatrix", "Costs", "adc_shift_add", "program_conductances"]
 
 
 @jit_parallel
-def _adc_shift_add(i_read, noise, fs, read_w, slice_w, diff, wc, bits, unit, out):
-    """Sense (difference + noise), ADC and shift-add into ``out``.
+def _adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit, out):
+    """ADC (with sense noise) and shift-add into ``out``.
 
-    i_read : (P, R, B, CB, S, C) float32 tile column currents, A
-    noise  : same shape with C -> wc, float32 (A), or shape (1, 1, 1, 1, 1, 1) for none
-    fs     : (CB, S, wc) ADC full scale, A (0: column unused)
-    read_w : (P, R) sign and shift of each read; slice_w : (S,) shift of each slice
-    diff   : 1 differential pairs (cols 2j, 2j+1), 0 offset (col j minus last column)
-    out    : (B, CB * wc) float64, integer-domain dot products accumulated
+    i_sense : (P, R, B, CB, S, W) float32 sensed column currents (I+ - I- or I - I_ref), A
+    noise   : same shape, float32 (A), or shape (1, 1, 1, 1, 1, 1) for none
+    fs      : (CB, S, W) ADC full scale, A (0: column unused)
+    read_w  : (P, R) sign and shift of each read; slice_w : (S,) shift of each weight slice
+    unit    : current of one unit of integer dot product, A
+    out     : (B, CB * W) float64, integer-domain dot products accumulated
     """
-    n_p, n_r, n_b, n_cb, n_s, n_c = i_read.shape
+    n_p, n_r, n_b, n_cb, n_s, n_w = i_sense.shape
     top = 2.0 ** (bits - 1) - 1.0
     bottom = -(2.0 ** (bits - 1))
     has_noise = noise.shape[0] > 1
-    for b in prange(n_b):
-        for cb in range(n_cb):
-            for s in range(n_s):
-                for j in range(wc):
-                    full = fs[cb, s, j]
-                    if full <= 0.0:
-                        continue
-                    lsb = full / top
-                    acc = 0.0
-                    for p in range(n_p):
-                        for r in range(n_r):
-                            if diff == 1:
-                                cur = float(i_read[p, r, b, cb, s, 2 * j]) - float(i_read[p, r, b, cb, s, 2 * j + 1])
-                            else:
-                                cur = float(i_read[p, r, b, cb, s, j]) - float(i_read[p, r, b, cb, s, n_c - 1])
+    inv_lsb = np.zeros((n_cb, n_s, n_w))
+    back = np.zeros((n_cb, n_s, n_w))  # code -> integer dot product, with the slice shift
+    for cb in range(n_cb):
+        for s in range(n_s):
+            for j in range(n_w):
+                if fs[cb, s, j] > 0.0:
+                    inv_lsb[cb, s, j] = top / fs[cb, s, j]
+                    back[cb, s, j] = fs[cb, s, j] / top * slice_w[s] / unit
+    for b in prange(n_b):  # reads innermost-contiguous: columns are the fastest axis
+        for p in range(n_p):
+            for r in range(n_r):
+                w = read_w[p, r]
+                for cb in range(n_cb):
+                    for s in range(n_s):
+                        for j in range(n_w):
+                            if back[cb, s, j] == 0.0:
+                                continue
+                            cur = float(i_sense[p, r, b, cb, s, j])
                             if has_noise:
                                 cur += noise[p, r, b, cb, s, j]
-                            code = np.floor(cur / lsb + 0.5)
-                            code = min(max(code, bottom), top)
-                            acc += read_w[p, r] * code
-                    out[b, cb * wc + j] += acc * lsb * slice_w[s] / unit
+                            code = min(max(np.floor(cur * inv_lsb[cb, s, j] + 0.5), bottom), top)
+                            out[b, cb * n_w + j] += w * code * back[cb, s, j]
 
 
-def adc_shift_add(i_read, noise, fs, read_w, slice_w, diff: bool, wc: int, bits: int, unit: float, out=None):
-    """Checked wrapper of :func:`_adc_shift_add` (contiguous float arrays, shapes agree)."""
-    i_read = np.ascontiguousarray(i_read, dtype=np.float32)
-    n_p, n_r, n_b, n_cb, n_s, _ = i_read.shape
+def adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits: int, unit: float, out=None):
+    """Checked wrapper of :func:`_adc_shift_add` (contiguous arrays, shapes agree)."""
+    i_sense = np.ascontiguousarray(i_sense, dtype=np.float32)
+    if i_sense.ndim != 6:
+        raise InputError(f"i_sense: expected 6-D (P, R, B, CB, S, W), got shape {i_sense.shape}")
+    n_p, n_r, n_b, n_cb, n_s, n_w = i_sense.shape
     noise = np.zeros((1,) * 6, np.float32) if noise is None else np.ascontiguousarray(noise, dtype=np.float32)
-    if noise.shape[0] > 1 and noise.shape != (n_p, n_r, n_b, n_cb, n_s, wc):
-        raise InputError(f"noise: expected shape {(n_p, n_r, n_b, n_cb, n_s, wc)}, got {noise.shape}")
+    if noise.shape[0] > 1 and noise.shape != i_sense.shape:
+        raise InputError(f"noise: expected shape {i_sense.shape}, got {noise.shape}")
     fs = np.ascontiguousarray(fs, dtype=np.float64)
-    if fs.shape != (n_cb, n_s, wc):
-        raise InputError(f"fs: expected shape {(n_cb, n_s, wc)}, got {fs.shape}")
-    out = np.zeros((n_b, n_cb * wc)) if out is None else out
-    _adc_shift_add(i_read, noise, fs, np.ascontiguousarray(read_w, dtype=np.float64),
-                   np.ascontiguousarray(slice_w, dtype=np.float64), 1 if diff else 0, int(wc), int(bits),
+    if fs.shape != (n_cb, n_s, n_w):
+        raise InputError(f"fs: expected shape {(n_cb, n_s, n_w)}, got {fs.shape}")
+    read_w = np.ascontiguousarray(read_w, dtype=np.float64)
+    if read_w.shape != (n_p, n_r):
+        raise InputError(f"read_w: expected shape {(n_p, n_r)}, got {read_w.shape}")
+    out = np.zeros((n_b, n_cb * n_w)) if out is None else out
+    _adc_shift_add(i_sense, noise, fs, read_w, np.ascontiguousarray(slice_w, dtype=np.float64), int(bits),
                    float(unit), out)
     return out
 
@@ -165,28 +172,42 @@ class AnalogMatrix:
     cfg : CimConfig
     rng : numpy.random.Generator
         Programming draws.
-    transfer : ndarray (n_rb, rows, n_cb * n_slices * cols), optional
-        Characterised tile transfer matrices (from the disk cache); computed when omitted.
+    g : ndarray (n_rb, n_cb, n_slices, rows, cols), optional
+        Programmed conductances, S (drawn from ``rng`` when omitted).
+    characterised : (ndarray, ndarray), optional
+        :attr:`characterised` of an earlier identical matrix (the disk cache).
     """
 
-    def __init__(self, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator, transfer=None, g=None):
+    def __init__(self, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator | None, *, g=None,
+                 characterised=None):
         self.mapped, self.cfg = mapped, cfg
         m = mapped.mapping
         self.n_rb, self.n_cb = mapped.digits.shape[:2]
-        if g is None:
-            g = program_conductances(mapped.digits, cfg, rng)  # (rb, cb, s, rows, cols)
-        self.g = g
-        if transfer is None:
-            from .characterise import tile_transfer
-
-            transfer = np.stack([tile_transfer(g[r, c, s], cfg)
-                                 for r in range(self.n_rb) for c in range(self.n_cb) for s in range(m.n_slices)])
-            transfer = transfer.reshape(self.n_rb, self.n_cb, m.n_slices, m.rows, m.cols)
-            transfer = transfer.transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
-        self.transfer = np.ascontiguousarray(transfer, dtype=np.float32)
-        self.row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)  # (rb, rows, cb*s)
+        if characterised is not None:
+            self.sensed, self.row_g = (np.ascontiguousarray(a, dtype=np.float32) for a in characterised)
+        else:
+            if g is None:
+                g = program_conductances(mapped.digits, cfg, rng)  # (rb, cb, s, rows, cols)
+            self.sensed, self.row_g = self._characterise(g)
         self.fs = np.zeros((self.n_rb, self.n_cb, m.n_slices, m.weight_cols))
-        self._calib: list[np.ndarray] = []
+        self._calib: list[tuple[int, np.ndarray]] = []
+
+    def _characterise(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sensed transfer (rb, rows, cb*s*wc) and row conductance sums (rb, rows, cb*s), float32."""
+        from .characterise import tile_transfer
+
+        m = self.mapped.mapping
+        t = np.empty(g.shape)
+        for idx in np.ndindex(*g.shape[:3]):  # one crossbar solve per tile
+            t[idx] = tile_transfer(g[idx], self.cfg)
+        sensed = self._sense(t).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
+        row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)
+        return np.ascontiguousarray(sensed, dtype=np.float32), np.ascontiguousarray(row_g, dtype=np.float32)
+
+    @property
+    def characterised(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the disk cache stores: (sensed transfer, row conductance sums)."""
+        return self.sensed, self.row_g
 
     # -- the analog read -------------------------------------------------------------------
     def _reads(self, x: np.ndarray):
@@ -198,13 +219,16 @@ class AnalogMatrix:
         return input_digits(pad, m).astype(np.float32), s_x  # (2, R, B, rb*rows)
 
     def _block_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
+        """Sensed currents (P, R, B, cb, s, wc) of row block ``r``, A."""
         m = self.mapped.mapping
-        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows) * np.float32(self.cfg.v_lsb)
-        i = v @ self.transfer[r]
+        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows)
+        i = v @ self.sensed[r]
+        i *= np.float32(self.cfg.v_lsb)
         n_p, n_r, n_b = digits.shape[:3]
-        return i.reshape(n_p, n_r, n_b, self.n_cb, m.n_slices, m.cols)
+        return i.reshape(n_p, n_r, n_b, self.n_cb, m.n_slices, m.weight_cols)
 
     def _sense(self, i: np.ndarray) -> np.ndarray:
+        """Sense-amplifier difference over the last (column) axis: I+ - I- or I - I_ref."""
         wc = self.mapped.mapping.weight_cols
         if self.mapped.mapping.sign == "differential":
             return i[..., 0:2 * wc:2] - i[..., 1:2 * wc:2]
@@ -214,7 +238,7 @@ class AnalogMatrix:
         """Record the sensed currents of a calibration batch ``x`` (batch, K)."""
         digits, _ = self._reads(np.asarray(x, dtype=np.float64))
         for r in range(self.n_rb):
-            d = np.abs(self._sense(self._block_currents(digits, r)))  # (P, R, B, cb, s, wc)
+            d = np.abs(self._block_currents(digits, r))  # (P, R, B, cb, s, wc)
             self._calib.append((r, d.reshape(-1, *d.shape[3:])))
         self._finish_calibration()
 
@@ -252,9 +276,8 @@ class AnalogMatrix:
             i = self._block_currents(digits, r)
             noise = None
             if cfg.sense_noise > 0 and rng is not None:
-                noise = (rng.standard_normal(i.shape[:-1] + (m.weight_cols,)) * cfg.sense_noise).astype(np.float32)
-            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, m.sign == "differential", m.weight_cols,
-                          cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc)
+                noise = (rng.standard_normal(i.shape, dtype=np.float32) * np.float32(cfg.sense_noise))
+            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc)
             self._count(digits[..., r * m.rows:(r + 1) * m.rows], r, costs)
         q = acc[:, : self.mapped.shape[1]]
         if m.sign == "offset":
@@ -267,9 +290,10 @@ class AnalogMatrix:
         n_p, n_r, n_b, rows = digits.shape
         reads = n_p * n_r * n_b
         tiles = self.n_cb * m.n_slices
-        v2 = (digits.reshape(-1, rows).astype(np.float64) * cfg.v_lsb) ** 2
-        costs.array += cfg.t_read * float((v2 @ self.row_g[r]).sum())
-        drives = float(np.count_nonzero(digits)) * tiles
+        flat = digits.reshape(-1, rows)
+        sq = (flat * flat if m.dac_bits > 1 else flat).sum(axis=0, dtype=np.float64)  # Σ digit² per row
+        costs.array += cfg.t_read * cfg.v_lsb**2 * float(sq @ self.row_g[r].sum(axis=1, dtype=np.float64))
+        drives = float(np.count_nonzero(flat)) * tiles
         costs.dac += cfg.dac_energy * drives
         conv = reads * tiles * m.weight_cols
         costs.sense += cfg.sense_energy * conv

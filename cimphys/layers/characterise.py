@@ -10,10 +10,13 @@ Without wire resistance ``T = Gᵀ`` exactly and nothing is solved.
 
 Disk cache
 ----------
-Characterising a whole model takes tens of seconds, so the programmed conductances and the
-transfer matrices of every matrix are stored as ``<cache_dir>/<key>.npz`` with ``key`` the
+Characterising a whole model takes tens of seconds, so what a characterised matrix needs
+(the sensed transfer matrices ``T+ - T-`` and the row sums of the programmed conductances, for
+the read energy) is stored as ``<cache_dir>/<key>.npz`` with ``key`` the
 SHA-256 of the weights' bytes, every field of the :class:`CimConfig`, the seed and a format
-version.  ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
+version; the calibrated ADC ranges of a whole model are stored next to them
+(``<key>.ranges.npz``, keyed by the configuration, seed, calibration tokens and all weights).
+``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
 """
 
@@ -27,7 +30,8 @@ import numpy as np
 
 from .config import CimConfig
 
-__all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "save_cached", "tile_transfer"]
+__all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges",
+           "tile_transfer"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
 CACHE_VERSION = "h6-tiles-1"
@@ -83,21 +87,43 @@ def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
 
 
 def load_cached(folder: Path, key: str):
-    """``(g, transfer)`` from the cache, or None."""
+    """``(sensed, row_g)`` of :attr:`AnalogMatrix.characterised` from the cache, or None."""
     path = folder / f"{key}.npz"
     if not path.is_file():
         return None
     try:
         with np.load(path) as data:
-            return data["g"], data["transfer"]
+            return data["sensed"], data["row_g"]
     except (OSError, KeyError, ValueError):  # a damaged entry is recomputed, never trusted
         return None
 
 
-def save_cached(folder: Path, key: str, g: np.ndarray, transfer: np.ndarray) -> Path:
+def save_cached(folder: Path, key: str, sensed: np.ndarray, row_g: np.ndarray) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
     tmp = folder / f"{key}.{os.getpid()}.part.npz"
-    np.savez(tmp, g=np.asarray(g, dtype=np.float32), transfer=np.asarray(transfer, dtype=np.float32))
+    np.savez(tmp, sensed=sensed, row_g=row_g)
     tmp.replace(path)
     return path
+
+
+def save_ranges(folder: Path, key: str, ranges: dict) -> Path:
+    """Store calibrated ADC ranges ``{(op, layer): fs}`` as ``<key>.ranges.npz``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.ranges.npz"
+    tmp = folder / f"{key}.{os.getpid()}.part.npz"
+    np.savez(tmp, **{f"{op}@{layer}": fs for (op, layer), fs in ranges.items()})
+    tmp.replace(path)
+    return path
+
+
+def load_ranges(folder: Path, key: str):
+    """``{(op, layer): fs}`` stored by :func:`save_ranges`, or None."""
+    path = folder / f"{key}.ranges.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files}
+    except (OSError, KeyError, ValueError):
+        return None

@@ -17,6 +17,7 @@ numbers whatever the order of evaluation.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from .analog import AnalogMatrix, Costs, program_conductances
-from .characterise import cache_key, default_cache_dir, load_cached, save_cached
+from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
@@ -66,6 +67,14 @@ class OpStats:
         return float(self.dot / den) if den > 0 else 1.0
 
 
+def _fp32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """float32 product; a static weight is one 2-D GEMM over all tokens (faster than stacked)."""
+    x, w = np.asarray(x, np.float32), np.asarray(w, np.float32)
+    if w.ndim == 2:
+        return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[1],))
+    return np.matmul(x, w)
+
+
 class AnalogEngine:
     """Matrix products on simulated CIM tiles.
 
@@ -97,6 +106,7 @@ class AnalogEngine:
         self.calibrating = False
         self.cache_hits = 0
         self._calls: dict[tuple[str, int], int] = defaultdict(int)
+        self._ranges: dict[tuple[str, int], np.ndarray] = {}
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
@@ -110,15 +120,18 @@ class AnalogEngine:
         mapped = map_matrix(w, self.cfg.mapping)
         cached, ckey = None, None
         if self.cache_dir is not None and self.cfg.has_wires:
-            ckey = cache_key(w, self.cfg, (self.seed, op, layer))
+            # ideal programming draws nothing: the tiles do not depend on the seed
+            ckey = cache_key(w, self.cfg, None if self.cfg.programming == "ideal" else (self.seed, op, layer))
             cached = load_cached(self.cache_dir, ckey)
         if cached is not None:
-            am = AnalogMatrix(mapped, self.cfg, None, transfer=cached[1], g=cached[0].astype(np.float64))
+            am = AnalogMatrix(mapped, self.cfg, None, characterised=cached)
             self.cache_hits += 1
         else:
             am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
             if ckey is not None:
-                save_cached(self.cache_dir, ckey, am.g, am.transfer)
+                save_cached(self.cache_dir, ckey, *am.characterised)
+        if key in self._ranges:  # ADC ranges from a cached calibration
+            am.fs[...] = self._ranges[key]
         self.matrices[key] = am
         if self.on_matrix is not None:
             self.on_matrix(op, layer, cached is not None)
@@ -126,7 +139,7 @@ class AnalogEngine:
 
     # -- the MatmulEngine interface ---------------------------------------------------------
     def matmul(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-        ref = np.matmul(np.asarray(x, np.float32), np.asarray(w, np.float32))
+        ref = _fp32(x, w)
         if b is not None:
             ref += np.asarray(b, np.float32)
         stats = self.stats[(op, layer)]
@@ -194,7 +207,19 @@ class AnalogEngine:
 
     # -- calibration ------------------------------------------------------------------------
     def calibrate(self, model, ids, mask=None) -> None:
-        """Run ``model.forward`` on a calibration batch and set every analog tile's ADC ranges."""
+        """Run ``model.forward`` on a calibration batch and set every analog tile's ADC ranges.
+
+        With a cache folder the ranges are stored too (key: the tile cache key material plus the
+        calibration tokens and every weight of the model), so a repeated run skips this pass.
+        """
+        key = self._calibration_key(model, ids, mask) if self.cache_dir is not None else None
+        cached = load_ranges(self.cache_dir, key) if key else None
+        if cached is not None:
+            self._ranges = cached
+            for k, am in self.matrices.items():
+                am.fs[...] = cached[k]
+            self.cache_hits += 1
+            return
         self.calibrating = True
         try:
             model.forward(ids, mask, self)
@@ -203,6 +228,18 @@ class AnalogEngine:
         for am in self.matrices.values():
             am.clear_calibration_data()
         self.stats.clear()
+        if key:
+            save_ranges(self.cache_dir, key, {k: am.fs for k, am in self.matrices.items()})
+
+    def _calibration_key(self, model, ids, mask) -> str:
+        h = hashlib.sha256(b"adc-ranges-1")
+        h.update(repr((self.cfg, self.seed, sorted(self.routing.analog))).encode())
+        for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        for name in sorted(model.weights.tensors):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(model.weights.tensors[name]).tobytes())
+        return h.hexdigest()
 
     def reset_stats(self) -> None:
         self.stats.clear()

@@ -39,7 +39,11 @@ class DigitalEngine:
     dtype = np.float32
 
     def matmul(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-        y = np.matmul(np.asarray(x, dtype=self.dtype), np.asarray(w, dtype=self.dtype))
+        x, w = np.asarray(x, dtype=self.dtype), np.asarray(w, dtype=self.dtype)
+        if w.ndim == 2:  # one 2-D GEMM over all tokens
+            y = (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[1],))
+        else:
+            y = np.matmul(x, w)
         if b is not None:
             y += np.asarray(b, dtype=self.dtype)
         return y

@@ -10,6 +10,7 @@ usual initialisation (normal, std 0.02 by default; LayerNorm gain 1, bias 0 plus
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,22 @@ def _ln(rng, prefix: str, h: int, out: dict, g="weight", b="bias") -> None:
 
 
 def write_tiny_bert(folder: str | Path, *, seed: int = 0, hidden: int = 32, layers: int = 2, heads: int = 4,
-                    ffn: int = 64, vocab: int = 100, positions: int = 32, std: float = 0.2) -> Path:
-    """Write a random BERT encoder checkpoint to ``folder`` and return the folder."""
+                    ffn: int = 64, vocab: int = 100, positions: int = 32, std: float = 0.2,
+                    tokenizer_from: str | Path | None = None) -> Path:
+    """Write a random BERT encoder checkpoint to ``folder`` and return the folder.
+
+    ``tokenizer_from``: a model folder whose ``tokenizer.json`` is copied (the vocabulary size
+    then follows the tokenizer), so that the tiny model encodes text.
+    """
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if tokenizer_from is not None:
+        from tokenizers import Tokenizer
+
+        src = Path(tokenizer_from) / "tokenizer.json"
+        shutil.copyfile(src, folder / "tokenizer.json")
+        vocab = Tokenizer.from_file(str(src)).get_vocab_size()
     cfg = {"model_type": "bert", "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": layers,
            "num_attention_heads": heads, "vocab_size": vocab, "max_position_embeddings": positions,
            "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu", "pad_token_id": 0}

@@ -1,0 +1,86 @@
+"""One call from a model and a circuit configuration to the fidelity/energy report.
+
+:func:`run_model` encodes sentences twice, in fp32 and on CIM tiles, after calibrating the
+ADC ranges on a separate calibration batch, and returns :func:`~cimphys.layers.report.build_report`'s
+Dataset.  It is what ``cimphys run`` calls.
+
+Examples
+--------
+>>> from cimphys.layers import run_model, CimConfig            # doctest: +SKIP
+>>> ds = run_model(sentences=10, config=CimConfig(r_wl=1.0, r_bl=1.0))   # doctest: +SKIP
+>>> float(ds.retrieval_spearman)                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .config import CimConfig
+from .engine import AnalogEngine
+from .matmul import DigitalEngine
+from .report import build_report
+from .routing import Routing
+from .sentences import sentences as bundled
+from .transformer import BertEncoder, build_model
+from .weights import ModelWeights, load_model
+
+__all__ = ["N_CALIBRATION", "run_model"]
+
+N_CALIBRATION = 8  # calibration sentences, taken from the end of the bundled set
+
+
+def _sentences(sentences) -> list[str]:
+    if sentences is None:
+        return bundled()
+    if isinstance(sentences, (int, np.integer)) and not isinstance(sentences, bool):
+        return bundled(int(sentences))
+    if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences) or len(sentences) == 0:
+        raise InputError(f"sentences: expected a count or a non-empty list of strings, got {sentences!r:.60}")
+    return list(sentences)
+
+
+def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sentences: int | Sequence[str] | None = None,
+              config: CimConfig | None = None, routing: Routing | None = None, *, seed: int = 0,
+              calibration: Sequence[str] | None = None, cache_dir=None, use_cache: bool = True,
+              on_matrix=None, engine: AnalogEngine | None = None):
+    """Encode ``sentences`` in fp32 and on CIM tiles; return the report Dataset.
+
+    Parameters
+    ----------
+    model : folder, ModelWeights or BertEncoder, optional
+        Default: the bundled all-MiniLM-L6-v2.
+    sentences : int or list of str, optional
+        A count of bundled sentences, or the sentences (default: all 60 bundled).
+    config, routing, seed, cache_dir, use_cache, on_matrix
+        See :class:`~cimphys.layers.engine.AnalogEngine`.
+    calibration : list of str, optional
+        ADC calibration batch (default: the last 8 bundled sentences).
+    engine : AnalogEngine, optional
+        An engine already programmed and calibrated (sweeps reuse it); the others are ignored.
+    """
+    if not isinstance(model, BertEncoder):
+        weights = model if isinstance(model, ModelWeights) else load_model(model)
+        model = build_model(weights)
+        if not isinstance(model, BertEncoder):
+            raise InputError("model: run_model encodes sentences and needs a BERT encoder; use AnalogEngine "
+                             "with GPT2Decoder.forward for decoders")
+    texts = _sentences(sentences)
+    ref_emb, ref_states, mask = model.encode(texts, DigitalEngine(), return_states=True)
+    if engine is None:
+        engine = AnalogEngine(config, routing, seed=seed, cache_dir=cache_dir, use_cache=use_cache,
+                              on_matrix=on_matrix)
+        calib = list(calibration) if calibration is not None else bundled()[-N_CALIBRATION:]
+        engine.calibrate(model, *model.tokenize(calib))
+    engine.reset_stats()
+    emb, states, _ = model.encode(texts, engine, return_states=True)
+    cfg = engine.cfg
+    attrs = {"model": str(model.weights.path), "card": cfg.card_name, "seed": engine.seed,
+             "adc_bits": cfg.adc_bits, "r_wl_ohm": cfg.r_wl, "r_bl_ohm": cfg.r_bl, "rows": cfg.mapping.rows,
+             "cols": cfg.mapping.cols, "weight_bits": cfg.mapping.weight_bits, "input_bits": cfg.mapping.input_bits,
+             "sign_encoding": cfg.mapping.sign, "programming": cfg.programming,
+             "analog_ops": ",".join(sorted(engine.routing.analog))}
+    return build_report(engine, emb, states, ref_emb, ref_states, mask, sentences=texts, attrs=attrs)
