@@ -38,7 +38,7 @@ from ..checks import as_array, as_scalar
 from ..errors import InputError
 from ..results import variable
 
-__all__ = ["COMPONENTS", "ENERGY_PARAMETERS", "EnergyModel", "source_power"]
+__all__ = ["COMPONENTS", "ENERGY_PARAMETERS", "EnergyModel", "read_record", "source_power"]
 
 COMPONENTS = ("array", "dac", "sense", "adc", "digital")
 
@@ -56,6 +56,28 @@ def source_power(v_in, i_in) -> np.ndarray:
     if v.shape != i.shape:
         raise InputError(f"i_in: expected the shape of v_in {v.shape}, got {i.shape}")
     return np.einsum("...m,...m->...", v, i)
+
+
+def read_record(solution, t_read: float) -> xr.Dataset:
+    """Energy of one array read per input vector from a crossbar solution: ``P_src t_read``.
+
+    ``solution`` is a :class:`~cimphys.circuits.crossbar.CrossbarSolution` (its ``power()``
+    gives the sources' delivered power); the record also splits the energy dissipated in cells,
+    word lines, bit lines, drivers and sense resistors (all J), with ``latency = t_read`` (s).
+    """
+    t = as_scalar("t_read", t_read, unit="s", low=0.0, low_open=True)
+    power = solution.power()
+    batch = ("batch",) if np.ndim(power["source"]) == 2 else ()
+
+    def total(p):
+        return np.asarray(p).reshape(*np.shape(power["source"])[:-1], -1).sum(axis=-1) * t
+
+    parts = {"source": "delivered by the word-line sources", "cell": "dissipated in the cells",
+             "wl": "dissipated in the word lines", "bl": "dissipated in the bit lines",
+             "driver": "dissipated in the drivers", "sense": "dissipated in the sense resistors"}
+    data = {f"energy_{k}": variable(batch, total(power[k]), "J", f"read energy {text}") for k, text in parts.items()}
+    data["latency"] = variable((), t, "s", "read time")
+    return xr.Dataset(data)
 
 
 @dataclass(frozen=True)

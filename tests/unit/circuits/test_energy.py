@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cimphys.circuits.crossbar import Crossbar
-from cimphys.circuits.energy import COMPONENTS, EnergyModel, source_power
+from cimphys.circuits.energy import COMPONENTS, EnergyModel, read_record, source_power
 from cimphys.errors import InputError
 
 # Power bookkeeping of a 1e-12-residual linear solve.
@@ -51,6 +51,18 @@ def test_read_energy_is_source_power_and_is_dissipated(rng):
     np.testing.assert_allclose(p, power["source"].sum(-1), rtol=RTOL_POWER)
     rec = EnergyModel(t_read=1e-8, t_conversion=1e-9, e_conversion=0.0).record(p[None], v[None], columns=5)
     np.testing.assert_allclose(rec.energy_array, p * 1e-8, rtol=RTOL_POWER)
+
+
+def test_read_record_splits_the_source_energy(rng):
+    g = rng.uniform(1e-6, 1e-4, (5, 4))
+    sol = Crossbar(g, r_wl=1.0, r_bl=2.0, r_driver=3.0, r_sense=4.0).solve(rng.uniform(0.0, 0.2, (3, 5)))
+    rec = read_record(sol, 1e-8)
+    parts = sum(rec[f"energy_{k}"] for k in ("cell", "wl", "bl", "driver", "sense"))
+    np.testing.assert_allclose(parts, rec.energy_source, rtol=RTOL_POWER)
+    np.testing.assert_allclose(rec.energy_source, sol.power()["source"].sum(-1) * 1e-8, rtol=1e-14)
+    assert rec.energy_source.dims == ("batch",) and rec.latency.attrs["units"] == "s"
+    single = read_record(Crossbar(g).solve(np.full(5, 0.1)), 1e-8)
+    assert single.energy_source.dims == ()
 
 
 def test_bad_inputs_raise():
