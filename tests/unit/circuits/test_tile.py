@@ -177,3 +177,22 @@ def test_bad_inputs_raise(rng):
         Tile(card_from_mapping({"model": {"name": "adc"}, "parameters": {"bits": 4},
                                 "provenance": {"source": "s", "url": "u", "fitted": "f", "method": "m",
                                                "residual": "r"}}, "circuit", "adc card", "a"), None)
+
+
+def test_integrator_sensing_ideal_chain_and_load_resistor_loading(rng):
+    k = rng.integers(0, 16, (12, 8))
+    card = make_card(sense={"kind": "integrator", "c_int_f": 1e-12, "t_int_s": 1e-8, "v_swing_v": 100.0},
+                     adc={"bits": 12, "kind": "ramp", "f_clk_hz": 1e10})
+    tile = Tile(card, k * G_UNIT)
+    assert tile.sense.r_sense == 0.0 and tile.energy.t_read == 1e-8
+    exact_range(tile)
+    x = rng.integers(0, 16, (6, 12))
+    np.testing.assert_array_equal(tile.mvm(x, input_bits=4)[0], x @ k)
+    # Voltage-mode sensing: the load resistor is the array's r_sense, so the column current drops.
+    load = Tile(make_card(sense={"kind": "load", "r_load_ohm": 1e4}), k * G_UNIT)
+    v = np.full((1, 12), 0.3)
+    sol = Crossbar(k * G_UNIT, r_wl=0.0, r_bl=0.0, r_sense=1e4).solve(v)
+    np.testing.assert_allclose(load.read(v).i_out, sol.i_out, rtol=RTOL_FAST)
+    np.testing.assert_allclose(load.read(v).v_sense, 1e4 * sol.i_out, rtol=RTOL_FAST)
+    live = k.sum(axis=0) > 0
+    assert np.all(sol.i_out[:, live] < (v @ (k * G_UNIT))[:, live])
