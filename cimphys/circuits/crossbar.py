@@ -25,7 +25,16 @@ import numpy as np
 
 from ..checks import as_array
 from ..errors import InputError
-from .nodal import Network, cell_currents, solve_linear
+from .nodal import (
+    METHODS,
+    BlockFactor,
+    Network,
+    _block_pays,
+    block_fits,
+    cell_currents,
+    solve_linear,
+    transfer_matrix,
+)
 
 __all__ = ["Crossbar", "CrossbarSolution"]
 
@@ -47,8 +56,9 @@ class Crossbar:
         Nonlinear cells, solved by Newton's method in :mod:`cimphys.circuits.newton`.
     differential : bool
         Columns form pairs (2k, 2k+1); the solution then has ``i_diff``.
-    method : {"auto", "direct", "iterative"}
-        Linear solver (see :func:`cimphys.circuits.nodal.solve_linear`).
+    method : {"auto", "direct", "iterative", "block"}
+        Linear solver (see :func:`cimphys.circuits.nodal.solve_linear`).  Once a block factor
+        exists (built by :meth:`transfer_matrix` or a large batch), ``solve`` reuses it.
     shape : tuple of int, optional
         ``(M, N)`` when neither ``G`` nor the cell's parameters give it.
     **options
@@ -81,7 +91,10 @@ class Crossbar:
         if differential and shape[1] % 2:
             raise InputError(f"differential: needs an even number of columns, got N={shape[1]}")
         self.differential = bool(differential)
+        if method not in METHODS:
+            raise InputError(f"method: expected one of {METHODS}, got {method!r}")
         self.method = method
+        self._factor: BlockFactor | None = None  # built on demand, then reused by solve()
 
     def _shape(self, shape) -> tuple[int, int]:
         if self.G is not None:
@@ -107,10 +120,15 @@ class Crossbar:
 
             return solve_nonlinear(self.network, self.cell, v_in)
         g = self.G
-        v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v_in, method=self.method)
-        v = np.asarray(v_in, dtype=float)
-        i_cell = cell_currents(g, g, 0.0, v_wl, v_bl)
-        return CrossbarSolution(self, v, v_wl, v_bl, i_out, i_cell)
+        v = as_array("v_in", v_in, unit="V", ndim=(1, 2))
+        batch = v.shape[0] if v.ndim == 2 else 1
+        if self._factor is None and self.method in ("auto", "block") and _block_pays(self.network, batch):
+            self._factor = BlockFactor(self.network, g, g)
+        if self._factor is not None and self.method in ("auto", "block"):
+            v_wl, v_bl, i_out = self._factor.solve_linear(np.zeros_like(g), v)
+        else:
+            v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v, method=self.method)
+        return CrossbarSolution(self, v, v_wl, v_bl, i_out, cell_currents(g, g, 0.0, v_wl, v_bl))
 
     @cached_property
     def _transfer(self) -> tuple[np.ndarray, np.ndarray]:
@@ -118,10 +136,12 @@ class Crossbar:
             raise InputError("cell: the transfer matrix exists only for linear cells (cell=None)")
         m, n = self.shape
         g = self.G
-        inputs = np.vstack([np.eye(m), np.zeros((1, m))])  # unit inputs, then the offset
-        _, _, i_out = solve_linear(self.network, g, g, np.zeros_like(g), inputs, method=self.method)
-        offset = i_out[-1]
-        t = np.ascontiguousarray((i_out[:-1] - offset).T)
+        if self._factor is None and self.method in ("auto", "block") and block_fits(self.network):
+            self._factor = BlockFactor(self.network, g, g)
+        t = transfer_matrix(self.network, g, g, method=self.method, factor=self._factor)
+        offset = np.zeros(n)
+        if np.any(self.network.v_bl_end != 0):
+            offset = solve_linear(self.network, g, g, np.zeros_like(g), np.zeros(m), method=self.method)[2]
         t.setflags(write=False)
         offset.setflags(write=False)
         return t, offset

@@ -48,6 +48,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,14 +58,19 @@ from ..checks import as_array
 from ..errors import ConvergenceError, InputError
 
 __all__ = [
+    "BlockFactor",
     "Chains",
+    "METHODS",
     "Network",
     "RTOL_SOLVE",
+    "block_eligible",
+    "block_fits",
     "cell_currents",
     "dissipation",
     "network_residual",
     "output_currents",
     "solve_linear",
+    "transfer_matrix",
     "wl_end_currents",
 ]
 
@@ -72,6 +78,7 @@ __all__ = [
 RTOL_SOLVE = 1e-12
 #: ``method="auto"`` uses the iterative path from this many cells on (measured crossover).
 AUTO_ITERATIVE_CELLS = 4096
+METHODS = ("auto", "direct", "iterative", "block")
 #: Largest system (nodes) the SuperLU fallback is allowed to factorise.
 MAX_DIRECT_NODES = 2_000_000
 
@@ -393,8 +400,11 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
         Stamp offset.
     v_in : array_like, (M,) or (batch, M), V
         Word-line source voltages.
-    method : {"auto", "direct", "iterative"}
-        Solver; "auto" picks the Numba iterative path for large arrays.
+    method : {"auto", "direct", "iterative", "block"}
+        Solver: "direct" (SuperLU on the merged nodal matrix), "iterative" (Numba line
+        relaxation + BiCGSTAB, memory linear in the cells), "block" (:class:`BlockFactor`).
+        "auto" takes "block" for large batches that fit, "iterative" for large arrays, else
+        "direct".
     tol : float
         Relative residual to reach.
 
@@ -412,16 +422,24 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
     """
     if not isinstance(network, Network):
         raise InputError(f"network: expected a Network, got {type(network).__name__}")
-    if method not in ("auto", "direct", "iterative"):
-        raise InputError(f"method: expected 'auto', 'direct' or 'iterative', got {method!r}")
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {METHODS}, got {method!r}")
     a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
+    if method == "block" or (method == "auto" and _block_pays(network, v2.shape[0])):
+        factor = BlockFactor(network, a, b)
+        return factor.solve_linear(c3, v2 if batched else v2[0], tol=tol)
     if method == "iterative" or (method == "auto" and a.size >= AUTO_ITERATIVE_CELLS):
         found = _solve_iterative(network, a, b, c3, v2, tol)
         if found is not None:
             return _finish(network, a, b, c3, v2, found[0], found[1], batched)
+    return _fallback(network, a, b, c3, v2, batched, tol)
+
+
+def _fallback(network, a, b, c3, v2, batched, tol):
+    """The direct SuperLU path, the last resort of every other path."""
     if 2 * a.size > MAX_DIRECT_NODES:
         raise ConvergenceError(
-            f"iterative crossbar solve missed tol={tol:g} and the array is too large for the direct path",
+            f"crossbar solve missed tol={tol:g} and the array is too large for the direct path",
             iterations=MAX_ITERATIONS,
             residual=float("nan"),
         )
@@ -432,6 +450,11 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
     if res > tol:
         raise ConvergenceError("direct crossbar nodal solve missed its tolerance", iterations=1, residual=res)
     return _finish(network, a, b, c3, v2, v_wl, v_bl, batched)
+
+
+def _block_pays(network: Network, batch: int) -> bool:
+    m, n = network.shape
+    return batch >= AUTO_BLOCK_BATCH and m * n >= AUTO_ITERATIVE_CELLS and block_fits(network)
 
 
 def _finish(network, a, b, c3, v2, v_wl, v_bl, batched):
@@ -519,22 +542,24 @@ def _chain_solve(d, s, rseg, rlo, ulo, rhi, uhi, x, work):
 def _sweep(out, other, diag, coef, c, sign_c, u_lo, u_hi, rseg, rlo, rhi):
     """Solve every line of one family given the other family's voltages.
 
-    ``out (B, L, n)`` receives the line voltages; ``other (B, n, L)`` are the voltages of the
-    other family in *its* layout; line ``l`` node ``t`` sees the stamp ``diag[l, t]`` and the
+    ``out (B, L, n)`` receives the line voltages; ``other (Bo, n, L)`` are the voltages of the
+    other family in *its* layout (a batch of 1 broadcasts); line ``l`` node ``t`` sees the stamp ``diag[l, t]`` and the
     injected current ``coef[l, t] * other[b, t, l] + sign_c * c[b % Bc, l, t]``.  ``u_lo, u_hi``
     are ``(Bu, L)`` end-source voltages.
     """
     nb, nl, n = out.shape
     nbc = c.shape[0]
     nbu = u_lo.shape[0]
+    nbo = other.shape[0]
     for job in prange(nb * nl):
         bi = job // nl
         li = job % nl
         s = np.empty(n)
         work = np.empty((4, n))
         cb = c[bi % nbc, li]
+        ob = other[bi % nbo]
         for t in range(n):
-            s[t] = coef[li, t] * other[bi, t, li] + sign_c * cb[t]
+            s[t] = coef[li, t] * ob[t, li] + sign_c * cb[t]
         _chain_solve(diag[li], s, rseg[li], rlo[li], u_lo[bi % nbu, li], rhi[li], u_hi[bi % nbu, li], out[bi, li], work)
 
 
@@ -610,6 +635,17 @@ def _bicgstab(op: _LineSolver, h: np.ndarray, scale: np.ndarray, tol: float):
 def _safe(num, den):
     ok = den != 0
     return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+
+
+def _fixed_point_residual(network, a, b, c3, v2, v_wl, v_bl) -> float:
+    """One more BL sweep from ``v_wl``: the largest BL voltage change relative to the scale."""
+    if not (np.isfinite(v_wl).all() and np.isfinite(v_bl).all()):
+        return np.inf
+    op = _LineSolver(network, a, b, c3, v2)
+    y = np.ascontiguousarray(v_bl.transpose(0, 2, 1))
+    y_next = op.bl(np.ascontiguousarray(v_wl), np.empty_like(y))
+    scale = max(np.abs(v2).max(), np.abs(network.v_bl_end).max(initial=0.0), np.abs(y).max(), 1e-300)
+    return float(np.abs(y_next - y).max() / scale)
 
 
 def _solve_iterative(network, a, b, c3, v2, tol):
@@ -706,3 +742,183 @@ def dissipation(network: Network, *, v_in, v_wl, v_bl, i_out, i_cell, i_near, i_
         "source": v_in * (i_near + i_far),
         "sink": network.v_bl_end * i_out,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Block path (Numba + LAPACK): WL chains eliminated exactly, block-tridiagonal LU over rows
+# ---------------------------------------------------------------------------------------------
+
+#: Largest factor (bytes, M*N*N float64 blocks) the block path may hold.
+MAX_BLOCK_BYTES = 768 * 2**20
+#: ``method="auto"`` factorises when a batch has at least this many right-hand sides.
+AUTO_BLOCK_BATCH = 8
+
+
+@jit_parallel(error_model="numpy")
+def _schur_blocks(a, b, rseg, rlo, rhi, diag_bl, out):
+    """``out[t] = diag(b_t) - diag(a_t) W_t^-1 diag(b_t) + diag(diag_bl[t])`` for every row t.
+
+    ``W_t`` is WL chain t with the cell stamps ``a_t`` on its diagonal; its inverse is built
+    column by column with the exact (merging) chain solver.
+    """
+    m, n = a.shape
+    for t in prange(m):
+        work = np.empty((4, n))
+        unit = np.zeros(n)
+        col = np.empty(n)
+        blk = out[t]
+        for k in range(n):
+            unit[k] = 1.0
+            _chain_solve(a[t], unit, rseg[t], rlo[t], 0.0, rhi[t], 0.0, col, work)
+            unit[k] = 0.0
+            for j in range(n):
+                blk[j, k] = -a[t, j] * col[j] * b[t, k]
+            blk[k, k] += b[t, k] + diag_bl[t, k]
+
+
+@jit(error_model="numpy")
+def _schur_recursion(s, g):
+    """Block LU over rows in place: ``s[t] <- (D_t - G_t s[t-1] G_t)^-1`` with diagonal ``G_t = g[t]``."""
+    m, n, _ = s.shape
+    for t in range(m):
+        if t > 0:
+            prev = s[t - 1]
+            cur = s[t]
+            for j in range(n):
+                for k in range(n):
+                    cur[j, k] -= g[t, j] * prev[j, k] * g[t, k]
+        s[t] = np.linalg.inv(s[t])
+
+
+@jit(error_model="numpy")
+def _block_substitute(sinv, g, z, back):
+    """Solve the block-tridiagonal system in place: ``z (M, N, B)`` right-hand sides -> ``y``.
+
+    With ``back=False`` only the last row is finished (all an output at row M-1 needs).
+    """
+    m, n, nb = z.shape
+    for t in range(1, m):
+        w = sinv[t - 1] @ z[t - 1]
+        for j in range(n):
+            for k in range(nb):
+                z[t, j, k] += g[t, j] * w[j, k]
+    z[m - 1] = sinv[m - 1] @ z[m - 1]
+    if back:
+        for t in range(m - 2, -1, -1):
+            w = z[t].copy()
+            for j in range(n):
+                for k in range(nb):
+                    w[j, k] += g[t + 1, j] * z[t + 1, j, k]
+            z[t] = sinv[t] @ w
+
+
+class BlockFactor:
+    """Exact factorisation of the network for a fixed stamp ``(a, b)``, reused for any batch.
+
+    WL chain ``t`` is eliminated exactly (its inverse is dense, N x N), leaving the BL voltages
+    in a block-tridiagonal system over rows with dense N x N diagonal blocks and diagonal
+    couplings (the BL segments), which a block LU factorises: ``M N^3`` flops in LAPACK,
+    ``M N^2`` memory.  Needs every BL segment and BL end resistance non-zero (rows stay
+    distinct); :func:`block_eligible` says whether a network qualifies.
+    """
+
+    def __init__(self, network: Network, a: np.ndarray, b: np.ndarray):
+        if not block_eligible(network):
+            raise InputError("network: the block path needs non-zero BL segments and BL end resistances")
+        m, n = network.shape
+        self.network, self.a, self.b = network, a, b
+        self.wl, bl = network.wl_chains(), network.bl_chains()
+        # Coupling g[t, j] between rows t-1 and t of BL j; end conductances at rows 0 and M-1.
+        self.g = np.zeros((m, n))
+        self.g[1:] = 1.0 / bl.r_seg.T
+        self.g_lo, self.g_hi = 1.0 / bl.r_lo, 1.0 / bl.r_hi  # 1/inf = 0: open end
+        diag = np.zeros((m, n))
+        diag[1:] += self.g[1:]
+        diag[:-1] += self.g[1:]
+        diag[0] += self.g_lo
+        diag[-1] += self.g_hi
+        self.sinv = np.empty((m, n, n))
+        _schur_blocks(a, b, self.wl.r_seg, self.wl.r_lo, self.wl.r_hi, diag, self.sinv)
+        try:
+            _schur_recursion(self.sinv, self.g)
+        except np.linalg.LinAlgError as exc:
+            raise InputError("network: the nodal matrix is singular (a floating group of lines?)") from exc
+
+    def _wl_sweep(self, y_t, c3, v2):
+        x = np.empty((v2.shape[0],) + self.a.shape)
+        _sweep(x, y_t, self.a, self.b, c3, -1.0, v2, v2, self.wl.r_seg, self.wl.r_lo, self.wl.r_hi)
+        return x
+
+    def solve(self, c3: np.ndarray, v2: np.ndarray):
+        """Node voltages ``v_wl, v_bl`` (B, M, N) for stamps offsets ``c3`` and sources ``v2``."""
+        m, n = self.network.shape
+        nb = v2.shape[0]
+        xi = self._wl_sweep(np.zeros((1, n, m)), c3, v2)  # WL voltages with the BLs at 0 V
+        rhs = self.a * xi + c3
+        rhs[:, 0] += self.g_lo * self.network.v_bl_end
+        rhs[:, -1] += self.g_hi * self.network.v_bl_end
+        z = np.ascontiguousarray(rhs.transpose(1, 2, 0))
+        _block_substitute(self.sinv, self.g, z, True)
+        v_bl = np.ascontiguousarray(z.transpose(2, 0, 1))
+        v_wl = self._wl_sweep(np.ascontiguousarray(v_bl.transpose(0, 2, 1)), c3, v2)
+        return v_wl, v_bl
+
+    def solve_linear(self, c, v_in, *, tol: float = RTOL_SOLVE):
+        """:func:`solve_linear` with this factor: ``(v_wl, v_bl, i_out)``, residual-checked.
+
+        Falls back to the direct path if the block solve misses ``tol``.
+        """
+        net, a, b = self.network, self.a, self.b
+        a, b, c3, v2, batched = check_stamp(net, a, b, c, v_in)
+        v_wl, v_bl = self.solve(c3, v2)
+        if _fixed_point_residual(net, a, b, c3, v2, v_wl, v_bl) <= tol:
+            return _finish(net, a, b, c3, v2, v_wl, v_bl, batched)
+        return _fallback(net, a, b, c3, v2, batched, tol)
+
+    def transfer(self) -> np.ndarray:
+        """``T (N, M)``: sense currents per volt at each WL source (BL ends and ``c`` at 0)."""
+        m, n = self.network.shape
+        net = self.network
+        ones = np.ones((1, m))
+        xi = self._wl_sweep(np.zeros((1, n, m)), np.zeros((1, m, n)), ones)[0]
+        z = np.zeros((m, n, m))
+        z[np.arange(m), :, np.arange(m)] = self.a * xi  # input k drives only row k
+        last = net.sense_at == "last"
+        _block_substitute(self.sinv, self.g, z, not last)
+        y_end = z[-1] if last else z[0]  # (N, M)
+        g_end = np.where(net.bl_floating, 0.0, self.g_hi if last else self.g_lo)
+        return np.ascontiguousarray(g_end[:, None] * y_end)
+
+
+def block_fits(network: Network) -> bool:
+    """Whether the block factor of ``network`` is allowed (structure and memory)."""
+    m, n = network.shape
+    return block_eligible(network) and 8 * m * n * n <= MAX_BLOCK_BYTES
+
+
+def block_eligible(network: Network) -> bool:
+    """Whether :class:`BlockFactor` applies: no zero BL segment or BL end resistance."""
+    bl = network.bl_chains()
+    return bool((bl.r_seg > 0).all() and (bl.r_lo > 0).all() and (bl.r_hi > 0).all())
+
+
+def transfer_matrix(network: Network, a, b, *, method: str = "auto", factor: BlockFactor | None = None):
+    """``T (N, M)`` in S with ``i_out = T @ v_in`` for the stamp ``(a, b)`` and ``c = 0``.
+
+    Only the WL sources count: BL-end biases (``v_bl_end``) add an offset, not part of ``T``.
+    Uses (or builds) a :class:`BlockFactor` when the network qualifies, else ``M`` unit
+    solves through :func:`solve_linear`.
+    """
+    m, n = network.shape
+    if method not in METHODS:
+        raise InputError(f"method: expected one of {METHODS}, got {method!r}")
+    if factor is None and method in ("auto", "block") and block_fits(network):
+        factor = BlockFactor(network, *check_stamp(network, a, b, np.zeros((m, n)), np.zeros(m))[:2])
+    if factor is not None:
+        t = factor.transfer()
+        if np.isfinite(t).all():
+            return t
+    unbiased = dataclasses.replace(network, v_bl_end=np.zeros(n))
+    sub = "auto" if method == "block" else method
+    _, _, i_out = solve_linear(unbiased, a, b, np.zeros((m, n)), np.eye(m), method=sub)
+    return np.ascontiguousarray(i_out.T)

@@ -28,7 +28,7 @@ def linear_cases(reference_dir):
     return files
 
 
-@pytest.mark.parametrize("method", ["direct", "iterative"])
+@pytest.mark.parametrize("method", ["direct", "iterative", "block"])
 def test_matches_ngspice_reference_cases(reference_dir, method):
     for path in linear_cases(reference_dir):
         d = np.load(path)
