@@ -1,0 +1,438 @@
+"""The statistical error model of a tile's matrix-vector product, exported for other simulators.
+
+:func:`error_model` runs the physics -- a PCM device card (``pcm_statistical``: programming
+noise, drift, 1/f read noise, global drift compensation) programmed into a ``tile`` circuit card
+(crossbar with wire resistance, DACs, sense amplifiers, ADC, shift-add) -- and tabulates the
+error of the product against ``adc_bits``, the input magnitude and the weight magnitude.  The
+exports describe the same tile in three vocabularies.
+
+Units.  Weights are normalised to ``[0, 1]`` (``[-1, 1]`` for differential tiles), inputs to
+``[0, 1]``; the product ``y = x @ W`` and its error are in those normalised units ("1").  A weight
+level ``w`` is the cell conductance ``G = g_min + w (g_max - g_min)`` of the tile card, and the
+PCM target ``w * g_max_pcm`` of the device card (the device statistics are applied in the
+device's own window and mapped linearly onto the tile's; conductances are clipped to the window).
+
+(a) :func:`write_lut` -- NetCDF look-up table, dims ``adc_bits``, ``input_magnitude``,
+``weight_magnitude``: ``error_mean``, ``error_std`` (normalised output units), ``ir_gain``
+(analog output with wires / without), ``alpha`` (drift compensation), ``n_samples``.
+
+(b) :func:`aihwkit_config` -- IBM aihwkit inference vocabulary, one ADC setting:
+
+=================================  ============================================================
+``noise_model.class``              ``"PCMLikeNoiseModel"``
+``noise_model.g_max``              device card ``g_max`` in uS (aihwkit's unit)
+``noise_model.prog_coeff``         device card ``prog_coeff`` in uS
+``noise_model.t_0``, ``t_read``    device card ``t0``, ``t_read`` (s)
+``noise_model.*_scale``            1.0 (prog, read, drift: the card's fits unscaled)
+``noise_model.drift_nu_mean/std``  ``mu_nu``, ``sigma_nu`` at ``G = g_max / 2`` (the full fits are
+                                   in ``cimphys.drift``)
+``drift_compensation``             ``"GlobalDriftCompensation"`` (as in the physics)
+``t_inference``                    s since programming
+``forward.inp_res``                ``1 / (2 (2**input_bits - 1))``: aihwkit quantises inputs in
+                                   ``[-1, 1]`` with step ``2 inp_res``; ours step ``1/(2**b - 1)``
+``forward.out_bound``              ADC full scale in normalised units (``rows``; offset of
+                                   ``g_min`` included)
+``forward.out_res``                ``s_eff / (2 out_bound)``; ``s_eff`` is the single output step
+                                   whose rounding variance equals that of the per-phase ADC
+                                   codes after shift-add: ``s_eff = s_phase sqrt(sum_p w_p**2)``
+                                   (times ``sqrt 2`` for differential pairs)
+``forward.out_noise``              ADC input noise (``noise_lsb``) through the same shift-add
+``forward.w_noise``                0 (``AdditiveConstant``): the PCM read noise is static between
+                                   programming and read in this model; it is in ``noise_model``
+=================================  ============================================================
+
+The ``cimphys`` block carries what aihwkit has no field for and :func:`emulate_errors` needs:
+relative programming polynomial, drift and read-noise fits, ``g_min`` offset, clip window, the
+IR-drop gain table and ``s_eff`` per ADC setting.
+
+(c) :func:`crosssim_config` -- Sandia CrossSim vocabulary (``xbar.device`` / ``array`` / ``adc`` /
+``dac``): ``Rmin = 1/g_max``, ``Rmax = 1/g_min``; ``programming_error`` as
+``NormalIndependentDevice`` with ``magnitude`` the rms of ``sigma_P / g_max`` over uniform levels;
+``read_noise`` as ``NormalProportionalDevice`` with the rms relative read noise at
+``t_inference``; ``drift_error`` as ``PCMJoshi`` (CrossSim's implementation of the same IBM
+fits) with ``device.time = t_inference``; ``array.parasitics.Rp_row/Rp_col`` = wire resistance per
+cell / ``Rmin`` (CrossSim's normalisation); ``adc.mvm`` ``bits``, ``adc_per_ibit`` (one
+conversion per input slice), ``calibrated_range`` normalised to ``Gmax``; ``dac.mvm`` ``bits``,
+``input_bitslicing``, ``slice_size``.  CrossSim applies read noise at every read and uses one
+sigma for all levels: those two are approximations of this model, stated in ``notes``.
+
+References
+----------
+M. J. Rasch et al., "A flexible and fast PyTorch toolkit for simulating training and inference
+on analog crossbar arrays", IEEE AICAS 2021, doi:10.1109/AICAS51828.2021.9458494 (aihwkit).
+T. P. Xiao et al., "CrossSim: accuracy simulation of analog in-memory computing",
+https://github.com/sandialabs/cross-sim (inference manual v3).  V. Joshi et al., Nat. Commun.
+11, 2473 (2020), doi:10.1038/s41467-020-16108-9 (the PCM statistics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ._version import __version__
+from .cards import Card, load_circuit, load_device
+from .checks import as_array, as_scalar
+from .errors import InputError
+from .results import save, variable
+
+__all__ = ["aihwkit_config", "crosssim_config", "emulate_errors", "error_model", "physics_errors",
+           "write_aihwkit", "write_crosssim", "write_lut"]
+
+_UNIT_US = 1e-6
+
+
+# -- physics ---------------------------------------------------------------------------------
+def _cards(device, circuit, rows, cols):
+    from .devices.pcm import PCMModel
+
+    device = device if isinstance(device, Card) else load_device(device)
+    circuit = circuit if isinstance(circuit, Card) else load_circuit(circuit)
+    if device.model != "pcm_statistical" or circuit.model != "tile":
+        raise InputError(f"device/circuit: export needs a 'pcm_statistical' device card and a 'tile' circuit "
+                         f"card, got {device.model!r} ({device.name}) and {circuit.model!r} ({circuit.name})")
+    changes = {}
+    if rows is not None:
+        changes["rows"] = int(as_scalar("rows", rows, low=1, high=circuit["rows"]))
+    if cols is not None:
+        step = 2 if circuit["differential"] else 1
+        changes["cols"] = int(as_scalar("cols", cols, low=step, high=circuit["cols"])) // step * step
+    return PCMModel.from_card(device), (circuit.with_parameters(**changes) if changes else circuit)
+
+
+def _levels(w: np.ndarray, differential: bool) -> np.ndarray:
+    """Cell levels in [0, 1] for normalised weights; differential pairs interleaved (+, -)."""
+    if not differential:
+        return w
+    out = np.empty((w.shape[0], 2 * w.shape[1]))
+    out[:, 0::2], out[:, 1::2] = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+    return out
+
+
+def _pcm_levels(pcm, levels, t, rng) -> tuple[np.ndarray, float]:
+    """Read levels (normalised to the device g_max, clipped to [0, 1]) and the drift
+    compensation factor from a separate calibration read, as the physics chain does."""
+    g_t = levels.ravel() * pcm.g_max
+    g_p = pcm.program(g_t, rng)
+    nu = pcm.drift_exponents(g_t, rng)
+    read = pcm.read(g_p, nu, t, rng)
+    alpha = float(pcm.read(g_p, nu, pcm.t0, rng).sum() / pcm.read(g_p, nu, t, rng).sum())
+    return np.clip(read / pcm.g_max, 0.0, 1.0).reshape(levels.shape), alpha
+
+
+def physics_errors(device, circuit, *, adc_bits, input_magnitude, weight_magnitude, t_inference=3600.0,
+                   n_tiles=4, batch=64, rows=None, cols=None, seed=0) -> dict:
+    """Errors of ``n_tiles`` independently programmed tiles for one setting (see module doc).
+
+    Returns ``{"error": (n,), "ir_gain": (cols,), "alpha": float}``; the error is in normalised
+    output units.  Each tile: uniform weights in ``[0, m_w]`` (``[-m_w, m_w]`` differential),
+    uniform integer inputs up to ``m_x (2**input_bits - 1)``, programmed through the PCM model,
+    read at ``t_inference`` (s) through the tile's crossbar, sense amplifiers and ADC.
+    """
+    out = _physics(device, circuit, np.atleast_1d(adc_bits), np.atleast_1d(input_magnitude),
+                   np.atleast_1d(weight_magnitude), t_inference, n_tiles, batch, rows, cols, seed)
+    return {"error": out["errors"][0, 0, 0], "ir_gain": out["ir_gain"][0, 0],
+            "alpha": float(out["alpha"][0])}
+
+
+def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, batch, rows, cols, seed) -> dict:
+    from .circuits.tile import Tile
+
+    pcm, card = _cards(device, circuit, rows, cols)
+    t = as_scalar("t_inference", t_inference, unit="s", low=0.0, low_open=True)
+    bits_axis = [int(as_scalar("adc_bits", b, low=1, high=16)) for b in bits_axis]
+    x_axis = as_array("input_magnitude", x_axis, low=0.0, high=1.0, low_open=True, ndim=1)
+    w_axis = as_array("weight_magnitude", w_axis, low=0.0, high=1.0, low_open=True, ndim=1)
+    m, n, diff = card["rows"], card["cols"], card["differential"]
+    b_in, g_min, dg = card["input_bits"], card["g_min_s"], card["g_max_s"] - card["g_min_s"]
+    x_full = 2**b_in - 1
+    errors = np.empty((len(bits_axis), len(x_axis), len(w_axis), n_tiles, batch, n // 2 if diff else n))
+    ir_num = np.zeros((len(x_axis), len(w_axis), n))
+    ir_den = np.zeros_like(ir_num)
+    alphas = np.empty((len(w_axis), n_tiles))
+    streams = np.random.SeedSequence(int(seed)).spawn(len(w_axis) * n_tiles)
+    for k, (iw, tile_no) in enumerate(np.ndindex(len(w_axis), n_tiles)):
+        rng = np.random.default_rng(streams[k])
+        w = rng.uniform(-w_axis[iw] if diff else 0.0, w_axis[iw], (m, n // 2 if diff else n))
+        levels, alpha = _pcm_levels(pcm, _levels(w, diff), t, rng)
+        alphas[iw, tile_no] = alpha
+        g = g_min + dg * levels
+        tile = Tile(card, g, seed=int(rng.integers(2**31)))
+        transfer = tile.characterisation()["T"]
+        for ix, xm in enumerate(x_axis):
+            x = rng.integers(0, int(round(xm * x_full)) + 1, (batch, m))
+            total_wire, total_ideal = x @ transfer.T, x @ g
+            ir_num[ix, iw] += np.sum(total_wire * total_ideal, axis=0)
+            ir_den[ix, iw] += np.sum(total_ideal * total_ideal, axis=0)
+            ideal = (x / x_full) @ w
+            offset = 0.0 if diff else g_min * x.sum(axis=1, keepdims=True)
+            for ib, bits in enumerate(bits_axis):
+                tile.adc = dataclasses.replace(tile.adc, bits=bits)
+                y, _ = tile.mvm(x, input_bits=b_in, rng=rng)
+                estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
+                errors[ib, ix, iw, tile_no] = estimate - ideal
+    return {"errors": errors.reshape(errors.shape[:3] + (-1,)), "ir_gain": ir_num / ir_den,
+            "alpha": alphas.mean(axis=1), "pcm": pcm, "card": card, "bits": bits_axis, "x": x_axis,
+            "w": w_axis, "t": t}
+
+
+def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 0.5, 1.0),
+                weight_magnitudes=(0.25, 0.5, 1.0), t_inference=3600.0, n_tiles=4, batch=64, rows=None,
+                cols=None, seed=0) -> xr.Dataset:
+    """Tabulate the MVM error of a PCM tile against ADC resolution, input and weight magnitude.
+
+    Parameters
+    ----------
+    device, circuit : Card or str
+        A ``pcm_statistical`` device card and a ``tile`` circuit card (names or paths).
+    adc_bits : sequence of int
+        ADC resolutions to tabulate.
+    input_magnitudes, weight_magnitudes : sequence of float in (0, 1]
+        Upper ends of the uniform input and weight distributions (normalised).
+    t_inference : float
+        Time (s) from programming to the read.
+    n_tiles, batch : int
+        Independently programmed tiles per weight magnitude, input vectors per tile and setting.
+    rows, cols : int, optional
+        Use a ``rows x cols`` corner of the card's array (default: the whole array).
+    seed : int
+        Seeds every draw (weights, inputs, device noise, tile mismatch).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``error_mean``, ``error_std`` ("1", normalised output units), ``ir_gain``, ``alpha``,
+        ``n_samples``; attrs carry the exported parameters (see :func:`aihwkit_config`).
+    """
+    r = _physics(device, circuit, adc_bits, input_magnitudes, weight_magnitudes, t_inference, n_tiles,
+                 batch, rows, cols, seed)
+    card, pcm = r["card"], r["pcm"]
+    dims = ("adc_bits", "input_magnitude", "weight_magnitude")
+    ds = xr.Dataset(
+        {
+            "error_mean": variable(dims, r["errors"].mean(axis=-1), "1", "mean MVM error (normalised output)"),
+            "error_std": variable(dims, r["errors"].std(axis=-1, ddof=1), "1", "std of MVM error (normalised output)"),
+            "ir_gain": variable(dims[1:] + ("col",), r["ir_gain"], "1",
+                                "per-column analog output with wires / without (IR drop)"),
+            "alpha": variable(("weight_magnitude",), r["alpha"], "1", "global drift compensation factor"),
+            "n_samples": variable((), r["errors"].shape[-1], "1", "error samples per setting"),
+        },
+        coords={"adc_bits": variable("adc_bits", np.asarray(r["bits"]), "1", "ADC resolution"),
+                "input_magnitude": variable("input_magnitude", r["x"], "1", "largest input / full scale"),
+                "weight_magnitude": variable("weight_magnitude", r["w"], "1", "largest weight / full scale")},
+    )
+    ds.attrs.update({"device_card": pcm_card_name(device), "circuit_card": card.name, "rows": card["rows"],
+                     "cols": card["cols"], "differential": int(card["differential"]), "t_inference_s": r["t"],
+                     "seed": int(seed), "cimphys_version": __version__,
+                     "params": json.dumps(_parameters(pcm, card, r["bits"], r["t"]))})
+    return ds
+
+
+def pcm_card_name(device) -> str:
+    return device.name if isinstance(device, Card) else str(device)
+
+
+def _parameters(pcm, card, bits_axis, t) -> dict:
+    """Everything the exports and the emulator need, in normalised units.
+
+    ``s_phase`` is, per ADC setting, the ADC step of one read (one input slice) in units of
+    ``(g_max - g_min) * DAC code``; ``s_eff`` the single rounding step of the shift-added output of
+    one physical column (normalised units) with the same variance when every slice is active:
+    ``s_phase sqrt(sum_p w_p**2) / (2**input_bits - 1)``.
+    """
+    from .circuits.dac import slice_inputs
+    from .circuits.tile import Tile
+
+    m, diff, b_in = card["rows"], card["differential"], card["input_bits"]
+    tile = Tile(card, np.full((m, card["cols"]), card["g_min_s"]))
+    dg = card["g_max_s"] - card["g_min_s"]
+    _, place, _ = slice_inputs(np.zeros(1, dtype=np.int64), b_in, tile.dac.bits, False)
+    norm = dg * (2**b_in - 1)  # S * input code of one normalised output unit
+    s_phase, s_eff, noise = {}, {}, {}
+    for bits in bits_axis:
+        adc = dataclasses.replace(tile.adc, bits=bits)
+        lsb_dot = float(np.max(tile.sense.input_current(adc.lsb))) / tile.dac.lsb  # S * code per LSB
+        s_phase[str(bits)] = lsb_dot / dg
+        s_eff[str(bits)] = lsb_dot * float(np.sqrt(np.sum(place.astype(float) ** 2))) / norm
+        noise[str(bits)] = adc.noise_lsb * s_phase[str(bits)]
+    phase_full = float(np.max(tile.sense.input_current(tile.adc.hi))) / tile.dac.lsb
+    return {
+        "rows": m, "cols": card["cols"], "differential": bool(diff), "input_bits": b_in, "dac_bits": tile.dac.bits,
+        "g_min_s": card["g_min_s"], "g_max_s": card["g_max_s"], "g_min_norm": card["g_min_s"] / dg,
+        "r_wire_ohm": card["r_wire_per_cell_ohm"], "out_bound": phase_full * float(place.sum()) / norm,
+        "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t,
+        "g_max_device_s": pcm.g_max, "prog_coeff_s": list(pcm.prog_coeff),
+        "prog_coeff_rel": [c / pcm.g_max for c in pcm.prog_coeff],
+        "drift": {k: getattr(pcm, k) for k in ("nu_mean_slope", "nu_mean_offset", "nu_mean_min", "nu_mean_max",
+                                               "nu_std_slope", "nu_std_offset", "nu_std_min", "nu_std_max",
+                                               "g_rel_min", "t0")},
+        "read": {k: getattr(pcm, k) for k in ("read_q", "read_q_exponent", "read_q_floor", "read_q_max", "t_read")},
+        "conductance_clip": [0.0, 1.0],
+        "nu_at_half": [float(pcm.nu_mean(pcm.g_max / 2)), float(pcm.nu_std(pcm.g_max / 2))],
+        "prog_rms_rel": float(np.sqrt(np.mean(pcm.sigma_prog(np.linspace(0, pcm.g_max, 1001)) ** 2)) / pcm.g_max),
+        "read_rms_rel": float(np.sqrt(np.mean(pcm.sigma_read(np.linspace(0.01, 1, 1000) * pcm.g_max, t) ** 2))),
+    }
+
+
+# -- exports ----------------------------------------------------------------------------------
+def _params(model: xr.Dataset) -> dict:
+    if "params" not in model.attrs:
+        raise InputError("model: expected a Dataset from cimphys.export.error_model")
+    return json.loads(model.attrs["params"])
+
+
+def _pick_bits(model: xr.Dataset, adc_bits) -> int:
+    choices = [int(b) for b in model.adc_bits.values]
+    bits = choices[-1] if adc_bits is None else int(adc_bits)
+    if bits not in choices:
+        raise InputError(f"adc_bits: {adc_bits!r} not in the table, which has {choices}")
+    return bits
+
+
+def write_lut(model: xr.Dataset, path) -> Path:
+    """(a) The look-up table as NetCDF (labelled with units)."""
+    return save(model, path)
+
+
+def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
+    """(b) The tile as an aihwkit inference configuration for one ADC setting (see module doc)."""
+    p, bits = _params(model), _pick_bits(model, adc_bits)
+    pair = np.sqrt(2.0) if p["differential"] else 1.0
+    step = p["s_eff"][str(bits)] * pair
+    return {
+        "format": "aihwkit-inference", "generator": f"cimphys {__version__}",
+        "device_card": model.attrs["device_card"], "circuit_card": model.attrs["circuit_card"],
+        "noise_model": {
+            "class": "PCMLikeNoiseModel", "g_max": p["g_max_device_s"] / _UNIT_US,
+            "prog_coeff": [c / _UNIT_US for c in p["prog_coeff_s"]], "t_0": p["drift"]["t0"],
+            "t_read": p["read"]["t_read"], "prog_noise_scale": 1.0, "read_noise_scale": 1.0, "drift_scale": 1.0,
+            "drift_nu_mean": p["nu_at_half"][0], "drift_nu_std": p["nu_at_half"][1],
+        },
+        "drift_compensation": "GlobalDriftCompensation", "t_inference": p["t_inference"],
+        "rpu_config": {"forward": {
+            "is_perfect": False, "inp_bound": 1.0, "inp_res": 1.0 / (2 * (2 ** p["input_bits"] - 1)),
+            "out_bound": p["out_bound"], "out_res": step / (2 * p["out_bound"]),
+            "out_noise": p["noise_phase"][str(bits)] * p["s_eff"][str(bits)] / p["s_phase"][str(bits)] * pair,
+            "w_noise": 0.0, "w_noise_type": "AdditiveConstant",
+        }},
+        "cimphys": {**p, "adc_bits": bits, "ir_gain": {
+            "input_magnitude": model.input_magnitude.values.tolist(),
+            "weight_magnitude": model.weight_magnitude.values.tolist(), "value": model.ir_gain.values.tolist()}},
+    }
+
+
+def crosssim_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
+    """(c) The tile in Sandia CrossSim's configuration vocabulary, one ADC setting (module doc)."""
+    p, bits = _params(model), _pick_bits(model, adc_bits)
+    r_min = 1.0 / p["g_max_s"]
+    slicing = p["dac_bits"] < p["input_bits"]
+    return {
+        "format": "crosssim-inference", "generator": f"cimphys {__version__}",
+        "xbar": {
+            "device": {
+                "cell_bits": 0, "Rmin": r_min, "Rmax": 1.0 / p["g_min_s"], "infinite_on_off_ratio": False,
+                "clip_conductance": True, "time": p["t_inference"],
+                "programming_error": {"enable": True, "model": "NormalIndependentDevice",
+                                      "magnitude": p["prog_rms_rel"]},
+                "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": p["read_rms_rel"]},
+                "drift_error": {"enable": True, "model": "PCMJoshi", "magnitude": 0.0},
+            },
+            "array": {"parasitics": {"enable": p["r_wire_ohm"] > 0, "Rp_row": p["r_wire_ohm"] / r_min,
+                                     "Rp_col": p["r_wire_ohm"] / r_min, "gate_input": False}},
+            "adc": {"mvm": {"model": "IdealADC", "bits": bits, "signed": p["differential"], "adc_per_ibit": slicing,
+                            "adc_range_option": "CALIBRATED",
+                            "calibrated_range": [0.0, p["out_bound"] * (1 - p["g_min_s"] / p["g_max_s"])
+                                                 / (2 ** p["input_bits"] - 1) * (2 ** p["dac_bits"] - 1)
+                                                 if slicing else p["out_bound"]]}},
+            "dac": {"mvm": {"model": "IdealDAC", "bits": p["input_bits"], "input_bitslicing": slicing,
+                            "slice_size": p["dac_bits"], "signed": False}},
+        },
+        "notes": ("programming error: rms of the IBM polynomial over uniform levels (CrossSim uses one sigma); "
+                  "read noise: rms relative 1/f read noise at t_inference, applied by CrossSim at every read "
+                  "(static in cimphys); calibrated_range in units of Gmax * (input full scale) per slice"),
+    }
+
+
+def write_aihwkit(model: xr.Dataset, path, adc_bits: int | None = None) -> Path:
+    """Write :func:`aihwkit_config` as JSON."""
+    return _write_json(aihwkit_config(model, adc_bits), path)
+
+
+def write_crosssim(model: xr.Dataset, path, adc_bits: int | None = None) -> Path:
+    """Write :func:`crosssim_config` as JSON."""
+    return _write_json(crosssim_config(model, adc_bits), path)
+
+
+def _write_json(payload: dict, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+# -- emulation from the exported statistics ---------------------------------------------------
+def emulate_errors(config: dict, *, input_magnitude, weight_magnitude, n_tiles=4, batch=64, seed=0) -> np.ndarray:
+    """MVM errors of a statistical tile built only from an exported aihwkit configuration.
+
+    Weights and inputs are drawn as in :func:`physics_errors`; the PCM statistics come from the
+    configuration's fits (programming polynomial, drift, 1/f read noise, global compensation), the
+    IR drop from its per-column gain table, and the converter as CrossSim's bit-sliced path
+    (``adc_per_ibit``): each input slice is read, rounded to the ADC step ``s_phase`` (plus ADC
+    noise) and shift-added.  No circuit is solved.
+    """
+    c = config["cimphys"]
+    table = c["ir_gain"]
+    ix, iw = _index(table["input_magnitude"], input_magnitude), _index(table["weight_magnitude"], weight_magnitude)
+    gain = np.asarray(table["value"][ix][iw])
+    m, diff, b_in, b_dac = c["rows"], c["differential"], c["input_bits"], c["dac_bits"]
+    x_full, n_out = 2**b_in - 1, c["cols"] // 2 if diff else c["cols"]
+    step, noise = c["s_phase"][str(c["adc_bits"])], c["noise_phase"][str(c["adc_bits"])]
+    shifts = b_dac * np.arange(-(-b_in // b_dac))
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(n_tiles):
+        w = rng.uniform(-weight_magnitude if diff else 0.0, weight_magnitude, (m, n_out))
+        read, alpha = _statistical_levels(c, _levels(w, diff), rng)
+        x = rng.integers(0, int(round(input_magnitude * x_full)) + 1, (batch, m))
+        digits = (x[None] >> shifts[:, None, None]) & ((1 << b_dac) - 1)  # (slices, batch, rows)
+        phase = gain * (digits @ (c["g_min_norm"] + read))  # one read per slice, IR drop per column
+        phase = np.round(phase / step) * step + noise * rng.standard_normal(phase.shape)
+        total = np.tensordot(2.0**shifts, phase, axes=1)  # shift-add
+        u = total[:, 0::2] - total[:, 1::2] if diff else total - c["g_min_norm"] * x.sum(axis=1, keepdims=True)
+        errors.append(alpha * u / x_full - (x / x_full) @ w)
+    return np.concatenate([e.ravel() for e in errors])
+
+
+def _index(axis, value) -> int:
+    axis = np.asarray(axis, dtype=float)
+    i = int(np.argmin(np.abs(axis - float(value))))
+    if not np.isclose(axis[i], float(value)):
+        raise InputError(f"magnitude {value!r} is not in the exported table {axis.tolist()}")
+    return i
+
+
+def _statistical_levels(c: dict, levels: np.ndarray, rng) -> tuple[np.ndarray, float]:
+    """The IBM PCM statistics on normalised levels, from the exported fits only."""
+    d, r, t = c["drift"], c["read"], c["t_inference"]
+    lv = levels.ravel()
+    sigma = np.maximum(sum(k * lv**i for i, k in enumerate(c["prog_coeff_rel"])), 0.0)
+    g_p = np.maximum(lv + sigma * rng.standard_normal(lv.shape), 0.0)
+    log_g = np.log(np.maximum(lv, d["g_rel_min"]))
+    mu = np.clip(d["nu_mean_slope"] * log_g + d["nu_mean_offset"], d["nu_mean_min"], d["nu_mean_max"])
+    sd = np.clip(d["nu_std_slope"] * log_g + d["nu_std_offset"], d["nu_std_min"], d["nu_std_max"])
+    nu = np.abs(mu + sd * rng.standard_normal(lv.shape))
+    q_s = np.minimum(r["read_q"] / np.maximum(g_p ** r["read_q_exponent"], r["read_q_floor"]), r["read_q_max"])
+
+    def read(time):
+        drifted = g_p * max(time / d["t0"], 1.0) ** (-nu)
+        spread = q_s * np.sqrt(np.log((time + r["t_read"]) / (2 * r["t_read"])))
+        return np.maximum(drifted + drifted * spread * rng.standard_normal(lv.shape), 0.0)
+
+    now = read(t)
+    alpha = float(read(d["t0"]).sum() / read(t).sum())
+    lo, hi = c["conductance_clip"]
+    return np.clip(now, lo, hi).reshape(levels.shape), alpha
