@@ -13,8 +13,8 @@ Disk cache
 Characterising a whole model takes tens of seconds, so what a characterised matrix needs
 (the sensed transfer matrices ``T+ - T-`` and the row sums of the programmed conductances, for
 the read energy) is stored as ``<cache_dir>/<key>.npz`` with ``key`` the
-SHA-256 of the weights' bytes, every field of the :class:`CimConfig`, the seed and a format
-version; the calibrated ADC ranges of a whole model are stored next to them
+SHA-256 of the weights' bytes, the fields of the :class:`CimConfig` that decide the tiles
+(:meth:`CimConfig.tile_identity`), the seed and a format version; the calibrated ADC ranges of a whole model are stored next to them
 (``<key>.ranges.npz``, keyed by the configuration, seed, calibration tokens and all weights).
 ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
@@ -78,7 +78,7 @@ def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
     """SHA-256 of the weights, the configuration and the seed."""
     h = hashlib.sha256()
     h.update(CACHE_VERSION.encode())
-    h.update(repr(cfg).encode())
+    h.update(repr(cfg.tile_identity()).encode())
     h.update(repr(seed).encode())
     w = np.ascontiguousarray(w, dtype=np.float32)
     h.update(repr(w.shape).encode())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from .mapping import Mapping
 
-__all__ = ["CimConfig"]
+__all__ = ["DEFAULT_CARD", "CimConfig", "default_card"]
 
 PROGRAMMING = ("ideal", "gaussian", "pcm", "write_verify")
 
@@ -95,6 +95,18 @@ class CimConfig:
         """Voltage of one DAC step, V."""
         return self.v_read / (2**self.mapping.dac_bits - 1)
 
+    def tile_identity(self) -> tuple:
+        """The fields that decide programmed conductances and transfer matrices (cache key)."""
+        m = self.mapping
+        return (m.rows, m.cols, m.cell_bits, m.n_slices, m.sign, self.g_min, self.g_max, self.r_wl, self.r_bl,
+                self.r_driver, self.r_sense, self.programming, self.programming_sigma, self.device_card,
+                self.drift_time)
+
+    def range_identity(self) -> tuple:
+        """The fields that decide calibrated ADC ranges (not the ADC resolution or any cost)."""
+        m = self.mapping
+        return self.tile_identity() + (m.input_bits, m.dac_bits, self.v_read, self.adc_calibration)
+
     @property
     def has_wires(self) -> bool:
         return any(r > 0 for r in (self.r_wl, self.r_bl, self.r_driver, self.r_sense))
@@ -112,38 +124,63 @@ class CimConfig:
 
     @classmethod
     def from_card(cls, card, **overrides) -> CimConfig:
-        """Read a circuit card (a :class:`cimphys.cards.Card` or name/path of one)."""
+        """Read a ``tile`` circuit card (:mod:`cimphys.circuits.tile`), name, path or Card.
+
+        Taken from the card: array size, conductance window, read voltage and time, wire
+        resistance per cell (``r_wl = r_bl``), driver resistance, the sense amplifier's input
+        resistance as ``r_sense`` (TIA: ``R_f / (1 + A)``, via the periphery's own model), DAC
+        resolution and energy, ADC resolution, energy and conversion time (the periphery's
+        :class:`~cimphys.circuits.adc.ADC`), columns per ADC, shift-add energy, sense power × read
+        time, and the sign scheme (``differential = true``: G+/G- pairs, else an offset
+        reference column, as ISAAC).  ``input_bits`` of the card is *not* used: transformer
+        activations are quantised to 8 bits unless ``input_bits`` is overridden.
+        """
         from ..cards import Card, load_circuit
+        from ..circuits.adc import ADC, ADC_PARAMETERS
+        from ..circuits.dac import DAC_PARAMETERS
+        from ..circuits.energy import ENERGY_PARAMETERS
+        from ..circuits.sense import SENSE_PARAMETERS, sense_from_parameters
 
         if not isinstance(card, Card):
             card = load_circuit(card)
-        values = _card_values(card)
-        values["card_name"] = card.name if getattr(card, "name", None) else str(card.path)
+        if card.model != "tile":
+            raise InputError(f"card: {card.name} is a {card.model!r} card; the layer adapter needs a 'tile' card")
+        p = card.parameters
+
+        def section(name, declared):
+            values = {q.name: q.default for q in declared}
+            values.update(card.sections.get(name, {}))
+            return values
+
+        dac, sense_p, adc_p, energy = (section("dac", DAC_PARAMETERS), section("sense", SENSE_PARAMETERS),
+                                       section("adc", ADC_PARAMETERS), section("energy", ENERGY_PARAMETERS))
+        adc = ADC.from_parameters(adc_p)
+        sense = sense_from_parameters(sense_p, int(p["cols"]))
+        cols_per_adc = int(energy["cols_per_adc"])
+        values = {
+            "rows": int(p["rows"]), "cols": int(p["cols"]), "dac_bits": int(dac["bits"]),
+            "sign": "differential" if p["differential"] else "offset",
+            "g_min": float(p["g_min_s"]), "g_max": float(p["g_max_s"]), "v_read": float(p["v_read_v"]),
+            "t_read": float(p["t_read_s"]), "r_wl": float(p["r_wire_per_cell_ohm"]),
+            "r_bl": float(p["r_wire_per_cell_ohm"]), "r_driver": float(p["r_driver_ohm"]),
+            "r_sense": float(sense.r_sense), "adc_bits": int(adc_p["bits"]),
+            "adc_energy": float(adc.energy_per_conversion()), "adc_time": float(adc.conversion_time),
+            "adcs_per_tile": max(1, int(p["cols"]) // cols_per_adc),
+            "dac_energy": float(dac["energy_per_conversion_j"]),
+            "sense_energy": float(sense_p["power_w"]) * float(p["t_read_s"]),
+            "sense_noise": float(sense_p["noise_v_rms"]) / float(getattr(sense, "transimpedance", 1.0) or 1.0),
+            "digital_add_energy": float(energy["e_shift_add_j"]) or cls.digital_add_energy,
+            "card_name": card.name,
+        }
         return cls().with_(**values).with_(**overrides)
 
 
-# Circuit-card keys (periphery tile cards) -> CimConfig fields.  A key absent from a card
-# keeps the default above.
-_CARD_KEYS = {
-    "rows": "rows", "cols": "cols", "g_min_s": "g_min", "g_max_s": "g_max", "v_read_v": "v_read",
-    "t_read_s": "t_read", "r_wl_ohm": "r_wl", "r_bl_ohm": "r_bl", "r_driver_ohm": "r_driver",
-    "r_sense_ohm": "r_sense", "cell_bits": "cell_bits", "adcs_per_tile": "adcs_per_tile",
-    "adc_bits": "adc_bits", "dac_bits": "dac_bits", "input_bits": "input_bits",
-    "adc_energy_j": "adc_energy", "adc_time_s": "adc_time", "dac_energy_j": "dac_energy",
-    "sense_energy_j": "sense_energy", "write_energy_j": "write_energy", "write_time_s": "write_time",
-    "endurance_cycles": "endurance",
-}
+def default_card() -> str | None:
+    """Name of the default tile card (:data:`DEFAULT_CARD`) when it is installed, else None."""
+    from ..cards import list_cards
+
+    names = {ref.name for ref in list_cards("circuit")}
+    return DEFAULT_CARD if DEFAULT_CARD in names else None
 
 
-def _card_values(card) -> dict:
-    out = {}
-    tables = [card.parameters] + [t for t in getattr(card, "extra", {}).values() if hasattr(t, "items")]
-    for table in tables:
-        for key, value in table.items():
-            if key in _CARD_KEYS:
-                field_name = _CARD_KEYS[key]
-                out[field_name] = int(value) if field_name in _INT_FIELDS else float(value)
-    return out
-
-
-_INT_FIELDS = {"rows", "cols", "cell_bits", "adcs_per_tile", "adc_bits", "dac_bits", "input_bits"}
+DEFAULT_CARD = "isaac_128x128"

