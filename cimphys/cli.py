@@ -21,6 +21,7 @@ COMMANDS = (
     ("validate", "cimphys.commands.validate", "run the validation campaigns and write report.md"),
     ("adc", "cimphys.commands.adc", "characterise a card's ADC (IEEE 1241): ENOB, SNDR, INL/DNL, with plots"),
     ("bench", "cimphys.commands.bench", "run the benchmarks of a source checkout and print their tables"),
+    ("run", "cimphys.commands.run", "run a transformer's matmuls on CIM tiles; report fidelity, energy, latency"),
 )
 
 
