@@ -390,6 +390,8 @@ class ADC:
     def codes_to_input(self, codes) -> np.ndarray:
         """Ideal reconstruction ``lo + code * lsb`` (input units) of codes ``(..., columns)``."""
         codes = as_array("codes", codes, low=0, high=self.levels - 1)
+        if self.lo.size == 1:  # a global range keeps the shape of ``codes``
+            return self.lo[0] + codes * self.lsb[0]
         return self.lo + codes * self.lsb
 
     def energy_per_conversion(self, enob: float | None = None) -> float:

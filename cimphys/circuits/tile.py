@@ -4,6 +4,7 @@ Usage (the layer adapter builds on exactly this)::
 
     from cimphys.circuits.tile import Tile
     tile = Tile("isaac_128x128", G, seed=0)     # G: (M, N) S, or (M, 2N) with differential = true
+    G = weights_to_conductances(card, W)       # (M, 2N) differential pairs from real weights
     tile.calibrate(x_cal, input_bits=8)        # per-column ADC ranges from a calibration batch
     y, record = tile.mvm(x_int, input_bits=8)  # x_int (batch, M) integers -> y (batch, N_out) int64
     i_hat = tile.codes_to_current(y, input_bits=8)   # A: estimate of sum_p 2**p i_p (= v_lsb G.T x)
@@ -251,7 +252,7 @@ class Tile:
 
         Parameters
         ----------
-        x_int : array_like of int, (batch, M)
+        x_int : array_like of int, (batch, M) or (M,)
             Inputs in ``[0, 2**input_bits)`` (or ``[-2**(b-1), 2**(b-1))`` when ``signed``).
         input_bits : int, optional
             Input resolution (default: the card's ``input_bits``).
@@ -262,14 +263,16 @@ class Tile:
 
         Returns
         -------
-        y : ndarray of int64, (batch, N) or (batch, N/2) for differential tiles
+        y : ndarray of int64, (batch, N) or (batch, N/2) for differential tiles (no batch axis
+            for a 1-D ``x_int``)
             Shift-added ADC codes (differences of the pair codes when differential).
         record : xarray.Dataset
             ``energy_array``, ``energy_dac``, ``energy_sense``, ``energy_adc``, ``energy_digital``,
             ``energy_total`` (batch,) in J, ``latency`` (s) per MVM, plus ``saturated``
             (sense-amp saturation count per batch item).
         """
-        v, weights, signs, res = self._phases(x_int, input_bits, signed, rng)
+        single = np.ndim(x_int) == 1
+        v, weights, signs, res = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed, rng)
         gen = self._rng if rng is None else np.random.default_rng(rng)
         codes = self.adc.convert(res.v_sense, rng=gen if self._adc_noisy else None)
         phases, batch = v.shape[:2]
@@ -279,7 +282,7 @@ class Tile:
         record = self.energy.record(res.p_source.reshape(phases, batch), v, self.shape[1])
         record["saturated"] = (("batch",), res.saturated.reshape(phases, batch, -1).sum(axis=(0, 2)),
                                {"units": "1", "long_name": "sense-amplifier outputs clipped at the swing"})
-        return y, record
+        return (y[0] if single else y), record
 
     @property
     def _adc_noisy(self) -> bool:

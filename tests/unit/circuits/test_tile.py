@@ -50,6 +50,7 @@ def test_ideal_chain_is_the_exact_integer_product(dac_bits, signed, rng):
     x = rng.integers(lo, hi, (20, 12))
     y, record = tile.mvm(x, input_bits=8, signed=signed)
     np.testing.assert_array_equal(y, x @ k)
+    np.testing.assert_array_equal(tile.mvm(x[3], input_bits=8, signed=signed)[0], x[3] @ k)
     np.testing.assert_allclose(tile.codes_to_dot(y, 8, signed), x @ (k * G_UNIT), rtol=1e-12, atol=1e-20)
     assert int(record.saturated.sum()) == 0
 
