@@ -121,12 +121,17 @@ class Costs:
 
 
 def program_conductances(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator) -> np.ndarray:
-    """Target conductances ``g_min + d Δg`` after programming (and drift) of the configured device.
+    """Conductances ``g_min + d Δg`` as programmed (and drifted) by the configured device, S.
 
     ``ideal``: exact targets.  ``gaussian``: N(0, σ (g_max - g_min)) programming error, clipped
-    at 0.  ``pcm``: :class:`cimphys.devices.pcm.PCMModel` programming noise, drift to
-    ``drift_time`` and global drift compensation (Joshi et al., Nat. Commun. 11, 2473 (2020)).
-    ``write_verify``: :func:`cimphys.devices.programming.write_verify` of ``device_card``.
+    at 0.  ``pcm``: one programming pulse with the PCM statistical model's spread
+    (:meth:`cimphys.devices.pcm.PCMModel.program`).  ``write_verify``: iterative program-and-verify
+    (:func:`cimphys.devices.programming.write_verify`) to within ``write_tolerance`` (default half
+    a level step).  For ``pcm`` and ``write_verify`` a ``drift_time`` > 0 then lets the cells drift
+    to ``t0 + drift_time`` and applies global drift compensation, one factor for all cells from
+    the summed read at t0 and at t (Joshi et al., Nat. Commun. 11, 2473 (2020),
+    doi:10.1038/s41467-020-16108-9).  The device card is ``device_card`` (default
+    ``nandakumar2019_pcm``).
     """
     target = cfg.g_min + digits.astype(np.float64) * cfg.delta_g
     if cfg.programming == "ideal":
@@ -134,33 +139,26 @@ def program_conductances(digits: np.ndarray, cfg: CimConfig, rng: np.random.Gene
     if cfg.programming == "gaussian":
         noisy = target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min)
         return np.maximum(noisy, 0.0)
-    if cfg.programming == "pcm":
-        return _program_pcm(target, cfg, rng)
-    return _program_write_verify(target, cfg, rng)
-
-
-def _program_pcm(target: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
     from ..cards import load_device
-    from ..devices.pcm import PCMModel, drift_compensation_factor
+    from ..devices.pcm import PCMModel
 
     model = PCMModel.from_card(load_device(cfg.device_card or "nandakumar2019_pcm"))
-    g = model.program(target, rng)
-    if cfg.drift_time <= 0:
-        return g
-    nu = model.drift_exponents(target, rng)
-    g_t = model.drift(g, nu, cfg.drift_time + model.t0)
-    g_0 = model.drift(g, nu, model.t0)
-    # global drift compensation: one factor from the summed read of all cells at t0 and at t
-    return g_t * float(np.asarray(drift_compensation_factor(g_0, g_t)).mean())
-
-
-def _program_write_verify(target: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
-    try:
+    if cfg.programming == "pcm":
+        g = model.program(target, rng)
+    else:
         from ..devices.programming import write_verify
-    except ImportError as exc:  # the device layer's write-verify has not landed in this build
-        raise InputError("programming: 'write_verify' needs cimphys.devices.programming.write_verify") from exc
-    result = write_verify(target, cfg.device_card, rng=rng)
-    return np.asarray(getattr(result, "g", result), dtype=np.float64)
+
+        tol = cfg.write_tolerance or 0.5 * cfg.delta_g
+        ds = write_verify(model, target.reshape(-1, target.shape[-1]), tol, seed=rng)
+        g = np.asarray(ds["g"].values, dtype=np.float64).reshape(target.shape)
+    return _drift(model, target, g, cfg, rng) if cfg.drift_time > 0 else g
+
+
+def _drift(model, target: np.ndarray, g: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
+    nu = model.drift_exponents(target, rng)
+    g_0 = model.drift(g, nu, model.t0)
+    g_t = model.drift(g, nu, model.t0 + cfg.drift_time)
+    return g_t * (g_0.sum() / g_t.sum())  # global drift compensation
 
 
 class AnalogMatrix:

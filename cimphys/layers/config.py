@@ -58,7 +58,8 @@ class CimConfig:
     programming: str = "ideal"     # ideal | gaussian | pcm | write_verify
     programming_sigma: float = 0.0  # relative to g_max - g_min (gaussian)
     device_card: str = ""          # device card for pcm / write_verify programming
-    drift_time: float = 0.0        # s after programming (pcm), 0: no drift
+    drift_time: float = 0.0        # s after programming (pcm, write_verify), 0: no drift
+    write_tolerance: float = 0.0   # S, write-verify acceptance (0: half a level step)
     adc_calibration: str = "max"   # "max" or "p99.9" (percentile of |I| over the calibration reads)
     card_name: str = "default (ISAAC-like, built in)"
 
@@ -66,7 +67,7 @@ class CimConfig:
         positive = ("g_max", "v_read", "t_read", "adc_time")
         nonneg = ("g_min", "r_wl", "r_bl", "r_driver", "r_sense", "adc_energy", "dac_energy", "sense_energy",
                   "sense_noise", "digital_add_energy", "digital_mac_energy", "digital_mac_time", "write_energy",
-                  "write_time", "programming_sigma", "drift_time")
+                  "write_time", "programming_sigma", "drift_time", "write_tolerance")
         for name in positive + nonneg:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 if name in positive else value >= 0)
@@ -100,7 +101,7 @@ class CimConfig:
         m = self.mapping
         return (m.rows, m.cols, m.cell_bits, m.n_slices, m.sign, self.g_min, self.g_max, self.r_wl, self.r_bl,
                 self.r_driver, self.r_sense, self.programming, self.programming_sigma, self.device_card,
-                self.drift_time)
+                self.drift_time, self.write_tolerance)
 
     def range_identity(self) -> tuple:
         """The fields that decide calibrated ADC ranges (not the ADC resolution or any cost)."""

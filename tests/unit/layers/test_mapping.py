@@ -172,3 +172,22 @@ def test_mapping_rejects_bad_values():
         Mapping(sign="twos")
     with pytest.raises(InputError, match="g_min"):
         CimConfig(g_min=2e-4)
+
+
+def test_programming_through_the_device_layer(rng):
+    from cimphys.layers.analog import program_conductances
+
+    digits = rng.integers(0, 16, size=(2, 3, 2, 8, 8)).astype(np.uint8)
+    cfg = CimConfig(g_min=1e-6, g_max=20e-6)
+    target = cfg.g_min + digits * cfg.delta_g
+    assert np.array_equal(program_conductances(digits, cfg, rng), target)
+    one_shot = program_conductances(digits, cfg.with_(programming="pcm"), np.random.default_rng(1))
+    verified = program_conductances(digits, cfg.with_(programming="write_verify"), np.random.default_rng(1))
+    rms = lambda g: float(np.sqrt(np.mean((g - target) ** 2)))  # noqa: E731
+    assert rms(verified) < rms(one_shot)  # write-verify corrects the one-shot programming spread
+    # accepted on a noisy verify read (1/f noise), so some cells end outside the tolerance
+    assert np.mean(np.abs(verified - target) <= 0.5 * cfg.delta_g) > 0.75
+    drifted = program_conductances(digits, cfg.with_(programming="write_verify", drift_time=3600.0),
+                                   np.random.default_rng(1))
+    assert drifted.sum() == pytest.approx(verified.sum(), rel=1e-9)  # global compensation restores the sum
+    assert rms(drifted) > rms(verified)  # but not each cell's own drift
