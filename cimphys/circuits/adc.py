@@ -339,7 +339,7 @@ class ADC:
         ``rng`` (seed or ``numpy.random.Generator``) is required when the converter is noisy.
         """
         try:  # finiteness is checked inside the kernels (one pass over the data)
-            x = np.ascontiguousarray(x, dtype=np.float64)
+            x = np.asarray(x, dtype=np.float64, order="C")  # keeps 0-d (ascontiguousarray would not)
         except (TypeError, ValueError) as exc:
             raise InputError(f"x: expected numbers, got {x!r:.80}") from exc
         if x.ndim > 2:
