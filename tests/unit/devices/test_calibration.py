@@ -150,7 +150,7 @@ LINEAR_VS_VTEAM_RESIDUAL = (0.02, 0.2)
 
 @pytest.mark.slow
 def test_linear_drift_fitted_to_vteam_loop_reports_residual():
-    wave = sinusoid(1.0, 1e5, cycles=2, points_per_cycle=100)
+    wave = sinusoid(1.0, 1e5, cycles=1, points_per_cycle=100)
     x0, d = 1.5e-9, 3e-9
     vteam = VTEAM(**VTEAM_PARAMS, window="biolek", p=2.0)
     i_data = integrate(vteam, wave, [x0]).current.values[:, 0]
