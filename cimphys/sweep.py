@@ -24,9 +24,9 @@ Examples
 >>> import cimphys
 >>> def power(v, r):
 ...     return {"p": v * v / r}
->>> ds = cimphys.sweep(power, v=[0.1, 0.2], r=[1e3, 1e4], scheduler="serial")
->>> float(ds.p.sel(v=0.2, r=1e3))
-4e-05
+>>> ds = cimphys.sweep(power, v=[1.0, 2.0], r=[10.0, 100.0], scheduler="serial")
+>>> float(ds.p.sel(v=2.0, r=10.0))
+0.4
 """
 
 from __future__ import annotations
