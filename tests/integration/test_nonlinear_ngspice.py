@@ -12,7 +12,7 @@ def test_nonlinear_campaign_quick(tmp_path, needs_ngspice):
     campaign = load_module("validation/nonlinear_ngspice.py")
     report = campaign.run(tmp_path, quick=True)
     assert report["campaign"] == "nonlinear_ngspice"
-    assert len(report["checks"]) == 9  # three cases x (i_out, v_wl, v_bl)
+    assert len(report["checks"]) == 12  # four cases x (i_out, v_wl, v_bl)
     for check in report["checks"]:
         assert check["tolerance"] == campaign.RTOL == 1e-7
         assert check["value"] <= check["tolerance"], check
