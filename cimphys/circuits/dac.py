@@ -40,6 +40,8 @@ __all__ = ["DAC", "DAC_PARAMETERS", "pulse_width_charge", "shift_add", "slice_in
 DAC_PARAMETERS = (
     Parameter("bits", "1", "DAC resolution (1: bit-serial binary drivers)", default=1, kind="int", low=1, high=12),
     Parameter("mismatch_sigma", "1", "unit-element relative mismatch sigma", default=0.0, low=0.0, high=0.5),
+    Parameter("inl_lsb", "1", "measured static error per code, LSB (2**bits values; [0.0]: none)",
+              default=(0.0,), kind="floats", low=-10.0, high=10.0),
     Parameter("tau_s", "s", "driver settling time constant (0: instant)", default=0.0, low=0.0, high=1.0),
     Parameter("energy_per_conversion_j", "J", "DAC/driver energy per conversion", default=0.0, low=0.0, high=1e-6),
     Parameter("c_wordline_f", "F", "word-line capacitance charged per active read", default=0.0, low=0.0, high=1e-9),
@@ -109,8 +111,10 @@ class DAC:
     def from_parameters(cls, params, v_max: float, t_read: float, **overrides) -> DAC:
         """Build from a tile card's ``[dac]`` table; the top code drives ``v_max`` (the read voltage)."""
         p = dict(params)
+        inl = p.get("inl_lsb", (0.0,))
         kwargs = dict(bits=p.get("bits", 1), v_max=v_max, mismatch_sigma=p.get("mismatch_sigma", 0.0),
-                      tau=p.get("tau_s", 0.0), t_read=t_read, seed=p.get("seed", 0))
+                      tau=p.get("tau_s", 0.0), t_read=t_read, seed=p.get("seed", 0),
+                      inl_lsb=None if tuple(inl) == (0.0,) else np.asarray(inl))
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -62,6 +62,13 @@ def test_pulse_width_charge_is_exact_for_a_nonlinear_current():
     assert q[0, 0] == pytest.approx(2e-9 * 0.25 * 8)
 
 
+def test_inl_table_from_card_parameters():
+    dac = DAC.from_parameters({"bits": 2, "inl_lsb": (0.0, 0.1, -0.2, 0.0), "tau_s": 1e-9}, v_max=0.3, t_read=3e-9)
+    np.testing.assert_allclose(dac.levels, 0.1 * np.array([0.0, 1.1, 1.8, 3.0]) * (1 - math.exp(-3.0)), rtol=RTOL_LEVEL)
+    with pytest.raises(InputError, match="inl_lsb"):
+        DAC.from_parameters({"bits": 2, "inl_lsb": (0.1, 0.2)}, v_max=0.3, t_read=1e-8)
+
+
 def test_bad_inputs_raise():
     with pytest.raises(InputError, match="x_int"):
         slice_inputs(np.array([256]), 8)
