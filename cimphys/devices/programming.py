@@ -375,7 +375,7 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         if not active.any():
             break
         scale = np.where(active, np.where(g_read < flat, amps[0], amps[1]), 0.0)
-        x_new = integrate(model, wave, x, record="all", v_scale=scale, quantities=("state",)).state.values[-1]
+        x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
         factor = np.exp(s_sig * rng.standard_normal(flat.size)) if s_sig else 1.0
         x = np.clip(x + (x_new - x) * factor, lo, hi)
         pulses += active
