@@ -80,13 +80,17 @@ def test_seed_keyword_receives_an_int():
     np.testing.assert_array_equal(ds.s.values, expected)
 
 
-@pytest.mark.slow
-def test_local_dask_cluster_matches_serial():
+def test_dask_client_matches_serial():
+    """A distributed.Client (in-process workers here; a tcp:// scheduler takes the same path)."""
+    from distributed import Client
+
     serial = sweep(noisy, a=[0, 1], b=[0, 1, 2], seed=9, scheduler="serial")
-    local = lambda a, b, rng: noisy(a, b, rng)  # noqa: E731 - travels to Dask workers by value
-    dask = sweep(local, a=[0, 1], b=[0, 1, 2], seed=9, scheduler="dask", workers=2)
-    np.testing.assert_array_equal(serial.x.values, dask.x.values)
-    np.testing.assert_array_equal(serial.ab.values, dask.ab.values)
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        dask = sweep(noisy, a=[0, 1], b=[0, 1, 2], seed=9, scheduler=client)
+        address = client.scheduler.address  # "inproc://..."; "tcp://host:port" in a real cluster
+        by_address = sweep(noisy, a=[0, 1], b=[0, 1, 2], seed=9, scheduler=address)
+    xr.testing.assert_identical(serial, dask)
+    xr.testing.assert_identical(serial, by_address)
 
 
 @pytest.mark.parametrize(
