@@ -19,6 +19,7 @@ from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 from .dynamics import integrate
 from .programming import potentiation_depression, write_verify
 from .calibration import calibrate
+from .retention import RetentionModel
 
 __all__ = [
     "SinhCell",
@@ -44,6 +45,7 @@ __all__ = [
     "pwl",
     "sinusoid",
     "triangle",
+    "RetentionModel",
     "calibrate",
     "potentiation_depression",
     "write_verify",

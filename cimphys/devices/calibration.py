@@ -129,7 +129,7 @@ def fit(forward: Callable[[Mapping[str, float], np.ndarray], np.ndarray], x, y, 
         two decades.
     scale : float or array_like, optional
         Residual scale (the data's standard deviation, or ``|y|`` for relative residuals);
-        default 1.
+        default the RMS of ``y``, so that residuals are of order one in any unit.
 
     Raises
     ------
@@ -138,7 +138,11 @@ def fit(forward: Callable[[Mapping[str, float], np.ndarray], np.ndarray], x, y, 
     """
     names = tuple(names)
     y = as_array("y", y)
-    scale = np.ones_like(y) if scale is None else as_array("scale", scale, low=0.0, low_open=True) * np.ones_like(y)
+    if scale is None:  # residuals of order 1 whatever the unit of y (S, A): the tolerances are relative
+        rms = float(np.sqrt(np.mean(y**2)))
+        scale = np.full_like(y, rms if rms > 0 else 1.0)
+    else:
+        scale = as_array("scale", scale, low=0.0, low_open=True) * np.ones_like(y)
     p0, low, high, is_log = _check_problem(names, p0, bounds, log)
 
     def residual(theta):
