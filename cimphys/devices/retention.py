@@ -64,7 +64,7 @@ class RetentionModel:
     Examples
     --------
     >>> m = RetentionModel(g_rest=1e-6, tau_ref=1e4, beta=1.0)
-    >>> round(float(m.conductance(11e-6, 1e4)[0]) * 1e6, 6)   # 1 + 10/e uS
+    >>> round(float(m.conductance(11e-6, 1e4)) * 1e6, 6)   # 1 + 10/e uS
     4.678794
     """
 
