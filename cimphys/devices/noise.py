@@ -50,7 +50,13 @@ MAX_SAMPLES = 1 << 26  # one trace of 64 Mi samples is 512 MB; refuse more up fr
 
 
 def thermal_noise_std(g, bandwidth, temperature=300.0) -> np.ndarray:
-    """RMS thermal noise current ``sqrt(4 k T G df)`` in A of conductances ``g`` (S)."""
+    """RMS thermal noise current ``sqrt(4 k T G df)`` in A of conductances ``g`` (S).
+
+    Examples
+    --------
+    >>> f"{float(thermal_noise_std(10e-6, 1e6, 300.0)):.3e}"   # 10 uS over 1 MHz at 300 K
+    '4.070e-10'
+    """
     g = as_array("g", g, unit="S", low=0.0)
     df = as_scalar("bandwidth", bandwidth, unit="Hz", low=0.0, low_open=True)
     temp = as_scalar("temperature", temperature, unit="K", low=0.0, low_open=True, high=2000.0)

@@ -405,6 +405,13 @@ def write_verify(model_or_card, targets, tolerance: float, max_pulses: int = 20,
     ``model_or_card`` is a :class:`PCMModel` or ``pcm_statistical`` card (options of
     :func:`write_verify_pcm`), or a dynamic model or its card (options of
     :func:`write_verify_dynamic`; ``v_set``, ``v_reset`` and ``width`` are required).
+
+    Examples
+    --------
+    >>> from cimphys.cards import load_device
+    >>> ds = write_verify(load_device("nandakumar2019_pcm"), [5e-6, 20e-6], 0.5e-6, max_pulses=20, seed=1)
+    >>> ds.g.attrs["units"], ds.g.dims, int(ds.attrs["n_failed"])
+    ('S', ('cell',), 0)
     """
     if isinstance(model_or_card, Card):
         model_or_card = (PCMModel.from_card(model_or_card) if model_or_card.model == "pcm_statistical"
