@@ -19,6 +19,7 @@ COMMANDS = (
     ("cards", "cimphys.commands.cards", "list the device and circuit cards, or show one with its provenance"),
     ("sweep", "cimphys.commands.sweep", "run a campaign file as a resumable sweep (local processes or Dask)"),
     ("validate", "cimphys.commands.validate", "run the validation campaigns and write report.md"),
+    ("crossbar", "cimphys.commands.crossbar", "solve a linear crossbar from a .npz (G, v_in): NetCDF + heat map + IR-drop loss"),
     ("adc", "cimphys.commands.adc", "characterise a card's ADC (IEEE 1241): ENOB, SNDR, INL/DNL, with plots"),
     ("bench", "cimphys.commands.bench", "run the benchmarks of a source checkout and print their tables"),
     ("run", "cimphys.commands.run", "run a transformer's matmuls on CIM tiles; report fidelity, energy, latency"),

@@ -172,3 +172,32 @@ def test_rejects_bad_input_vector():
             xb.solve(bad)
     with pytest.raises(InputError, match="v_in"):
         xb.apply(np.ones(4))
+
+
+def test_cli_writes_netcdf_and_heat_map(rng, tmp_path, capsys):
+    from cimphys.cli import main
+
+    g, v = rng.uniform(1e-6, 1e-4, (6, 5)), rng.uniform(0, 0.5, (2, 6))
+    np.savez(tmp_path / "in.npz", G=g, v_in=v, r_wl=2.0)
+    assert main(["crossbar", str(tmp_path / "in.npz"), "--r-bl", "3", "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / "out" / "crossbar.nc"), str(tmp_path / "out" / "crossbar.png")]
+    ds = cimphys.open(printed[0])
+    expected = Crossbar(g, r_wl=2.0, r_bl=3.0).solve(v)
+    np.testing.assert_allclose(ds["i_out"].values, expected.i_out, rtol=RTOL_EXACT)
+    np.testing.assert_allclose(ds["i_ideal"].values, v @ g, rtol=RTOL_EXACT)
+    assert (ds["ir_drop_loss"].values > 0).all() and ds["ir_drop_loss"].attrs["units"] == "1"
+    assert (tmp_path / "out" / "crossbar.png").stat().st_size > 1000
+
+
+def test_cli_ideal_wires_lose_nothing_and_bad_input_fails(rng, tmp_path, capsys):
+    from cimphys.cli import main
+
+    np.savez(tmp_path / "in.npz", G=rng.uniform(1e-6, 1e-4, (4, 3)), v_in=rng.uniform(0.1, 0.5, 4))
+    args = ["crossbar", str(tmp_path / "in.npz"), "--r-wl", "0", "--r-bl", "0", "-o", str(tmp_path)]
+    assert main(args) == 0
+    assert np.abs(cimphys.open(tmp_path / "crossbar.nc")["ir_drop_loss"].values).max() < RTOL_EXACT
+    np.savez(tmp_path / "bad.npz", G=-np.ones((2, 2)), v_in=np.ones(2))
+    capsys.readouterr()
+    assert main(["crossbar", str(tmp_path / "bad.npz"), "-o", str(tmp_path)]) == 1
+    assert "G" in capsys.readouterr().err

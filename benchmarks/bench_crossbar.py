@@ -1,0 +1,153 @@
+"""Crossbar nodal solver: speed against SuperLU, ngspice and dense matmul, and its scaling.
+
+Figures (ratios against a peer timed in the same run):
+
+* 256 x 256 linear array (r_wl = r_bl = 1 ohm, G uniform in 1..100 uS), a batch of 64 input
+  vectors, i_out to 1e-9: ``Crossbar.solve`` vs ``scipy.sparse.linalg.splu`` on the same nodal
+  matrix (factorisation + solves).  Target >= 10x.
+* 128 x 128, one input vector: ``Crossbar.solve`` vs ``ngspice -b`` on the netlist.  Target >= 1000x.
+* Transfer matrix of 256 x 256: seconds, against a 1 s budget (peer: the budget).
+* A characterised array (``Crossbar.apply``) on a batch vs the dense ``V @ G``.  Target <= 2x.
+* Scaling of one solve from 64^2 to 1024^2 cells: the fitted exponent of time vs cells.
+
+``quick=True`` shrinks every size (smoke run).  OpenBLAS threads follow the environment; on a
+shared 2-core machine ``OPENBLAS_NUM_THREADS=1`` avoids oversubscription (it affects the
+dense-matmul peer and our LAPACK calls alike, not SuperLU).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from _common import Record, best_of, main
+except ImportError:  # imported as benchmarks.bench_crossbar
+    from benchmarks._common import Record, best_of, main
+
+RTOL = 1e-9  # accuracy asked of every timed answer
+
+
+def _array(n: int, m: int | None = None, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(1e-6, 1e-4, (m or n, n)), rng
+
+
+def _splu_peer(xb, v):
+    """SuperLU on the same merged nodal matrix: factorisation + one solve per input."""
+    from scipy.sparse.linalg import splu
+
+    from cimphys.circuits.nodal import assemble, check_stamp
+
+    g = xb.G
+    a, b, c3, v2, _ = check_stamp(xb.network, g, g, np.zeros_like(g), v)
+    k, rhs, num = assemble(xb.network, a, b, c3, v2)  # not timed: the peer's matrix is given
+
+    def run():
+        lu = splu(k.tocsc())
+        return lu.solve(np.ascontiguousarray(rhs.T))
+
+    return run, num
+
+
+def batch_vs_splu(n: int, batch: int) -> Record:
+    import cimphys
+
+    g, rng = _array(n)
+    v = rng.uniform(0, 0.5, (batch, n))
+    peer, num = _splu_peer(cimphys.Crossbar(g), v)
+    ref = peer()
+    t_peer = best_of(peer, repeat=2)
+    ours = lambda: cimphys.Crossbar(g).solve(v)  # noqa: E731 - a fresh array: factorisation included
+    sol = ours()
+    t_ours = best_of(ours, repeat=2)
+    i_ref = sol.i_out  # SuperLU's voltages -> the same sense currents
+    v_bl_ref = ref.T[:, num.bl_gid[:, -1] - 0]  # BL nodes at row M-1 (sense end)
+    err = np.abs(v_bl_ref - sol.v_bl[:, -1, :]).max() / np.abs(v_bl_ref).max()
+    return Record(
+        f"{n}x{n} batch {batch}: solve vs splu", t_ours, "scipy splu factor+solve", t_peer, "s", 10.0,
+        notes=f"max rel diff of sense-end voltages {err:.1e}; |i_out| max {np.abs(i_ref).max():.2e} A",
+    )
+
+
+def single_vs_ngspice(n: int) -> Record:
+    import cimphys
+    from cimphys.circuits import spice
+
+    g, rng = _array(n, seed=1)
+    v = rng.uniform(0, 0.5, n)
+    xb = cimphys.Crossbar(g)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = spice.write_netlist(Path(tmp) / "bench.cir", xb.network, v, spice.resistor_cells(g))
+        start = time.perf_counter()
+        values = spice.run_ngspice(path)
+        t_peer = time.perf_counter() - start
+    _, _, i_ref = spice.crossbar_from_values(values, xb.network)
+    sol = xb.solve(v)
+    t_ours = best_of(lambda: cimphys.Crossbar(g).solve(v), repeat=3)
+    err = np.abs(sol.i_out - i_ref).max() / np.abs(i_ref).max()
+    return Record(f"{n}x{n} one vector: solve vs ngspice", t_ours, "ngspice -b .op", t_peer, "s", 1000.0,
+                  notes=f"i_out rel diff {err:.1e}")
+
+
+def transfer(n: int) -> Record:
+    import cimphys
+
+    g, _ = _array(n, seed=2)
+    cimphys.Crossbar(g[:8, :8]).transfer_matrix()  # compile
+    t = best_of(lambda: cimphys.Crossbar(g).transfer_matrix(), repeat=2)
+    return Record(f"{n}x{n} transfer matrix", t, "1 s budget", 1.0, "s", 1.0, notes="ratio = budget / ours")
+
+
+def apply_vs_dense(n: int, batch: int) -> Record:
+    import cimphys
+
+    g, rng = _array(n, seed=3)
+    v = rng.uniform(0, 0.5, (batch, n))
+    xb = cimphys.Crossbar(g)
+    xb.transfer_matrix()
+    t_ours = best_of(lambda: xb.apply(v), repeat=5, number=5)
+    t_peer = best_of(lambda: v @ g, repeat=5, number=5)
+    return Record(f"{n}x{n} characterised, batch {batch}: apply vs V@G", t_ours, "dense V @ G", t_peer, "s", 2.0,
+                  lower_is_better=True)
+
+
+def scaling(sizes) -> list[Record]:
+    import cimphys
+
+    times = []
+    for n in sizes:
+        g, rng = _array(n, seed=4)
+        v = rng.uniform(0, 0.5, n)
+        cimphys.Crossbar(g[:4, :4]).solve(v[:4])
+        times.append(best_of(lambda: cimphys.Crossbar(g).solve(v), repeat=2))
+    cells = np.array(sizes, float) ** 2
+    slope = float(np.polyfit(np.log(cells), np.log(times), 1)[0])
+    notes = ", ".join(f"{n}^2: {t:.3g} s" for n, t in zip(sizes, times))
+    return [Record(f"one solve, {sizes[0]}^2..{sizes[-1]}^2: exponent vs cells", slope, "linear (1.0)", 1.0,
+                   "1", 1.5, lower_is_better=True, notes=notes)]
+
+
+def run(quick: bool = False) -> list[Record]:
+    if quick:
+        return [
+            batch_vs_splu(64, 16),
+            single_vs_ngspice(16),
+            transfer(64),
+            apply_vs_dense(64, 64),
+            *scaling([32, 64, 128]),
+        ]
+    return [
+        batch_vs_splu(256, 64),
+        single_vs_ngspice(128),
+        transfer(256),
+        apply_vs_dense(256, 64),
+        *scaling([64, 128, 256, 512, 1024]),
+    ]
+
+
+if __name__ == "__main__":
+    main(run)
