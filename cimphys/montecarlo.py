@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from .checks import as_scalar
 from .errors import InputError
@@ -135,6 +134,8 @@ def summarize(samples: xr.Dataset, *, confidence: float = 0.95, quantiles=(0.05,
 
 
 def _statistics(x, level, probs, std_interval, n_boot, rng) -> dict:
+    from scipy import stats  # here, not at import: sample workers unpickle this module
+
     n = x.shape[0]
     alpha = 1.0 - level
     mean = x.mean(axis=0)
@@ -173,6 +174,8 @@ def _bootstrap_std(centred: np.ndarray, alpha: float, n_boot: int, rng) -> tuple
 
 
 def _quantiles(x: np.ndarray, probs: np.ndarray, alpha: float) -> tuple:
+    from scipy import stats
+
     n = x.shape[0]
     ordered = np.sort(x, axis=0)
     qs = np.quantile(x, probs, axis=0)

@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import contextlib
 import difflib
 import inspect
@@ -51,6 +52,7 @@ from .store import MemoryStore, ZarrStore, fingerprint
 __all__ = ["point_seed", "sweep"]
 
 _RESERVED = ("rng", "seed")
+_FORKSERVER_PRELOAD = ("__main__", "cloudpickle", "numpy", "xarray", "cimphys.sweep", "cimphys.store")
 _IN_FLIGHT_PER_WORKER = 4  # enough queued work to hide the round trip, little lost on Ctrl-C
 
 
@@ -277,7 +279,12 @@ def _mp_context():
     pool = sys.modules.get("numba.np.ufunc.parallel")
     if "fork" in methods and (pool is None or not pool._is_initialized):
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Imported once by the server (before its first fork), not by every worker it forks.
+    context.set_forkserver_preload(list(_FORKSERVER_PRELOAD))
+    return context
 
 
 def _in_worker(index: int, point: dict):
@@ -303,6 +310,12 @@ def _run_processes(call: _Call, tasks, workers: int):
                 finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
+        except BrokenProcessPool as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise RuntimeError(
+                "a sweep worker process died (killed, out of memory or crashed); every point finished "
+                "before it is kept in the store: run the same sweep again to resume"
+            ) from exc
         except BaseException:
             for future in running:
                 future.cancel()

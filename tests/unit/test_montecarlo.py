@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import cloudpickle
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,6 +13,9 @@ from scipy import stats
 from cimphys.errors import InputError
 from cimphys.montecarlo import monte_carlo, summarize
 from cimphys.sweep import point_seed
+
+# Functions of this module travel to worker processes by value: workers need not import it.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 TRIALS = 2000  # independent experiments per coverage estimate
 # Binomial standard error of a 95 % coverage over TRIALS experiments is 0.0049; 3 of them keep a
@@ -71,8 +77,8 @@ def test_monte_carlo_samples_follow_sweep_streams_and_keep_units():
     assert ds.g_std.item() == pytest.approx(np.std(expected, ddof=1), rel=1e-12)
     assert ds.g_std_high.attrs["units"] == "S"
     assert ds.g_quantile.dims == ("quantile",)
-    again = monte_carlo(draw, 50, seed=4, workers=2)
-    xr.testing.assert_identical(ds, again)
+    other = monte_carlo(draw, 50, seed=5, scheduler="serial")  # worker-count independence: test_sweep
+    assert not np.array_equal(other.g.values, ds.g.values)
 
 
 @pytest.mark.parametrize(

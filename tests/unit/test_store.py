@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import cloudpickle
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,6 +12,9 @@ import xarray as xr
 from cimphys.errors import InputError
 from cimphys.store import ZarrStore, fingerprint, open_sweep
 from cimphys.sweep import sweep
+
+# Functions of this module travel to worker processes by value: workers need not import it.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 CALLS: list[int] = []
 
@@ -89,3 +95,26 @@ def test_fingerprint_is_stable_and_sensitive():
     b = fingerprint("m.f", 1, {"x": [1.0, 2.0], "s": ["p", "q"]})
     assert a == b
     assert fingerprint("m.f", 1, {"x": [1.0, 2.5], "s": ["p", "q"]})["sha256"] != a["sha256"]
+
+
+def dies_at(a, b, rng, flag):
+    """Kills its own worker process at (2, 1) while the file ``flag`` exists."""
+    import os
+
+    if (a, b) == (2, 1) and os.path.exists(flag):
+        os._exit(3)
+    return counted(a, b, rng)
+
+
+def test_killed_worker_keeps_finished_points_and_resumes(tmp_path):
+    flag = tmp_path / "die"
+    flag.touch()
+    path = tmp_path / "s.zarr"
+    fn = lambda a, b, rng: dies_at(a, b, rng, str(flag))  # noqa: E731 - carries the flag by value
+    with pytest.raises(RuntimeError, match="worker process died.*resume"):
+        sweep(fn, seed=2, workers=2, store=path, **AXES)
+    done = open_sweep(path, partial=True).done.values
+    assert not done[2, 1]
+    flag.unlink()
+    resumed = sweep(fn, seed=2, workers=2, store=path, **AXES)
+    np.testing.assert_array_equal(resumed.y.values, sweep(counted, seed=2, scheduler="serial", **AXES).y.values)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import cloudpickle
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,6 +12,9 @@ import xarray as xr
 import cimphys
 from cimphys.errors import InputError
 from cimphys.sweep import point_seed, sweep
+
+# Functions of this module travel to worker processes by value: workers need not import it.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def ohm(v, r):
