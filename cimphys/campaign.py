@@ -55,7 +55,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["MODELS", "Campaign", "crossbar_adc", "load_campaign"]
+__all__ = ["MODELS", "Campaign", "crossbar_adc", "load_campaign", "pcm_tile_error"]
 
 _SCHEMA = {
     "campaign": {"name": str, "description": str, "seed": int},
@@ -310,4 +310,22 @@ def crossbar_adc(rows: int, cols: int, r_wire: float, adc_bits: int, g_on: float
     })
 
 
-MODELS = MappingProxyType({"crossbar_adc": crossbar_adc})
+def pcm_tile_error(adc_bits: int, t_inference: float, device_card, circuit_card, input_magnitude: float = 1.0,
+                   weight_magnitude: float = 1.0, rows: int | None = None, cols: int | None = None,
+                   n_tiles: int = 8, batch: int = 32, seed: int = 0) -> xr.Dataset:
+    """MVM error of a PCM tile (device card programmed into a tile card) read ``t_inference`` s
+    after programming: mean and std in normalised output units (see :mod:`cimphys.export`)."""
+    from .export import physics_errors
+
+    out = physics_errors(device_card, circuit_card, adc_bits=adc_bits, input_magnitude=input_magnitude,
+                         weight_magnitude=weight_magnitude, t_inference=t_inference, n_tiles=n_tiles,
+                         batch=batch, rows=rows, cols=cols, seed=seed % (2**63))
+    err = out["error"]
+    return xr.Dataset({
+        "error_mean": ((), err.mean(), {"units": "1", "long_name": "mean MVM error (normalised output)"}),
+        "error_std": ((), err.std(ddof=1), {"units": "1", "long_name": "std of MVM error (normalised output)"}),
+        "alpha": ((), out["alpha"], {"units": "1", "long_name": "global drift compensation factor"}),
+    })
+
+
+MODELS = MappingProxyType({"crossbar_adc": crossbar_adc, "pcm_tile_error": pcm_tile_error})

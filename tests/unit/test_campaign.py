@@ -115,3 +115,16 @@ def test_shipped_campaigns_parse_and_name_real_arguments():
         camp = load_campaign(path)
         camp._check_signature(resolve_function(camp.function))
         assert camp.n_points >= 1
+
+
+def test_campaign_with_cards_runs_a_point(tmp_path):
+    """The shipped PCM campaign, cut to one point and a small array: cards reach the model."""
+    text = (ROOT / "campaigns" / "pcm_tile_drift.toml").read_text()
+    text = text.replace("rows = 64, cols = 32, n_tiles = 8, batch = 32", "rows = 8, cols = 4, n_tiles = 1, batch = 4")
+    text = text.replace('t_inference = { start = 20.0, stop = 3.15e7, num = 6, scale = "log" }', "t_inference = [3600.0]")
+    text = text.replace("adc_bits = [6, 8]", "adc_bits = [8]")
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    ds = load_campaign(path).run(store=tmp_path / "s.zarr", scheduler="serial")
+    assert ds.error_std.shape == (1, 1) and ds.error_std.item() > 0
+    assert 1.0 < ds.alpha.item() < 1.5  # drift lowers the reads; compensation scales them back up
