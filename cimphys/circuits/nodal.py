@@ -475,77 +475,96 @@ MAX_ITERATIONS = 1000
 
 
 @jit(error_model="numpy")  # a singular chain gives inf/NaN, caught by the caller
-def _chain_solve(d, s, rseg, rlo, ulo, rhi, uhi, x, work):
-    """Solve one resistor chain with extra diagonal ``d`` (S) and injected current ``s`` (A).
+def _chain_factor(d, rseg, rlo, rhi, gid, low, cp, ipiv):
+    """LU-factorise one resistor chain with extra diagonal ``d`` (S); returns the group count.
 
-    Zero segments merge nodes; a zero end resistance fixes the end group at its source
-    voltage; an infinite one leaves the end open.  Thomas algorithm on the merged nodes.
-    ``work`` is a ``(4, n)`` scratch buffer.  Writes node voltages into ``x``.
+    Zero segments merge nodes into groups (``gid[t]`` is node t's group); a zero end
+    resistance fixes the end group at its source (a Dirichlet row); an infinite one leaves
+    the end open.  On the groups the matrix is tridiagonal: ``low[k]`` couples group k to
+    k-1; ``cp`` and ``ipiv`` are the Thomas factors (upper / pivot and 1 / pivot).
     """
     n = d.size
-    gd = work[0]
-    gr = work[1]
-    gg = work[2]
-    cp = work[3]
     k = 0
-    gd[0] = d[0]
-    gr[0] = s[0]
+    gid[0] = 0
+    ipiv[0] = d[0]  # holds the group diagonal until it is replaced by 1 / pivot
+    low[0] = 0.0
     for t in range(1, n):
         r = rseg[t - 1]
         if r > 0.0:
-            gg[k] = 1.0 / r
+            g = 1.0 / r
+            ipiv[k] += g
             k += 1
-            gd[k] = d[t]
-            gr[k] = s[t]
+            low[k] = -g
+            ipiv[k] = d[t] + g
         else:
-            gd[k] += d[t]
-            gr[k] += s[t]
+            ipiv[k] += d[t]
+        gid[t] = k
     ng = k + 1
-    for k in range(ng - 1):
-        gd[k] += gg[k]
-        gd[k + 1] += gg[k]
     lo_fixed = rlo == 0.0
     hi_fixed = rhi == 0.0 and not (lo_fixed and ng == 1)
     if not lo_fixed and rlo < np.inf:
-        gd[0] += 1.0 / rlo
-        gr[0] += ulo / rlo
+        ipiv[0] += 1.0 / rlo
     if not hi_fixed and 0.0 < rhi < np.inf:
-        gd[ng - 1] += 1.0 / rhi
-        gr[ng - 1] += uhi / rhi
-    if hi_fixed:
-        gd[ng - 1] = 1.0
-        gr[ng - 1] = uhi
+        ipiv[ng - 1] += 1.0 / rhi
     if lo_fixed:
-        gd[0] = 1.0
-        gr[0] = ulo
-    # forward elimination: row k has lower -gg[k-1] and upper -gg[k] (zero in fixed rows)
-    upper = 0.0 if (lo_fixed or ng == 1) else -gg[0]
-    cp[0] = upper / gd[0]
-    gr[0] = gr[0] / gd[0]
-    for k in range(1, ng):
-        lower = 0.0 if (hi_fixed and k == ng - 1) else -gg[k - 1]
-        upper = -gg[k] if k < ng - 1 else 0.0
-        piv = gd[k] - lower * cp[k - 1]
+        ipiv[0] = 1.0
+    if hi_fixed:
+        ipiv[ng - 1] = 1.0
+    prev = 0.0
+    for k in range(ng):
+        lower = 0.0 if (hi_fixed and k == ng - 1) else low[k]
+        upper = 0.0 if (k == ng - 1 or (k == 0 and lo_fixed)) else low[k + 1]
+        piv = ipiv[k] - lower * prev
+        ipiv[k] = 1.0 / piv
         cp[k] = upper / piv
-        gr[k] = (gr[k] - lower * gr[k - 1]) / piv
+        prev = cp[k]
+    if hi_fixed:
+        low[ng - 1] = 0.0  # a Dirichlet row has no coupling
+    return ng
+
+
+@jit(error_model="numpy")
+def _chain_apply(s_node, gid, low, cp, ipiv, rlo, ulo, rhi, uhi, z):
+    """Solve a factored chain for node injections ``s_node`` (A); group voltages into ``z``."""
+    n = gid.size
+    ng = gid[n - 1] + 1
+    for k in range(ng):
+        z[k] = 0.0
+    for t in range(n):
+        z[gid[t]] += s_node[t]
+    lo_fixed = rlo == 0.0
+    hi_fixed = rhi == 0.0 and not (lo_fixed and ng == 1)
+    if not lo_fixed and rlo < np.inf:
+        z[0] += ulo / rlo
+    if not hi_fixed and 0.0 < rhi < np.inf:
+        z[ng - 1] += uhi / rhi
+    if hi_fixed:
+        z[ng - 1] = uhi
+    if lo_fixed:
+        z[0] = ulo
+    z[0] *= ipiv[0]
+    for k in range(1, ng):
+        z[k] = (z[k] - low[k] * z[k - 1]) * ipiv[k]
     for k in range(ng - 2, -1, -1):
-        gr[k] -= cp[k] * gr[k + 1]
-    k = 0
-    x[0] = gr[0]
-    for t in range(1, n):
-        if rseg[t - 1] > 0.0:
-            k += 1
-        x[t] = gr[k]
+        z[k] -= cp[k] * z[k + 1]
+    return ng
 
 
 @jit_parallel(error_model="numpy")
-def _sweep(out, other, diag, coef, c, sign_c, u_lo, u_hi, rseg, rlo, rhi):
-    """Solve every line of one family given the other family's voltages.
+def _factor_family(diag, rseg, rlo, rhi, gid, low, cp, ipiv):
+    """:func:`_chain_factor` for every line of a family (``(L, n)`` arrays)."""
+    for li in prange(diag.shape[0]):
+        _chain_factor(diag[li], rseg[li], rlo[li], rhi[li], gid[li], low[li], cp[li], ipiv[li])
+
+
+@jit_parallel(error_model="numpy")
+def _sweep(out, other, coef, c, sign_c, u_lo, u_hi, gid, low, cp, ipiv, rlo, rhi):
+    """Solve every line of one factored family given the other family's voltages.
 
     ``out (B, L, n)`` receives the line voltages; ``other (Bo, n, L)`` are the voltages of the
-    other family in *its* layout (a batch of 1 broadcasts); line ``l`` node ``t`` sees the stamp ``diag[l, t]`` and the
-    injected current ``coef[l, t] * other[b, t, l] + sign_c * c[b % Bc, l, t]``.  ``u_lo, u_hi``
-    are ``(Bu, L)`` end-source voltages.
+    other family in *its* layout (a batch of 1 broadcasts); line ``l`` node ``t`` receives the
+    current ``coef[l, t] * other[b, t, l] + sign_c * c[b % Bc, l, t]``.  ``u_lo, u_hi`` are
+    ``(Bu, L)`` end-source voltages.
     """
     nb, nl, n = out.shape
     nbc = c.shape[0]
@@ -555,12 +574,31 @@ def _sweep(out, other, diag, coef, c, sign_c, u_lo, u_hi, rseg, rlo, rhi):
         bi = job // nl
         li = job % nl
         s = np.empty(n)
-        work = np.empty((4, n))
+        z = np.empty(n)
         cb = c[bi % nbc, li]
         ob = other[bi % nbo]
         for t in range(n):
             s[t] = coef[li, t] * ob[t, li] + sign_c * cb[t]
-        _chain_solve(diag[li], s, rseg[li], rlo[li], u_lo[bi % nbu, li], rhi[li], u_hi[bi % nbu, li], out[bi, li], work)
+        g = gid[li]
+        _chain_apply(s, g, low[li], cp[li], ipiv[li], rlo[li], u_lo[bi % nbu, li], rhi[li], u_hi[bi % nbu, li], z)
+        o = out[bi, li]
+        for t in range(n):
+            o[t] = z[g[t]]
+
+
+class _Family:
+    """One family of chains (WLs or BLs) factorised with its cell stamps on the diagonal."""
+
+    def __init__(self, chains: Chains, diag: np.ndarray):
+        shape = diag.shape
+        self.r_lo, self.r_hi = chains.r_lo, chains.r_hi
+        self.gid = np.empty(shape, np.int64)
+        self.low, self.cp, self.ipiv = np.empty(shape), np.empty(shape), np.empty(shape)
+        _factor_family(diag, chains.r_seg, chains.r_lo, chains.r_hi, self.gid, self.low, self.cp, self.ipiv)
+
+    def sweep(self, out, other, coef, c, sign_c, u):
+        _sweep(out, other, coef, c, sign_c, u, u, self.gid, self.low, self.cp, self.ipiv, self.r_lo, self.r_hi)
+        return out
 
 
 class _LineSolver:
@@ -568,9 +606,10 @@ class _LineSolver:
 
     def __init__(self, network: Network, a, b, c3, v2):
         m, n = network.shape
-        self.wlc, self.blc = network.wl_chains(), network.bl_chains()
         self.a, self.b = a, b
         self.aT, self.bT = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+        self.wlf = _Family(network.wl_chains(), a)
+        self.blf = _Family(network.bl_chains(), self.bT)
         self.c, self.cT = c3, np.ascontiguousarray(c3.transpose(0, 2, 1))
         self.v2 = v2
         self.vend = np.ascontiguousarray(network.v_bl_end[None, :])
@@ -578,17 +617,14 @@ class _LineSolver:
         self.zero_cT = np.zeros((1, n, m))
         self.zero_v = np.zeros((1, m))
         self.zero_e = np.zeros((1, n))
-        self.x = np.empty((v2.shape[0], m, n))
 
     def wl(self, y, x, sources=True):
         c, v = (self.c, self.v2) if sources else (self.zero_c, self.zero_v)
-        _sweep(x, y, self.a, self.b, c, -1.0, v, v, self.wlc.r_seg, self.wlc.r_lo, self.wlc.r_hi)
-        return x
+        return self.wlf.sweep(x, y, self.b, c, -1.0, v)
 
     def bl(self, x, y, sources=True):
         c, v = (self.cT, self.vend) if sources else (self.zero_cT, self.zero_e)
-        _sweep(y, x, self.bT, self.aT, c, 1.0, v, v, self.blc.r_seg, self.blc.r_lo, self.blc.r_hi)
-        return y
+        return self.blf.sweep(y, x, self.aT, c, 1.0, v)
 
     def apply(self, y, sources=True):
         """``F(y)`` with sources, or ``H y`` (the homogeneous part) without."""
@@ -755,25 +791,35 @@ AUTO_BLOCK_BATCH = 8
 
 
 @jit_parallel(error_model="numpy")
-def _schur_blocks(a, b, rseg, rlo, rhi, diag_bl, out):
+def _schur_blocks(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, out):
     """``out[t] = diag(b_t) - diag(a_t) W_t^-1 diag(b_t) + diag(diag_bl[t])`` for every row t.
 
-    ``W_t`` is WL chain t with the cell stamps ``a_t`` on its diagonal; its inverse is built
-    column by column with the exact (merging) chain solver.
+    ``W_t`` is WL chain t with the cell stamps ``a_t`` on its diagonal, already factorised
+    (``gid, low, cp, ipiv`` from :func:`_chain_factor`); its inverse is built one merged
+    group at a time (nodes of one group share a column), zeros above the unit skipped.
     """
     m, n = a.shape
     for t in prange(m):
-        work = np.empty((4, n))
-        unit = np.zeros(n)
-        col = np.empty(n)
+        g = gid[t]
+        ng = g[n - 1] + 1
+        inv = np.zeros((ng, ng))  # inv[q, p]: voltage of group p per ampere into group q
+        lo_fixed = rlo[t] == 0.0
+        hi_fixed = rhi[t] == 0.0 and not (lo_fixed and ng == 1)
+        for q in range(ng):
+            if (q == 0 and lo_fixed) or (q == ng - 1 and hi_fixed):
+                continue  # current into a node held by a source changes nothing
+            col = inv[q]
+            col[q] = ipiv[t, q]
+            for k in range(q + 1, ng):
+                col[k] = -low[t, k] * col[k - 1] * ipiv[t, k]
+            for k in range(ng - 2, -1, -1):
+                col[k] -= cp[t, k] * col[k + 1]
         blk = out[t]
-        for k in range(n):
-            unit[k] = 1.0
-            _chain_solve(a[t], unit, rseg[t], rlo[t], 0.0, rhi[t], 0.0, col, work)
-            unit[k] = 0.0
-            for j in range(n):
-                blk[j, k] = -a[t, j] * col[j] * b[t, k]
-            blk[k, k] += b[t, k] + diag_bl[t, k]
+        for j in range(n):
+            gj = g[j]
+            for k in range(n):
+                blk[j, k] = -a[t, j] * inv[g[k], gj] * b[t, k]
+            blk[j, j] += b[t, j] + diag_bl[t, j]
 
 
 @jit(error_model="numpy")
@@ -837,8 +883,10 @@ class BlockFactor:
         diag[:-1] += self.g[1:]
         diag[0] += self.g_lo
         diag[-1] += self.g_hi
+        self.wlf = _Family(self.wl, a)
+        f = self.wlf
         self.sinv = np.empty((m, n, n))
-        _schur_blocks(a, b, self.wl.r_seg, self.wl.r_lo, self.wl.r_hi, diag, self.sinv)
+        _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
         try:
             _schur_recursion(self.sinv, self.g)
         except np.linalg.LinAlgError as exc:
@@ -846,8 +894,7 @@ class BlockFactor:
 
     def _wl_sweep(self, y_t, c3, v2):
         x = np.empty((v2.shape[0],) + self.a.shape)
-        _sweep(x, y_t, self.a, self.b, c3, -1.0, v2, v2, self.wl.r_seg, self.wl.r_lo, self.wl.r_hi)
-        return x
+        return self.wlf.sweep(x, y_t, self.b, c3, -1.0, v2)
 
     def solve(self, c3: np.ndarray, v2: np.ndarray):
         """Node voltages ``v_wl, v_bl`` (B, M, N) for stamps offsets ``c3`` and sources ``v2``."""
