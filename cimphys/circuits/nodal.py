@@ -29,13 +29,24 @@ Options of :meth:`Network.build` (defaults give the reference crossbar of DESIGN
 
 Method
 ------
-Each WL and each BL is a chain: a tridiagonal system solved exactly by the Thomas algorithm,
-with zero-resistance segments merged into one node.  The lines of one family couple to those of
-the other only through the diagonal cell stamps.  ``method="direct"`` assembles the merged nodal
-matrix and factorises it with SuperLU (any stamp, any option).  ``method="iterative"`` (Numba,
-memory linear in the number of cells) solves for the BL voltages the fixed-point equation of
-block Gauss-Seidel over the WL chains then the BL chains, accelerated by BiCGSTAB; its result is
-residual-checked and falls back to the direct path when it misses ``tol``.
+Each WL and each BL is a chain: a tridiagonal system, factorised once per stamp by the Thomas
+algorithm on its merged nodes (zero-resistance segments merge nodes; a zero end resistance
+fixes the end node at its source).  The lines of one family couple to those of the other only
+through the diagonal cell stamps.  Three exact paths, all residual-checked:
+
+* ``method="direct"``: the merged nodal matrix assembled and factorised by SuperLU (any stamp,
+  any option; the reference path and the fallback of the others);
+* ``method="iterative"`` (Numba, memory linear in the cells): the fixed point of block
+  Gauss-Seidel over the WL chains then the BL chains, solved for the BL voltages by BiCGSTAB;
+  the relative residual is the BL-voltage change of one more sweep over the voltage scale;
+* ``method="block"`` (:class:`BlockFactor`, Numba + LAPACK): each WL chain eliminated exactly,
+  leaving a block-tridiagonal system over rows with dense ``N x N`` blocks, factorised by block
+  LU (``M N^3`` flops, ``M N^2`` memory) and reused for any batch and the transfer matrix.
+
+``"auto"`` takes the block path for batches of at least ``AUTO_BLOCK_BATCH`` inputs when the
+factor fits in ``MAX_BLOCK_BYTES``, the iterative path from ``AUTO_ITERATIVE_CELLS`` cells on,
+and the direct path for small arrays.  A path that misses ``tol`` falls back to the direct
+one, which raises :class:`~cimphys.errors.ConvergenceError` rather than return a wrong answer.
 
 References
 ----------
