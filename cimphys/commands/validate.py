@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 _CHECK_KEYS = ("name", "value", "tolerance", "unit", "passed")
+_MAX_PLOTS_PER_FILE = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,7 +185,22 @@ def _plots(result: dict, out: Path) -> list[str]:
     data = result.get("data")
     if data is not None:
         names += _plot_data(plt, data, out, stem)
+    for f in result.get("files", []) or []:  # labelled results the campaign saved (NetCDF)
+        if Path(f).suffix == ".nc" and Path(f).is_file():
+            names += _plot_netcdf(plt, Path(f), out, stem)
     return names
+
+
+def _plot_netcdf(plt, path: Path, out: Path, stem: str) -> list[str]:
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            data = ds.load()
+    except Exception:  # noqa: BLE001 - an unreadable file is listed, not plotted
+        return []
+    one_d = [n for n, v in data.data_vars.items() if v.ndim == 1][:_MAX_PLOTS_PER_FILE]
+    return _plot_data(plt, data[one_d], out, f"{stem}_{path.stem}")
 
 
 def _plot_data(plt, data, out: Path, stem: str) -> list[str]:
@@ -221,7 +237,10 @@ def _anchor(name: str) -> str:
 
 
 def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    text = str(value).replace("\\", "\\\\")
+    for ch in "|*`<>":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
 
 
 def _num(value) -> str:

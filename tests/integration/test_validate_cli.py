@@ -147,3 +147,24 @@ def test_bench_command_runs_a_benchmark_folder(tmp_path, capsys):
     assert main(["bench", "nope", "--dir", str(bench)]) == 1
     assert main(["bench", "--dir", str(tmp_path)]) == 1
     assert "source checkout" in capsys.readouterr().err
+
+
+def test_report_escapes_markdown_and_plots_saved_netcdf(folder, tmp_path):
+    (folder / "banner.py").write_text(textwrap.dedent('''
+        import numpy as np
+        import xarray as xr
+
+        def run(out_dir, quick=False):
+            t = np.linspace(0.0, 1.0, 5)
+            ds = xr.Dataset({"v": (("t",), t ** 2, {"units": "V", "long_name": "v"})},
+                            coords={"t": ("t", t, {"units": "s"})})
+            ds.to_netcdf(out_dir / "wave.nc")
+            return {"campaign": "banner", "reference": "****** tool | v1",
+                    "checks": [{"name": "c", "value": 0.0, "tolerance": 1.0, "unit": "1", "passed": True}],
+                    "passed": True, "files": [str(out_dir / "wave.nc")]}
+    '''))
+    out = tmp_path / "report"
+    assert main(["validate", "--only", "banner", "--campaigns", str(folder), "-o", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "\\*\\*\\*\\*\\*\\* tool \\| v1" in report
+    assert (out / "banner_wave_v.png").is_file() and "![banner_wave_v.png](banner_wave_v.png)" in report
