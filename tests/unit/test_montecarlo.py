@@ -89,3 +89,24 @@ def test_monte_carlo_samples_follow_sweep_streams_and_keep_units():
 def test_bad_arguments_rejected(kwargs, match):
     with pytest.raises(InputError, match=match):
         monte_carlo(lambda rng: {"x": rng.random()}, **{"n": 5, "scheduler": "serial", **kwargs})
+
+
+def test_device_variability_intervals_contain_the_card_values():
+    """PCM programming noise (Joshi et al. 2020 fit): the intervals of 400 programmed cells
+    contain the card's target and its sigma_P (a 95 % interval misses with probability 5 %;
+    the seed is fixed, so this is a deterministic regression check of the chain)."""
+    from cimphys import load_device
+    from cimphys.devices.pcm import PCMModel
+
+    pcm = PCMModel.from_card(load_device("nandakumar2019_pcm"))
+    g_t = 0.5 * pcm.g_max
+
+    def program(rng):
+        g = pcm.program(np.array([g_t]), rng)[0]
+        return xr.Dataset({"g": ((), g, {"units": "S", "long_name": "programmed conductance"})})
+
+    ds = monte_carlo(program, 400, seed=11, scheduler="serial")
+    sigma = float(pcm.sigma_prog(g_t))
+    assert ds.g_mean_low.item() < g_t < ds.g_mean_high.item()
+    assert ds.g_std_low.item() < sigma < ds.g_std_high.item()
+    assert ds.g_std_high.attrs["units"] == "S"
