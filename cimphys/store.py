@@ -192,12 +192,12 @@ class ZarrStore(MemoryStore):
             self._resume()
         else:
             self._group = zarr.open_group(self.path, mode="w-")
-            self._group.attrs.update({"cimphys_format": FORMAT_VERSION, "cimphys_fingerprint": fp})
             self._write_axes()
-            done = self._group.create_array(_DONE, shape=(self.n_points,), dtype="uint8",
-                                            chunks=(min(self.n_points, _DONE_CHUNK),), fill_value=0,
-                                            dimension_names=["point"])
-            self._done_array = done
+            self._done_array = self._group.create_array(
+                _DONE, shape=(self.n_points,), dtype="uint8", chunks=(min(self.n_points, _DONE_CHUNK),),
+                fill_value=0, dimension_names=["point"])
+            # The fingerprint goes in last: a store whose creation was cut short reads as foreign.
+            self._group.attrs.update({"cimphys_format": FORMAT_VERSION, "cimphys_fingerprint": fp})
 
     def _write_axes(self) -> None:
         for name, values in self.axes.items():
@@ -232,16 +232,17 @@ class ZarrStore(MemoryStore):
             dtype = np.dtype(spec["dtype"])
             shape = self.shape + tuple(spec["shape"])
             self._arrays[name] = self._group.create_array(
-                name, shape=shape, dtype=dtype, chunks=(1,) * len(self.shape) + tuple(spec["shape"]),
+                name, shape=shape, dtype=dtype, chunks=(1,) * len(self.shape) + tuple(max(n, 1) for n in spec["shape"]),
                 fill_value=_fill(dtype), dimension_names=list(self.axes) + spec["dims"],
-                attributes=spec["attrs"],
+                attributes=spec["attrs"], overwrite=True,  # left over if a run died while creating
             )
         for name, spec in self.schema["coords"].items():
             values = np.asarray(spec["values"])
             dtype = str if values.dtype.kind in "UO" else values.dtype
             arr = self._group.create_array(name, shape=values.shape, dtype=dtype,
-                                           chunks=values.shape or None, dimension_names=spec["dims"],
-                                           attributes=spec["attrs"])
+                                           chunks=tuple(max(n, 1) for n in values.shape) or None,
+                                           dimension_names=spec["dims"], attributes=spec["attrs"],
+                                           overwrite=True)
             arr[...] = values
         # The schema goes in last: a store killed before this point has no data yet.
         self._group.attrs["cimphys_schema"] = self.schema

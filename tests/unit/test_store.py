@@ -118,3 +118,16 @@ def test_killed_worker_keeps_finished_points_and_resumes(tmp_path):
     flag.unlink()
     resumed = sweep(fn, seed=2, workers=2, store=path, **AXES)
     np.testing.assert_array_equal(resumed.y.values, sweep(counted, seed=2, scheduler="serial", **AXES).y.values)
+
+
+def test_run_killed_while_creating_arrays_resumes(tmp_path):
+    """Regression: arrays created but the schema not yet recorded (a kill inside the first write)."""
+    path = tmp_path / "s.zarr"
+    fp = fingerprint("tests.counted", 2, {k: np.asarray(v) for k, v in AXES.items()})
+    store = ZarrStore(path, fp)
+    store._group.create_array("y", shape=(4, 3), dtype="float64", chunks=(1, 1))  # half-made schema
+    reopened = ZarrStore(path, fp)
+    assert reopened.schema is None and not reopened.done_mask().any()
+    record = {"vars": {"y": ((), np.float64(1.5), {"units": "V", "long_name": "output"})}, "coords": {}}
+    reopened.write_point(0, record)
+    assert ZarrStore(path, fp).to_dataset(partial=True).y.values[0, 0] == 1.5
