@@ -264,7 +264,7 @@ def _parameters(pcm, card, bits_axis, t) -> dict:
         "rows": m, "cols": card["cols"], "differential": bool(diff), "input_bits": b_in, "dac_bits": tile.dac.bits,
         "g_min_s": card["g_min_s"], "g_max_s": card["g_max_s"], "g_min_norm": card["g_min_s"] / dg,
         "r_wire_ohm": card["r_wire_per_cell_ohm"], "out_bound": phase_full * float(place.sum()) / norm,
-        "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t,
+        "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t, "phase_full": phase_full,
         "g_max_device_s": pcm.g_max, "prog_coeff_s": list(pcm.prog_coeff),
         "prog_coeff_rel": [c / pcm.g_max for c in pcm.prog_coeff],
         "drift": {k: getattr(pcm, k) for k in ("nu_mean_slope", "nu_mean_offset", "nu_mean_min", "nu_mean_max",
@@ -345,15 +345,14 @@ def crosssim_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
                                      "Rp_col": p["r_wire_ohm"] / r_min, "gate_input": False}},
             "adc": {"mvm": {"model": "IdealADC", "bits": bits, "signed": p["differential"], "adc_per_ibit": slicing,
                             "adc_range_option": "CALIBRATED",
-                            "calibrated_range": [0.0, p["out_bound"] * (1 - p["g_min_s"] / p["g_max_s"])
-                                                 / (2 ** p["input_bits"] - 1) * (2 ** p["dac_bits"] - 1)
-                                                 if slicing else p["out_bound"]]}},
+                            "calibrated_range": [0.0, p["phase_full"] / (p["g_max_s"] * (2 ** p["dac_bits"] - 1))]}},
             "dac": {"mvm": {"model": "IdealDAC", "bits": p["input_bits"], "input_bitslicing": slicing,
                             "slice_size": p["dac_bits"], "signed": False}},
         },
         "notes": ("programming error: rms of the IBM polynomial over uniform levels (CrossSim uses one sigma); "
                   "read noise: rms relative 1/f read noise at t_inference, applied by CrossSim at every read "
-                  "(static in cimphys); calibrated_range in units of Gmax * (input full scale) per slice"),
+                  "(static in cimphys); calibrated_range: ADC range of one read in units of the current of "
+                  "one cell at Gmax with a full-scale input slice"),
     }
 
 

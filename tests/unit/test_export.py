@@ -68,6 +68,7 @@ def test_crosssim_fields_follow_the_cards(small_model, tmp_path):
     assert dev["Rmin"] == pytest.approx(1 / tile["g_max_s"]) and dev["Rmax"] == pytest.approx(1 / tile["g_min_s"])
     assert arr["Rp_row"] == pytest.approx(tile["r_wire_per_cell_ohm"] * tile["g_max_s"])
     assert cfg["xbar"]["adc"]["mvm"]["bits"] == 4
+    assert cfg["xbar"]["adc"]["mvm"]["calibrated_range"] == pytest.approx([0.0, 16.0])  # 16 rows at Gmax
     assert cfg["xbar"]["dac"]["mvm"]["input_bitslicing"] is True  # 1-bit DACs, 16-bit inputs
     assert 0.0 < dev["programming_error"]["magnitude"] < 0.1
 
