@@ -53,6 +53,7 @@ def main(args: argparse.Namespace) -> int:
     for name in args.names or list(found):
         spec = importlib.util.spec_from_file_location(f"bench_{name}", found[name])
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as an import would: the module may look itself up
         spec.loader.exec_module(module)
         got = module.run(quick=args.quick)
         print(f"== {name}\n{common.format_table(got)}\n")
