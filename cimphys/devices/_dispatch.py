@@ -10,9 +10,11 @@ Model ids: 0 linear ion drift, 1 TEAM, 2 VTEAM, 3 Yakopcic, 4 Stanford-PKU.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .._numba import jit, jit_parallel, prange
+from .._numba import jit
 from .drift import _drift_iv, _drift_rate
 from .stanford_pku import _pku_iv, _pku_rate
 from .team import _team_iv, _team_rate, _vteam_rate
@@ -47,7 +49,7 @@ def _rate(mid, v, x, P, k):
     return _pku_rate(v, x, P, k)
 
 
-@jit
+@jit(inline="always")
 def _thresholds(mid, P, k):
     """Voltage thresholds where the state law is not smooth: (count, low, high)."""
     if mid == 2:
@@ -57,7 +59,7 @@ def _thresholds(mid, P, k):
     return 0, 0.0, 0.0
 
 
-@jit
+@jit(inline="always")
 def _quiet(mid, v, P, k):
     """True when the state cannot move at voltage v, whatever the state (rate == 0)."""
     if mid == 2:
@@ -70,37 +72,92 @@ def _quiet(mid, v, P, k):
     return v == 0.0
 
 
-@jit_parallel
+@jit(inline="always")
+def _bad(v, x, P, k):
+    """True if v is not finite or x is outside its bounds (beyond 1e-9 of the range)."""
+    lo = P[0, k]
+    hi = P[1, k]
+    tol = 1e-9 * (hi - lo)
+    return not (math.isfinite(v) and lo - tol <= x <= hi + tol)
+
+
+@jit
+def _first_bad_state(x, P):
+    """Index of the first state outside its bounds (or not finite), -1 if none."""
+    nk = P.shape[1]
+    for c in range(x.size):
+        if _bad(0.0, x[c], P, 0 if nk == 1 else c % nk):
+            return c
+    return -1
+
+
+@jit(inline="always")
+def _iv_loop(mid, v, x, P, i, g):
+    """One model's I-V over all cells, checking inputs; return the first bad index or -1."""
+    nk = P.shape[1]
+    nx = x.size
+    for c in range(v.size):
+        k = 0 if nk == 1 else c % nk
+        xc = x[c] if nx == v.size else x[c % nx]
+        vc = v[c]
+        if _bad(vc, xc, P, k):
+            return c
+        if mid == 0:
+            i[c], g[c] = _drift_iv(vc, xc, P, k)
+        elif mid == 3:
+            i[c], g[c] = _yakopcic_iv(vc, xc, P, k)
+        elif mid == 4:
+            i[c], g[c] = _pku_iv(vc, xc, P, k)
+        else:
+            i[c], g[c] = _team_iv(vc, xc, P, k)
+    return -1
+
+
+@jit
 def _eval_iv(mid, v, x, P, i, g):
-    nk = P.shape[1]
-    nx = x.size
-    for c in prange(v.size):
-        i[c], g[c] = _iv(mid, v[c], x[c % nx], P, c % nk)
+    """Checked I-V for every cell; the model branch is hoisted out of the cell loop."""
+    if mid == 0:
+        return _iv_loop(0, v, x, P, i, g)
+    if mid == 3:
+        return _iv_loop(3, v, x, P, i, g)
+    if mid == 4:
+        return _iv_loop(4, v, x, P, i, g)
+    return _iv_loop(1, v, x, P, i, g)
 
 
-@jit_parallel
+@jit
 def _eval_rate(mid, v, x, P, r):
+    """Checked d(state)/dt for every cell; return the first bad index or -1."""
     nk = P.shape[1]
     nx = x.size
-    for c in prange(v.size):
-        r[c] = _rate(mid, v[c], x[c % nx], P, c % nk)
+    for c in range(v.size):
+        k = 0 if nk == 1 else c % nk
+        xc = x[c % nx]
+        if _bad(v[c], xc, P, k):
+            return c
+        r[c] = _rate(mid, v[c], xc, P, k)
+    return -1
 
 
 def evaluate_iv(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray):
-    """Current and dI/dV for flat float64 arrays ``v`` and ``x`` (checked by the caller)."""
+    """Current and dI/dV for flat float64 arrays ``v`` and ``x``; ``(i, g, first_bad)``.
+
+    ``first_bad`` is -1, or the index of the first cell whose voltage is not finite or whose
+    state is outside its bounds (the outputs are then incomplete).
+    """
     i = np.empty_like(v)
     g = np.empty_like(v)
-    _eval_iv(int(mid), v, x, P, i, g)
-    return i, g
+    bad = _eval_iv(int(mid), v, x, P, i, g)
+    return i, g, int(bad)
 
 
-def evaluate_iv_into(mid: int, v, x, P, i, g) -> None:
+def evaluate_iv_into(mid: int, v, x, P, i, g) -> int:
     """As :func:`evaluate_iv`, into given buffers; ``x`` may be shorter (indexed ``c % x.size``)."""
-    _eval_iv(int(mid), v, x, P, i, g)
+    return int(_eval_iv(int(mid), v, x, P, i, g))
 
 
-def evaluate_rate(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray) -> np.ndarray:
-    """d(state)/dt for flat float64 arrays ``v`` and ``x``."""
+def evaluate_rate(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray):
+    """d(state)/dt for flat float64 arrays ``v`` and ``x``; ``(rate, first_bad)``."""
     r = np.empty_like(v)
-    _eval_rate(int(mid), v, x, P, r)
-    return r
+    bad = _eval_rate(int(mid), v, x, P, r)
+    return r, int(bad)

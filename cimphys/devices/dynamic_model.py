@@ -31,6 +31,14 @@ from .cell import TwoTerminalCell
 __all__ = ["DynamicModel", "FixedStateCell"]
 
 
+def _as_float(name: str, value) -> np.ndarray:
+    """``value`` as a contiguous float64 array; InputError if it is not numeric."""
+    try:
+        return np.ascontiguousarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected numbers, got {value!r:.80}") from exc
+
+
 class DynamicModel:
     """Base class: parameter packing, argument checks and the vectorised entry points.
 
@@ -109,34 +117,53 @@ class DynamicModel:
 
     # -- evaluation ---------------------------------------------------------------------
     def _broadcast(self, v, state):
-        v = as_array("v", v, unit="V")
-        lo, hi = self._P[0], self._P[1]
-        x = as_array("state", state, unit=self.state_unit)
-        try:
-            v_b, x_b = np.broadcast_arrays(v, x)
-        except ValueError:
-            raise InputError(f"v and state: shapes {v.shape} and {x.shape} do not broadcast") from None
-        x_flat = np.ascontiguousarray(x_b, dtype=float).reshape(-1)
-        k = lo.size
-        if k > 1 and x_flat.size % k:
-            raise InputError(f"state: {x_flat.size} cells do not match {k} per-cell parameter sets")
-        idx = np.arange(x_flat.size) % k
-        tol = 1e-9 * (hi[idx] - lo[idx])
-        bad = (x_flat < lo[idx] - tol) | (x_flat > hi[idx] + tol)
-        if bad.any():
-            i = int(np.argmax(bad))
+        """``v`` and ``state`` as flat contiguous float64 arrays of one shape (values unchecked)."""
+        v = _as_float("v", v)
+        x = _as_float("state", state)
+        if v.shape != x.shape:
+            try:
+                shape = np.broadcast_shapes(v.shape, x.shape)
+            except ValueError:
+                raise InputError(f"v and state: shapes {v.shape} and {x.shape} do not broadcast") from None
+            v = np.ascontiguousarray(np.broadcast_to(v, shape))
+            x = np.ascontiguousarray(np.broadcast_to(x, shape))
+        if self._P.shape[1] > 1 and x.size % self._P.shape[1]:
+            raise InputError(f"state: {x.size} cells do not match {self._P.shape[1]} per-cell parameter sets")
+        return v.reshape(-1), x.reshape(-1), v.shape
+
+    def _explain(self, v: np.ndarray, x: np.ndarray) -> None:
+        """Raise the InputError that names the first bad voltage or state."""
+        as_array("v", v, unit="V")
+        as_array("state", x, unit=self.state_unit)
+        self._check_state(x)
+        raise InputError("v or state: invalid value")  # pragma: no cover - one of the above raised
+
+    def _check_state(self, x: np.ndarray) -> None:
+        """Raise InputError unless every state lies in its bounds (to 1e-9 of the range).
+
+        ``x`` is flat float64; the scan is a Numba loop that allocates nothing.
+        """
+        from ._dispatch import _first_bad_state
+
+        k = self._P.shape[1]
+        if k > 1 and x.size % k:
+            raise InputError(f"state: {x.size} cells do not match {k} per-cell parameter sets")
+        i = int(_first_bad_state(np.ascontiguousarray(x, dtype=np.float64).reshape(-1), self._P))
+        if i >= 0:
+            lo, hi = self._P[0, i % k], self._P[1, i % k]
             raise InputError(
-                f"state: expected values in [{lo[idx[i]]:g}, {hi[idx[i]]:g}] {self.state_unit}, "
-                f"got {x_flat[i]!r} at flat index {i}"
+                f"state: expected finite values in [{lo:g}, {hi:g}] {self.state_unit}, "
+                f"got {float(x.reshape(-1)[i])!r} at flat index {i}"
             )
-        return np.ascontiguousarray(v_b, dtype=float).reshape(-1), x_flat, v_b.shape
 
     def current_and_conductance(self, v, state) -> tuple[np.ndarray, np.ndarray]:
         """Current (A) and differential conductance dI/dV (S) at voltage ``v`` (V) and ``state``."""
         from ._dispatch import evaluate_iv
 
         v_f, x_f, shape = self._broadcast(v, state)
-        i, g = evaluate_iv(self.model_id, v_f, x_f, self._P)
+        i, g, bad = evaluate_iv(self.model_id, v_f, x_f, self._P)
+        if bad >= 0:
+            self._explain(v_f, x_f)
         return i.reshape(shape), g.reshape(shape)
 
     def current(self, v, state) -> np.ndarray:
@@ -152,7 +179,10 @@ class DynamicModel:
         from ._dispatch import evaluate_rate
 
         v_f, x_f, shape = self._broadcast(v, state)
-        return evaluate_rate(self.model_id, v_f, x_f, self._P).reshape(shape)
+        r, bad = evaluate_rate(self.model_id, v_f, x_f, self._P)
+        if bad >= 0:
+            self._explain(v_f, x_f)
+        return r.reshape(shape)
 
     def read_cell(self, state) -> FixedStateCell:
         """The read path at a fixed state, as a :class:`TwoTerminalCell` for a crossbar."""
@@ -176,7 +206,7 @@ class FixedStateCell(TwoTerminalCell):
 
     def __init__(self, model: DynamicModel, state):
         x = as_array("state", state, ndim=(0, 1, 2), unit=model.state_unit)
-        model._broadcast(0.0, x)  # range check
+        model._check_state(x.reshape(-1))
         if model.shape and x.shape != model.shape:
             raise InputError(f"state: expected shape {model.shape} to match the per-cell parameters, got {x.shape}")
         self.model = model
@@ -186,4 +216,6 @@ class FixedStateCell(TwoTerminalCell):
     def _evaluate(self, v, i, g):
         from ._dispatch import evaluate_iv_into
 
-        evaluate_iv_into(self.model.model_id, v, self.state, self.model._P, i, g)
+        if evaluate_iv_into(self.model.model_id, v, self.state, self.model._P, i, g) >= 0:
+            as_array("v", v, unit="V")  # the state was checked on construction
+

@@ -18,7 +18,8 @@ The same waveform drives every cell, optionally scaled per cell by ``v_scale``.
 
 Method
 ------
-Each cell is integrated independently (``prange`` over cells) by an embedded explicit
+Each cell is integrated independently (serially, or in blocks over Numba's threads with
+``parallel=True``) by an embedded explicit
 Runge-Kutta pair with error control: Dormand-Prince 5(4) (``method="rk45"``, default) or
 Bogacki-Shampine 3(2) (``"rk23"``).  A step is accepted when the local error estimate is below
 ``atol_abs + rtol |x|`` with ``atol_abs = atol * (high - low)``.  The step never crosses a knot
@@ -95,7 +96,7 @@ _BS23 = _tableau(
 METHODS = {"rk45": (_DP45, 4), "rk23": (_BS23, 2)}  # tableau, order of the error estimator
 
 
-@jit
+@jit(inline="always")
 def _volt(wave, ta, tb, va, vb, t):
     """Applied voltage at time t inside the grid interval [ta, tb] with end voltages va, vb."""
     if wave[0] == 0.0:
@@ -105,7 +106,7 @@ def _volt(wave, ta, tb, va, vb, t):
     return wave[4] + wave[1] * math.sin(wave[2] * t + wave[3])
 
 
-@jit
+@jit(inline="always")
 def _crossing(wave, ta, tb, va, vb, scale, th, t0, t1):
     """Time in (t0, t1) where scale*v(t) crosses th, or -1.0 if the ends do not bracket it."""
     f0 = scale * _volt(wave, ta, tb, va, vb, t0) - th
@@ -127,7 +128,7 @@ def _crossing(wave, ta, tb, va, vb, scale, th, t0, t1):
     return 0.5 * (lo + hi)
 
 
-@jit
+@jit(inline="always")
 def _prate(mid, v, x, P, k, lo, hi):
     """Rate projected onto the bounds: a state at a bound is not pushed beyond it."""
     xc = min(max(x, lo), hi)
@@ -170,7 +171,7 @@ def _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, r0, lo, hi):
     return slowest
 
 
-@jit
+@jit(inline="always")
 def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage):
     """Integrate one smooth piece [t0, t1]; return (x, h, steps, status)."""
     lo = P[0, k]
@@ -242,17 +243,17 @@ def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stag
     return x, h, steps, 0
 
 
-@jit_parallel
-def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, status, nsteps):
+@jit
+def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, status, nsteps, c0, c1):
+    """Integrate cells c0 .. c1-1 over the grid; fill xrec[:, c], status[c], nsteps[c]."""
     nk = P.shape[1]
-    nx = x0.size
     ns = vscale.size
     s = tab.shape[1]
-    for c in prange(nx):
+    stage = np.empty(s)
+    for c in range(c0, c1):
         k = c % nk
         scale = vscale[c % ns]
-        x = x0[c]
-        stage = np.empty(s)
+        x = min(max(x0[c], P[0, k]), P[1, k])  # within 1e-9 of the range: onto the bound
         h = tgrid[-1] - tgrid[0]
         count = 0
         if rec[0] >= 0:
@@ -296,12 +297,22 @@ def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, sta
 
 
 @jit_parallel
+def _integrate_parallel(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, status, nsteps, c0, c1):
+    """As :func:`_integrate`, the cells split in blocks over Numba's threads."""
+    blocks = 64
+    n = c1 - c0
+    for b in prange(blocks):
+        _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, status, nsteps,
+                   c0 + b * n // blocks, c0 + (b + 1) * n // blocks)
+
+
+@jit
 def _chord(mid, v, x, P, vscale, i, g):
     """Current and chord conductance I/V (dI/dV at V = 0) at recorded times x[time, cell]."""
     nt, nc = x.shape
     nk = P.shape[1]
     ns = vscale.size
-    for c in prange(nc):
+    for c in range(nc):
         for t in range(nt):
             vc = v[t] * vscale[c % ns]
             cur, dg = _iv(mid, vc, x[t, c], P, c % nk)
@@ -337,7 +348,7 @@ def _grid(waveform: Waveform, t_keep: np.ndarray):
 
 def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", method="rk45",
               rtol=1e-6, atol=1e-9, max_steps=1_000_000, v_scale=None,
-              quantities=("state", "current", "conductance")) -> xr.Dataset:
+              quantities=("state", "current", "conductance"), parallel=False) -> xr.Dataset:
     """Integrate the state of every cell of ``model`` under ``waveform``.
 
     Parameters
@@ -361,6 +372,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         Per-cell factor on the applied voltage (e.g. per-cell pulse amplitudes).
     quantities : tuple of str
         Which of ``"state"``, ``"current"``, ``"conductance"`` to return.
+    parallel : bool
+        Spread the cells over Numba's threads (compiles a second kernel on first use).
 
     Returns
     -------
@@ -384,12 +397,14 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     rtol = as_scalar("rtol", rtol, low=1e-13, high=1.0)
     atol = as_scalar("atol", atol, low=1e-15, high=1.0)
     max_steps = int(as_scalar("max_steps", max_steps, low=1, high=1e12))
-    x0 = np.ascontiguousarray(as_array("state0", state0, unit=model.state_unit).reshape(-1))
-    _, x0, _ = model._broadcast(0.0, x0)
+    try:
+        x0 = np.ascontiguousarray(state0, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"state0: expected numbers in {model.state_unit}, got {state0!r:.80}") from exc
+    model._check_state(x0)  # finite and within bounds, without temporaries
     vs = np.ones(1) if v_scale is None else as_array("v_scale", v_scale, ndim=(0, 1)).reshape(-1)
     if vs.size not in (1, x0.size):
         raise InputError(f"v_scale: expected 1 or {x0.size} values, got {vs.size}")
-    x0 = np.clip(x0, *_bounds_for(model, x0.size))
     rows = _record_rows(waveform.t.size, record)
     t_keep = waveform.t[rows]
     grid, vgrid = _grid(waveform, waveform.t if record == "all" else t_keep)
@@ -401,8 +416,9 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     xrec = np.empty((t_keep.size, x0.size))
     status = np.zeros(x0.size, dtype=np.int8)
     nsteps = np.zeros(x0.size, dtype=np.int32)
-    _integrate(int(model.model_id), model._P, waveform.encoded(), grid, vgrid, rec, x0, vs, tab, opts,
-               xrec, status, nsteps)
+    kernel = _integrate_parallel if parallel else _integrate
+    kernel(int(model.model_id), model._P, waveform.encoded(), grid, vgrid, rec, x0, vs, tab, opts,
+           xrec, status, nsteps, 0, x0.size)
     if status.any():
         c = int(np.argmax(status != 0))
         raise ConvergenceError(
@@ -415,15 +431,6 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
                     {"method": method, "rtol": rtol, "atol": atol, "steps_total": steps_total,
                      "steps_max_per_cell": steps_max})
-
-
-def _bounds_for(model, n):
-    lo = model._P[0]
-    hi = model._P[1]
-    if lo.size == 1:
-        return float(lo[0]), float(hi[0])
-    reps = n // lo.size
-    return np.tile(lo, reps), np.tile(hi, reps)
 
 
 def _dataset(model, waveform, t_keep, xrec, vs, has_scale, quantities, attrs) -> xr.Dataset:
@@ -443,7 +450,6 @@ def _dataset(model, waveform, t_keep, xrec, vs, has_scale, quantities, attrs) ->
     if has_scale:
         data["v_scale"] = variable(("cell",), vs if vs.size > 1 else np.full(xrec.shape[1], vs[0]), "1",
                                    "per-cell factor on the applied voltage")
-    coords = {"time": variable(("time",), t_keep, "s", "time"),
-              "cell": np.arange(xrec.shape[1])}
+    coords = {"time": variable(("time",), t_keep, "s", "time")}  # cells are positional
     return xr.Dataset(data, coords=coords, attrs={"model": type(model).__name__, **attrs})
 

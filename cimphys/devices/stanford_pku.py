@@ -63,19 +63,24 @@ SPEC = register_model(
 # 11 g1, 12 t0, 13 r_th
 
 
-@jit
+@jit(inline="always")
 def _pku_iv(v, x, P, k):
     e = P[2, k] * math.exp(-x / P[3, k])
     v0 = P[4, k]
-    return e * math.sinh(v / v0), e * math.cosh(v / v0) / v0
+    # sinh and cosh from one expm1, without cancellation at small |v/v0|:
+    # sinh z = m (m + 2) / (2 (m + 1)), cosh z = 1 + m^2 / (2 (m + 1)), m = e^z - 1
+    m = math.expm1(v / v0)
+    half = 0.5 / (m + 1.0)
+    return e * m * (m + 2.0) * half, e * (1.0 + m * m * half) / v0
 
 
-@jit
+@jit(inline="always")
 def _pku_rate(v, x, P, k):
     i, _ = _pku_iv(v, x, P, k)
     temp = P[12, k] + abs(v * i) * P[13, k]
     kt_q = 8.617333262e-5 * temp
-    gamma = P[9, k] - P[10, k] * (x / P[11, k]) ** 3
+    r = x / P[11, k]
+    gamma = P[9, k] - P[10, k] * r * r * r
     return -P[5, k] * math.exp(-P[6, k] / kt_q) * math.sinh(gamma * P[7, k] / P[8, k] * v / kt_q)
 
 

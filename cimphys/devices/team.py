@@ -35,6 +35,7 @@ import math
 
 from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
+from ._kernel_math import _pow
 from .dynamic_model import DynamicModel
 
 __all__ = ["SPEC_TEAM", "SPEC_VTEAM", "TEAM", "VTEAM"]
@@ -98,7 +99,7 @@ SPEC_TEAM = register_model(
 # 12 a_on, 13 a_off, 14 w_c, 15 p
 
 
-@jit
+@jit(inline="always")
 def _team_iv(v, x, P, k):
     """Current and dI/dV of the TEAM/VTEAM read path at voltage v, state x."""
     x_on = P[0, k]
@@ -110,7 +111,7 @@ def _team_iv(v, x, P, k):
     return v / r, 1.0 / r
 
 
-@jit
+@jit(inline="always")
 def _team_window(drive, x, P, k):
     kind = P[11, k]
     if kind == 0.0:
@@ -122,25 +123,25 @@ def _team_window(drive, x, P, k):
     u = (x - P[0, k]) / (P[1, k] - P[0, k])
     if drive <= 0.0:
         u = u - 1.0
-    return 1.0 - abs(u) ** (2.0 * P[15, k])
+    return 1.0 - _pow(abs(u), 2.0 * P[15, k])
 
 
-@jit
+@jit(inline="always")
 def _team_law(drive, x, P, k):
     """dx/dt for a drive (voltage for VTEAM, current for TEAM) against thresholds rows 6, 7."""
     if drive > P[7, k]:
-        return P[5, k] * (drive / P[7, k] - 1.0) ** P[9, k] * _team_window(drive, x, P, k)
+        return P[5, k] * _pow(drive / P[7, k] - 1.0, P[9, k]) * _team_window(drive, x, P, k)
     if drive < P[6, k]:
-        return P[4, k] * (drive / P[6, k] - 1.0) ** P[8, k] * _team_window(drive, x, P, k)
+        return P[4, k] * _pow(drive / P[6, k] - 1.0, P[8, k]) * _team_window(drive, x, P, k)
     return 0.0
 
 
-@jit
+@jit(inline="always")
 def _vteam_rate(v, x, P, k):
     return _team_law(v, x, P, k)
 
 
-@jit
+@jit(inline="always")
 def _team_rate(v, x, P, k):
     i, _ = _team_iv(v, x, P, k)
     return _team_law(i, x, P, k)

@@ -1,0 +1,144 @@
+"""Dynamic device models: I-V evaluation and pulse-train integration against NumPy peers.
+
+1. I-V (current and dI/dV) of 10 million cells at random voltages and states, cimphys's
+   checked entry point against the equivalent vectorised NumPy expression (no checks), for the
+   Stanford-PKU (exp/sinh) and VTEAM (linear read law) models.  Target >= 1x.
+2. A pulse train sampled on 1000 time steps (10 pulses, 100 steps per period), applied to
+   65,536 VTEAM cells with per-cell rate constants: ``integrate(record="final")`` against a
+   NumPy forward-Euler loop over the same 1000 steps (in-place array updates, the voltage factor
+   computed once per step).  Target >= 20x.  Both results are compared with a tight-tolerance
+   run so that the speed is not bought with accuracy: the notes give each one's error.
+3. Peak memory of that integration (tracemalloc, state only) over the bytes of one state array.
+   Target <= 3x.  The notes also give the peak when current and conductance are returned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from benchmarks._common import Record, best_of, main, peak_python_bytes
+except ImportError:  # run as a script from inside benchmarks/
+    from _common import Record, best_of, main, peak_python_bytes
+
+VTEAM_PARAMS = dict(r_on=1e3, r_off=3e5, x_on=0.0, x_off=3e-9, k_on=-216.2, k_off=0.091, alpha_on=4.0,
+                    alpha_off=4.0, v_on=-1.5, v_off=0.3, window="biolek", p=10.0)
+
+
+def _iv_records(n: int, rng) -> list[Record]:
+    from cimphys.cards import load_device
+    from cimphys.devices import VTEAM, StanfordPKU
+
+    out = []
+    pku = dict(load_device("guan2012_stanford_pku").parameters)
+    model = StanfordPKU(**pku)
+    v = rng.uniform(-1.0, 1.0, n)
+    g = rng.uniform(pku["g_min"], pku["g_max"], n)
+
+    def numpy_pku():
+        pre = pku["i0"] * np.exp(-g / pku["g0"])
+        return pre * np.sinh(v / pku["v0"]), pre * np.cosh(v / pku["v0"]) / pku["v0"]
+
+    model.current_and_conductance(v[:10], g[:10])  # compile outside the timing
+    ours = best_of(lambda: model.current_and_conductance(v, g), repeat=3)
+    peer = best_of(numpy_pku, repeat=3)
+    out.append(Record(f"I-V Stanford-PKU, {n:,} cells", ours, "NumPy exp/sinh/cosh expression", peer, "s", 1.0))
+
+    vt = VTEAM(**VTEAM_PARAMS)
+    x = rng.uniform(0.0, 3e-9, n)
+
+    def numpy_vteam():
+        r = VTEAM_PARAMS["r_on"] + (VTEAM_PARAMS["r_off"] - VTEAM_PARAMS["r_on"]) * (x / 3e-9)
+        return v / r, 1.0 / r
+
+    ours = best_of(lambda: vt.current_and_conductance(v, x), repeat=3)
+    peer = best_of(numpy_vteam, repeat=3)
+    out.append(Record(f"I-V VTEAM (linear), {n:,} cells", ours, "NumPy expression", peer, "s", 1.0))
+    return out
+
+
+def numpy_euler(k_off, x0, t, v):
+    """Forward Euler over the steps of ``t`` for VTEAM with a Biolek window (p = 10)."""
+    p = VTEAM_PARAMS
+    d = p["x_off"] - p["x_on"]
+    x = x0.copy()
+    u = np.empty_like(x)
+    r = np.empty_like(x)
+    for n in range(t.size - 1):
+        vn = v[n]
+        dt = t[n + 1] - t[n]
+        if vn > p["v_off"]:
+            k, fac, s = k_off, (vn / p["v_off"] - 1.0) ** p["alpha_off"], 0.0
+        elif vn < p["v_on"]:
+            k, fac, s = p["k_on"], (vn / p["v_on"] - 1.0) ** p["alpha_on"], 1.0
+        else:
+            continue
+        np.subtract(x, p["x_on"], out=u)
+        u /= d
+        u -= s
+        np.abs(u, out=u)
+        np.power(u, 2 * p["p"], out=u)
+        np.subtract(1.0, u, out=r)
+        r *= k
+        r *= fac * dt
+        x += r
+        np.clip(x, p["x_on"], p["x_off"], out=x)
+    return x
+
+
+def _pulse_records(cells: int, rng) -> list[Record]:
+    from cimphys.devices import VTEAM, integrate, pulse_train
+
+    steps = 1000
+    period = 2e-6
+    wave = pulse_train(0.35, 0.9e-6, 10, period=period, rise=0.05e-6, fall=0.05e-6, delay=0.05e-6)
+    t = np.linspace(0.0, wave.t[-1], steps + 1)
+    wave = wave.with_times(t)
+    v = wave(t)
+    k_off = rng.uniform(0.08, 0.1, cells)
+    x0 = rng.uniform(0.0, 0.3e-9, cells)
+    model = VTEAM(**{**VTEAM_PARAMS, "k_off": k_off})
+    kw = dict(record="final", rtol=1e-6, atol=1e-9)
+    small = VTEAM(**VTEAM_PARAMS)  # same kernels: compile them outside the timing
+    integrate(small, wave, x0[:64], **kw)
+    integrate(small, wave, x0[:64], parallel=True, **kw)
+    ours = best_of(lambda: integrate(model, wave, x0, **kw), repeat=3)
+    ours_par = best_of(lambda: integrate(model, wave, x0, parallel=True, **kw), repeat=3)
+    peer = best_of(lambda: numpy_euler(k_off, x0, t, v), repeat=1)
+    exact = integrate(model, wave, x0, record="final", rtol=1e-11, atol=1e-14).state.values[0]
+    ours_x = integrate(model, wave, x0, **kw).state.values[0]
+    peer_x = numpy_euler(k_off, x0, t, v)
+    moved = float(np.mean(exact - x0) / 3e-9)
+    err_ours = float(np.max(np.abs(ours_x - exact)) / 3e-9)
+    err_peer = float(np.max(np.abs(peer_x - exact)) / 3e-9)
+    notes = (f"max state error / D: ours {err_ours:.1e}, Euler {err_peer:.1e}; mean swing {moved:.2f} D; "
+             f"{steps} steps, 10 pulses")
+    records = [Record(f"pulse train, {cells:,} cells x {steps} steps (serial)", ours, "NumPy forward-Euler loop",
+                      peer, "s", 20.0, notes=notes),
+               Record(f"pulse train, {cells:,} cells x {steps} steps (parallel)", ours_par,
+                      "NumPy forward-Euler loop", peer, "s", 20.0, notes=f"{numba_threads()} Numba threads")]
+
+    state_bytes = x0.nbytes
+    peak = peak_python_bytes(lambda: integrate(model, wave, x0, quantities=("state",), **kw))
+    full = peak_python_bytes(lambda: integrate(model, wave, x0, **kw))
+    records.append(Record("pulse-train peak memory (record=final, state)", peak / state_bytes, "one state array",
+                          1.0, "x state bytes", 3.0, lower_is_better=True,
+                          notes=f"with current+conductance returned: {full / state_bytes:.2f}x"))
+    return records
+
+
+def numba_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def run(quick: bool = False) -> list[Record]:
+    rng = np.random.default_rng(20261125)
+    n_iv = 200_000 if quick else 10_000_000
+    cells = 4096 if quick else 65_536
+    return _iv_records(n_iv, rng) + _pulse_records(cells, rng)
+
+
+if __name__ == "__main__":
+    main(run)
