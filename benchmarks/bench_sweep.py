@@ -4,7 +4,10 @@ Zarr store.
 
 Targets (issue 7): 2 workers >= 1.7x faster than 1 worker on 200 points of the crossbar + ADC
 chain; overhead <= 50 ms per point.  Cluster start-up and the workers' first (Numba-compiling)
-call are excluded: a warm-up call runs on every worker before the clock starts.
+call are excluded: a warm-up call runs on every worker before the clock starts.  On a machine
+shared with other jobs the scaling figure is only as good as the cores that are free: the two
+clusters run alternately, best of two each, and the figure says nothing when the load average
+exceeds the core count.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def _chain_axes(quick: bool) -> dict:
 def chain_point(r_wire, adc_bits, repeat, rng):
     from cimphys.campaign import crossbar_adc
 
-    return crossbar_adc(96, 48, r_wire, adc_bits, batch=16, rng=rng)
+    return crossbar_adc(128, 64, r_wire, adc_bits, batch=16, rng=rng)
 
 
 def trivial(i):
@@ -42,17 +45,46 @@ def _warm(client) -> None:
     client.run(lambda: chain_point(1.0, 6, 0, 0))
 
 
-def _dask_seconds(n_workers: int, fn, axes: dict) -> float:
+def _cluster(n_workers: int):
     from distributed import Client, LocalCluster
 
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           env={"NUMBA_NUM_THREADS": "1"})
+    client = Client(cluster)
+    _warm(client)
+    return cluster, client
+
+
+def _timed(client, fn, axes: dict) -> float:
     from cimphys.sweep import sweep
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
-        _warm(client)
-        start = time.perf_counter()
-        sweep(fn, scheduler=client, progress=False, **axes)
-        return time.perf_counter() - start
+    start = time.perf_counter()
+    sweep(fn, scheduler=client, progress=False, **axes)
+    return time.perf_counter() - start
+
+
+def _scaling(fn, axes: dict, repeat: int) -> tuple[float, float]:
+    """Best-of-``repeat`` seconds on 1 and on 2 workers, the two clusters alternating so that
+    a burst of load from other processes hits both alike (idle workers use no CPU)."""
+    (c1, k1), (c2, k2) = _cluster(1), _cluster(2)
+    try:
+        one, two = float("inf"), float("inf")
+        for _ in range(repeat):
+            one = min(one, _timed(k1, fn, axes))
+            two = min(two, _timed(k2, fn, axes))
+        return one, two
+    finally:
+        for obj in (k1, c1, k2, c2):
+            obj.close()
+
+
+def _dask_seconds(n_workers: int, fn, axes: dict) -> float:
+    cluster, client = _cluster(n_workers)
+    try:
+        return _timed(client, fn, axes)
+    finally:
+        client.close()
+        cluster.close()
 
 
 def run(quick: bool = False) -> list[Record]:
@@ -67,10 +99,11 @@ def run(quick: bool = False) -> list[Record]:
 
     axes = _chain_axes(quick)
     n = int(np.prod([len(v) for v in axes.values()]))
-    one = _dask_seconds(1, chain_point, axes)
-    two = _dask_seconds(2, chain_point, axes)
-    records = [Record(f"crossbar 96x48 + ADC sweep, {n} points, Dask 2 workers", two, "same on 1 worker",
-                      one, "s", SCALING_TARGET, notes=f"{1e3 * one / n:.0f} ms/point on 1 worker")]
+    repeat = 1 if quick else 2
+    one, two = _scaling(chain_point, axes, repeat)
+    records = [Record(f"crossbar 128x64 + ADC sweep, {n} points, Dask 2 workers", two, "same on 1 worker",
+                      one, "s", SCALING_TARGET,
+                      notes=f"{1e3 * one / n:.0f} ms/point on 1 worker; best of {repeat}, alternating")]
 
     n_trivial = 200
     trivial_axes = {"i": list(range(n_trivial))}
