@@ -60,14 +60,14 @@ SPEC = register_model(
 # 11 alphap, 12 alphan, 13 eta
 
 
-@jit
+@jit(inline="always")
 def _yakopcic_iv(v, x, P, k):
     a = P[2, k] if v >= 0.0 else P[3, k]
     b = P[4, k]
     return a * x * math.sinh(b * v), a * x * b * math.cosh(b * v)
 
 
-@jit
+@jit(inline="always")
 def _yakopcic_rate(v, x, P, k):
     if v > P[5, k]:
         g = P[7, k] * (math.exp(v) - math.exp(P[5, k]))
