@@ -60,7 +60,7 @@ from ._dispatch import _iv, _quiet, _rate, _thresholds
 from .dynamic_model import DynamicModel
 from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 
-__all__ = ["METHODS", "Waveform", "integrate", "pulse_train", "pwl", "sinusoid", "triangle"]
+__all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
 
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
 
@@ -318,6 +318,20 @@ def _chord(mid, v, x, P, vscale, i, g):
             cur, dg = _iv(mid, vc, x[t, c], P, c % nk)
             i[t, c] = cur
             g[t, c] = dg if vc == 0.0 else cur / vc
+
+
+def model_from_card(card) -> DynamicModel:
+    """The dynamic model a device card describes (``[model] name`` chooses the class)."""
+    from .drift import LinearIonDrift
+    from .stanford_pku import StanfordPKU
+    from .team import TEAM, VTEAM
+    from .yakopcic import Yakopcic
+
+    classes = {cls.spec.name: cls for cls in (LinearIonDrift, TEAM, VTEAM, Yakopcic, StanfordPKU)}
+    if card.model not in classes:
+        raise InputError(f"card {card.name!r}: model {card.model!r} has no state dynamics; "
+                         f"expected one of {sorted(classes)}")
+    return classes[card.model].from_card(card)
 
 
 def _record_rows(n_out: int, record) -> np.ndarray:
