@@ -279,7 +279,7 @@ class AnalogMatrix:
             self._count(digits[..., r * m.rows:(r + 1) * m.rows], r, costs)
         q = acc[:, : self.mapped.shape[1]]
         if m.sign == "offset":
-            q = q - 2.0 ** (m.n_slices * m.cell_bits - 1) * np.rint(x / s_x[:, None]).sum(axis=1, keepdims=True)
+            q = q - m.offset_correction * np.rint(x / s_x[:, None]).sum(axis=1, keepdims=True)
         return q * s_x[:, None] * self.mapped.scale[None, :], costs
 
     def _count(self, digits: np.ndarray, r: int, costs: Costs) -> None:

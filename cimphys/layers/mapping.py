@@ -10,10 +10,12 @@ each digit is one cell programmed to ``G = g_min + d · Δg`` with ``Δg = (g_ma
 - ``"differential"``: every weight uses a column pair (G+, G-); the positive part of ``q``
   goes to G+, the negative part to G-; the sense amplifier reads ``I+ - I-``, so ``g_min``
   cancels.  A tile of ``C`` physical columns holds ``C // 2`` weight columns.
-- ``"offset"``: ``q + 2**(B-1)`` in ``[0, 2**B - 1]`` (two's-complement range, so ``Q`` is
-  ``2**(B-1)`` on the negative side) stored in one column; the last physical column of every
-  tile is a reference column at ``g_min`` whose current is subtracted, and the digital periphery
-  removes ``2**(B-1) · Σ x``.  A tile of ``C`` columns holds ``C - 1`` weight columns.
+- ``"offset"``: ``u = q + 2**(B-1)`` in ``[0, 2**B - 1]`` (``|q| <= 2**(B-1) - 1``) stored in
+  one column; the last physical column of every tile is a reference column at the mid level
+  ``2**(b-1)`` (conductance ``g_min + 2**(b-1) Δg``) whose current the sense amplifier
+  subtracts, so the ADC sees signed, signal-sized currents instead of the offset's common mode;
+  the digital periphery removes the rest exactly, ``(2**(B-1) - M) · Σ x`` with
+  ``M = 2**(b-1) Σ_s 2**(s·b)``.  A tile of ``C`` columns holds ``C - 1`` weight columns.
 
 Inputs are quantised per row (token) to ``input_bits`` (sign + magnitude), ``x ≈ s_x · p``,
 and the magnitude is applied bit-serially in chunks of ``dac_bits`` (one array read per chunk
@@ -90,6 +92,12 @@ class Mapping:
     def weight_cols(self) -> int:
         """Weight columns per tile."""
         return self.cols // 2 if self.sign == "differential" else self.cols - 1
+
+    @property
+    def offset_correction(self) -> int:
+        """Offset scheme: ``2**(B-1) - M``, times ``Σ x`` the digital correction of the shift-added sum."""
+        b = self.cell_bits
+        return 2 ** (self.n_slices * b - 1) - 2 ** (b - 1) * sum(2 ** (s * b) for s in range(self.n_slices))
 
     @property
     def reads_per_phase(self) -> int:
@@ -182,7 +190,8 @@ def map_matrix(w, mapping: Mapping) -> MappedMatrix:
             phys = np.zeros((rb * m.rows, cb * m.cols), dtype=np.uint8)
             cols = phys.reshape(rb * m.rows, cb, m.cols)
             cols[:, :, :wc] = ((u >> (s * b)) & mask).reshape(-1, cb, wc)
-            planes.append(phys)  # last column of each tile: the g_min reference (digit 0)
+            cols[:, :, m.cols - 1] = 2 ** (b - 1)  # the mid-level reference column
+            planes.append(phys)
     stack = np.stack(planes)  # (slices, rb*rows, cb*cols)
     digits = stack.reshape(m.n_slices, rb, m.rows, cb, m.cols).transpose(1, 3, 0, 2, 4)
     return MappedMatrix(m, (k, n), scale, q, np.ascontiguousarray(digits))

@@ -1,0 +1,66 @@
+"""Whole chains: MiniLM on CIM tiles (one short run) and the `cimphys run` command on a tiny model."""
+
+from __future__ import annotations
+
+import pytest
+
+from cimphys.cli import main as cli_main
+from cimphys.layers import CimConfig, run_model
+from cimphys.layers.tiny import write_tiny_bert
+from cimphys.layers.weights import default_model_dir
+from cimphys.results import check_labelled, open as open_result
+
+
+@pytest.mark.slow
+def test_minilm_short_analog_run():
+    # 256x256 tiles, no wires (and an ideal virtual ground): few tiles and no crossbar solves, so this stays a few seconds;
+    # the wire-resistance chain is exercised on the tiny model (tests/unit/layers/test_engine.py).
+    cfg = CimConfig.from_card("isaac_128x128", rows=256, cols=256, r_wl=0.0, r_bl=0.0, r_sense=0.0)
+    ds = run_model(sentences=4, config=cfg, calibration=["The weather was calm and clear all day.", "He sold his old car to a neighbour."],
+                   use_cache=False)
+    check_labelled(ds)
+    assert ds.sizes["layer"] == 6 and int(ds.tile_count) > 0
+    # 9-bit weights, 8-bit inputs and ADCs: products keep > 20 dB, embeddings stay close to fp32
+    assert float(ds.matmul_snr.min()) > 20.0
+    assert float(ds.embedding_cosine.min()) > 0.97
+    assert float(ds.energy_total_per_token) > 0 and float(ds.latency_per_token) > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_text_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tinytext")
+    return write_tiny_bert(folder / "m", seed=4, tokenizer_from=default_model_dir(), positions=64)
+
+
+@pytest.mark.slow
+def test_cli_run_writes_report_and_plots(tiny_text_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = cli_main(["run", "--model", str(tiny_text_model), "--sentences", "6", "--out", str(out), "--seed", "3",
+                   "--wire-r", "0", "--sweep-adc-bits", "4,8", "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for name in ("report.nc", "adc_sweep.nc", "layer_error.png", "energy.png", "adc_sweep.png"):
+        assert (out / name).is_file() and str(out / name) in text
+    ds = open_result(out / "report.nc")
+    assert ds.attrs["seed"] == 3 and ds.attrs["card"] == "isaac_128x128"
+    sweep = open_result(out / "adc_sweep.nc")
+    cos = sweep.embedding_cosine.values
+    assert cos[1] > cos[0]  # 8-bit ADCs beat 4-bit ones
+    assert "retrieval: Spearman" in text and "energy/token" in text
+
+
+def test_cli_run_bad_model_folder_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    assert cli_main(["run", "--model", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "pytorch_model.bin" in err and "pickle" in err and err.count("\n") == 1
+
+
+def test_run_model_rejects_bad_sentences():
+    from cimphys.errors import InputError
+
+    with pytest.raises(InputError, match="sentences"):
+        run_model(sentences="just one string")
+    with pytest.raises(InputError, match="n: expected"):
+        run_model(sentences=500)
