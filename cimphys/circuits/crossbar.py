@@ -241,6 +241,7 @@ class CrossbarSolution:
             "p_driver": variable((*batch, "row"), p["driver"], "W", "power dissipated in the WL drivers"),
             "p_sense": variable((*batch, "col"), p["sense"], "W", "power dissipated in the sense resistors"),
             "p_source": variable((*batch, "row"), p["source"], "W", "power delivered by the WL sources"),
+            "p_sink": variable((*batch, "col"), p["sink"], "W", "power absorbed by the biased sense nodes"),
         }
         if self.crossbar.differential:
             data["i_diff"] = variable((*batch, "pair"), self.i_diff, "A", "differential pair output current")

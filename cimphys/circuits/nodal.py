@@ -257,9 +257,15 @@ def check_stamp(network: Network, a, b, c, v_in):
     for name, arr, core in (("v_in", v_in, 1), ("c", c, 2)):
         if arr.ndim == core + 1 and arr.shape[0] not in (1, nb):
             raise InputError(f"{name}: batch size {arr.shape[0]} does not match the other input's {nb}")
-    v2 = np.ascontiguousarray(np.broadcast_to(v_in.reshape(-1, m), (nb, m)))
-    c3 = np.ascontiguousarray(np.broadcast_to(c.reshape(-1, m, n), (nb, m, n)))
-    return a, b, c3, v2, batched
+    v2 = _writable(np.broadcast_to(v_in.reshape(-1, m), (nb, m)))
+    c3 = _writable(np.broadcast_to(c.reshape(-1, m, n), (nb, m, n)))
+    return _writable(a), _writable(b), c3, v2, batched
+
+
+def _writable(arr: np.ndarray) -> np.ndarray:
+    """A writable C-contiguous float64 array (one compiled signature per kernel, not two)."""
+    ok = arr.flags.writeable and arr.flags.c_contiguous and arr.dtype == np.float64
+    return arr if ok else np.array(arr, dtype=np.float64, order="C")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,7 +629,7 @@ class _LineSolver:
         self.blf = _Family(network.bl_chains(), self.bT)
         self.c, self.cT = c3, np.ascontiguousarray(c3.transpose(0, 2, 1))
         self.v2 = v2
-        self.vend = np.ascontiguousarray(network.v_bl_end[None, :])
+        self.vend = _writable(network.v_bl_end[None, :])
         self.zero_c = np.zeros((1, m, n))
         self.zero_cT = np.zeros((1, n, m))
         self.zero_v = np.zeros((1, m))
@@ -883,6 +889,7 @@ class BlockFactor:
         if not block_eligible(network):
             raise InputError("network: the block path needs non-zero BL segments and BL end resistances")
         m, n = network.shape
+        a, b = _writable(a), _writable(b)
         self.network, self.a, self.b = network, a, b
         self.wl, bl = network.wl_chains(), network.bl_chains()
         # Coupling g[t, j] between rows t-1 and t of BL j; end conductances at rows 0 and M-1.

@@ -201,3 +201,16 @@ def test_cli_ideal_wires_lose_nothing_and_bad_input_fails(rng, tmp_path, capsys)
     capsys.readouterr()
     assert main(["crossbar", str(tmp_path / "bad.npz"), "-o", str(tmp_path)]) == 1
     assert "G" in capsys.readouterr().err
+
+
+def test_cell_model_goes_through_the_nonlinear_hook(reference_dir):
+    """``cell=`` hands the network to Newton (cimphys.circuits.newton); checked on ngspice's sinh case."""
+    from cimphys.devices import SinhCell
+
+    d = np.load(reference_dir / "sinh_16x12_r2.npz")
+    xb = Crossbar(None, d["r_wl"], d["r_bl"], d["r_driver"], d["r_sense"], cell=SinhCell(k=d["k"], a=d["a"]))
+    sol = xb.solve(d["v_in"])
+    # Newton stops at 1e-11 of the largest cell current; ngspice at reltol 1e-9.
+    assert rel(sol.i_out, d["i_out"]) < 1e-8
+    with pytest.raises(InputError, match="linear"):
+        xb.transfer_matrix()
