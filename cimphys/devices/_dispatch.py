@@ -22,6 +22,13 @@ from .yakopcic import _yakopcic_iv, _yakopcic_rate
 
 __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 
+# Numba's cache keys a kernel on the text of the file that defines it, so kernels here (and in
+# dynamics.py) that inline kernels of the model modules would keep stale machine code after an
+# edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
+# both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
+# prints the new value.
+KERNEL_SOURCES = "5bc1408e8245454f"
+
 
 @jit
 def _iv(mid, v, x, P, k):

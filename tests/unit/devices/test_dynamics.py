@@ -207,3 +207,27 @@ def test_vteam_pickett_switching_time_matches_quadrature(volts, u0, u1):
     ds = integrate(model, pwl([0.0, t_switch], [volts, volts]), u0 * d, record="final", rtol=1e-11, atol=1e-14)
     assert ds.state.values[0, 0] / d == pytest.approx(u1, rel=1e-8)
     assert 1e-10 < t_switch < 1e-6  # ns-scale switching, as the fit describes
+
+
+def kernel_sources_digest() -> str:
+    """sha256 of the model kernel sources, the digest lines themselves left out."""
+    import hashlib
+    from pathlib import Path
+
+    import cimphys.devices as pkg
+
+    here = Path(pkg.__file__).parent
+    h = hashlib.sha256()
+    for name in ("_kernel_math.py", "drift.py", "team.py", "yakopcic.py", "stanford_pku.py", "_dispatch.py"):
+        text = (here / name).read_text()
+        h.update("".join(line for line in text.splitlines(True) if not line.startswith("KERNEL_SOURCES")).encode())
+    return h.hexdigest()[:16]
+
+
+def test_kernel_cache_digest_is_current():
+    """Guards against stale Numba caches: update KERNEL_SOURCES in _dispatch.py and dynamics.py."""
+    from cimphys.devices import _dispatch, dynamics
+
+    digest = kernel_sources_digest()
+    assert _dispatch.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in _dispatch.py and dynamics.py'
+    assert dynamics.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in dynamics.py'
