@@ -875,6 +875,22 @@ def _block_substitute(sinv, g, z, back):
             z[t] = sinv[t] @ w
 
 
+@jit(error_model="numpy")
+def _transfer_forward(sinv, g, z):
+    """Forward block elimination for one unit input per row, in place; returns ``y_{M-1}``.
+
+    Row ``k`` of ``z (M, N)`` starts as the BL injection of input ``k`` at its own row; input
+    ``k`` reaches row ``t`` only for ``k < t``, so step ``t`` updates rows ``0..t-1`` alone
+    (half the work of a dense forward sweep), and one ``(M, N)`` buffer suffices.
+    """
+    m = z.shape[0]
+    for t in range(1, m):
+        w = z[:t] @ sinv[t - 1].T
+        for k in range(t):
+            z[k] = w[k] * g[t]
+    return z @ sinv[m - 1].T
+
+
 class BlockFactor:
     """Exact factorisation of the network for a fixed stamp ``(a, b)``, reused for any batch.
 
@@ -946,13 +962,15 @@ class BlockFactor:
         net = self.network
         ones = np.ones((1, m))
         xi = self._wl_sweep(np.zeros((1, n, m)), np.zeros((1, m, n)), ones)[0]
-        z = np.zeros((m, n, m))
-        z[np.arange(m), :, np.arange(m)] = self.a * xi  # input k drives only row k
-        last = net.sense_at == "last"
-        _block_substitute(self.sinv, self.g, z, not last)
-        y_end = z[-1] if last else z[0]  # (N, M)
-        g_end = np.where(net.bl_floating, 0.0, self.g_hi if last else self.g_lo)
-        return np.ascontiguousarray(g_end[:, None] * y_end)
+        if net.sense_at == "last":
+            y_end = _transfer_forward(self.sinv, self.g, self.a * xi).T  # (N, M)
+            g_end = self.g_hi
+        else:
+            z = np.zeros((m, n, m))
+            z[np.arange(m), :, np.arange(m)] = self.a * xi  # input k drives only row k
+            _block_substitute(self.sinv, self.g, z, True)
+            y_end, g_end = z[0], self.g_lo
+        return np.ascontiguousarray(np.where(net.bl_floating, 0.0, g_end)[:, None] * y_end)
 
 
 def block_fits(network: Network) -> bool:
@@ -985,5 +1003,11 @@ def transfer_matrix(network: Network, a, b, *, method: str = "auto", factor: Blo
             return t
     unbiased = dataclasses.replace(network, v_bl_end=np.zeros(n))
     sub = "auto" if method == "block" else method
-    _, _, i_out = solve_linear(unbiased, a, b, np.zeros((m, n)), np.eye(m), method=sub)
-    return np.ascontiguousarray(i_out.T)
+    # Unit inputs in chunks, so that the ~16 work vectors of a batched solve stay in budget.
+    chunk = max(1, int(MAX_BLOCK_BYTES // (16 * 8 * m * n)))
+    eye = np.eye(m)
+    parts = [
+        solve_linear(unbiased, a, b, np.zeros((m, n)), eye[k : k + chunk], method=sub)[2]
+        for k in range(0, m, chunk)
+    ]
+    return np.ascontiguousarray(np.vstack(parts).T)
