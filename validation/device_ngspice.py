@@ -111,7 +111,10 @@ def _netlist(name, source, u0, i_expr, rate_expr, t_stop, t_max, out):
 
 def ngspice_version() -> str:
     proc = subprocess.run(["ngspice", "-v"], capture_output=True, text=True, timeout=60)
-    return (proc.stdout.strip().splitlines() or ["ngspice"])[0][:80]
+    for line in proc.stdout.splitlines():
+        if "ngspice-" in line:
+            return line.strip("* ").split(":")[0].strip()
+    return "ngspice"
 
 
 def run(out_dir: pathlib.Path, quick: bool = False) -> dict:
