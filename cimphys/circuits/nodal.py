@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._numba import jit, jit_parallel, prange
-from ..checks import as_array
+from ..checks import as_array, as_scalar
 from ..errors import ConvergenceError, InputError
 
 __all__ = [
@@ -441,10 +441,11 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
         raise InputError(f"network: expected a Network, got {type(network).__name__}")
     if method not in METHODS:
         raise InputError(f"method: expected one of {METHODS}, got {method!r}")
+    tol = as_scalar("tol", tol, low=0.0, low_open=True)
     a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
     if method == "block" or (method == "auto" and _block_pays(network, v2.shape[0])):
         factor = BlockFactor(network, a, b)
-        return factor.solve_linear(c3, v2 if batched else v2[0], tol=tol)
+        return factor.solve_linear(c3 if batched else c3[0], v2 if batched else v2[0], tol=tol)
     if method == "iterative" or (method == "auto" and a.size >= AUTO_ITERATIVE_CELLS):
         found = _solve_iterative(network, a, b, c3, v2, tol)
         if found is not None:

@@ -109,11 +109,12 @@ def test_matches_dense_twin(rng, method, options):
         assert rel(i_out[k], tw[2]) < RTOL_TWIN
 
 
-def test_single_vector_shapes_and_residual(rng):
+@pytest.mark.parametrize("method", ["direct", "iterative", "block"])
+def test_single_vector_shapes_and_residual(rng, method):
     net = random_network(rng, (3, 7))
     g = rng.uniform(1e-5, 1e-3, (3, 7))
     v = rng.uniform(0, 1, 3)
-    v_wl, v_bl, i_out = solve_linear(net, g, g, np.zeros((3, 7)), v)
+    v_wl, v_bl, i_out = solve_linear(net, g, g, np.zeros((3, 7)), v, method=method)
     assert v_wl.shape == v_bl.shape == (3, 7) and i_out.shape == (7,)
     assert network_residual(net, g, g, np.zeros((3, 7)), v, v_wl, v_bl) < 1e-12
 
@@ -208,6 +209,8 @@ def test_solve_rejects_bad_stamp_and_inputs():
         solve_linear(net, g, g, np.zeros((2, 3, 4)), np.ones((3, 3)))
     with pytest.raises(InputError, match="method"):
         solve_linear(net, g, g, z, np.ones(3), method="magic")
+    with pytest.raises(InputError, match="tol"):
+        solve_linear(net, g, g, z, np.ones(3), tol=0.0)
 
 
 @pytest.mark.parametrize("method", ["direct", "iterative"])
