@@ -27,7 +27,7 @@ __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "5bc1408e8245454f"
+KERNEL_SOURCES = "c390f0ec9068ee28"
 
 
 @jit

@@ -62,8 +62,8 @@ SPEC = register_model(
 @jit(inline="always")
 def _drift_iv(v, x, P, k):
     u = x / P[1, k]
-    r = P[2, k] * u + P[3, k] * (1.0 - u)
-    return v / r, 1.0 / r
+    g = 1.0 / (P[2, k] * u + P[3, k] * (1.0 - u))
+    return v * g, g
 
 
 @jit(inline="always")

@@ -108,7 +108,8 @@ def _team_iv(v, x, P, k):
         r = P[2, k] + (P[3, k] - P[2, k]) * u
     else:
         r = P[2, k] * math.exp(math.log(P[3, k] / P[2, k]) * u)
-    return v / r, 1.0 / r
+    g = 1.0 / r
+    return v * g, g
 
 
 @jit(inline="always")
