@@ -241,3 +241,55 @@ def test_block_path_refuses_merged_bit_lines():
     # ... while transfer_matrix falls back to unit solves
     t = transfer_matrix(net, np.full((3, 4), 1e-3), np.full((3, 4), 1e-3))
     assert t.shape == (4, 3) and np.isfinite(t).all()
+
+
+def chain_twin(d, s, rseg, rlo, ulo, rhi, uhi):
+    """Dense twin of one chain: KCL summed over each zero-resistance run, plus equalities."""
+    n = d.size
+    runs, start = [], 0
+    for t in range(1, n + 1):
+        if t == n or rseg[t - 1] > 0:
+            runs.append(list(range(start, t)))
+            start = t
+    k, f = np.zeros((n, n)), np.zeros(n)
+    row = 0
+    for run in runs:
+        fixed = (run[0] == 0 and rlo == 0) or (run[-1] == n - 1 and rhi == 0)
+        if fixed:
+            k[row, run[0]] = 1.0
+            f[row] = ulo if (run[0] == 0 and rlo == 0) else uhi
+        else:
+            for t in run:
+                k[row, t] += d[t]
+                f[row] += s[t]
+                for nb, r in ((t - 1, rseg[t - 1] if t > 0 else 0), (t + 1, rseg[t] if t < n - 1 else 0)):
+                    if r > 0:
+                        k[row, t] += 1 / r
+                        k[row, nb] -= 1 / r
+            if run[0] == 0 and np.isfinite(rlo):
+                k[row, 0] += 1 / rlo
+                f[row] += ulo / rlo
+            if run[-1] == n - 1 and np.isfinite(rhi):
+                k[row, n - 1] += 1 / rhi
+                f[row] += uhi / rhi
+        row += 1
+        for t in run[1:]:
+            k[row, t - 1], k[row, t] = 1.0, -1.0
+            row += 1
+    return np.linalg.solve(k, f)
+
+
+@pytest.mark.parametrize("ends", [(np.inf, 2.0), (0.0, np.inf), (3.0, 0.0), (0.0, 0.0), (1.0, 4.0)])
+def test_chain_kernels_match_their_twin(rng, ends):
+    from cimphys.circuits.nodal import _chain_apply, _chain_factor
+
+    n = 9
+    d, s = rng.uniform(0, 1e-2, n), rng.uniform(-1e-3, 1e-3, n)
+    rseg = np.where(rng.random(n - 1) < 0.4, 0.0, rng.uniform(0.5, 5, n - 1))
+    rseg[0] = 1.0  # keep both ends apart when both are fixed
+    rlo, rhi = ends
+    gid, low, cp, ipiv, z = (np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+    _chain_factor(d, rseg, rlo, rhi, gid, low, cp, ipiv)
+    _chain_apply(s, gid, low, cp, ipiv, rlo, 0.3, rhi, -0.2, z)
+    x = z[gid]
+    assert rel(x, chain_twin(d, s, rseg, rlo, 0.3, rhi, -0.2)) < RTOL_TWIN
