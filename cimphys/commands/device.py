@@ -4,6 +4,7 @@ A sweep (``--sweep VMIN:VMAX:FREQ``) is a triangle 0 -> VMAX -> VMIN -> 0 repeat
 times and gives the I-V loop.  Pulses (``--pulses AMP:WIDTH:COUNT``, repeatable: e.g. a
 potentiation group then a depression group of the same width) give the conductance read at
 0 V after each pulse.  Files: ``<card>_<sweep|pulses>.nc`` and ``.png`` in ``-o``.
+Write a negative value with ``=``: ``--sweep=-2:1:1e3``, ``--pulses=-1.5:1e-6:10``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("card", help="device card name or path (a model with state dynamics)")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--sweep", type=lambda s: _triple(s, "--sweep"), metavar="VMIN:VMAX:FREQ",
-                      help="triangle sweep between VMIN and VMAX (V) at FREQ (Hz)")
+                      help="triangle sweep between VMIN and VMAX (V) at FREQ (Hz); --sweep=-1:1:1e3")
     mode.add_argument("--pulses", type=lambda s: _triple(s, "--pulses"), action="append",
                       metavar="AMP:WIDTH:COUNT", help="COUNT pulses of AMP (V) lasting WIDTH (s); repeatable")
     parser.add_argument("--cycles", type=int, default=1, help="sweep periods (default 1)")

@@ -424,7 +424,10 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         raise InputError(f"v_scale: expected 1 or {x0.size} values, got {vs.size}")
     rows = _record_rows(waveform.t.size, record)
     t_keep = waveform.t[rows]
-    grid, vgrid = _grid(waveform, waveform.t if record == "all" else t_keep)
+    # A sinusoid keeps every report time as a step boundary even when not recorded, so that a
+    # first trial step can never stride over whole periods; a PWL waveform has its knots.
+    keep_all = isinstance(record, str) and record == "all" or waveform.kind == "sine"
+    grid, vgrid = _grid(waveform, waveform.t if keep_all else t_keep)
     rec = np.full(grid.size, -1, dtype=np.int64)
     rec[np.searchsorted(grid, t_keep)] = np.arange(t_keep.size)
     tab, order = METHODS[method]

@@ -231,3 +231,13 @@ def test_kernel_cache_digest_is_current():
     digest = kernel_sources_digest()
     assert _dispatch.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in _dispatch.py and dynamics.py'
     assert dynamics.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in dynamics.py'
+
+
+def test_final_record_of_a_sinusoid_equals_the_full_run():
+    """Regression: a final-only record must not let the first step stride over periods."""
+    model = Yakopcic(**OBLEA)
+    wave = sinusoid(0.25, 100.0, cycles=3, points_per_cycle=40)
+    full = integrate(model, wave, 0.11, rtol=1e-9, atol=1e-12)
+    final = integrate(model, wave, 0.11, rtol=1e-9, atol=1e-12, record="final")
+    assert final.state.values[0, 0] == pytest.approx(full.state.values[-1, 0], rel=1e-7)
+    assert abs(full.state.values[-1, 0] - 0.11) > 0.05
