@@ -12,7 +12,8 @@ is a :class:`~cimphys.devices.dynamic_model.DynamicModel` with
 - ``state_bounds`` ``(low, high)``, ``state_unit``, ``state_name``, ``state_long_name``
 - ``thresholds`` (V), ``read_cell(state)`` (a crossbar cell at fixed state), ``from_card(card)``
 
-and ``integrate(model, waveform, state0, ...)`` here returns an ``xarray.Dataset`` with dims
+``model_from_card(card)`` builds the right class from a device card, and
+``integrate(model, waveform, state0, ...)`` here returns an ``xarray.Dataset`` with dims
 ``(time, cell)``: ``voltage`` (time), ``state``, ``current``, ``conductance`` (time, cell).
 The same waveform drives every cell, optionally scaled per cell by ``v_scale``.
 
