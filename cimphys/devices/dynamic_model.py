@@ -34,7 +34,7 @@ __all__ = ["DynamicModel", "FixedStateCell"]
 def _as_float(name: str, value) -> np.ndarray:
     """``value`` as a contiguous float64 array; InputError if it is not numeric."""
     try:
-        return np.ascontiguousarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64, order="C")  # keeps 0-d inputs 0-d
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name}: expected numbers, got {value!r:.80}") from exc
 

@@ -402,6 +402,14 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     ------
     ConvergenceError
         If any cell cannot meet the tolerance (names the cell and the reason).
+
+    Examples
+    --------
+    >>> from cimphys.cards import load_device
+    >>> model = model_from_card(load_device("kvatinsky2015_vteam_pickett"))
+    >>> ds = integrate(model, pulse_train(0.35, 1e-6, 5), [0.0, 1e-9], record="final")
+    >>> ds.state.dims, bool((ds.state.values > [0.0, 1e-9]).all())
+    (('time', 'cell'), True)
     """
     if not isinstance(model, DynamicModel):
         raise InputError(f"model: expected a DynamicModel, got {type(model).__name__}")

@@ -241,3 +241,12 @@ def test_final_record_of_a_sinusoid_equals_the_full_run():
     final = integrate(model, wave, 0.11, rtol=1e-9, atol=1e-12, record="final")
     assert final.state.values[0, 0] == pytest.approx(full.state.values[-1, 0], rel=1e-7)
     assert abs(full.state.values[-1, 0] - 0.11) > 0.05
+
+
+@pytest.mark.parametrize("module", ["dynamics", "waveforms", "team", "drift"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"cimphys.devices.{module}"))
+    assert result.attempted > 0 and result.failed == 0

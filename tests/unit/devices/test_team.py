@@ -115,3 +115,10 @@ def test_card_checks_order():
     card = load_device("kvatinsky2015_vteam_pickett")
     with pytest.raises(CardError, match="r_off > r_on"):
         card.with_parameters(r_off=10.0)
+
+
+def test_scalar_in_scalar_out():
+    """Regression: 0-d inputs give 0-d outputs (ascontiguousarray promoted them to 1-d)."""
+    model = VTEAM.from_card(load_device("kvatinsky2015_vteam_pickett"))
+    assert model.current(0.5, 1e-9).shape == () and model.rate(0.5, 1e-9).shape == ()
+    assert model.current([0.5, 0.6], 1e-9).shape == (2,)
