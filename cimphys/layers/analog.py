@@ -4,7 +4,10 @@
 tile's cells to conductances (with the programming error of the configured device model),
 characterises each tile's crossbar with wire resistance once (the transfer matrix of
 :class:`cimphys.circuits.crossbar.Crossbar`, exact for linear cells; cached on disk, see
-:mod:`cimphys.layers.cache`) and then runs matrix products:
+:mod:`cimphys.layers.characterise`) and then runs matrix products.  Nonlinear cells
+(``cell_nonlinearity > 0``: ``I = k sinh(a V)``) have no transfer matrix: every read of every tile
+is then a full Newton solve of the crossbar (:mod:`cimphys.circuits.newton`), which is slow and
+meant for small models.
 
 1. inputs quantised per token and cut into DAC digits (sign phases × bit chunks);
 2. one array read per digit set: ``I = V @ T`` for every tile of a row block at once (BLAS);
@@ -38,12 +41,15 @@ __all__ = ["AnalogMatrix", "Costs", "adc_shift_add", "program_conductances"]
 
 
 @jit_parallel
-def _adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit, out):
+def _adc_shift_add(i_sense, noise, fs, gain, offset, vsum, read_w, slice_w, bits, unit, out):
     """ADC (with sense noise) and shift-add into ``out``.
 
     i_sense : (P, R, B, CB, S, W) float32 sensed column currents (I+ - I- or I - I_ref), A
     noise   : same shape, float32 (A), or shape (1, 1, 1, 1, 1, 1) for none
     fs      : (CB, S, W) ADC full scale, A (0: column unused)
+    gain    : (CB, S, W) calibrated column gain (measured / intended current), divided out digitally
+    offset  : (CB, S, W) calibrated current per volt of summed word-line drive, A/V, subtracted digitally
+    vsum    : (P, R, B) summed word-line voltage of each read, V
     read_w  : (P, R) sign and shift of each read; slice_w : (S,) shift of each weight slice
     unit    : current of one unit of integer dot product, A
     out     : (B, CB * W) float64, integer-domain dot products accumulated
@@ -59,7 +65,7 @@ def _adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit, out):
             for j in range(n_w):
                 if fs[cb, s, j] > 0.0:
                     inv_lsb[cb, s, j] = top / fs[cb, s, j]
-                    back[cb, s, j] = fs[cb, s, j] / top * slice_w[s] / unit
+                    back[cb, s, j] = slice_w[s] / (unit * gain[cb, s, j])
     for b in prange(n_b):  # reads innermost-contiguous: columns are the fastest axis
         for p in range(n_p):
             for r in range(n_r):
@@ -73,10 +79,12 @@ def _adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit, out):
                             if has_noise:
                                 cur += noise[p, r, b, cb, s, j]
                             code = min(max(np.floor(cur * inv_lsb[cb, s, j] + 0.5), bottom), top)
-                            out[b, cb * n_w + j] += w * code * back[cb, s, j]
+                            est = code / inv_lsb[cb, s, j] - offset[cb, s, j] * vsum[p, r, b]
+                            out[b, cb * n_w + j] += w * est * back[cb, s, j]
 
 
-def adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits: int, unit: float, out=None):
+def adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits: int, unit: float, out=None, gain=None, offset=None,
+                  vsum=None):
     """Checked wrapper of :func:`_adc_shift_add` (contiguous arrays, shapes agree)."""
     i_sense = np.ascontiguousarray(i_sense, dtype=np.float32)
     if i_sense.ndim != 6:
@@ -88,11 +96,19 @@ def adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits: int, unit: float, o
     fs = np.ascontiguousarray(fs, dtype=np.float64)
     if fs.shape != (n_cb, n_s, n_w):
         raise InputError(f"fs: expected shape {(n_cb, n_s, n_w)}, got {fs.shape}")
+    gain = np.ones(fs.shape) if gain is None else np.ascontiguousarray(gain, dtype=np.float64)
+    if gain.shape != fs.shape or not (gain > 0).all():
+        raise InputError(f"gain: expected positive values of shape {fs.shape}, got shape {gain.shape}")
+    offset = np.zeros(fs.shape) if offset is None else np.ascontiguousarray(offset, dtype=np.float64)
+    vsum = np.zeros((n_p, n_r, n_b)) if vsum is None else np.ascontiguousarray(vsum, dtype=np.float64)
+    if offset.shape != fs.shape or vsum.shape != (n_p, n_r, n_b):
+        raise InputError(f"offset, vsum: expected shapes {fs.shape} and {(n_p, n_r, n_b)}, "
+                         f"got {offset.shape} and {vsum.shape}")
     read_w = np.ascontiguousarray(read_w, dtype=np.float64)
     if read_w.shape != (n_p, n_r):
         raise InputError(f"read_w: expected shape {(n_p, n_r)}, got {read_w.shape}")
     out = np.zeros((n_b, n_cb * n_w)) if out is None else out
-    _adc_shift_add(i_sense, noise, fs, read_w, np.ascontiguousarray(slice_w, dtype=np.float64), int(bits),
+    _adc_shift_add(i_sense, noise, fs, gain, offset, vsum, np.ascontiguousarray(read_w), np.ascontiguousarray(slice_w, dtype=np.float64), int(bits),
                    float(unit), out)
     return out
 
@@ -181,13 +197,23 @@ class AnalogMatrix:
         self.mapped, self.cfg = mapped, cfg
         m = mapped.mapping
         self.n_rb, self.n_cb = mapped.digits.shape[:2]
+        self.g = None
         if characterised is not None:
             self.sensed, self.row_g = (np.ascontiguousarray(a, dtype=np.float32) for a in characterised)
         else:
             if g is None:
                 g = program_conductances(mapped.digits, cfg, rng)  # (rb, cb, s, rows, cols)
-            self.sensed, self.row_g = self._characterise(g)
+            if cfg.cell_nonlinearity > 0:  # no transfer matrix: every read is a Newton solve
+                self.g = g
+                self.sensed = None
+                self.row_g = np.ascontiguousarray(g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1),
+                                                  dtype=np.float32)
+            else:
+                self.sensed, self.row_g = self._characterise(g)
         self.fs = np.zeros((self.n_rb, self.n_cb, m.n_slices, m.weight_cols))
+        self.gain = np.ones_like(self.fs)
+        self.offset = np.zeros_like(self.fs)
+        self._fit = np.zeros((5,) + self.fs.shape)  # Σ m t, Σ t t, Σ m u, Σ t u, Σ u u
         self._calib: list[tuple[int, np.ndarray]] = []
 
     def _characterise(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +229,9 @@ class AnalogMatrix:
         return np.ascontiguousarray(sensed, dtype=np.float32), np.ascontiguousarray(row_g, dtype=np.float32)
 
     @property
-    def characterised(self) -> tuple[np.ndarray, np.ndarray]:
-        """What the disk cache stores: (sensed transfer, row conductance sums)."""
-        return self.sensed, self.row_g
+    def characterised(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """What the disk cache stores: (sensed transfer, row conductance sums); None for nonlinear cells."""
+        return None if self.sensed is None else (self.sensed, self.row_g)
 
     # -- the analog read -------------------------------------------------------------------
     def _reads(self, x: np.ndarray):
@@ -220,10 +246,33 @@ class AnalogMatrix:
         """Sensed currents (P, R, B, cb, s, wc) of row block ``r``, A."""
         m = self.mapped.mapping
         v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows)
+        if self.g is not None:
+            return self._nonlinear_currents(v, r, digits.shape[:3])
         i = v @ self.sensed[r]
         i *= np.float32(self.cfg.v_lsb)
         n_p, n_r, n_b = digits.shape[:3]
         return i.reshape(n_p, n_r, n_b, self.n_cb, m.n_slices, m.weight_cols)
+
+    def _nonlinear_currents(self, v: np.ndarray, r: int, lead: tuple) -> np.ndarray:
+        """Full Newton solve of every tile of row block ``r`` for the reads ``v`` (digits).
+
+        Cells follow ``I = k sinh(a V)`` with ``k = g v_read / sinh(a v_read)``: each passes its
+        programmed conductance's current at the full read voltage and less below it.
+        """
+        from ..circuits.crossbar import Crossbar
+        from ..devices.sinh import SinhCell
+
+        m, cfg = self.mapped.mapping, self.cfg
+        a = cfg.cell_nonlinearity
+        volts = np.asarray(v, dtype=np.float64) * cfg.v_lsb
+        out = np.empty((volts.shape[0], self.n_cb, m.n_slices, m.weight_cols), dtype=np.float32)
+        for c in range(self.n_cb):
+            for s in range(m.n_slices):
+                k = self.g[r, c, s] * cfg.v_read / np.sinh(a * cfg.v_read)
+                xb = Crossbar(None, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense,
+                              cell=SinhCell(k=k, a=a), shape=(m.rows, m.cols))
+                out[:, c, s] = self._sense(xb.solve(volts).i_out)
+        return out.reshape(*lead, self.n_cb, m.n_slices, m.weight_cols)
 
     def _sense(self, i: np.ndarray) -> np.ndarray:
         """Sense-amplifier difference over the last (column) axis: I+ - I- or I - I_ref."""
@@ -233,12 +282,54 @@ class AnalogMatrix:
         return i[..., :wc] - i[..., -1:]
 
     def calibrate(self, x) -> None:
-        """Record the sensed currents of a calibration batch ``x`` (batch, K)."""
+        """Record the sensed currents of a calibration batch ``x`` (batch, K).
+
+        Sets each (tile, column) ADC range from the currents (``adc_calibration``) and, with
+        ``column_gain_calibration``, an affine correction per column: the least-squares fit
+        ``i_meas ≈ α i_target + β Σ v`` of the measured sensed current against the current the
+        intended conductances would give without wires (``i_target``) and the read's summed
+        word-line voltage (``Σ v``, known digitally); the digital back end computes
+        ``(i - β Σ v) / α``.  It absorbs the mean IR-drop attenuation, the reference column's
+        mismatch (offset encoding) and a global programming/drift gain, not pattern-dependent errors.
+        """
+        m = self.mapped.mapping
         digits, _ = self._reads(np.asarray(x, dtype=np.float64))
         for r in range(self.n_rb):
-            d = np.abs(self._block_currents(digits, r))  # (P, R, B, cb, s, wc)
-            self._calib.append((r, d.reshape(-1, *d.shape[3:])))
+            i = self._block_currents(digits, r)  # (P, R, B, cb, s, wc)
+            flat = i.reshape(-1, *i.shape[3:])
+            self._calib.append((r, np.abs(flat)))
+            if self.cfg.column_gain_calibration:
+                t = self._target_currents(digits, r).reshape(flat.shape)
+                u = digits[..., r * m.rows:(r + 1) * m.rows].sum(axis=-1, dtype=np.float64).reshape(-1)
+                u = (u * self.cfg.v_lsb)[:, None, None, None]
+                f = flat.astype(np.float64)
+                for k, prod in enumerate((f * t, t * t, f * u, t * u)):
+                    self._fit[k, r] += prod.sum(axis=0)
+                self._fit[4, r] += float((u * u).sum())
         self._finish_calibration()
+        if self.cfg.column_gain_calibration:
+            self._solve_affine()
+
+    def _solve_affine(self) -> None:
+        """Per-column least squares of i_meas on (i_target, Σ v); ill-posed columns keep (1, 0)."""
+        mt, tt, mu, tu, uu = self._fit
+        det = tt * uu - tu * tu
+        ok = (tt > 0) & (det > 1e-12 * np.maximum(tt * uu, 1e-300))
+        safe = np.where(ok, det, 1.0)
+        alpha = np.where(ok, (mt * uu - mu * tu) / safe, 1.0)
+        beta = np.where(ok, (tt * mu - tu * mt) / safe, 0.0)
+        good = ok & (alpha > 0.05)  # a column that lost its signal is not "corrected" by a huge gain
+        self.gain = np.where(good, alpha, 1.0)
+        self.offset = np.where(good, beta, 0.0)
+
+    def _target_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
+        """Sensed currents (P, R, B, cb, s, wc) the intended conductances give without wires, A."""
+        m, cfg = self.mapped.mapping, self.cfg
+        if not hasattr(self, "_target"):
+            d = self.mapped.digits.astype(np.float64) * cfg.delta_g  # (rb, cb, s, rows, cols)
+            self._target = np.ascontiguousarray(self._sense(d).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1))
+        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb
+        return (v @ self._target[r]).reshape(*digits.shape[:3], self.n_cb, m.n_slices, m.weight_cols)
 
     def _finish_calibration(self) -> None:
         how = self.cfg.adc_calibration
@@ -249,6 +340,14 @@ class AnalogMatrix:
             stack = np.concatenate(parts, axis=0)
             self.fs[r] = stack.max(axis=0) if how == "max" else np.percentile(stack, float(how[1:]), axis=0)
         self.fs[self.fs <= 0] = 0.0
+
+    @property
+    def calibration(self) -> np.ndarray:
+        """ADC ranges, column gains and offsets stacked (3, rb, cb, s, wc), for the cache."""
+        return np.stack([self.fs, self.gain, self.offset])
+
+    def set_calibration(self, stacked: np.ndarray) -> None:
+        self.fs, self.gain, self.offset = (np.array(a, dtype=np.float64) for a in stacked)
 
     def clear_calibration_data(self) -> None:
         self._calib = []
@@ -275,7 +374,9 @@ class AnalogMatrix:
             noise = None
             if cfg.sense_noise > 0 and rng is not None:
                 noise = (rng.standard_normal(i.shape, dtype=np.float32) * np.float32(cfg.sense_noise))
-            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc)
+            vsum = digits[..., r * m.rows:(r + 1) * m.rows].sum(axis=-1, dtype=np.float64) * cfg.v_lsb
+            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc,
+                          gain=self.gain[r], offset=self.offset[r], vsum=vsum)
             self._count(digits[..., r * m.rows:(r + 1) * m.rows], r, costs)
         q = acc[:, : self.mapped.shape[1]]
         if m.sign == "offset":

@@ -34,7 +34,7 @@ __all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_r
            "tile_transfer"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
-CACHE_VERSION = "h6-tiles-1"
+CACHE_VERSION = "h6-tiles-2"
 
 
 def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
@@ -108,7 +108,7 @@ def save_cached(folder: Path, key: str, sensed: np.ndarray, row_g: np.ndarray) -
 
 
 def save_ranges(folder: Path, key: str, ranges: dict) -> Path:
-    """Store calibrated ADC ranges ``{(op, layer): fs}`` as ``<key>.ranges.npz``."""
+    """Store calibrations ``{(op, layer): AnalogMatrix.calibration}`` as ``<key>.ranges.npz``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.ranges.npz"
     tmp = folder / f"{key}.{os.getpid()}.part.npz"
@@ -118,7 +118,7 @@ def save_ranges(folder: Path, key: str, ranges: dict) -> Path:
 
 
 def load_ranges(folder: Path, key: str):
-    """``{(op, layer): fs}`` stored by :func:`save_ranges`, or None."""
+    """``{(op, layer): calibration}`` stored by :func:`save_ranges`, or None."""
     path = folder / f"{key}.ranges.npz"
     if not path.is_file():
         return None

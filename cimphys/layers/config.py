@@ -60,14 +60,17 @@ class CimConfig:
     device_card: str = ""          # device card for pcm / write_verify programming
     drift_time: float = 0.0        # s after programming (pcm, write_verify), 0: no drift
     write_tolerance: float = 0.0   # S, write-verify acceptance (0: half a level step)
+    cell_nonlinearity: float = 0.0  # 1/V, a of I = k sinh(a V) cells (0: linear cells)
     adc_calibration: str = "max"   # "max" or "p99.9" (percentile of |I| over the calibration reads)
+    column_gain_calibration: bool = True  # divide out each column's measured gain (IR drop, drift)
     card_name: str = "default (ISAAC-like, built in)"
 
     def __post_init__(self):
         positive = ("g_max", "v_read", "t_read", "adc_time")
         nonneg = ("g_min", "r_wl", "r_bl", "r_driver", "r_sense", "adc_energy", "dac_energy", "sense_energy",
                   "sense_noise", "digital_add_energy", "digital_mac_energy", "digital_mac_time", "write_energy",
-                  "write_time", "programming_sigma", "drift_time", "write_tolerance")
+                  "write_time", "programming_sigma", "drift_time", "write_tolerance",
+                  "cell_nonlinearity")
         for name in positive + nonneg:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 if name in positive else value >= 0)
@@ -101,7 +104,7 @@ class CimConfig:
         m = self.mapping
         return (m.rows, m.cols, m.cell_bits, m.n_slices, m.sign, self.g_min, self.g_max, self.r_wl, self.r_bl,
                 self.r_driver, self.r_sense, self.programming, self.programming_sigma, self.device_card,
-                self.drift_time, self.write_tolerance)
+                self.drift_time, self.write_tolerance, self.cell_nonlinearity)
 
     def range_identity(self) -> tuple:
         """The fields that decide calibrated ADC ranges (not the ADC resolution or any cost)."""

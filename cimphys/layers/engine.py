@@ -106,7 +106,7 @@ class AnalogEngine:
         self.calibrating = False
         self.cache_hits = 0
         self._calls: dict[tuple[str, int], int] = defaultdict(int)
-        self._ranges: dict[tuple[str, int], np.ndarray] = {}
+        self._ranges: dict[tuple[str, int], np.ndarray] = {}  # (op, layer) -> stacked fs, gain, offset
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
@@ -128,10 +128,10 @@ class AnalogEngine:
             self.cache_hits += 1
         else:
             am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
-            if ckey is not None:
+            if ckey is not None and am.characterised is not None:
                 save_cached(self.cache_dir, ckey, *am.characterised)
-        if key in self._ranges:  # ADC ranges from a cached calibration
-            am.fs[...] = self._ranges[key]
+        if key in self._ranges:  # ADC ranges and column corrections from a cached calibration
+            am.set_calibration(self._ranges[key])
         self.matrices[key] = am
         if self.on_matrix is not None:
             self.on_matrix(op, layer, cached is not None)
@@ -217,7 +217,7 @@ class AnalogEngine:
         if cached is not None:
             self._ranges = cached
             for k, am in self.matrices.items():
-                am.fs[...] = cached[k]
+                am.set_calibration(cached[k])
             self.cache_hits += 1
             return
         self.calibrating = True
@@ -229,10 +229,10 @@ class AnalogEngine:
             am.clear_calibration_data()
         self.stats.clear()
         if key:
-            save_ranges(self.cache_dir, key, {k: am.fs for k, am in self.matrices.items()})
+            save_ranges(self.cache_dir, key, {k: am.calibration for k, am in self.matrices.items()})
 
     def _calibration_key(self, model, ids, mask) -> str:
-        h = hashlib.sha256(b"adc-ranges-1")
+        h = hashlib.sha256(b"adc-ranges-2")
         h.update(repr((self.cfg.range_identity(), self.seed, sorted(self.routing.analog))).encode())
         for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())

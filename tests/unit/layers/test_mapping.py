@@ -61,7 +61,7 @@ def test_input_digits_reassemble(rng):
     assert np.abs(p).max() <= 2 ** (m.input_bits - 1) - 1
 
 
-def naive_adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit):
+def naive_adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit, gain, offset, vsum):
     n_p, n_r, n_b, n_cb, n_s, n_w = i_sense.shape
     out = np.zeros((n_b, n_cb * n_w))
     top, bottom = 2 ** (bits - 1) - 1, -(2 ** (bits - 1))
@@ -78,7 +78,8 @@ def naive_adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits, unit):
                             if noise is not None:
                                 cur += float(noise[p, r, b, cb, s, j])
                             code = min(max(np.floor(cur / lsb + 0.5), bottom), top)
-                            out[b, cb * n_w + j] += read_w[p, r] * code * lsb * slice_w[s] / unit
+                            est = code * lsb - offset[cb, s, j] * vsum[p, r, b]
+                            out[b, cb * n_w + j] += read_w[p, r] * est * slice_w[s] / unit / gain[cb, s, j]
     return out
 
 
@@ -90,9 +91,12 @@ def test_kernel_matches_naive_twin(rng):
     fs[1, :, 1] = 0.0  # an unused column stays zero
     read_w = rng.standard_normal((2, 3))
     slice_w = np.array([1.0, 16.0])
+    gain = rng.uniform(0.8, 1.0, fs.shape)
+    offset = rng.uniform(-1e-6, 1e-6, fs.shape)
+    vsum = rng.uniform(0, 3, shape[:3])
     for nz in (None, noise):
-        ours = adc_shift_add(i_sense, nz, fs, read_w, slice_w, 5, 1e-7)
-        ref = naive_adc_shift_add(i_sense, nz, fs, read_w, slice_w, 5, 1e-7)
+        ours = adc_shift_add(i_sense, nz, fs, read_w, slice_w, 5, 1e-7, gain=gain, offset=offset, vsum=vsum)
+        ref = naive_adc_shift_add(i_sense, nz, fs, read_w, slice_w, 5, 1e-7, gain, offset, vsum)
         np.testing.assert_allclose(ours, ref, rtol=RTOL_KERNEL, atol=1e-9 * np.abs(ref).max())
     assert np.all(ours[:, 5 + 1] == 0.0)
 
