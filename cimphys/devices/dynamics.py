@@ -64,7 +64,7 @@ from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "c390f0ec9068ee28"
+KERNEL_SOURCES = "99ae904454e3fa04"
 
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
 

@@ -28,6 +28,7 @@ import math
 
 from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
+from ._kernel_math import _exp, _sinh_cosh
 from .dynamic_model import DynamicModel, FixedStateCell
 
 __all__ = ["SPEC", "StanfordPKU", "StanfordPKUCell"]
@@ -65,13 +66,11 @@ SPEC = register_model(
 
 @jit(inline="always")
 def _pku_iv(v, x, P, k):
-    e = P[2, k] * math.exp(-x / P[3, k])
+    # plain-arithmetic exp/sinh/cosh (see _kernel_math): an I-V loop over cells vectorises
+    e = P[2, k] * _exp(-x / P[3, k])
     v0 = P[4, k]
-    # sinh and cosh from one expm1, without cancellation at small |v/v0|:
-    # sinh z = m (m + 2) / (2 (m + 1)), cosh z = 1 + m^2 / (2 (m + 1)), m = e^z - 1
-    m = math.expm1(v / v0)
-    half = 0.5 / (m + 1.0)
-    return e * m * (m + 2.0) * half, e * (1.0 + m * m * half) / v0
+    s, c = _sinh_cosh(v / v0)
+    return e * s, e * c / v0
 
 
 @jit(inline="always")

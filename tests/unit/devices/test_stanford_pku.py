@@ -9,6 +9,7 @@ from naive_dynamic import K_B_OVER_Q, central_difference, pku_iv, pku_rate
 from cimphys.cards import load_device
 from cimphys.devices import SinhCell, StanfordPKU, StanfordPKUCell, TwoTerminalCell
 from cimphys.devices.stanford_pku import K_B_OVER_Q as K_PKG
+from cimphys.errors import InputError
 
 RTOL_KERNEL = 1e-12  # same formula evaluated twice in double precision
 RTOL_FD = 1e-6  # central difference, h = 1 uV
@@ -58,3 +59,47 @@ def test_read_cell_equals_sinh_cell(params, rng):
     i_ref, g_ref = ref.current_and_conductance(v)
     np.testing.assert_allclose(i, i_ref, rtol=RTOL_KERNEL)
     np.testing.assert_allclose(g, g_ref, rtol=RTOL_KERNEL)
+
+
+RTOL_ELEMENTARY = 1e-15  # _exp is ~1 ulp, _sinh_cosh a few ulp: 1e-15 is ~4.5 ulp
+
+
+def test_vectorisable_exp_sinh_cosh_match_numpy(rng):
+    """The plain-arithmetic exp/sinh/cosh of the vectorised I-V loop, against libm (NumPy)."""
+    from numba import njit
+
+    from cimphys.devices._kernel_math import _exp, _sinh_cosh
+
+    @njit
+    def twin_loop(z, e, s, c):
+        for n in range(z.size):
+            e[n] = _exp(z[n])
+            s[n], c[n] = _sinh_cosh(z[n])
+
+    z = np.concatenate([rng.uniform(-690.0, 690.0, 2000), rng.uniform(-1.0, 1.0, 2000),
+                        np.linspace(-1e-6, 1e-6, 201), [0.0, -0.5, 0.5, 5e-324, -1e-300, -745.0, -740.0]])
+    e, s, c = np.empty_like(z), np.empty_like(z), np.empty_like(z)
+    twin_loop(z, e, s, c)
+    normal = np.exp(z) > 1e-300  # subnormal results carry fewer significant bits
+    np.testing.assert_allclose(e[normal], np.exp(z[normal]), rtol=RTOL_ELEMENTARY)
+    with np.errstate(over="ignore"):  # sinh/cosh(-745) overflow to -inf/inf, as ours must
+        np.testing.assert_allclose(s, np.sinh(z), rtol=RTOL_ELEMENTARY, atol=0.0)
+        np.testing.assert_allclose(c, np.cosh(z), rtol=RTOL_ELEMENTARY)
+    assert e[-2] == np.exp(-745.0) and e[-1] == pytest.approx(np.exp(-740.0), rel=1e-12)  # subnormals
+    edge = np.array([-800.0, 720.0])
+    twin_loop(edge, e[:2], s[:2], c[:2])
+    assert e[0] == 0.0 and np.isinf(e[1]) and s[0] == -np.inf and s[1] == np.inf
+
+
+def test_vectorised_iv_path_reports_bad_cells(params):
+    """One parameter set, one state per cell (the loop without exits): bad cells still raise."""
+    model = StanfordPKU(**params)
+    v = np.linspace(-1.0, 1.0, 1000)
+    g = np.full(v.size, params["g_min"])
+    v[617] = np.nan
+    with pytest.raises(InputError, match="^v: "):
+        model.current_and_conductance(v, g)
+    v[617] = 0.0
+    g[700] = 2.0 * params["g_max"]
+    with pytest.raises(InputError, match="at flat index 700"):
+        model.current_and_conductance(v, g)
