@@ -197,3 +197,23 @@ def test_programming_through_the_device_layer(rng):
                                    np.random.default_rng(1))
     assert drifted.sum() == pytest.approx(verified.sum(), rel=1e-9)  # global compensation restores the sum
     assert rms(drifted) > rms(verified)  # but not each cell's own drift
+
+
+def _product_error(cfg, w, x, seed=0):
+    am = AnalogMatrix(map_matrix(w, cfg.mapping), cfg, np.random.default_rng(seed))
+    am.calibrate(x)
+    y, _ = am.matmul(x)
+    return y, float(np.linalg.norm(y - x @ w) / np.linalg.norm(x @ w))
+
+
+@pytest.mark.slow
+def test_nonlinear_cells_through_newton(rng):
+    w, x = rng.standard_normal((12, 6)), rng.standard_normal((4, 12))
+    base = CimConfig().with_(rows=16, cols=8, adc_bits=12, n_slices=1, cell_bits=6)
+    linear, _ = _product_error(base, w, x)
+    # 1-bit DACs and no wires: every selected cell sees exactly v_read, where k sinh(a v_read) = g v_read
+    same, _ = _product_error(base.with_(cell_nonlinearity=10.0), w, x)
+    np.testing.assert_allclose(same, linear, rtol=1e-6, atol=1e-9 * np.abs(linear).max())
+    # 2-bit DACs: cells at v_read/3 and 2v_read/3 pass less than g·v, more so as a grows
+    errs = [_product_error(base.with_(dac_bits=2, cell_nonlinearity=a), w, x)[1] for a in (1e-3, 8.0, 20.0)]
+    assert errs[0] < errs[1] < errs[2], errs
