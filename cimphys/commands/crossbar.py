@@ -1,9 +1,13 @@
-"""Solve a linear crossbar with wire resistance from a .npz (G and v_in) and save the result.
+"""Solve a crossbar with wire resistance from a circuit card or a .npz, and report energy per MVM.
 
-The .npz holds ``G`` (M, N) in S and ``v_in`` (M,) or (batch, M) in V, and may hold
-``r_wl``, ``r_bl``, ``r_driver``, ``r_sense`` in ohm (options on the command line win).
-Writes ``crossbar.nc`` (node voltages, currents, power, ideal currents and IR-drop loss) and
-``crossbar.png`` (node-voltage heat maps and the IR-drop loss per column) to the output folder.
+INPUT is either a ``.npz`` holding ``G`` (M, N) in S and ``v_in`` (M,) or (batch, M) in V (and
+optionally ``r_wl``, ``r_bl``, ``r_driver``, ``r_sense`` in ohm; options on the command line win),
+or a tile circuit card (name or path, see ``cimphys cards``): then conductances are drawn
+uniformly in the card's window and a batch of random digital inputs runs through the whole tile
+(DACs, array, sense amplifiers, ADCs), seeded.  Prints the read energy (and, for a card, the
+energy and latency of one matrix-vector product by component).  Writes ``crossbar.nc`` (node
+voltages, currents, power, ideal currents, IR-drop loss, energy) and ``crossbar.png``
+(node-voltage heat maps and the IR-drop loss per column) to the output folder.
 """
 
 from __future__ import annotations
@@ -15,34 +19,84 @@ _DEFAULT_R = {"r_wl": 1.0, "r_bl": 1.0, "r_driver": 0.0, "r_sense": 0.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help=".npz with G (M, N) in S and v_in (M,) or (batch, M) in V")
+    parser.add_argument("input", help="tile card name/path, or .npz with G (M, N) in S and v_in (M,) or (batch, M) in V")
     for name, default in _DEFAULT_R.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=float, dest=name, help=f"ohm (default: from the .npz, else {default:g})")
+    parser.add_argument("--t-read", type=float, default=1e-8, help="read time for the .npz energy, s (default 1e-8)")
+    parser.add_argument("--batch", type=int, default=16, help="random input vectors for a card (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of conductances, inputs and noise (default 0)")
     parser.add_argument("-o", "--out-dir", type=Path, default=Path("."), help="output folder (default: .)")
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..results import save
+
+    if args.input.endswith(".npz"):
+        ds, lines = _solve_npz(args)
+    else:
+        ds, lines = _solve_card(args)
+    ds.attrs["input"] = str(args.input)
+    for line in lines:
+        print(line)
+    out = Path(args.out_dir)
+    for path in (save(ds, out / "crossbar.nc"), _plot(ds, out / "crossbar.png")):
+        print(f"wrote {path}")
+    return 0
+
+
+def _solve_npz(args):
     import numpy as np
 
     from ..circuits import Crossbar
+    from ..circuits.energy import read_record
     from ..errors import InputError
-    from ..results import save
 
-    data = _load(args.input)
+    data = _load(Path(args.input))
     resist = {k: (getattr(args, k) if getattr(args, k) is not None else data.get(k, d)) for k, d in _DEFAULT_R.items()}
     if "G" not in data or "v_in" not in data:
         raise InputError(f"{args.input}: expected arrays 'G' and 'v_in', found {sorted(data)}")
     xb = Crossbar(data["G"], **resist)
     sol = xb.solve(data["v_in"])
-    ds = _with_ir_drop(sol.to_xarray(), xb.G, sol)
+    ds = _with_ir_drop(sol.to_xarray(), xb.G, sol).merge(read_record(sol, args.t_read))
     ds.attrs.update({k: float(np.max(v)) for k, v in resist.items()})
-    ds.attrs["input"] = str(args.input)
-    out = Path(args.out_dir)
-    written = [save(ds, out / "crossbar.nc"), _plot(ds, out / "crossbar.png")]
-    for path in written:
-        print(path)
-    return 0
+    e = np.atleast_1d(ds["energy_source"].values)
+    lines = [f"array {xb.G.shape[0]}x{xb.G.shape[1]}, {e.size} input vector(s)",
+             f"worst IR-drop loss {float(np.max(ds['ir_drop_loss'])):.3%}",
+             f"read energy per vector {e.mean():.4g} J over {args.t_read:g} s"]
+    return ds, lines
+
+
+def _solve_card(args):
+    """Run a tile card: random conductances in its window, random digital inputs, one MVM each."""
+    import numpy as np
+
+    from ..cards import load_circuit
+    from ..circuits.tile import Tile
+
+    card = load_circuit(args.input)
+    p = card.parameters
+    rng = np.random.default_rng(args.seed)
+    g = rng.uniform(p["g_min_s"], p["g_max_s"], size=(p["rows"], p["cols"]))
+    tile = Tile(card, g, seed=args.seed)
+    for name in ("r_wl", "r_bl", "r_driver", "r_sense"):
+        if getattr(args, name) is not None:
+            raise ValueError(f"--{name.replace('_', '-')}: a card sets its own resistances; edit the card instead")
+    bits = p["input_bits"]
+    x = rng.integers(0, 2**bits, size=(args.batch, p["rows"]))
+    codes, record = tile.mvm(x, input_bits=bits, rng=rng)
+    v_full = np.full((1, p["rows"]), p["v_read_v"])
+    sol = tile.crossbar.solve(v_full)
+    ds = _with_ir_drop(sol.to_xarray(), g, sol)
+    ds = ds.merge(record.rename({"batch": "mvm"}).mean("mvm", keep_attrs=True))
+    components = [k for k in record.data_vars if k.startswith("energy_") and k != "energy_total"]
+    lines = [f"tile {card.name}: {p['rows']}x{p['cols']}, {bits}-bit inputs, "
+             f"{tile.adc.bits}-bit {tile.adc.kind} ADC, {p['r_wire_per_cell_ohm']:g} ohm per cell",
+             f"worst IR-drop loss at full-scale input {float(np.max(ds['ir_drop_loss'])):.3%}",
+             f"energy per MVM {float(record.energy_total.mean()):.4g} J ("
+             + ", ".join(f"{k[7:]} {float(record[k].mean()):.3g}" for k in components) + ")",
+             f"latency per MVM {float(record.latency):.4g} s"]
+    return ds, lines
 
 
 def _load(path: Path) -> dict:

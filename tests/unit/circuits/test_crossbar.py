@@ -180,7 +180,7 @@ def test_cli_writes_netcdf_and_heat_map(rng, tmp_path, capsys):
     g, v = rng.uniform(1e-6, 1e-4, (6, 5)), rng.uniform(0, 0.5, (2, 6))
     np.savez(tmp_path / "in.npz", G=g, v_in=v, r_wl=2.0)
     assert main(["crossbar", str(tmp_path / "in.npz"), "--r-bl", "3", "-o", str(tmp_path / "out")]) == 0
-    printed = capsys.readouterr().out.split()
+    printed = [line.split(" ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")]
     assert printed == [str(tmp_path / "out" / "crossbar.nc"), str(tmp_path / "out" / "crossbar.png")]
     ds = cimphys.open(printed[0])
     expected = Crossbar(g, r_wl=2.0, r_bl=3.0).solve(v)
