@@ -55,5 +55,6 @@ def test_installed_wheel_loads_cards_by_name(wheel, tmp_path):
     assert report["file"].startswith(str(target))
     expected = {("device", p.stem) for p in (ROOT / "devices").glob("*.toml")}
     expected |= {("circuit", p.stem) for p in (ROOT / "circuits").glob("*.toml")}
+    assert len(expected) >= 2, "the repository ships device and circuit cards"
     assert {(k, n) for k, n, _ in report["cards"]} == expected
     assert all(path.startswith(str(target)) for _, _, path in report["cards"])
