@@ -25,6 +25,7 @@ import numpy as np
 
 from ..checks import as_array
 from ..errors import InputError
+from . import schur
 from .nodal import (
     METHODS,
     BlockFactor,
@@ -122,7 +123,9 @@ class Crossbar:
         g = self.G
         v = as_array("v_in", v_in, unit="V", ndim=(1, 2))
         batch = v.shape[0] if v.ndim == 2 else 1
-        if self._factor is None and self.method in ("auto", "block") and _block_pays(self.network, batch):
+        symmetric_cg = self.method == "auto" and schur.eligible(self.network, g, g)  # faster than a factor
+        if self._factor is None and self.method in ("auto", "block") and _block_pays(self.network, batch) \
+                and not symmetric_cg:
             self._factor = BlockFactor(self.network, g, g)
         if self._factor is not None and self.method in ("auto", "block"):
             v_wl, v_bl, i_out = self._factor.solve_linear(np.zeros_like(g), v)
