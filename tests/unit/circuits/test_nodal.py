@@ -293,3 +293,87 @@ def test_chain_kernels_match_their_twin(rng, ends):
     _chain_apply(s, gid, low, cp, ipiv, rlo, 0.3, rhi, -0.2, z)
     x = z[gid]
     assert rel(x, chain_twin(d, s, rseg, rlo, 0.3, rhi, -0.2)) < RTOL_TWIN
+
+
+# ---------------------------------------------------------------------------------------------
+# Symmetric stamps: CG on the bit-line Schur complement (cimphys.circuits.schur)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "reference")
+def test_symmetric_cg_matches_dense_twin(rng, options):
+    from cimphys.circuits import schur
+    from cimphys.circuits.nodal import check_stamp
+
+    net = random_network(rng, (5, 4), **options)
+    a = rng.uniform(1e-5, 1e-2, (5, 4))
+    c = rng.uniform(-1e-3, 1e-3, (5, 5, 4))
+    v = rng.uniform(-1, 1, (5, 5))  # 5 members: one full chunk of 4 and a partial one
+    assert schur.eligible(net, a, a)
+    a2, _, c3, v2, _ = check_stamp(net, a, a, c, v)
+    found = schur.solve_symmetric(net, a2, c3, v2, 1e-12)
+    assert found is not None and found[3] <= 1e-12
+    for k in range(5):
+        tw = dense_twin(net, a, a, c[k], v[k])
+        assert rel(found[0][k], tw[0]) < RTOL_TWIN
+        assert rel(found[1][k], tw[1]) < RTOL_TWIN
+
+
+def test_symmetric_cg_on_the_reference_crossbar_agrees_with_direct(rng):
+    from cimphys.circuits import schur
+
+    net = Network.build((48, 40))
+    g = rng.uniform(1e-6, 1e-4, (48, 40))
+    v = rng.uniform(0, 0.5, (6, 48))
+    assert schur.eligible(net, g, g)
+    auto = solve_linear(net, g, g, np.zeros_like(g), v)  # >= AUTO_ITERATIVE_CELLS: the CG path
+    direct = solve_linear(net, g, g, np.zeros_like(g), v, method="direct")
+    for x, y in zip(auto, direct):
+        assert rel(x, y) < RTOL_TWIN
+
+
+# A looser tol stops CG earlier; its answer is then off by about tol times the voltage scale
+# over the sense-end voltages (~V * G * M * r / V), here bounded by 1e3 * tol.
+LOOSE_TOL = 1e-6
+
+
+def test_symmetric_cg_honours_a_loose_tolerance(rng):
+    from cimphys.circuits import schur
+    from cimphys.circuits.nodal import check_stamp
+
+    net = Network.build((32, 32), r_wl=2.0, r_bl=2.0)
+    g = rng.uniform(1e-5, 1e-3, (32, 32))
+    v = rng.uniform(0, 0.5, (4, 32))
+    a, _, c3, v2, _ = check_stamp(net, g, g, np.zeros_like(g), v)
+    loose = schur.solve_symmetric(net, a, c3, v2, LOOSE_TOL)
+    tight = schur.solve_symmetric(net, a, c3, v2, 1e-13)
+    assert loose[3] <= LOOSE_TOL and tight[3] <= 1e-13
+    assert loose[2] < tight[2]
+    assert rel(loose[1], tight[1]) < 1e3 * LOOSE_TOL
+    assert rel(loose[1], tight[1]) > 0.0  # it did stop early
+
+
+def test_symmetric_cg_eligibility():
+    from cimphys.circuits import schur
+
+    g = np.full((3, 4), 1e-5)
+    net = Network.build((3, 4))
+    assert schur.eligible(net, g, g)
+    assert not schur.eligible(net, g, 0.9 * g)  # non-symmetric stamp
+    assert not schur.eligible(net, -g, -g)  # negative differential conductance: not SPD
+    r = np.ones((3, 4))
+    r[1, 2] = 0.0
+    assert not schur.eligible(Network.build((3, 4), r_wl=r), g, g)  # merged WL nodes
+    assert not schur.eligible(Network.build((3, 4), r_bl=r), g, g)  # merged BL nodes
+    assert not schur.eligible(Network.build((3, 4), r_wl=0.0, r_driver=0.0), g, g)  # fixed WL node
+
+
+def test_symmetric_cg_reports_a_singular_network_as_no_answer():
+    from cimphys.circuits import schur
+    from cimphys.circuits.nodal import check_stamp
+
+    net = Network.build((3, 4), wl_floating=np.array([False, True, False]))
+    g = np.full((3, 4), 1e-5)
+    g[1] = 0.0  # WL 1 has no path anywhere
+    a, _, c3, v2, _ = check_stamp(net, g, g, np.zeros_like(g), np.ones(3))
+    assert schur.solve_symmetric(net, a, c3, v2, 1e-12) is None
