@@ -66,6 +66,11 @@ __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train",
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
 KERNEL_SOURCES = "99ae904454e3fa04"
 
+# Cells from which integrate() spreads over threads by default: a cell of a pulse train costs
+# microseconds, so a few thousand cells outweigh a thread-pool launch (tens of microseconds)
+# many times over, while small calls (write-verify loops, tests) stay serial.
+PARALLEL_MIN_CELLS = 4096
+
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
 
 
@@ -101,20 +106,18 @@ METHODS = {"rk45": (_DP45, 4), "rk23": (_BS23, 2)}  # tableau, order of the erro
 
 
 @jit(inline="always")
-def _volt(wave, ta, tb, va, vb, t):
-    """Applied voltage at time t inside the grid interval [ta, tb] with end voltages va, vb."""
+def _volt(wave, ta, va, sl, t):
+    """Applied voltage at time t on the grid interval from ta (voltage va, slope sl V/s)."""
     if wave[0] == 0.0:
-        if tb == ta:
-            return va
-        return va + (vb - va) * ((t - ta) / (tb - ta))
+        return va + sl * (t - ta)
     return wave[4] + wave[1] * math.sin(wave[2] * t + wave[3])
 
 
 @jit(inline="always")
-def _crossing(wave, ta, tb, va, vb, scale, th, t0, t1):
+def _crossing(wave, ta, va, sl, scale, th, t0, t1):
     """Time in (t0, t1) where scale*v(t) crosses th, or -1.0 if the ends do not bracket it."""
-    f0 = scale * _volt(wave, ta, tb, va, vb, t0) - th
-    f1 = scale * _volt(wave, ta, tb, va, vb, t1) - th
+    f0 = scale * _volt(wave, ta, va, sl, t0) - th
+    f1 = scale * _volt(wave, ta, va, sl, t1) - th
     if f0 == 0.0 or f1 == 0.0 or (f0 > 0.0) == (f1 > 0.0):
         return -1.0
     if wave[0] == 0.0:
@@ -122,7 +125,7 @@ def _crossing(wave, ta, tb, va, vb, scale, th, t0, t1):
     lo, hi = t0, t1
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        fm = scale * _volt(wave, ta, tb, va, vb, mid) - th
+        fm = scale * _volt(wave, ta, va, sl, mid) - th
         if (fm > 0.0) == (f0 > 0.0):
             lo = mid
         else:
@@ -143,7 +146,7 @@ def _prate(mid, v, x, P, k, lo, hi):
 
 
 @jit
-def _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, r0, lo, hi):
+def _arrival_time(mid, P, k, wave, ta, va, sl, scale, t, hs, x, r0, lo, hi):
     """Time for the state, moving with the sign of r0, to reach its bound; inf if it may not.
 
     ``T = integral dx / r(x)`` by composite Gauss-Legendre quadrature (8 panels of 4 points)
@@ -160,7 +163,7 @@ def _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, r0, lo, hi):
     weights = (0.1739274225687269, 0.3260725774312731, 0.3260725774312731, 0.1739274225687269)
     slowest = 0.0
     for e in range(2):
-        v = scale * _volt(wave, ta, tb, va, vb, t + e * hs)
+        v = scale * _volt(wave, ta, va, sl, t + e * hs)
         rb = _rate(mid, v, bound, P, k)
         if rb == 0.0 or (rb > 0.0) != (r0 > 0.0):
             return inf
@@ -176,7 +179,7 @@ def _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, r0, lo, hi):
 
 
 @jit(inline="always")
-def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage):
+def _piece(mid, P, k, wave, ta, va, sl, scale, t0, t1, x, h, tab, opts, stage):
     """Integrate one smooth piece [t0, t1]; return (x, h, steps, status)."""
     lo = P[0, k]
     hi = P[1, k]
@@ -187,9 +190,9 @@ def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stag
     s = tab.shape[1]
     steps = 0
     t = t0
-    vm = scale * _volt(wave, ta, tb, va, vb, 0.5 * (t0 + t1))
-    if wave[0] == 0.0 and _quiet(mid, scale * _volt(wave, ta, tb, va, vb, t0), P, k) \
-            and _quiet(mid, vm, P, k) and _quiet(mid, scale * _volt(wave, ta, tb, va, vb, t1), P, k):
+    vm = scale * _volt(wave, ta, va, sl, 0.5 * (t0 + t1))
+    if wave[0] == 0.0 and _quiet(mid, scale * _volt(wave, ta, va, sl, t0), P, k) \
+            and _quiet(mid, vm, P, k) and _quiet(mid, scale * _volt(wave, ta, va, sl, t1), P, k):
         return x, h, 0, 0  # linear voltage, quiet at both ends and the middle: no motion
     have_first = False
     while t < t1:
@@ -197,13 +200,13 @@ def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stag
         last = h >= span * (1.0 - 1e-12)
         hs = span if last else h
         if not have_first:
-            stage[0] = _prate(mid, scale * _volt(wave, ta, tb, va, vb, t), x, P, k, lo, hi)
+            stage[0] = _prate(mid, scale * _volt(wave, ta, va, sl, t), x, P, k, lo, hi)
         for i in range(1, s):
             xs = x
             for j in range(i):
                 xs += hs * tab[i, j] * stage[j]
             ti = t + tab[s + 2, i] * hs
-            stage[i] = _prate(mid, scale * _volt(wave, ta, tb, va, vb, ti), xs, P, k, lo, hi)
+            stage[i] = _prate(mid, scale * _volt(wave, ta, va, sl, ti), xs, P, k, lo, hi)
         xn = x
         err = 0.0
         for j in range(s):
@@ -217,7 +220,7 @@ def _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stag
         outside = xn > hi + atol or xn < lo - atol
         arrival = math.inf
         if outside or en > 1.0:
-            arrival = _arrival_time(mid, P, k, wave, ta, tb, va, vb, scale, t, hs, x, stage[0], lo, hi)
+            arrival = _arrival_time(mid, P, k, wave, ta, va, sl, scale, t, hs, x, stage[0], lo, hi)
         if 2.0 * arrival <= max(hs, 1e5 * h_min):
             # event: the state reaches its bound within [t, t + 2T] and is held there; jump to
             # the end of that window (or of the step) with the state at the bound
@@ -268,12 +271,19 @@ def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, sta
             tb = tgrid[g + 1]
             va = vgrid[g]
             vb = vgrid[g + 1]
+            sl = (vb - va) / (tb - ta)  # grid times strictly increase
+            if wave[0] == 0.0 and _quiet(mid, scale * va, P, k) and _quiet(mid, scale * vb, P, k):
+                # linear voltage, quiet at both ends: quiet throughout (each model's quiet set
+                # is an interval of voltage), so the state is constant; no crossings, no stages
+                if rec[g + 1] >= 0:
+                    xrec[rec[g + 1], c] = x
+                continue
             # split [ta, tb] where the cell voltage crosses a threshold
             c1 = -1.0
             c2 = -1.0
             if nth > 0:
-                c1 = _crossing(wave, ta, tb, va, vb, scale, th_a, ta, tb)
-                c2 = _crossing(wave, ta, tb, va, vb, scale, th_b, ta, tb)
+                c1 = _crossing(wave, ta, va, sl, scale, th_a, ta, tb)
+                c2 = _crossing(wave, ta, va, sl, scale, th_b, ta, tb)
                 if c1 > c2:
                     c1, c2 = c2, c1
             b1 = c1 if ta < c1 < tb else tb
@@ -285,7 +295,7 @@ def _integrate(mid, P, wave, tgrid, vgrid, rec, x0, vscale, tab, opts, xrec, sta
                 t1 = b1 if piece == 0 else (b2 if piece == 1 else tb)
                 if t1 <= t0:
                     continue
-                x, h, used, st = _piece(mid, P, k, wave, ta, tb, va, vb, scale, t0, t1, x, h, tab, opts, stage)
+                x, h, used, st = _piece(mid, P, k, wave, ta, va, sl, scale, t0, t1, x, h, tab, opts, stage)
                 count += used
                 if st == 0 and count > opts[4]:
                     st = 2
@@ -366,7 +376,7 @@ def _grid(waveform: Waveform, t_keep: np.ndarray):
 
 def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", method="rk45",
               rtol=1e-6, atol=1e-9, max_steps=1_000_000, v_scale=None,
-              quantities=("state", "current", "conductance"), parallel=False) -> xr.Dataset:
+              quantities=("state", "current", "conductance"), parallel=None) -> xr.Dataset:
     """Integrate the state of every cell of ``model`` under ``waveform``.
 
     Parameters
@@ -390,8 +400,10 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         Per-cell factor on the applied voltage (e.g. per-cell pulse amplitudes).
     quantities : tuple of str
         Which of ``"state"``, ``"current"``, ``"conductance"`` to return.
-    parallel : bool
-        Spread the cells over Numba's threads (compiles a second kernel on first use).
+    parallel : bool or None
+        Spread the cells over Numba's threads (compiles a second kernel on first use).  None
+        (default): when there are at least ``PARALLEL_MIN_CELLS`` cells and more than one
+        thread.  Results are the same either way (each cell is integrated alone).
 
     Returns
     -------
@@ -445,6 +457,10 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     xrec = np.empty((t_keep.size, x0.size))
     status = np.zeros(x0.size, dtype=np.int8)
     nsteps = np.zeros(x0.size, dtype=np.int32)
+    if parallel is None:
+        import numba
+
+        parallel = x0.size >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
     kernel = _integrate_parallel if parallel else _integrate
     kernel(int(model.model_id), model._P, waveform.encoded(), grid, vgrid, rec, x0, vs, tab, opts,
            xrec, status, nsteps, 0, x0.size)
