@@ -250,3 +250,28 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(f"cimphys.devices.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_threaded_run_equals_serial_and_is_the_default_for_many_cells(rng, monkeypatch):
+    """parallel=None threads from PARALLEL_MIN_CELLS cells on; each cell is integrated alone,
+    so threads change nothing, to the bit (per-cell parameters, scales and quiet stretches)."""
+    from cimphys.devices import dynamics
+
+    k_off = rng.uniform(2e-7, 8e-7, 24)
+    model = VTEAM(**{**SLOW_VTEAM, "k_off": k_off})
+    wave = pulse_train([1.0, -1.0, 0.2], 1e-4, 3, rise=1e-6, fall=1e-6)
+    x0 = rng.uniform(0.0, 3e-9, 24)
+    kw = dict(v_scale=rng.uniform(0.5, 1.5, 24), record="all", rtol=1e-9, atol=1e-12)
+    serial = integrate(model, wave, x0, parallel=False, **kw)
+    threaded = integrate(model, wave, x0, parallel=True, **kw)
+    np.testing.assert_array_equal(threaded.state.values, serial.state.values)
+    calls = []
+    real = dynamics._integrate_parallel
+    monkeypatch.setattr(dynamics, "_integrate_parallel", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(dynamics, "PARALLEL_MIN_CELLS", 24)
+    monkeypatch.setattr("numba.get_num_threads", lambda: 2)
+    np.testing.assert_array_equal(integrate(model, wave, x0, **kw).state.values, serial.state.values)
+    assert calls == [1]
+    monkeypatch.setattr(dynamics, "PARALLEL_MIN_CELLS", 25)
+    integrate(model, wave, x0, **kw)
+    assert calls == [1]  # fewer cells than the threshold: serial
