@@ -28,7 +28,7 @@ exact.  Steps 4-5 are one Numba kernel, :func:`_adc_shift_add`, with a plain Num
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -128,7 +128,6 @@ class Costs:
     conversions: float = 0.0
     cell_writes: float = 0.0
     rows: int = 0
-    extra: dict = field(default_factory=dict)
 
     def add(self, other: Costs) -> None:
         for name in ("array", "dac", "sense", "adc", "digital", "write", "latency", "write_time", "conversions",

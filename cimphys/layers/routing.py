@@ -64,6 +64,8 @@ class Routing:
                 raise InputError(f"routing: expected op=analog|digital, got {item!r}")
             op, where = (s.strip() for s in item.split("=", 1))
             if op == "all":
+                if where not in ("analog", "digital"):
+                    raise InputError(f"routing: all must be 'analog' or 'digital', got {where!r}")
                 routing = cls(frozenset(ALL_OPS) if where == "analog" else frozenset())
                 continue
             routing = routing.with_(**{op: where})
