@@ -164,3 +164,16 @@ def test_engine_and_routing_reject_bad_input():
         Routing.parse("qk=maybe")
     with pytest.raises(InputError, match="adc_bits"):
         CimConfig(adc_bits=1)
+
+
+def test_retrieval_agreement_limits(rng):
+    from cimphys.layers.report import retrieval_agreement
+
+    emb = rng.standard_normal((12, 8))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    assert retrieval_agreement(emb, emb) == (1.0, 1.0)
+    noisy = emb + 1e-3 * rng.standard_normal(emb.shape)
+    rho, top1 = retrieval_agreement(noisy, emb)
+    assert 0.99 < rho < 1.0 and top1 == 1.0
+    rho_far, _ = retrieval_agreement(rng.standard_normal((12, 8)), emb)
+    assert rho_far < 0.5  # unrelated embeddings do not rank alike
