@@ -4,7 +4,7 @@ Figures (ratios against a peer timed in the same run):
 
 * 256 x 256 linear array (r_wl = r_bl = 1 ohm, G uniform in 1..100 uS), a batch of 64 input
   vectors, i_out to 1e-9: ``Crossbar.solve`` (default tol 1e-12) and ``solve_linear`` at
-  tol 1e-9 vs ``scipy.sparse.linalg.splu`` on the same nodal matrix (factorisation + solves),
+  tol 1e-10 vs ``scipy.sparse.linalg.splu`` on the same nodal matrix (factorisation + solves),
   timed interleaved, best of 3, with the i_out error against SuperLU's answer and the load
   average in the notes; also the transfer-matrix route (T, then ``V @ T.T``).  Target >= 10x.
 * 128 x 128, one input vector: ``Crossbar.solve`` vs ``ngspice -b`` on the netlist.  Target >= 1000x.
@@ -31,6 +31,10 @@ except ImportError:  # imported as benchmarks.bench_crossbar
     from benchmarks._common import Record, best_of, main
 
 RTOL = 1e-9  # accuracy asked of every timed answer
+# The solver's tol bounds the fixed-point residual relative to the voltage scale; the i_out error
+# it leaves was measured at ~0.7x tol on 256 x 256 (6.7e-10 at tol 1e-9), so the loose solve asks
+# for RTOL / 10 and the benchmark reports the i_out error it actually reached against SuperLU.
+SOLVE_TOL = RTOL / 10
 
 
 def _array(n: int, m: int | None = None, seed: int = 0):
@@ -77,7 +81,7 @@ def batch_vs_splu(n: int, batch: int) -> list[Record]:
     i_ref = (v_bl_ref - net.v_bl_end) / net.sense_resistance()
     err = lambda i: float(np.abs(i - i_ref).max() / np.abs(i_ref).max())  # noqa: E731
     ours = lambda: cimphys.Crossbar(g).solve(v)  # noqa: E731 - a fresh array: factorisation included
-    loose = lambda: solve_linear(net, g, g, np.zeros_like(g), v, tol=RTOL)  # noqa: E731
+    loose = lambda: solve_linear(net, g, g, np.zeros_like(g), v, tol=SOLVE_TOL)  # noqa: E731
     t_route = lambda: v @ cimphys.Crossbar(g).transfer_matrix().T  # noqa: E731
     e_ours, e_loose, e_route = err(ours().i_out), err(loose()[2]), err(t_route())
     t_peer = t_ours = t_loose = t_t = float("inf")
@@ -91,7 +95,7 @@ def batch_vs_splu(n: int, batch: int) -> list[Record]:
     return [
         Record(f"{name}: Crossbar.solve (tol 1e-12) vs splu", t_ours, "scipy splu factor+solve", t_peer, "s", 10.0,
                notes=f"i_out rel err vs splu {e_ours:.1e}; {load}"),
-        Record(f"{name}: solve_linear tol {RTOL:g} vs splu", t_loose, "scipy splu factor+solve", t_peer, "s", 10.0,
+        Record(f"{name}: solve_linear tol {SOLVE_TOL:g} vs splu", t_loose, "scipy splu factor+solve", t_peer, "s", 10.0,
                notes=f"i_out rel err vs splu {e_loose:.1e}; {load}"),
         Record(f"{name}: transfer matrix + V @ T.T vs splu", t_t, "scipy splu factor+solve", t_peer, "s", 10.0,
                notes=f"i_out rel err vs splu {e_route:.1e}; {load}"),
