@@ -50,6 +50,11 @@ CHUNK = 4
 #: for the independent final check, which recomputes the same quantity from scratch: the two
 #: differ by rounding only, ~1e-15 of the voltage scale; a miss falls back to another path).
 KRYLOV_MARGIN = 0.5
+#: Threads (one chunk sequence each) from this many node-inputs (M N B) on.  Measured on the
+#: shared 2-core machine (load ~3): at 256 x 256 x 64 (4.2 M) two threads took 0.28-0.33 s and
+#: one 0.22-0.26 s (the chunks stream from the shared L3 and the cores were busy), so the
+#: threaded kernel is kept for larger work only; it also costs ~5 s more to compile.
+PARALLEL_MIN_WORK = 2**24
 #: Iteration cap; the caller falls back to another path when it is reached.
 MAX_ITERATIONS = 500
 
@@ -182,15 +187,18 @@ def _cg_bl_forward(i, i0, d, p, blow, bipiv, vbuf, pdv_a, t):
     """Row ``i`` of the forward BL elimination of ``D v`` into ``t``, with ``p.D v`` partial sums."""
     n = d.shape[1]
     vrow = vbuf[i - i0]
-    im = max(i - 1, 0)
+    prev = t[max(i - 1, 0)]
     for j in range(n):
         dij = d[i, j]
-        lo = blow[i, j] if i > 0 else 0.0
         ip = bipiv[i, j]
         for k in range(CHUNK):
             vk = vrow[j, k]
             pdv_a[j, k] += dij * p[i, j, k] * vk
-            t[i, j, k] = (dij * vk - lo * t[im, j, k]) * ip
+            t[i, j, k] = dij * vk * ip
+        if i > 0:  # row 0 has no predecessor (and t[0] may hold anything before this)
+            lo = blow[i, j] * ip
+            for k in range(CHUNK):
+                t[i, j, k] -= lo * prev[j, k]
 
 
 @jit(error_model="numpy")
@@ -366,6 +374,17 @@ def _pcg(workers, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_
                        v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters)
 
 
+@jit(error_model="numpy")
+def _pcg_serial(workers, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
+                v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
+    """:func:`_pcg` on one thread (``workers`` is ignored)."""
+    m, n = d.shape
+    work = np.empty((4, m, n, CHUNK))
+    for ci in range((v_in.shape[0] + CHUNK - 1) // CHUNK):
+        _pcg_chunk(ci * CHUNK, work, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
+                   v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters)
+
+
 def _end_conductance(r: np.ndarray) -> np.ndarray:
     """``1 / r`` for ``0 < r``, 0 for an open (infinite) end."""
     return np.where(np.isfinite(r), 1.0 / r, 0.0)
@@ -396,7 +415,8 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     nb = v2.shape[0]
     v_wl, v_bl = np.empty((nb, m, n)), np.empty((nb, m, n))
     res, iters = np.empty(nb), np.empty(nb, np.int64)
-    _pcg(
+    kernel = _pcg if a.size * nb >= PARALLEL_MIN_WORK else _pcg_serial
+    kernel(
         numba.get_num_threads(), a, wlf.low, wlf.cp, wlf.ipiv,
         np.ascontiguousarray(blf.low.T), np.ascontiguousarray(blf.cp.T), np.ascontiguousarray(blf.ipiv.T),
         dB, g, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi,
