@@ -27,7 +27,7 @@ __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "99ae904454e3fa04"
+KERNEL_SOURCES = "f04284a1c1032e08"
 
 
 @jit
@@ -120,12 +120,12 @@ def _iv_loop(mid, v, x, P, i, g):
     return -1
 
 
-@jit(inline="always")
-def _iv_flat_loop(mid, v, x, P, i, g):
-    """One model's I-V with one parameter set and one state per cell: a loop without exits.
+@jit(error_model="numpy")
+def _eval_iv_pku_flat(v, x, P, i, g):
+    """Stanford-PKU I-V with one parameter set and one state per cell: a loop without exits.
 
     Bad inputs are counted, not returned from inside the loop, so that LLVM can vectorise it
-    (the Stanford-PKU law is plain arithmetic, see _kernel_math); return the count.
+    (the law is plain arithmetic, see _kernel_math); return the count.
     """
     lo = P[0, 0]
     hi = P[1, 0]
@@ -136,34 +136,17 @@ def _iv_flat_loop(mid, v, x, P, i, g):
         xc = x[c]
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
-        if mid == 0:
-            i[c], g[c] = _drift_iv(vc, xc, P, 0)
-        elif mid == 3:
-            i[c], g[c] = _yakopcic_iv(vc, xc, P, 0)
-        elif mid == 4:
-            i[c], g[c] = _pku_iv(vc, xc, P, 0)
-        else:
-            i[c], g[c] = _team_iv(vc, xc, P, 0)
+        i[c], g[c] = _pku_iv(vc, xc, P, 0)
     return nbad
-
-
-@jit(error_model="numpy")
-def _eval_iv_flat(mid, v, x, P, i, g):
-    """:func:`_iv_flat_loop` with the model branch hoisted; the number of bad cells."""
-    if mid == 0:
-        return _iv_flat_loop(0, v, x, P, i, g)
-    if mid == 3:
-        return _iv_flat_loop(3, v, x, P, i, g)
-    if mid == 4:
-        return _iv_flat_loop(4, v, x, P, i, g)
-    return _iv_flat_loop(1, v, x, P, i, g)
 
 
 @jit
 def _eval_iv(mid, v, x, P, i, g):
     """Checked I-V for every cell; the model branch is hoisted out of the cell loop."""
-    if P.shape[1] == 1 and x.size == v.size:
-        if _eval_iv_flat(mid, v, x, P, i, g) == 0:
+    # Stanford-PKU only: the others' laws call libm (exp/log) in branches that a vectorised
+    # loop would evaluate for every cell, so they keep the scalar loop
+    if mid == 4 and P.shape[1] == 1 and x.size == v.size:
+        if _eval_iv_pku_flat(v, x, P, i, g) == 0:
             return -1
     if mid == 0:
         return _iv_loop(0, v, x, P, i, g)
