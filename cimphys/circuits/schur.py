@@ -16,9 +16,13 @@ preconditioned CG [1]_ converges at the rate ``(sqrt(k) - 1) / (sqrt(k) + 1)`` w
 tridiagonal product (BiCGSTAB on the same map needs two of each sweep).
 
 The kernel keeps the batch as the innermost axis (``(M, N, K)`` per chunk of ``K`` right-hand
-sides, SIMD over the chunk; the BL sweep advances all bit lines of a row at once), runs the
-whole iteration in Numba without returning to Python, and spreads the chunks over threads.
-A chunk's work arrays fit in the last-level cache for ``M N K`` up to ~0.3 M nodes.
+sides), runs the whole iteration in Numba without returning to Python, and is memory-bound: an
+iteration is two sweeps over four work arrays (ascending rows: ``LINES`` word lines solved
+together, each feeding the forward elimination of its BL row at once; descending rows: the BL
+back substitution fused with the CG updates and the inner products, accumulated per column so
+the loops vectorise).  Chunks are independent (threads for large work, see
+``PARALLEL_MIN_WORK``).  On the reference 256 x 256 array with 64 inputs: 8 iterations to
+``tol = 1e-12``, 0.25-0.33 s against 1.4-1.6 s for SuperLU in the same run (2 shared cores).
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
@@ -40,11 +44,14 @@ import numba
 import numpy as np
 
 from .._numba import jit, jit_parallel, prange
+from ..checks import as_scalar
+from ..errors import InputError
 
 __all__ = ["CHUNK", "eligible", "solve_symmetric"]
 
-#: Right-hand sides per chunk (innermost axis).  Measured on the 256 x 256, batch-64 benchmark
-#: (AMD EPYC, 2 cores, 32 MiB L3): 4 keeps two threads' chunks (6 arrays each) in L3.
+#: Right-hand sides per chunk (innermost axis).  On the 256 x 256, batch-64 benchmark (AMD EPYC,
+#: 32 MiB L3, shared 2-core machine) 2, 4 and 8 were within the run-to-run noise (~30%); 4 keeps
+#: a chunk's four work arrays at 8 MiB, in L3 with room for a second thread.
 CHUNK = 4
 #: CG stops when the max-norm of the fixed-point residual is this fraction of ``tol`` (margin
 #: for the independent final check, which recomputes the same quantity from scratch: the two
@@ -397,10 +404,17 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     ``a (M, N)`` S is the symmetric stamp; ``c3 (Bc, M, N)`` A with ``Bc`` 1 or the batch;
     ``v2 (B, M)`` V.  Returns ``(v_wl, v_bl, iterations, residual)`` with voltages
     ``(B, M, N)``, or ``None`` when the relative residual misses ``tol`` (caller falls back).
+    The arrays are those :func:`cimphys.circuits.nodal.check_stamp` returns (finite, float64,
+    C-contiguous); :func:`~cimphys.circuits.nodal.solve_linear` is the checked entry point.
     """
     from .nodal import _Family  # the chain factorisation shared with the other paths
 
     m, n = network.shape
+    tol = as_scalar("tol", tol, low=0.0, low_open=True)
+    if not eligible(network, a, a):
+        raise InputError("a: the symmetric CG path needs a == b >= 0 and no merged or fixed line nodes")
+    if v2.ndim != 2 or v2.shape[1] != m or c3.ndim != 3 or c3.shape[1:] != (m, n):
+        raise InputError(f"v2, c3: expected (B, {m}) and (Bc, {m}, {n}), got {v2.shape} and {c3.shape}")
     wl, bl = network.wl_chains(), network.bl_chains()
     wlf = _Family(wl, a)
     blf = _Family(bl, np.ascontiguousarray(a.T))
@@ -420,8 +434,8 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
         numba.get_num_threads(), a, wlf.low, wlf.cp, wlf.ipiv,
         np.ascontiguousarray(blf.low.T), np.ascontiguousarray(blf.cp.T), np.ascontiguousarray(blf.ipiv.T),
         dB, g, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi,
-        v2, c3, bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64), float(tol), int(max_iterations),
-        v_wl, v_bl, res, iters,
+        v2, c3, bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64), tol,
+        int(max_iterations), v_wl, v_bl, res, iters,
     )
     if not (np.isfinite(res).all() and res.max() <= tol and np.isfinite(v_wl).all()):
         return None
