@@ -27,7 +27,7 @@ __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "f04284a1c1032e08"
+KERNEL_SOURCES = "7308cc17e4bb32bf"
 
 
 @jit
@@ -140,13 +140,37 @@ def _eval_iv_pku_flat(v, x, P, i, g):
     return nbad
 
 
+@jit(error_model="numpy")
+def _eval_iv_team_linear_flat(v, x, P, i, g):
+    """TEAM/VTEAM linear read law, one parameter set, one state per cell: a loop without exits
+    (``I = V G``, ``G = 1/R(x)``, the linear branch of ``_team_iv``, same operations) that
+    LLVM vectorises; return the number of bad cells."""
+    lo = P[0, 0]
+    hi = P[1, 0]
+    tol = 1e-9 * (hi - lo)
+    nbad = 0
+    for c in range(v.size):
+        vc = v[c]
+        xc = x[c]
+        ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
+        nbad += 0 if ok else 1
+        u = (xc - lo) / (hi - lo)
+        gc = 1.0 / (P[2, 0] + (P[3, 0] - P[2, 0]) * u)
+        i[c] = vc * gc
+        g[c] = gc
+    return nbad
+
+
 @jit
 def _eval_iv(mid, v, x, P, i, g):
     """Checked I-V for every cell; the model branch is hoisted out of the cell loop."""
-    # Stanford-PKU only: the others' laws call libm (exp/log) in branches that a vectorised
-    # loop would evaluate for every cell, so they keep the scalar loop
+    # Stanford-PKU and the linear TEAM read law: the other laws call libm (exp/log) in branches
+    # that a vectorised loop would evaluate for every cell, so they keep the scalar loop
     if mid == 4 and P.shape[1] == 1 and x.size == v.size:
         if _eval_iv_pku_flat(v, x, P, i, g) == 0:
+            return -1
+    if (mid == 1 or mid == 2) and P[10, 0] == 0.0 and P.shape[1] == 1 and x.size == v.size:
+        if _eval_iv_team_linear_flat(v, x, P, i, g) == 0:
             return -1
     if mid == 0:
         return _iv_loop(0, v, x, P, i, g)

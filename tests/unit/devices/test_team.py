@@ -122,3 +122,18 @@ def test_scalar_in_scalar_out():
     model = VTEAM.from_card(load_device("kvatinsky2015_vteam_pickett"))
     assert model.current(0.5, 1e-9).shape == () and model.rate(0.5, 1e-9).shape == ()
     assert model.current([0.5, 0.6], 1e-9).shape == (2,)
+
+
+def test_vectorised_linear_read_equals_scalar_loop_and_reports_bad_cells(rng):
+    """One parameter set (the exit-free loop) against per-cell sets of equal values (the scalar
+    loop): the same operations, so the same bits; a NaN voltage deep in the array still raises."""
+    params = _params("kvatinsky2015_vteam_pickett")
+    v = rng.uniform(-1.0, 1.0, 1000)
+    x = rng.uniform(params["x_on"], params["x_off"], v.size)
+    flat = VTEAM(**params).current_and_conductance(v, x)
+    per_cell = VTEAM(**{**params, "r_on": np.full(v.size, params["r_on"])}).current_and_conductance(v, x)
+    np.testing.assert_array_equal(flat[0], per_cell[0])
+    np.testing.assert_array_equal(flat[1], per_cell[1])
+    v[777] = np.nan
+    with pytest.raises(InputError, match="^v: "):
+        VTEAM(**params).current(v, x)
