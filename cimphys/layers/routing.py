@@ -6,6 +6,12 @@ products ``qk`` (Q Kᵀ) and ``av`` (softmax · V) are digital by default; route
 operand (Kᵀ or V) is written into arrays for every sequence, and the write energy, write time
 and endurance it costs are counted per token.  ``lm_head`` (the tied vocabulary projection) is
 digital by default.  Softmax, LayerNorm and GELU are always digital.
+
+Cost of simulating dynamic ops on CIM: each (sequence, head) operand is programmed into full
+tiles and, with wire resistance, each tile is characterised anew (one crossbar transfer-matrix
+solve per tile per sequence), so on large tiles with wires this is slow (minutes for a few
+sentences on 256x256 tiles); the ADC range of a dynamic tile is calibrated on the call's own
+reads.
 """
 
 from __future__ import annotations
