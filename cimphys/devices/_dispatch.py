@@ -16,7 +16,7 @@ import numpy as np
 
 from .._numba import jit
 from .drift import _drift_iv, _drift_rate
-from .stanford_pku import _pku_iv, _pku_rate
+from .stanford_pku import _pku_iv, _pku_iv_vec, _pku_rate
 from .team import _team_iv, _team_rate, _vteam_rate
 from .yakopcic import _yakopcic_iv, _yakopcic_rate
 
@@ -27,7 +27,7 @@ __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "7308cc17e4bb32bf"
+KERNEL_SOURCES = "98f7515de91f206e"
 
 
 @jit
@@ -136,7 +136,7 @@ def _eval_iv_pku_flat(v, x, P, i, g):
         xc = x[c]
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
-        i[c], g[c] = _pku_iv(vc, xc, P, 0)
+        i[c], g[c] = _pku_iv_vec(vc, xc, P, 0)
     return nbad
 
 
@@ -164,14 +164,6 @@ def _eval_iv_team_linear_flat(v, x, P, i, g):
 @jit
 def _eval_iv(mid, v, x, P, i, g):
     """Checked I-V for every cell; the model branch is hoisted out of the cell loop."""
-    # Stanford-PKU and the linear TEAM read law: the other laws call libm (exp/log) in branches
-    # that a vectorised loop would evaluate for every cell, so they keep the scalar loop
-    if mid == 4 and P.shape[1] == 1 and x.size == v.size:
-        if _eval_iv_pku_flat(v, x, P, i, g) == 0:
-            return -1
-    if (mid == 1 or mid == 2) and P[10, 0] == 0.0 and P.shape[1] == 1 and x.size == v.size:
-        if _eval_iv_team_linear_flat(v, x, P, i, g) == 0:
-            return -1
     if mid == 0:
         return _iv_loop(0, v, x, P, i, g)
     if mid == 3:
@@ -195,6 +187,23 @@ def _eval_rate(mid, v, x, P, r):
     return -1
 
 
+def _flat_kernel(mid: int, v, x, P):
+    """The exit-free, vectorising I-V kernel for this call, or None.
+
+    Stanford-PKU and the linear TEAM read law, one parameter set, one state per cell.  The
+    other laws call libm (exp/log) in branches that a vectorised loop would evaluate for every
+    cell, so they keep the scalar loop.  Chosen here rather than inside ``_eval_iv`` so that
+    each kernel is compiled only when a call needs it.
+    """
+    if P.shape[1] != 1 or x.size != v.size:
+        return None
+    if mid == 4:
+        return _eval_iv_pku_flat
+    if mid in (1, 2) and P[10, 0] == 0.0:
+        return _eval_iv_team_linear_flat
+    return None
+
+
 def evaluate_iv(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray):
     """Current and dI/dV for flat float64 arrays ``v`` and ``x``; ``(i, g, first_bad)``.
 
@@ -203,13 +212,15 @@ def evaluate_iv(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray):
     """
     i = np.empty_like(v)
     g = np.empty_like(v)
-    bad = _eval_iv(int(mid), v, x, P, i, g)
-    return i, g, int(bad)
+    return i, g, evaluate_iv_into(mid, v, x, P, i, g)
 
 
 def evaluate_iv_into(mid: int, v, x, P, i, g) -> int:
     """As :func:`evaluate_iv`, into given buffers; ``x`` may be shorter (indexed ``c % x.size``)."""
-    return int(_eval_iv(int(mid), v, x, P, i, g))
+    flat = _flat_kernel(int(mid), v, x, P)
+    if flat is not None and flat(v, x, P, i, g) == 0:
+        return -1
+    return int(_eval_iv(int(mid), v, x, P, i, g))  # also finds the first bad cell
 
 
 def evaluate_rate(mid: int, v: np.ndarray, x: np.ndarray, P: np.ndarray):

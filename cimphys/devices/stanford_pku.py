@@ -66,7 +66,27 @@ SPEC = register_model(
 
 @jit(inline="always")
 def _pku_iv(v, x, P, k):
-    # plain-arithmetic exp/sinh/cosh (see _kernel_math): an I-V loop over cells vectorises
+    e = P[2, k] * math.exp(-x / P[3, k])
+    v0 = P[4, k]
+    z = v / v0
+    if abs(z) < 0.5:
+        # sinh and cosh from one expm1, without cancellation at small |z|:
+        # sinh z = m (m + 2) / (2 (m + 1)), cosh z = 1 + m^2 / (2 (m + 1)), m = e^z - 1
+        m = math.expm1(z)
+        half = 0.5 / (m + 1.0)
+        return e * m * (m + 2.0) * half, e * (1.0 + m * m * half) / v0
+    # beyond, from exp(|z|): m + 1 above would lose digits as e^z -> 0 (1e-13 at z = -8)
+    a = math.exp(abs(z))
+    return e * math.copysign(0.5 * (a - 1.0 / a), z), e * 0.5 * (a + 1.0 / a) / v0
+
+
+@jit(inline="always")
+def _pku_iv_vec(v, x, P, k):
+    """As :func:`_pku_iv` in plain arithmetic (see _kernel_math), for loops that vectorise.
+
+    Used only by the flat I-V kernel: the polynomial exp costs compile time wherever it is
+    inlined, so the scalar paths (and the integrator) keep libm.
+    """
     e = P[2, k] * _exp(-x / P[3, k])
     v0 = P[4, k]
     s, c = _sinh_cosh(v / v0)
