@@ -27,7 +27,7 @@ __all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "98f7515de91f206e"
+KERNEL_SOURCES = "1b05427b35fac9fc"
 
 
 @jit
@@ -130,13 +130,18 @@ def _eval_iv_pku_flat(v, x, P, i, g):
     lo = P[0, 0]
     hi = P[1, 0]
     tol = 1e-9 * (hi - lo)
+    # parameters as scalars: stores to i, g might alias P, so loads from P in the loop would
+    # stop LLVM from vectorising it
+    i0 = P[2, 0]
+    g0 = P[3, 0]
+    v0 = P[4, 0]
     nbad = 0
     for c in range(v.size):
         vc = v[c]
         xc = x[c]
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
-        i[c], g[c] = _pku_iv_vec(vc, xc, P, 0)
+        i[c], g[c] = _pku_iv_vec(vc, xc, i0, g0, v0)
     return nbad
 
 
@@ -148,6 +153,8 @@ def _eval_iv_team_linear_flat(v, x, P, i, g):
     lo = P[0, 0]
     hi = P[1, 0]
     tol = 1e-9 * (hi - lo)
+    r_on = P[2, 0]  # scalars, not loads from P in the loop (see _eval_iv_pku_flat)
+    r_off = P[3, 0]
     nbad = 0
     for c in range(v.size):
         vc = v[c]
@@ -155,7 +162,7 @@ def _eval_iv_team_linear_flat(v, x, P, i, g):
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
         u = (xc - lo) / (hi - lo)
-        gc = 1.0 / (P[2, 0] + (P[3, 0] - P[2, 0]) * u)
+        gc = 1.0 / (r_on + (r_off - r_on) * u)
         i[c] = vc * gc
         g[c] = gc
     return nbad

@@ -81,14 +81,14 @@ def _pku_iv(v, x, P, k):
 
 
 @jit(inline="always")
-def _pku_iv_vec(v, x, P, k):
-    """As :func:`_pku_iv` in plain arithmetic (see _kernel_math), for loops that vectorise.
+def _pku_iv_vec(v, x, i0, g0, v0):
+    """As :func:`_pku_iv` in plain arithmetic (see _kernel_math) of scalar parameters, for
+    loops that vectorise (no load from the parameter table inside the loop).
 
     Used only by the flat I-V kernel: the polynomial exp costs compile time wherever it is
     inlined, so the scalar paths (and the integrator) keep libm.
     """
-    e = P[2, k] * _exp(-x / P[3, k])
-    v0 = P[4, k]
+    e = i0 * _exp(-x / g0)
     s, c = _sinh_cosh(v / v0)
     return e * s, e * c / v0
 
