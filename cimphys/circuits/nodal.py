@@ -891,6 +891,61 @@ def _schur_recursion(s, g):
 
 
 @jit(error_model="numpy")
+def _sym_update(prev, cur, g):
+    """Mirror ``prev``'s upper triangle into its lower one, then ``cur -= diag(g) prev diag(g)``.
+
+    Only ``cur``'s upper triangle (``k >= j``) is updated: all that LAPACK's Cholesky of the
+    symmetric ``cur`` reads (half the flops of the full update).
+    """
+    n = prev.shape[0]
+    for j in range(n):
+        gj = g[j]
+        for k in range(j + 1, n):
+            prev[k, j] = prev[j, k]
+        for k in range(j, n):
+            cur[j, k] -= gj * prev[j, k] * g[k]
+
+
+@jit(error_model="numpy")
+def _mirror_upper(s):
+    """Copy the upper triangle of the square ``s`` into its lower one, in place."""
+    n = s.shape[0]
+    for j in range(n):
+        for k in range(j + 1, n):
+            s[k, j] = s[j, k]
+
+
+def _schur_recursion_spd(s, g) -> bool:
+    """:func:`_schur_recursion` for symmetric positive definite blocks, by Cholesky.
+
+    Each block ``S = L L^T`` (``dpotrf``, ``N^3/3`` flops), ``L^-1`` (``dtrtri``, ``N^3/3``)
+    and ``S^-1 = L^-T L^-1`` (``dsyrk``, BLAS 3): measured ~2x faster than the general LU
+    inverse (``2 N^3``) on 128 and 256 blocks, and than ``dpotri``, whose ``dlauum`` step runs
+    far below BLAS-3 speed in OpenBLAS.  Each C-ordered block is handed to LAPACK as its
+    F-ordered transpose (no copy: the block is symmetric, so only which triangle holds the
+    answer changes: the upper one in C terms, mirrored before use).  Returns False (``s`` then
+    spoiled) when a block is not positive definite, so that the caller takes the general path.
+    """
+    from scipy.linalg.blas import dsyrk
+    from scipy.linalg.lapack import dpotrf, dtrtri
+
+    m = s.shape[0]
+    for t in range(m):
+        if t > 0:
+            _sym_update(s[t - 1], s[t], g[t])
+        blk = s[t].T
+        c, info = dpotrf(blk, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            return False
+        c, info = dtrtri(c, lower=1, overwrite_c=1)
+        if info != 0:
+            return False
+        np.copyto(s[t], dsyrk(1.0, c, trans=1, lower=1).T)  # upper triangle (C) valid
+    _mirror_upper(s[m - 1])
+    return True
+
+
+@jit(error_model="numpy")
 def _block_substitute(sinv, g, z, back):
     """Solve the block-tridiagonal system in place: ``z (M, N, B)`` right-hand sides -> ``y``.
 
@@ -958,6 +1013,13 @@ class BlockFactor:
         f = self.wlf
         self.sinv = np.empty((m, n, n))
         _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
+        # a == b (two-terminal cells): every BL Schur block is symmetric, and positive definite
+        # when no group of lines floats, so Cholesky halves the flops of the recursion.
+        self.symmetric = np.array_equal(a, b) and _schur_recursion_spd(self.sinv, self.g)
+        if self.symmetric:
+            return
+        if np.array_equal(a, b):  # not positive definite: rebuild the blocks, general path
+            _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
         try:
             _schur_recursion(self.sinv, self.g)
         except np.linalg.LinAlgError as exc:
