@@ -345,7 +345,9 @@ def _run_dask(call: _Call, tasks, scheduler, workers: int):
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
         queue = iter(tasks)
         window = n_workers * _IN_FLIGHT_PER_WORKER
-        [call_future] = client.scatter([call], broadcast=True)
+        # hash=False: a unique key per sweep, so that two sweeps (or clients) sharing a scheduler never
+        # release each other's copy of the scattered function ("lost dependencies").
+        [call_future] = client.scatter([call], broadcast=True, hash=False)
         first = [client.submit(_dask_point, call_future, i, p, pure=False) for i, p in _take(queue, window)]
         stream = as_completed(first)
         for future in stream:
