@@ -217,12 +217,10 @@ class AnalogMatrix:
 
     def _characterise(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sensed transfer (rb, rows, cb*s*wc) and row conductance sums (rb, rows, cb*s), float32."""
-        from .characterise import tile_transfer
+        from .characterise import tile_transfers
 
         m = self.mapped.mapping
-        t = np.empty(g.shape)
-        for idx in np.ndindex(*g.shape[:3]):  # one crossbar solve per tile
-            t[idx] = tile_transfer(g[idx], self.cfg)
+        t = tile_transfers(g, self.cfg)  # one crossbar solve per tile, tiles across the cores
         sensed = self._sense(t).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
         row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)
         return np.ascontiguousarray(sensed, dtype=np.float32), np.ascontiguousarray(row_g, dtype=np.float32)

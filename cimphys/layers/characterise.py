@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .config import CimConfig
 
 __all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges",
-           "tile_transfer"]
+           "tile_transfer", "tile_transfers"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
 CACHE_VERSION = "h6-tiles-2"
@@ -55,6 +56,63 @@ def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
         return _transfer_nodal(g, cfg)
     xb = Crossbar(g, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
     return np.ascontiguousarray(np.asarray(xb.transfer_matrix()).T)
+
+
+def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = None) -> np.ndarray:
+    """:func:`tile_transfer` of every tile of ``g (..., rows, cols)``, in parallel across cores.
+
+    Tiles are independent, so they are characterised by a pool of ``max_workers`` threads
+    (default ``os.cpu_count()``): every heavy step releases the GIL (LAPACK/BLAS in NumPy and
+    SciPy, Numba kernels compiled with ``nogil=True``).  Each worker thread runs Numba's
+    parallel kernels on ``NUMBA_NUM_THREADS // max_workers`` threads (Numba's setting is
+    per thread) so the cores are not oversubscribed.  The result is bit-for-bit the serial one
+    (each tile's arithmetic does not depend on which thread runs it).  Threads are used only
+    with a thread-safe Numba threading layer (``omp``, ``tbb``); with ``workqueue``, which
+    aborts on concurrent launches, the tiles run serially.  BLAS threads are left to the
+    environment (``OPENBLAS_NUM_THREADS``).
+
+    Returns ``(..., rows, cols)`` float64, S.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    if g.ndim < 2:
+        raise InputError(f"g: expected (..., rows, cols) conductances, got shape {g.shape}")
+    lead = g.shape[:-2]
+    flat = g.reshape((-1,) + g.shape[-2:])
+    out = np.empty(flat.shape)
+    if not cfg.has_wires or flat.shape[0] == 0:
+        out[...] = flat
+        return out.reshape(g.shape)
+    workers = (os.cpu_count() or 1) if max_workers is None else int(max_workers)
+    if workers < 1:
+        raise InputError(f"max_workers: expected >= 1, got {max_workers}")
+    out[0] = tile_transfer(flat[0], cfg)  # compiles and starts Numba's threading layer
+    workers = min(workers, flat.shape[0] - 1)
+    if workers <= 1 or not _threadsafe_numba():
+        for k in range(1, flat.shape[0]):
+            out[k] = tile_transfer(flat[k], cfg)
+        return out.reshape(lead + g.shape[-2:])
+    import numba
+    from concurrent.futures import ThreadPoolExecutor
+
+    per_thread = max(1, numba.config.NUMBA_NUM_THREADS // workers)
+
+    def one(k: int) -> None:
+        numba.set_num_threads(per_thread)
+        out[k] = tile_transfer(flat[k], cfg)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(one, range(1, flat.shape[0])):  # re-raises a worker's exception
+            pass
+    return out.reshape(lead + g.shape[-2:])
+
+
+def _threadsafe_numba() -> bool:
+    try:
+        import numba
+
+        return numba.threading_layer() in ("omp", "tbb")
+    except (ImportError, ValueError):  # ValueError: no parallel kernel launched yet
+        return False
 
 
 def _transfer_nodal(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
