@@ -1,0 +1,29 @@
+"""Tile characterisation across cores: the same bits as one tile at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.errors import InputError
+from cimphys.layers import CimConfig
+from cimphys.layers.characterise import tile_transfer, tile_transfers
+
+
+def test_parallel_characterisation_is_bit_identical_to_serial(rng):
+    cfg = CimConfig(r_wl=2.5, r_bl=2.5)
+    g = rng.uniform(1e-6, 1e-4, (2, 3, 24, 16))  # 6 tiles, in a lead shape like (rb, cb, s)
+    serial = np.stack([tile_transfer(t, cfg) for t in g.reshape(-1, 24, 16)]).reshape(g.shape)
+    assert np.array_equal(tile_transfers(g, cfg, max_workers=1), serial)
+    assert np.array_equal(tile_transfers(g, cfg, max_workers=3), serial)
+    assert np.array_equal(tile_transfers(g, cfg), serial)  # os.cpu_count() workers
+    assert not np.array_equal(serial, g)  # the wires do change T
+
+
+def test_tile_transfers_without_wires_and_bad_input(rng):
+    g = rng.uniform(1e-6, 1e-4, (3, 4, 5))
+    assert np.array_equal(tile_transfers(g, CimConfig()), g)  # no wires: T = G exactly
+    with pytest.raises(InputError, match="max_workers"):
+        tile_transfers(g, CimConfig(r_wl=1.0, r_bl=1.0), max_workers=0)
+    with pytest.raises(InputError, match="g:"):
+        tile_transfers(np.ones(3), CimConfig())
