@@ -3,9 +3,10 @@
 A tile of linear cells maps word-line voltages to bit-line currents linearly, ``i = v @ Tᵀ``,
 with ``T`` (cols, rows) the crossbar's transfer matrix including every wire, driver and sense
 resistance (DESIGN.md, reference crossbar).  It is computed once per programmed tile by the
-circuit layer (:meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix`, or, where that class
-is absent, :func:`cimphys.circuits.nodal.solve_linear` with the identity as ``M`` input
-vectors: the same nodal solve, residual-checked to 1e-12) and then reused at matmul speed.
+circuit layer (:func:`cimphys.circuits.nodal.transfer_matrix`, what
+:meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix` returns, bit for bit: an exact block
+factorisation, residual-checked, with a fallback to unit solves), the tiles of a matrix in
+parallel across the cores (:func:`tile_transfers`), and then reused at matmul speed.
 Without wire resistance ``T = Gᵀ`` exactly and nothing is solved.
 
 Disk cache
@@ -50,12 +51,14 @@ def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
     """
     if not cfg.has_wires:
         return np.array(g, dtype=np.float64)
-    try:
-        from ..circuits.crossbar import Crossbar
-    except ImportError:
-        return _transfer_nodal(g, cfg)
-    xb = Crossbar(g, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
-    return np.ascontiguousarray(np.asarray(xb.transfer_matrix()).T)
+    from ..circuits.nodal import Network, transfer_matrix
+
+    # What Crossbar(g, ...).transfer_matrix() computes (the same call, bit for bit: tested), but
+    # without Crossbar's functools.cached_property, whose class-wide lock (Python <= 3.11)
+    # would serialise the tiles of tile_transfers' thread pool.
+    g = np.asarray(g, dtype=np.float64)
+    net = Network.build(g.shape, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
+    return np.ascontiguousarray(transfer_matrix(net, g, g).T)
 
 
 def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = None) -> np.ndarray:
@@ -113,15 +116,6 @@ def _threadsafe_numba() -> bool:
         return numba.threading_layer() in ("omp", "tbb")
     except (ImportError, ValueError):  # ValueError: no parallel kernel launched yet
         return False
-
-
-def _transfer_nodal(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
-    from ..circuits.nodal import Network, solve_linear
-
-    m, n = g.shape
-    net = Network.build((m, n), r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
-    _, _, i_out = solve_linear(net, g, g, np.zeros((m, n)), np.eye(m))
-    return np.ascontiguousarray(i_out)  # row i: currents for 1 V on word line i alone
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

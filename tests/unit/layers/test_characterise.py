@@ -27,3 +27,12 @@ def test_tile_transfers_without_wires_and_bad_input(rng):
         tile_transfers(g, CimConfig(r_wl=1.0, r_bl=1.0), max_workers=0)
     with pytest.raises(InputError, match="g:"):
         tile_transfers(np.ones(3), CimConfig())
+
+
+def test_tile_transfer_is_the_crossbar_transfer_matrix(rng):
+    from cimphys.circuits.crossbar import Crossbar
+
+    cfg = CimConfig(r_wl=2.0, r_bl=3.0, r_driver=5.0, r_sense=7.0)
+    g = rng.uniform(1e-6, 1e-4, (20, 12))
+    xb = Crossbar(g, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
+    assert np.array_equal(tile_transfer(g, cfg), xb.transfer_matrix().T)
