@@ -10,11 +10,20 @@ the notes as the scale of the digital work.  quick=True: 2 sentences.
 
 from __future__ import annotations
 
-import resource
+import os
+
+# One BLAS thread per tile: the tiles are characterised in parallel across the cores by the
+# layer adapter (cimphys.layers.characterise.tile_transfers); a multi-threaded BLAS under that
+# pool oversubscribes the cores (measured up to 10x slower per tile on 2 shared cores).
+# Set before NumPy loads its BLAS; an explicit setting in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import resource  # noqa: E402
 import tempfile
 import time
 
-from _common import Record, best_of, main
+from _common import Record, best_of, main  # noqa: E402
 
 
 def _forward(n_sentences: int, cache_dir: str):
