@@ -43,7 +43,9 @@ through the diagonal cell stamps.  Three exact paths, all residual-checked:
   residual is the BL-voltage change of one more sweep over the voltage scale;
 * ``method="block"`` (:class:`BlockFactor`, Numba + LAPACK): each WL chain eliminated exactly,
   leaving a block-tridiagonal system over rows with dense ``N x N`` blocks, factorised by block
-  LU (``M N^3`` flops, ``M N^2`` memory) and reused for any batch and the transfer matrix.
+  LU (``M N^3`` flops, ``M N^2`` memory) and reused for any batch and the transfer matrix; when
+  ``a == b`` the blocks are symmetric positive definite and are inverted by Cholesky in one
+  GIL-free kernel (:func:`_schur_recursion_spd`), else by LU.
 
 ``"auto"`` takes the symmetric CG path from ``AUTO_ITERATIVE_CELLS`` cells on when the stamp
 qualifies (any batch: measured ~5x faster than the block path on 256 x 256 with 64 inputs),
