@@ -914,7 +914,7 @@ _DTRTRI = _lapack("cython_lapack", "dtrtri", 6)
 _DSYRK = _lapack("cython_blas", "dsyrk", 10)
 
 
-@jit(error_model="numpy", cache=False)  # ctypes pointers cannot be cached; compiles in ~0.3 s
+@jit(error_model="numpy", cache=False)  # ctypes pointers cannot be cached: compiles in ~0.7 s
 def _schur_recursion_spd(s, g, work):
     """:func:`_schur_recursion` for symmetric positive definite blocks, by Cholesky.
 
