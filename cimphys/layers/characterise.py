@@ -65,8 +65,9 @@ def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = N
     """:func:`tile_transfer` of every tile of ``g (..., rows, cols)``, in parallel across cores.
 
     Tiles are independent, so they are characterised by a pool of ``max_workers`` threads
-    (default ``os.cpu_count()`` when ``OPENBLAS_NUM_THREADS=1`` is set, else 1: a
-    multi-threaded BLAS under the pool oversubscribes the cores): every heavy step releases the GIL (LAPACK/BLAS in NumPy and
+    (default ``os.cpu_count()`` when each worker can limit SciPy's OpenBLAS to one thread for
+    itself, or ``OPENBLAS_NUM_THREADS=1`` is set, else 1: a multi-threaded BLAS under the pool
+    oversubscribes the cores): every heavy step releases the GIL (LAPACK/BLAS in NumPy and
     SciPy, Numba kernels compiled with ``nogil=True``).  Each worker thread runs Numba's
     parallel kernels on ``NUMBA_NUM_THREADS // max_workers`` threads (Numba's setting is
     per thread) so the cores are not oversubscribed.  The result is bit-for-bit the serial one
@@ -86,8 +87,9 @@ def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = N
     if not cfg.has_wires or flat.shape[0] == 0:
         out[...] = flat
         return out.reshape(g.shape)
+    limit_blas = _blas_thread_limiter()
     if max_workers is None:
-        workers = (os.cpu_count() or 1) if _blas_single_threaded() else 1
+        workers = (os.cpu_count() or 1) if (limit_blas is not None or _blas_single_threaded()) else 1
     else:
         workers = int(max_workers)
     if workers < 1:
@@ -105,12 +107,36 @@ def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = N
 
     def one(k: int) -> None:
         numba.set_num_threads(per_thread)
+        if limit_blas is not None:
+            limit_blas(1)  # this worker thread's BLAS calls run on it alone
         out[k] = tile_transfer(flat[k], cfg)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(one, range(1, flat.shape[0])):  # re-raises a worker's exception
             pass
     return out.reshape(lead + g.shape[-2:])
+
+
+def _blas_thread_limiter():
+    """``openblas_set_num_threads_local`` of SciPy's bundled OpenBLAS (the BLAS that the
+    Numba kernels of the crossbar solver call), or None where SciPy links another BLAS.
+
+    The setting is per thread (OpenBLAS >= 0.3.27), so each pool worker limits itself to one
+    BLAS thread without touching the rest of the process.
+    """
+    import ctypes
+    import glob
+
+    try:
+        import scipy
+
+        paths = sorted(glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs",
+                                              "libscipy_openblas*.so*")))
+        fn = ctypes.CDLL(paths[0]).openblas_set_num_threads_local
+    except (ImportError, OSError, AttributeError, IndexError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
 
 
 def _blas_single_threaded() -> bool:
