@@ -34,7 +34,7 @@ def _chain_axes(quick: bool) -> dict:
 def chain_point(r_wire, adc_bits, repeat, rng):
     from cimphys.campaign import crossbar_adc
 
-    return crossbar_adc(128, 64, r_wire, adc_bits, batch=16, rng=rng)
+    return crossbar_adc(256, 256, r_wire, adc_bits, batch=16, rng=rng)
 
 
 def trivial(i):
@@ -48,8 +48,10 @@ def _warm(client) -> None:
 def _cluster(n_workers: int):
     from distributed import Client, LocalCluster
 
+    from cimphys.sweep import WORKER_ENV
+
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           env={"NUMBA_NUM_THREADS": "1"})
+                           env=WORKER_ENV)
     client = Client(cluster)
     _warm(client)
     return cluster, client
@@ -101,7 +103,7 @@ def run(quick: bool = False) -> list[Record]:
     n = int(np.prod([len(v) for v in axes.values()]))
     repeat = 1 if quick else 2
     one, two = _scaling(chain_point, axes, repeat)
-    records = [Record(f"crossbar 128x64 + ADC sweep, {n} points, Dask 2 workers", two, "same on 1 worker",
+    records = [Record(f"crossbar 256x256 + ADC sweep, {n} points, Dask 2 workers", two, "same on 1 worker",
                       one, "s", SCALING_TARGET,
                       notes=f"{1e3 * one / n:.0f} ms/point on 1 worker; best of {repeat}, alternating")]
 

@@ -53,6 +53,8 @@ __all__ = ["point_seed", "sweep"]
 
 _RESERVED = ("rng", "seed")
 _FORKSERVER_PRELOAD = ("__main__", "cloudpickle", "numpy", "xarray", "cimphys.sweep", "cimphys.store")
+# One point per core: a point's own threads (Numba, OpenBLAS/OpenMP) would only oversubscribe.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _IN_FLIGHT_PER_WORKER = 4  # enough queued work to hide the round trip, little lost on Ctrl-C
 
 
@@ -335,7 +337,7 @@ def _run_dask(call: _Call, tasks, scheduler, workers: int):
         client = scheduler
     elif scheduler == "dask":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
+                               dashboard_address=None, env=WORKER_ENV)
         client = Client(cluster)
         own = [client, cluster]
     else:
