@@ -39,10 +39,9 @@ class TwoTerminalCell:
 
     def _check_voltage(self, v) -> np.ndarray:
         v = as_array("v", v, unit="V")
-        cells = int(np.prod(self._shape)) if self._shape else 1
         if self._shape and tuple(v.shape[v.ndim - len(self._shape):]) != self._shape:
             raise InputError(f"v: expected trailing shape {self._shape} to match the cell parameters, got {v.shape}")
-        return v if cells else v
+        return v
 
     def current_and_conductance(self, v) -> tuple[np.ndarray, np.ndarray]:
         """Current (A) and differential conductance dI/dV (S) at voltages ``v`` (V)."""
