@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -44,3 +45,11 @@ def reference_dir() -> Path:
     if not folder.is_dir():
         pytest.skip(f"reference data not found at {folder}")
     return folder
+
+
+# Hypothesis: in CI, the same examples every run (no flaky draws), reproducible failures.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
