@@ -12,6 +12,24 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A valid device card (model "sinh") that the card, CLI and property tests alter one key at a time.
+SINH_CARD = """\
+[model]
+name = "sinh"
+description = "a selector-like read nonlinearity"
+
+[parameters]
+k = 1e-6
+a = 2.5
+
+[provenance]
+source = "Guan, Yu, Wong, IEEE EDL 33, 1405 (2012)"
+doi = "10.1109/LED.2012.2210856"
+fitted = "k and a"
+method = "least squares on the read branch"
+residual = 0.01
+"""
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 

@@ -9,23 +9,9 @@ import pytest
 import cimphys
 from cimphys.cards import Parameter, load_card, parse_card_bytes
 from cimphys.errors import CardError
+from tests.conftest import SINH_CARD
 
-GOOD = """\
-[model]
-name = "sinh"
-description = "a selector-like read nonlinearity"
-
-[parameters]
-k = 1e-6
-a = 2.5
-
-[provenance]
-source = "Guan, Yu, Wong, IEEE EDL 33, 1405 (2012)"
-doi = "10.1109/LED.2012.2210856"
-fitted = "k and a"
-method = "least squares on the read branch"
-residual = 0.01
-"""
+GOOD = SINH_CARD
 
 
 def parse(text: str):

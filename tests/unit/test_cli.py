@@ -9,22 +9,9 @@ import pytest
 
 import cimphys
 from cimphys.cli import COMMANDS, main
+from tests.conftest import SINH_CARD
 
-CARD = """\
-[model]
-name = "sinh"
-
-[parameters]
-k = 1e-6
-a = 2.5
-
-[provenance]
-source = "Guan, Yu, Wong, IEEE EDL 33, 1405 (2012)"
-doi = "10.1109/LED.2012.2210856"
-fitted = "k and a"
-method = "least squares"
-residual = 0.01
-"""
+CARD = SINH_CARD
 
 
 def test_help_lists_every_subcommand(capsys):
