@@ -16,13 +16,24 @@ referenced to ground) provide ``stamp(v_wl, v_bl) -> (I, a, b)`` with ``a != b``
 Convergence is declared on both measures SPICE uses:
 
 * **residual (A)**: the largest KCL imbalance at any node.  The linear solve satisfies KCL
-  exactly with the linearised cell currents, so the imbalance at the new point is the
-  difference between each cell's true current and its linearised prediction; it must fall
-  below ``ATOL_KCL + RTOL_KCL * max|I_cell|``;
+  with the linearised cell currents (to its own tolerance), so the imbalance at the new point
+  is the difference between each cell's true current and its linearised prediction; it must
+  fall below ``ATOL_KCL + RTOL_KCL * max|I_cell|``;
 * **update (V)**: the largest node-voltage change below ``VNTOL + RTOL_V * max|v|``, or
   below ``VNTOL + RTOL_V_FLOOR * max|v|`` once KCL has held on two iterations running (the
   update cannot fall below the round-off of the linear solve, which for floating lines held
   only by nearly-off cells is ~1e-9 of the drive).
+
+A point that passes both is accepted only after an independent check that does not trust the
+linear solver: the KCL imbalance of every free node of the *full* network (wires, drivers,
+sense resistors and the cells' true currents, summed node by node, :func:`network_kcl_excess`)
+must be below ``ATOL_KCL + RTOL_KCL * max|I_cell|``
+plus the imbalance that node-voltage errors at the linear solver's declared accuracy
+(``VNTOL + RTOL_SOLVE * max|v|``) cause through the node's branch conductances (the row sum
+of the absolute Jacobian).  With 1 ohm wires beside 10 kohm cells that allowance dominates: a
+float64 voltage is good to ~1e-16 V, i.e. ~1e-16 A through 1 ohm, far above 1e-11 of a
+nanoampere cell current, so a bare relative KCL test could never pass.  A point that fails the
+check is not returned: Newton goes on iterating (and the aids follow if it runs out).
 
 If plain Newton (with the step limited to ``v_step_max`` volts per node, SPICE's voltage
 limiting) fails, the aids are tried in turn, each from scratch: **gmin stepping** (a shunt
@@ -49,9 +60,9 @@ import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import ConvergenceError, InputError
-from .nodal import solve_linear
+from .nodal import RTOL_SOLVE, solve_linear
 
-__all__ = ["NewtonOptions", "NonlinearSolution", "solve_nonlinear"]
+__all__ = ["NewtonOptions", "NonlinearSolution", "network_kcl_excess", "solve_nonlinear"]
 
 # Why these values: Newton converges quadratically, so once the residual is small it drops to
 # the float64 floor in one more step.  1e-11 of the largest cell current sits a few decades
@@ -207,7 +218,8 @@ def _newton(network, stamp, v_in, x0, gmin, opts: NewtonOptions):
         # Second tier: KCL met twice running and the update stuck at the linear solve's round-
         # off floor (floating lines held only by nearly-off cells: condition numbers ~1e8).
         floor_ok = kcl_ok and kcl_prev and dv <= opts.vntol + RTOL_V_FLOOR * scale_v
-        if (kcl_ok and dv <= opts.vntol + opts.rtol_v * scale_v) or floor_ok:
+        if ((kcl_ok and dv <= opts.vntol + opts.rtol_v * scale_v) or floor_ok) and \
+                network_kcl_excess(network, v_in, vw_n, vb_n, i_n, a_n, b_n, opts) <= 0.0:
             return vw_n, vb_n, i_out, i_n - gmin * (vw_n - vb_n), it, residual
         kcl_prev = kcl_ok
         if dv > opts.v_step_max:  # voltage limiting: a damped step, relinearised where it lands
@@ -218,6 +230,57 @@ def _newton(network, stamp, v_in, x0, gmin, opts: NewtonOptions):
         else:
             vw, vb, i, a, b = vw_n, vb_n, i_n, a_n, b_n
     raise _Failed(opts.max_iter, residual)
+
+
+def _chain_imbalance(ch, v, u, i_cell, a_sum):
+    """Current leaving every node of a family of chains (wires, ends, cells) and the row sums
+    of its absolute Jacobian, both summed over merged nodes: ``(imbalance, row_sum, fixed)``
+    per group, flattened.  ``v (L, n)`` node voltages, ``u (L,)`` the end sources."""
+    seg = ch.r_seg > 0  # a zero segment merges its nodes: its current is internal to the group
+    g = np.where(seg, 1.0 / np.where(seg, ch.r_seg, 1.0), 0.0)
+    i_seg = g * (v[:, :-1] - v[:, 1:])
+    out, rows = i_cell.copy(), a_sum.copy()
+    out[:, :-1] += i_seg
+    out[:, 1:] -= i_seg
+    rows[:, :-1] += g
+    rows[:, 1:] += g
+    fixed = np.zeros(v.shape, bool)
+    for end, r in ((0, ch.r_lo), (-1, ch.r_hi)):
+        tied = (r > 0) & np.isfinite(r)
+        g_end = np.where(tied, 1.0 / np.where(tied, r, 1.0), 0.0)
+        out[:, end] += g_end * (v[:, end] - u)
+        rows[:, end] += g_end
+        fixed[:, end] |= r == 0
+    groups = ch.groups
+    gid = (groups + np.concatenate([[0], np.cumsum(groups[:, -1] + 1)[:-1]])[:, None]).ravel()
+    size = int(gid[-1]) + 1 if gid.size else 0
+    total = np.bincount(gid, weights=out.ravel(), minlength=size)
+    row_sum = np.bincount(gid, weights=rows.ravel(), minlength=size)
+    return total, row_sum, np.bincount(gid, weights=fixed.ravel(), minlength=size) > 0
+
+
+def network_kcl_excess(network, v_in, v_wl, v_bl, i_cell, a, b, opts: NewtonOptions) -> float:
+    """Largest KCL imbalance over the free nodes of the full network, less its allowance (A).
+
+    ``i_cell`` are the cells' true currents at ``(v_wl, v_bl)`` (WL to BL) and ``a, b`` their
+    stamp.  Node by node: the currents leaving through the wire segments, the driver and sense
+    ends and the cells, summed over merged nodes (zero-resistance segments); fixed nodes (a
+    zero-resistance end) are skipped.  The allowance of a node is ``atol_kcl + rtol_kcl
+    max|I_cell|`` plus ``(vntol + RTOL_SOLVE max|v|) sum_j |J_kj|``: the imbalance that
+    node-voltage errors at the linear solver's accuracy cause (see the module docstring).
+    ``<= 0`` means KCL holds everywhere.
+    """
+    cell_rows = np.abs(a) + np.abs(b)
+    wl = _chain_imbalance(network.wl_chains(), v_wl, v_in, i_cell, cell_rows)
+    bl = _chain_imbalance(network.bl_chains(), v_bl.T, network.v_bl_end, -i_cell.T, cell_rows.T)
+    v_scale = max(float(np.max(np.abs(v_wl), initial=0.0)), float(np.max(np.abs(v_bl), initial=0.0)),
+                  float(np.max(np.abs(v_in), initial=0.0)))
+    base = opts.atol_kcl + opts.rtol_kcl * float(np.max(np.abs(i_cell), initial=0.0))
+    worst = -np.inf
+    for total, row_sum, fixed in (wl, bl):
+        excess = np.abs(total) - base - (opts.vntol + RTOL_SOLVE * v_scale) * row_sum
+        worst = max(worst, float(np.max(excess[~fixed], initial=-np.inf)))
+    return worst
 
 
 def _initial_guess(network, v_in):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cimphys.circuits.newton import NewtonOptions, solve_nonlinear
+from cimphys.circuits import newton
+from cimphys.circuits.newton import NewtonOptions, network_kcl_excess, solve_nonlinear
 from cimphys.circuits.nodal import Network, solve_linear
 from cimphys.devices import (
     Level1Mosfet,
@@ -175,6 +176,64 @@ def test_nonconvergence_raises_with_iterations_and_residual(rng):
         solve_nonlinear(net, cell, np.full(m, 1.0), NewtonOptions(max_iter=1))
     assert info.value.iterations >= 1
     assert info.value.residual > 0
+
+
+def test_full_network_kcl_holds_at_the_answer_and_catches_a_wrong_node(rng):
+    m, n = 5, 4
+    cell = SinhCell(k=rng.uniform(1e-6, 1e-5, (m, n)), a=6.0)
+    net = Network.build((m, n), r_wl=1.0, r_bl=1.0, r_driver=10.0, r_sense=5.0)
+    v = rng.uniform(0.1, 0.5, m)
+    sol = solve_nonlinear(net, cell, v)
+    i, g = np.empty(m * n), np.empty(m * n)
+    cell._evaluate((sol.v_wl - sol.v_bl).ravel(), i, g)
+    i, g = i.reshape(m, n), g.reshape(m, n)
+    assert network_kcl_excess(net, v, sol.v_wl, sol.v_bl, i, g, g, NewtonOptions()) <= 0.0
+    v_bl = sol.v_bl.copy()
+    v_bl[2, 1] += 1e-6  # one node off by 1 uV: ~1 uA through its 1 ohm wires, far above allowance
+    cell._evaluate((sol.v_wl - v_bl).ravel(), i.reshape(-1), g.reshape(-1))
+    assert network_kcl_excess(net, v, sol.v_wl, v_bl, i, g, g, NewtonOptions()) > 1e-7
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(wl_drive="both", r_driver=3.0),
+        dict(sense_at="first", r_sense=2.0),
+        dict(wl_floating=[False, True, False, False], bl_floating=[True, False, False]),
+        dict(r_wl=np.where(np.arange(3) == 1, 0.0, 1.5) * np.ones((4, 3)), v_bl_end=0.05),
+    ],
+    ids=["both-ends", "sense-first", "floating", "merged-nodes"],
+)
+def test_kcl_check_on_every_geometry(rng, options):
+    """At an exact linear solve the check passes; 1 uV off at one free node it fails."""
+    m, n = 4, 3
+    g = rng.uniform(1e-5, 1e-4, (m, n))
+    net = Network.build((m, n), **{"r_wl": 1.0, "r_bl": 1.0, **options})
+    v = rng.uniform(0.1, 0.5, m)
+    v_wl, v_bl, _ = solve_linear(net, g, g, np.zeros((m, n)), v, method="direct")
+    i = g * (v_wl - v_bl)
+    assert network_kcl_excess(net, v, v_wl, v_bl, i, g, g, NewtonOptions()) <= 0.0
+    v_wl = v_wl.copy()
+    v_wl[0, 2] += 1e-6  # the far end of word line 0: free on every geometry here
+    i = g * (v_wl - v_bl)
+    assert network_kcl_excess(net, v, v_wl, v_bl, i, g, g, NewtonOptions()) > 1e-8
+
+
+def test_an_inexact_linear_solve_is_never_accepted(rng, monkeypatch):
+    """The final KCL check does not trust the linear solver: a solver whose answers are 1 uV off
+    (yet self-consistent, so the Newton update and linearisation tests pass) is caught."""
+    m, n = 4, 4
+    cell = SinhCell(k=rng.uniform(1e-6, 1e-5, (m, n)), a=4.0)
+    net = Network.build((m, n), r_wl=2.0, r_bl=2.0)
+    exact = newton.solve_linear
+
+    def off_by_a_microvolt(*args, **kwargs):
+        v_wl, v_bl, i_out = exact(*args, **kwargs)
+        return v_wl, v_bl + 1e-6, i_out
+
+    monkeypatch.setattr(newton, "solve_linear", off_by_a_microvolt)
+    with pytest.raises(ConvergenceError, match="did not converge"):
+        solve_nonlinear(net, cell, rng.uniform(0.1, 0.4, m))
 
 
 def test_batch_equals_single_solves(rng):
