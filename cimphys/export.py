@@ -1,22 +1,41 @@
 """The statistical error model of a tile's matrix-vector product, exported for other simulators.
 
-:func:`error_model` runs the physics -- a PCM device card (``pcm_statistical``: programming
-noise, drift, 1/f read noise, global drift compensation) programmed into a ``tile`` circuit card
+:func:`error_model` runs the physics -- a device card programmed into a ``tile`` circuit card
 (crossbar with wire resistance, DACs, sense amplifiers, ADC, shift-add) -- and tabulates the
 error of the product against ``adc_bits``, the input magnitude and the weight magnitude.  The
-exports describe the same tile in three vocabularies.
+exports describe the same tile in three vocabularies.  The device part is one small function
+per family (:func:`_pcm_device`, :func:`_dynamic_device`); the tile part is shared.
+
+* PCM (``pcm_statistical``): the card's statistical model -- programming noise, drift, 1/f read
+  noise, global drift compensation.
+* Dynamic RRAM (VTEAM, TEAM, Stanford-PKU, Yakopcic, linear ion drift): the device layer's
+  write-verify (:func:`cimphys.devices.programming.write_verify`) on a seeded Monte-Carlo set of
+  512 targets across the programming window, to within ``PROG_TOLERANCE`` (2 %) of it, with
+  pulses found from the model (:func:`_pulses`) and the card's ``[variability]`` ``c2c_sigma`` if
+  it has one.  The measured ``sigma_prog(G_T)`` and mean error per bin are fitted by least squares
+  with ``c0 + c1 g + c2 g**2`` (``g = (G_T - G_lo) / (G_hi - G_lo)``); the rms residual is
+  exported.  Read noise: thermal + shot current noise of every cell on every read,
+  ``sigma_I**2 = (4 k T G + 2 q G |V|) df`` at ``T = 300 K`` over the noise bandwidth
+  ``df = 1 / (2 t_int)`` of an average over the read (integration) time ``t_int`` (the tile's
+  ``t_read_s``, or ``[sense] t_int_s`` of an integrator); no 1/f or RTN (no card gives their
+  parameters).  Drift/retention: none -- no dynamic card has a retention model
+  (:mod:`cimphys.devices.retention` is a model of its own without a card), so aihwkit's model holds
+  one time and CrossSim's ``drift_error`` is off; ``notes`` says so.
 
 Units.  Weights are normalised to ``[0, 1]`` (``[-1, 1]`` for differential tiles), inputs to
 ``[0, 1]``; the product ``y = x @ W`` and its error are in those normalised units ("1").  A weight
 level ``w`` is the cell conductance ``G = g_min + w (g_max - g_min)`` of the tile card, and the
-PCM target ``w * g_max_pcm`` of the device card (the device statistics are applied in the
-device's own window and mapped linearly onto the tile's; conductances are clipped to the window).
+device target ``G_lo + w (G_hi - G_lo)`` in the device's programming window (PCM: ``[0, g_max]``;
+RRAM: the tile's window slid, same on/off ratio, into the card's chord-conductance range at the
+tile's read voltage).  The device statistics are applied in the device's own window and mapped
+linearly onto the tile's; conductances are clipped to the window.  The tile solves linear cells:
+an RRAM cell enters at its chord conductance at the read voltage.
 
 (a) :func:`write_lut` -- NetCDF look-up table, dims ``adc_bits``, ``input_magnitude``,
 ``weight_magnitude``: ``error_mean``, ``error_std`` (normalised output units), ``ir_gain``
 (analog output with wires / without), ``alpha`` (drift compensation), ``n_samples``.
 
-(b) :func:`aihwkit_config` -- IBM aihwkit inference vocabulary, one ADC setting:
+(b) :func:`aihwkit_config` -- IBM aihwkit inference vocabulary, one ADC setting.  PCM:
 
 =================================  ============================================================
 ``noise_model.class``              ``"PCMLikeNoiseModel"``
@@ -41,20 +60,42 @@ device's own window and mapped linearly onto the tile's; conductances are clippe
                                    programming and read in this model; it is in ``noise_model``
 =================================  ============================================================
 
+Dynamic RRAM (the ``forward`` fields as for PCM, except ``w_noise``):
+
+=================================  ============================================================
+``noise_model.class``              ``"ReRamWan2022NoiseModel"`` (aihwkit
+                                   ``aihwkit/inference/noise/reram.py``: a programming polynomial
+                                   per time, in uS, of ``g_target / g_max``; no drift law)
+``noise_model.g_max``              programming span ``G_hi - G_lo`` in uS
+``noise_model.coeff_dic``          ``{t_inference: [c0, c1, c2]}`` (uS): the fitted
+                                   ``sigma_prog``; one time, as no drift is modelled
+``noise_model.noise_scale``        1.0
+``drift_compensation``             ``None``
+``forward.w_noise``                rms thermal + shot read noise of one cell over uniform levels
+                                   of the tile window, relative to ``g_max - g_min``
+                                   (``AdditiveConstant``, applied at every forward pass, as
+                                   aihwkit's ReRAM model docstring advises for short-term noise)
+=================================  ============================================================
+
 The ``cimphys`` block carries what aihwkit has no field for and :func:`emulate_errors` needs:
-relative programming polynomial, drift and read-noise fits, ``g_min`` offset, clip window, the
-IR-drop gain table and ``s_eff`` per ADC setting.
+relative programming polynomial, drift and read-noise fits (RRAM: ``prog_bias_rel``, the fitted
+mean programming error; ``read_noise``, the per-read noise in normalised units; the measured
+``prog_measured`` bins, the fit residuals and the write-verify settings), ``g_min`` offset, clip
+window, the IR-drop gain table and ``s_eff`` per ADC setting.
 
 (c) :func:`crosssim_config` -- Sandia CrossSim vocabulary (``xbar.device`` / ``array`` / ``adc`` /
 ``dac``): ``Rmin = 1/g_max``, ``Rmax = 1/g_min``; ``programming_error`` as
-``NormalIndependentDevice`` with ``magnitude`` the rms of ``sigma_P / g_max`` over uniform levels;
-``read_noise`` as ``NormalProportionalDevice`` with the rms relative read noise at
-``t_inference``; ``drift_error`` as ``PCMJoshi`` (CrossSim's implementation of the same IBM
-fits) with ``device.time = t_inference``; ``array.parasitics.Rp_row/Rp_col`` = wire resistance per
+``NormalIndependentDevice`` with ``magnitude`` the rms of ``sigma_P / g_max`` over uniform levels
+(RRAM: of the fitted ``sigma_prog`` over the span); ``read_noise`` as ``NormalProportionalDevice``
+with the rms relative read noise at ``t_inference`` (RRAM: thermal + shot ``sigma_G / G`` over
+uniform levels of the tile window); ``drift_error`` as ``PCMJoshi`` (CrossSim's implementation of
+the same IBM fits; RRAM: disabled) with ``device.time = t_inference``;
+``array.parasitics.Rp_row/Rp_col`` = wire resistance per
 cell / ``Rmin`` (CrossSim's normalisation); ``adc.mvm`` ``bits``, ``adc_per_ibit`` (one
 conversion per input slice), ``calibrated_range`` normalised to ``Gmax``; ``dac.mvm`` ``bits``,
 ``input_bitslicing``, ``slice_size``.  CrossSim applies read noise at every read and uses one
-sigma for all levels: those two are approximations of this model, stated in ``notes``.
+sigma for all levels: those two are approximations of this model, stated in ``notes`` (RRAM: also
+the programming bias, which neither vocabulary has).
 
 References
 ----------
@@ -62,13 +103,17 @@ M. J. Rasch et al., "A flexible and fast PyTorch toolkit for simulating training
 on analog crossbar arrays", IEEE AICAS 2021, doi:10.1109/AICAS51828.2021.9458494 (aihwkit).
 T. P. Xiao et al., "CrossSim: accuracy simulation of analog in-memory computing",
 https://github.com/sandialabs/cross-sim (inference manual v3).  V. Joshi et al., Nat. Commun.
-11, 2473 (2020), doi:10.1038/s41467-020-16108-9 (the PCM statistics).
+11, 2473 (2020), doi:10.1038/s41467-020-16108-9 (the PCM statistics).  W. Wan et al., Nature 608,
+504 (2022), doi:10.1038/s41586-022-04992-8 (the data behind aihwkit's ``ReRamWan2022NoiseModel``).
+C. D. Motchenbacher, J. A. Connelly, *Low-Noise Electronic System Design*, Wiley (1993), ch. 1
+(thermal and shot noise; noise bandwidth of an integrator).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,31 +131,92 @@ __all__ = ["aihwkit_config", "crosssim_config", "emulate_errors", "error_model",
 _UNIT_US = 1e-6
 
 
-# -- physics ---------------------------------------------------------------------------------
-def _cards(device, circuit, rows, cols):
-    from .devices.pcm import PCMModel
+# -- device statistics: one small function per family ----------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Device:
+    """What the tile physics and the exports need from a device card, in the device's window.
 
+    ``sample(levels, rng)`` gives read levels (normalised to the device's programming window,
+    clipped to [0, 1]) and the drift compensation factor for target levels in [0, 1];
+    ``params`` the device fields of the exports; ``read_noise`` whether each read of the tile
+    carries thermal + shot current noise (dynamic RRAM; the PCM read noise is static in its
+    model); ``aihwkit`` and ``crosssim`` the device parts of those vocabularies; ``notes``.
+    """
+
+    sample: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, float]]
+    params: dict
+    read_noise: bool
+    aihwkit: dict
+    crosssim: dict
+    notes: str
+
+
+def _cards(device, circuit, rows, cols):
     device = device if isinstance(device, Card) else load_device(device)
     circuit = circuit if isinstance(circuit, Card) else load_circuit(circuit)
-    if device.model != "pcm_statistical" or circuit.model != "tile":
-        raise InputError(f"device/circuit: export needs a 'pcm_statistical' device card and a 'tile' circuit "
-                         f"card, got {device.model!r} ({device.name}) and {circuit.model!r} ({circuit.name})")
+    if circuit.model != "tile":
+        raise InputError(f"circuit: export needs a 'tile' circuit card, got {circuit.model!r} ({circuit.name})")
     changes = {}
     if rows is not None:
         changes["rows"] = int(as_scalar("rows", rows, low=1, high=circuit["rows"]))
     if cols is not None:
         step = 2 if circuit["differential"] else 1
         changes["cols"] = int(as_scalar("cols", cols, low=step, high=circuit["cols"])) // step * step
-    return PCMModel.from_card(device), (circuit.with_parameters(**changes) if changes else circuit)
+    return device, (circuit.with_parameters(**changes) if changes else circuit)
 
 
-def _levels(w: np.ndarray, differential: bool) -> np.ndarray:
-    """Cell levels in [0, 1] for normalised weights; differential pairs interleaved (+, -)."""
-    if not differential:
-        return w
-    out = np.empty((w.shape[0], 2 * w.shape[1]))
-    out[:, 0::2], out[:, 1::2] = np.maximum(w, 0.0), np.maximum(-w, 0.0)
-    return out
+def _device(card: Card, tile: Card, t: float, seed) -> _Device:
+    """Dispatch a device card to its family's statistics (PCM or a dynamic, write-verified RRAM)."""
+    if card.model == "pcm_statistical":
+        return _pcm_device(card, t)
+    from .devices.programming import _dynamic_class
+
+    try:
+        cls = _dynamic_class(card)
+    except InputError:
+        raise InputError(
+            f"device: card {card.name!r} (model {card.model!r}) has no programming model: it is not a "
+            f"'pcm_statistical' card nor a dynamic memristor that cimphys.devices.programming.write_verify can "
+            f"program, so it has no programmed-conductance statistics to export (an access transistor or a "
+            f"selector is not a memory cell)") from None
+    return _dynamic_device(card, cls.from_card(card), tile, t, seed)
+
+
+def _pcm_device(card: Card, t: float) -> _Device:
+    """PCM: the card's own statistical model (programming polynomial, drift, 1/f read noise)."""
+    from .devices.pcm import PCMModel
+
+    pcm = PCMModel.from_card(card)
+    params = {
+        "family": "pcm", "g_max_device_s": pcm.g_max, "prog_coeff_s": list(pcm.prog_coeff),
+        "prog_coeff_rel": [c / pcm.g_max for c in pcm.prog_coeff],
+        "drift": {k: getattr(pcm, k) for k in ("nu_mean_slope", "nu_mean_offset", "nu_mean_min", "nu_mean_max",
+                                               "nu_std_slope", "nu_std_offset", "nu_std_min", "nu_std_max",
+                                               "g_rel_min", "t0")},
+        "read": {k: getattr(pcm, k) for k in ("read_q", "read_q_exponent", "read_q_floor", "read_q_max", "t_read")},
+        "conductance_clip": [0.0, 1.0],
+        "nu_at_half": [float(pcm.nu_mean(pcm.g_max / 2)), float(pcm.nu_std(pcm.g_max / 2))],
+        "prog_rms_rel": float(np.sqrt(np.mean(pcm.sigma_prog(np.linspace(0, pcm.g_max, 1001)) ** 2)) / pcm.g_max),
+        "read_rms_rel": float(np.sqrt(np.mean(pcm.sigma_read(np.linspace(0.01, 1, 1000) * pcm.g_max, t) ** 2))),
+    }
+    aihwkit = {
+        "noise_model": {
+            "class": "PCMLikeNoiseModel", "g_max": pcm.g_max / _UNIT_US,
+            "prog_coeff": [c / _UNIT_US for c in pcm.prog_coeff], "t_0": pcm.t0, "t_read": pcm.t_read,
+            "prog_noise_scale": 1.0, "read_noise_scale": 1.0, "drift_scale": 1.0,
+            "drift_nu_mean": params["nu_at_half"][0], "drift_nu_std": params["nu_at_half"][1],
+        },
+        "drift_compensation": "GlobalDriftCompensation",
+    }
+    crosssim = {
+        "programming_error": {"enable": True, "model": "NormalIndependentDevice", "magnitude": params["prog_rms_rel"]},
+        "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
+        "drift_error": {"enable": True, "model": "PCMJoshi", "magnitude": 0.0},
+    }
+    notes = ("programming error: rms of the IBM polynomial over uniform levels (CrossSim uses one sigma); "
+             "read noise: rms relative 1/f read noise at t_inference, applied by CrossSim at every read "
+             "(static in cimphys)")
+    return _Device(lambda levels, rng: _pcm_levels(pcm, levels, t, rng), params, False, aihwkit, crosssim, notes)
 
 
 def _pcm_levels(pcm, levels, t, rng) -> tuple[np.ndarray, float]:
@@ -122,6 +228,190 @@ def _pcm_levels(pcm, levels, t, rng) -> tuple[np.ndarray, float]:
     read = pcm.read(g_p, nu, t, rng)
     alpha = float(pcm.read(g_p, nu, pcm.t0, rng).sum() / pcm.read(g_p, nu, t, rng).sum())
     return np.clip(read / pcm.g_max, 0.0, 1.0).reshape(levels.shape), alpha
+
+
+# Write-verify of a dynamic (RRAM) card, Monte-Carlo set and fit.
+PROG_TOLERANCE = 0.02  # accept |G_read - G_T| <= 2 % of the window: the wider acceptance range of
+#                        iterative RRAM programming (aihwkit ReRamCMONoiseModel fits 0.2 % and 2 %)
+PROG_BINS, PROG_PER_BIN = 16, 32  # stratified targets: 32 uniform draws in each of 16 equal bins
+PROG_MAX_PULSES = 1000
+PULSE_WIDTH_RANGE = (1e-10, 1e3)  # s: shortest pulse a driver delivers ... slowest drift device
+TEMPERATURE_K = 300.0
+
+
+def _dynamic_device(card: Card, model, tile: Card, t: float, seed) -> _Device:
+    """Dynamic RRAM: the device layer's write-verify on a Monte-Carlo set of targets.
+
+    The programming window is the tile's ``[g_min_s, g_max_s]`` slid (same on/off ratio) into the
+    card's chord-conductance range at the tile's read voltage, or that whole range when it is
+    narrower.  Every target is reached from the window's low end by :func:`write_verify` with
+    the pulses of :func:`_pulses` and a verify read carrying the thermal + shot noise of
+    :func:`_read_sigma` at the window's low end (its largest relative value); the card's
+    ``[variability]`` ``c2c_sigma``, if any, spreads each pulse's state change.  The measured
+    error ``G - G_T`` per bin gives ``sigma_prog`` and the bias, both fitted by least squares
+    with ``c0 + c1 g + c2 g**2``, ``g = (G_T - G_lo) / (G_hi - G_lo)``.  The tile physics draws
+    each cell's error from the measured errors of its bin (not from the fit), so the round trip
+    through the exported polynomial is a test of the fit.
+    """
+    from .devices.programming import write_verify
+
+    v_read, bandwidth = tile["v_read_v"], _bandwidth(tile)
+    states, g_curve = _window(card, model, v_read)
+    ratio = tile["g_max_s"] / tile["g_min_s"]
+    g_lo = float(np.clip(tile["g_min_s"], g_curve[0], max(g_curve[-1] / ratio, g_curve[0])))
+    g_hi = float(min(g_lo * ratio, g_curve[-1]))
+    span, tol = g_hi - g_lo, PROG_TOLERANCE * (g_hi - g_lo)
+    v_set, v_reset, width = _pulses(card, model, v_read, np.interp(np.linspace(g_lo, g_hi, 17), g_curve, states), tol)
+    variability = card.sections.get("variability", {})
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
+    level = (np.arange(PROG_BINS)[:, None] + rng.uniform(size=(PROG_BINS, PROG_PER_BIN))) / PROG_BINS
+    options = {"v_set": v_set, "v_reset": v_reset, "width": width, "v_read": v_read,
+               "read_sigma": float(_read_sigma(g_lo, v_read, bandwidth)),
+               "step_sigma": float(variability.get("c2c_sigma", 0.0)),
+               "state0": float(np.interp(g_lo, g_curve, states))}
+    wv = write_verify(model, g_lo + span * level.ravel(), tol, PROG_MAX_PULSES, rng, **options)
+    error = (wv.g.values - wv.g_target.values).reshape(level.shape) / span
+    centre = level.mean(axis=1)
+    sigma, bias = error.std(axis=1, ddof=1), error.mean(axis=1)
+    prog, prog_res = _fit_quadratic(centre, sigma)
+    bias_c, bias_res = _fit_quadratic(centre, bias)
+    u = np.linspace(0.0, 1.0, 1001)
+    g_u = tile["g_min_s"] + u * (tile["g_max_s"] - tile["g_min_s"])
+    sigma_g = _read_sigma(g_u, v_read, bandwidth) * g_u  # S, one read of one cell
+    params = {
+        "family": "dynamic", "g_window_s": [g_lo, g_hi], "g_max_device_s": span,
+        "prog_coeff_s": [c * span for c in prog], "prog_coeff_rel": prog, "prog_fit_residual_rel": prog_res,
+        "prog_bias_rel": bias_c, "prog_bias_residual_rel": bias_res,
+        "prog_measured": {"level": centre.tolist(), "sigma_rel": sigma.tolist(), "bias_rel": bias.tolist(),
+                          "n_per_level": PROG_PER_BIN},
+        "write_verify": {**options, "tolerance": tol, "max_pulses": PROG_MAX_PULSES,
+                         "n_failed": int(wv.attrs["n_failed"]), "mean_pulses": float(wv.pulses.mean())},
+        "conductance_clip": [0.0, 1.0],
+        "prog_rms_rel": float(np.sqrt(np.mean(np.polyval(prog[::-1], u) ** 2))),
+        "read_bandwidth_hz": bandwidth, "temperature_k": TEMPERATURE_K,
+        "read_rms_rel": float(np.sqrt(np.mean((sigma_g / g_u) ** 2))),
+        "w_noise": float(np.sqrt(np.mean(sigma_g**2)) / (tile["g_max_s"] - tile["g_min_s"])),
+    }
+    aihwkit = {
+        "noise_model": {"class": "ReRamWan2022NoiseModel", "g_max": span / _UNIT_US,
+                        "coeff_dic": {str(t): [c * span / _UNIT_US for c in prog]}, "noise_scale": 1.0},
+        "drift_compensation": None, "w_noise": params["w_noise"],
+    }
+    crosssim = {
+        "programming_error": {"enable": True, "model": "NormalIndependentDevice", "magnitude": params["prog_rms_rel"]},
+        "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
+        "drift_error": {"enable": False, "model": "none", "magnitude": 0.0},
+    }
+    notes = (f"device {card.name} ({card.model}) programmed by write-verify to within {PROG_TOLERANCE:.0%} of its "
+             f"window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of {wv.g.size} Monte-Carlo cells did "
+             f"not converge in {PROG_MAX_PULSES} pulses); programming error: rms of the fitted sigma_prog polynomial "
+             f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
+             f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
+             f"at {v_read:g} V over {bandwidth:.4g} Hz, applied at every read (rms relative value; it scales as "
+             f"G**-1/2, not proportionally); drift/retention: none (the card has no retention model: aihwkit "
+             f"coeff_dic holds one time, CrossSim drift_error off)")
+    errors = error.copy()
+
+    def sample(levels, rng):
+        lv = levels.ravel()
+        row = np.minimum((lv * PROG_BINS).astype(np.int64), PROG_BINS - 1)
+        pick = errors[row, rng.integers(0, PROG_PER_BIN, lv.size)]
+        return np.clip(lv + pick, 0.0, 1.0).reshape(levels.shape), 1.0
+
+    return _Device(sample, params, True, aihwkit, crosssim, notes)
+
+
+def _window(card: Card, model, v_read: float) -> tuple[np.ndarray, np.ndarray]:
+    """States and chord conductances at ``v_read`` across the state bounds, by increasing G."""
+    from .devices.programming import _chord
+
+    lo, hi = (float(np.min(b)) for b in model.state_bounds)
+    states = np.linspace(lo, hi, 4097)
+    g = _chord(model, v_read, states)
+    if np.all(np.diff(g) < 0):
+        states, g = states[::-1], g[::-1]
+    if not np.all(np.diff(g) > 0):
+        raise InputError(f"device: card {card.name!r}: the read conductance at {v_read:g} V is not monotonic in "
+                         f"the state, so a conductance target has no unique state to program")
+    return states, g
+
+
+def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) -> tuple[float, float, float]:
+    """SET / RESET amplitudes and one pulse width for write-verify, from the model itself.
+
+    Amplitudes: twice the switching thresholds (models without one: +-1 V), lowered in steps
+    (1.5, 1.25, 1.1 times the threshold; 0.7, 0.5, 0.35, 0.25 V) while the width needed falls
+    below the shortest pulse.  Width: bisection in log(width) so that the largest conductance
+    step of one pulse over the window (17 states) equals the tolerance: then a cell approached
+    from below always lands inside the acceptance band.  The shorter of the two widths serves both.
+    """
+    from .devices.programming import pulse_response
+
+    thresholds = model.thresholds
+    scales = (2.0, 1.5, 1.25, 1.1) if thresholds else (1.0, 0.7, 0.5, 0.35, 0.25)
+    found = {}
+    for sign in (1.0, -1.0):
+        base = (max(thresholds) if sign > 0 else -min(thresholds)) if thresholds else 1.0
+        for scale in scales:
+            amp = sign * scale * abs(base)
+
+            def step(log_w):
+                ds = pulse_response(model, amp, 10.0**log_w, 1, states, v_read=v_read)
+                return ds.g.values[1] - ds.g.values[0]
+
+            lo, hi = np.log10(PULSE_WIDTH_RANGE)
+            if np.abs(step(lo)).max() > tol:
+                continue  # too strong even for the shortest pulse: lower the amplitude
+            if np.abs(step(hi)).max() <= tol:
+                lo = hi
+            for _ in range(30):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (lo, mid) if np.abs(step(mid)).max() > tol else (mid, hi)
+            found[sign] = (amp, 10.0**lo, float(np.mean(step(lo))))
+            break
+    moves = {s: v for s, v in found.items() if v[2] != 0.0}
+    up = [v for v in moves.values() if v[2] > 0]
+    down = [v for v in moves.values() if v[2] < 0]
+    if not up or not down:
+        raise InputError(f"device: card {card.name!r}: no pulse of either polarity (amplitudes {scales} x "
+                         f"{'its thresholds' if thresholds else '1 V'}, widths {PULSE_WIDTH_RANGE} s) both raises "
+                         f"and lowers the conductance within the tolerance; it cannot be write-verified")
+    return up[0][0], down[0][0], min(up[0][1], down[0][1])
+
+
+def _fit_quadratic(x: np.ndarray, y: np.ndarray) -> tuple[list, float]:
+    """Least-squares ``c0 + c1 x + c2 x**2`` through ``(x, y)``; coefficients and rms residual."""
+    design = np.vander(x, 3, increasing=True)
+    coeff, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return [float(c) for c in coeff], float(np.sqrt(np.mean((design @ coeff - y) ** 2)))
+
+
+def _bandwidth(tile: Card) -> float:
+    """Noise bandwidth (Hz) of one read: ``1 / (2 t_int)`` for an average over the integration
+    (read) time ``t_int``, the tile's ``t_read_s`` or its integrator's ``t_int_s``."""
+    from .circuits.tile import Tile
+
+    return 1.0 / (2.0 * Tile(tile, np.full((tile["rows"], tile["cols"]), tile["g_min_s"])).energy.t_read)
+
+
+def _read_sigma(g, v_read: float, bandwidth: float):
+    """Relative rms of one read of conductance ``g`` (S) at ``v_read`` (V): thermal + shot current
+    noise, ``sqrt((4 k T G + 2 q G |V|) df) / (G |V|)`` (:mod:`cimphys.devices.noise`)."""
+    from .devices.noise import shot_noise_std, thermal_noise_std
+
+    g = np.asarray(g, dtype=float)
+    i = g * abs(v_read)
+    return np.hypot(thermal_noise_std(g, bandwidth, TEMPERATURE_K), shot_noise_std(i, bandwidth)) / i
+
+
+# -- tile physics ----------------------------------------------------------------------------
+def _levels(w: np.ndarray, differential: bool) -> np.ndarray:
+    """Cell levels in [0, 1] for normalised weights; differential pairs interleaved (+, -)."""
+    if not differential:
+        return w
+    out = np.empty((w.shape[0], 2 * w.shape[1]))
+    out[:, 0::2], out[:, 1::2] = np.maximum(w, 0.0), np.maximum(-w, 0.0)
+    return out
 
 
 def physics_errors(device, circuit, *, adc_bits, input_magnitude, weight_magnitude, t_inference=3600.0,
@@ -142,8 +432,9 @@ def physics_errors(device, circuit, *, adc_bits, input_magnitude, weight_magnitu
 def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, batch, rows, cols, seed) -> dict:
     from .circuits.tile import Tile
 
-    pcm, card = _cards(device, circuit, rows, cols)
+    device, card = _cards(device, circuit, rows, cols)
     t = as_scalar("t_inference", t_inference, unit="s", low=0.0, low_open=True)
+    dev = _device(device, card, t, seed)
     bits_axis = [int(as_scalar("adc_bits", b, low=1, high=16)) for b in bits_axis]
     x_axis = as_array("input_magnitude", x_axis, low=0.0, high=1.0, low_open=True, ndim=1)
     w_axis = as_array("weight_magnitude", w_axis, low=0.0, high=1.0, low_open=True, ndim=1)
@@ -158,11 +449,12 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
     for k, (iw, tile_no) in enumerate(np.ndindex(len(w_axis), n_tiles)):
         rng = np.random.default_rng(streams[k])
         w = rng.uniform(-w_axis[iw] if diff else 0.0, w_axis[iw], (m, n // 2 if diff else n))
-        levels, alpha = _pcm_levels(pcm, _levels(w, diff), t, rng)
+        levels, alpha = dev.sample(_levels(w, diff), rng)
         alphas[iw, tile_no] = alpha
         g = g_min + dg * levels
         tile = Tile(card, g, seed=int(rng.integers(2**31)))
         transfer = tile.characterisation()["T"]
+        noise = _column_noise(g, card) if dev.read_noise else None
         for ix, xm in enumerate(x_axis):
             x = rng.integers(0, int(round(xm * x_full)) + 1, (batch, m))
             total_wire, total_ideal = x @ transfer.T, x @ g
@@ -172,23 +464,55 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
             offset = 0.0 if diff else g_min * x.sum(axis=1, keepdims=True)
             for ib, bits in enumerate(bits_axis):
                 tile.adc = dataclasses.replace(tile.adc, bits=bits)
-                y, _ = tile.mvm(x, input_bits=b_in, rng=rng)
+                y = _mvm(tile, x, b_in, rng, noise)
                 estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
                 errors[ib, ix, iw, tile_no] = estimate - ideal
     return {"errors": errors.reshape(errors.shape[:3] + (-1,)), "ir_gain": ir_num / ir_den,
-            "alpha": alphas.mean(axis=1), "pcm": pcm, "card": card, "bits": bits_axis, "x": x_axis,
+            "alpha": alphas.mean(axis=1), "device": dev, "card": card, "bits": bits_axis, "x": x_axis,
             "w": w_axis, "t": t}
+
+
+def _column_noise(g: np.ndarray, card: Card) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the variance (A**2) of the summed read noise of its cells as
+    ``thermal + shot @ |v|``: ``4 k T df sum_i G_ij`` and ``2 q df G_ij`` (word-line voltages ``v``)."""
+    from .devices.noise import shot_noise_std, thermal_noise_std
+
+    bandwidth = _bandwidth(card)
+    per_siemens = float(thermal_noise_std(1.0, bandwidth, TEMPERATURE_K)) ** 2
+    per_ampere = float(shot_noise_std(1.0, bandwidth)) ** 2
+    return per_siemens * g.sum(axis=0), per_ampere * g
+
+
+def _mvm(tile, x, b_in, rng, noise) -> np.ndarray:
+    """``tile.mvm`` codes; with ``noise`` (from :func:`_column_noise`) the same chain -- DAC, the
+    linear array's transfer matrix, sense amplifier, ADC, shift-add -- with the cells' thermal and
+    shot current noise added to every column current of every read."""
+    if noise is None:
+        return tile.mvm(x, input_bits=b_in, rng=rng)[0]
+    from .circuits.dac import shift_add, slice_inputs
+
+    thermal, shot = noise
+    digits, weights, signs = slice_inputs(x, b_in, tile.dac.bits, False)
+    v = tile.dac.convert(digits).reshape(-1, x.shape[1])
+    i_out = v @ tile.characterisation()["T"].T
+    i_out += np.sqrt(thermal + np.abs(v) @ shot) * rng.standard_normal(i_out.shape)
+    v_sense, _ = tile.sense.output(i_out, g_source=tile.crossbar.G.sum(axis=0), rng=rng)
+    codes = tile.adc.convert(v_sense, rng=rng if tile._adc_noisy else None)
+    y = shift_add(codes.reshape(len(weights), x.shape[0], -1), weights, signs)
+    return y[:, 0::2] - y[:, 1::2] if tile.differential else y
 
 
 def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 0.5, 1.0),
                 weight_magnitudes=(0.25, 0.5, 1.0), t_inference=3600.0, n_tiles=4, batch=64, rows=None,
                 cols=None, seed=0) -> xr.Dataset:
-    """Tabulate the MVM error of a PCM tile against ADC resolution, input and weight magnitude.
+    """Tabulate the MVM error of a tile against ADC resolution, input and weight magnitude.
 
     Parameters
     ----------
     device, circuit : Card or str
-        A ``pcm_statistical`` device card and a ``tile`` circuit card (names or paths).
+        A device card that the device layer can program (``pcm_statistical`` or a dynamic
+        memristor model: VTEAM, TEAM, Stanford-PKU, Yakopcic, linear ion drift) and a ``tile``
+        circuit card (names or paths).
     adc_bits : sequence of int
         ADC resolutions to tabulate.
     input_magnitudes, weight_magnitudes : sequence of float in (0, 1]
@@ -210,7 +534,7 @@ def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 
     """
     r = _physics(device, circuit, adc_bits, input_magnitudes, weight_magnitudes, t_inference, n_tiles,
                  batch, rows, cols, seed)
-    card, pcm = r["card"], r["pcm"]
+    card, dev = r["card"], r["device"]
     dims = ("adc_bits", "input_magnitude", "weight_magnitude")
     ds = xr.Dataset(
         {
@@ -228,7 +552,7 @@ def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 
     ds.attrs.update({"device_card": pcm_card_name(device), "circuit_card": card.name, "rows": card["rows"],
                      "cols": card["cols"], "differential": int(card["differential"]), "t_inference_s": r["t"],
                      "seed": int(seed), "cimphys_version": __version__,
-                     "params": json.dumps(_parameters(pcm, card, r["bits"], r["t"]))})
+                     "params": json.dumps(_parameters(dev, card, r["bits"], r["t"]))})
     return ds
 
 
@@ -236,7 +560,7 @@ def pcm_card_name(device) -> str:
     return device.name if isinstance(device, Card) else str(device)
 
 
-def _parameters(pcm, card, bits_axis, t) -> dict:
+def _parameters(dev: _Device, card, bits_axis, t) -> dict:
     """Everything the exports and the emulator need, in normalised units.
 
     ``s_phase`` is, per ADC setting, the ADC step of one read (one input slice) in units of
@@ -265,17 +589,20 @@ def _parameters(pcm, card, bits_axis, t) -> dict:
         "g_min_s": card["g_min_s"], "g_max_s": card["g_max_s"], "g_min_norm": card["g_min_s"] / dg,
         "r_wire_ohm": card["r_wire_per_cell_ohm"], "out_bound": phase_full * float(place.sum()) / norm,
         "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t, "phase_full": phase_full,
-        "g_max_device_s": pcm.g_max, "prog_coeff_s": list(pcm.prog_coeff),
-        "prog_coeff_rel": [c / pcm.g_max for c in pcm.prog_coeff],
-        "drift": {k: getattr(pcm, k) for k in ("nu_mean_slope", "nu_mean_offset", "nu_mean_min", "nu_mean_max",
-                                               "nu_std_slope", "nu_std_offset", "nu_std_min", "nu_std_max",
-                                               "g_rel_min", "t0")},
-        "read": {k: getattr(pcm, k) for k in ("read_q", "read_q_exponent", "read_q_floor", "read_q_max", "t_read")},
-        "conductance_clip": [0.0, 1.0],
-        "nu_at_half": [float(pcm.nu_mean(pcm.g_max / 2)), float(pcm.nu_std(pcm.g_max / 2))],
-        "prog_rms_rel": float(np.sqrt(np.mean(pcm.sigma_prog(np.linspace(0, pcm.g_max, 1001)) ** 2)) / pcm.g_max),
-        "read_rms_rel": float(np.sqrt(np.mean(pcm.sigma_read(np.linspace(0.01, 1, 1000) * pcm.g_max, t) ** 2))),
+        "read_noise": _read_noise_phase(card, tile.dac.lsb) if dev.read_noise else None,
+        **dev.params, "aihwkit_device": dev.aihwkit, "crosssim_device": dev.crosssim, "notes": dev.notes,
     }
+
+
+def _read_noise_phase(card: Card, v_lsb: float) -> dict:
+    """Read-noise variance of one column and read in normalised phase units (``(g_max - g_min)``
+    times a DAC code): ``thermal * sum_i Gn_i + shot * sum_i Gn_i d_i`` with ``Gn = G / (g_max - g_min)``
+    and ``d_i`` the DAC codes, from ``4 k T df sum G + 2 q df sum G |V|`` in A**2."""
+    from .devices.noise import shot_noise_std, thermal_noise_std
+
+    dg, bandwidth = card["g_max_s"] - card["g_min_s"], _bandwidth(card)
+    return {"thermal": float(thermal_noise_std(1.0, bandwidth, TEMPERATURE_K)) ** 2 / (dg * v_lsb**2),
+            "shot": float(shot_noise_std(1.0, bandwidth)) ** 2 / (dg * v_lsb)}
 
 
 # -- exports ----------------------------------------------------------------------------------
@@ -301,23 +628,20 @@ def write_lut(model: xr.Dataset, path) -> Path:
 def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
     """(b) The tile as an aihwkit inference configuration for one ADC setting (see module doc)."""
     p, bits = _params(model), _pick_bits(model, adc_bits)
+    dev = p.pop("aihwkit_device")
+    p.pop("crosssim_device")
     pair = np.sqrt(2.0) if p["differential"] else 1.0
     step = p["s_eff"][str(bits)] * pair
     return {
         "format": "aihwkit-inference", "generator": f"cimphys {__version__}",
         "device_card": model.attrs["device_card"], "circuit_card": model.attrs["circuit_card"],
-        "noise_model": {
-            "class": "PCMLikeNoiseModel", "g_max": p["g_max_device_s"] / _UNIT_US,
-            "prog_coeff": [c / _UNIT_US for c in p["prog_coeff_s"]], "t_0": p["drift"]["t0"],
-            "t_read": p["read"]["t_read"], "prog_noise_scale": 1.0, "read_noise_scale": 1.0, "drift_scale": 1.0,
-            "drift_nu_mean": p["nu_at_half"][0], "drift_nu_std": p["nu_at_half"][1],
-        },
-        "drift_compensation": "GlobalDriftCompensation", "t_inference": p["t_inference"],
+        "noise_model": dev["noise_model"], "drift_compensation": dev["drift_compensation"],
+        "t_inference": p["t_inference"],
         "rpu_config": {"forward": {
             "is_perfect": False, "inp_bound": 1.0, "inp_res": 1.0 / (2 * (2 ** p["input_bits"] - 1)),
             "out_bound": p["out_bound"], "out_res": step / (2 * p["out_bound"]),
             "out_noise": p["noise_phase"][str(bits)] * p["s_eff"][str(bits)] / p["s_phase"][str(bits)] * pair,
-            "w_noise": 0.0, "w_noise_type": "AdditiveConstant",
+            "w_noise": dev.get("w_noise", 0.0), "w_noise_type": "AdditiveConstant",
         }},
         "cimphys": {**p, "adc_bits": bits, "ir_gain": {
             "input_magnitude": model.input_magnitude.values.tolist(),
@@ -335,11 +659,7 @@ def crosssim_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
         "xbar": {
             "device": {
                 "cell_bits": 0, "Rmin": r_min, "Rmax": 1.0 / p["g_min_s"], "infinite_on_off_ratio": False,
-                "clip_conductance": True, "time": p["t_inference"],
-                "programming_error": {"enable": True, "model": "NormalIndependentDevice",
-                                      "magnitude": p["prog_rms_rel"]},
-                "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": p["read_rms_rel"]},
-                "drift_error": {"enable": True, "model": "PCMJoshi", "magnitude": 0.0},
+                "clip_conductance": True, "time": p["t_inference"], **p["crosssim_device"],
             },
             "array": {"parasitics": {"enable": p["r_wire_ohm"] > 0, "Rp_row": p["r_wire_ohm"] / r_min,
                                      "Rp_col": p["r_wire_ohm"] / r_min, "gate_input": False}},
@@ -349,10 +669,8 @@ def crosssim_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
             "dac": {"mvm": {"model": "IdealDAC", "bits": p["input_bits"], "input_bitslicing": slicing,
                             "slice_size": p["dac_bits"], "signed": False}},
         },
-        "notes": ("programming error: rms of the IBM polynomial over uniform levels (CrossSim uses one sigma); "
-                  "read noise: rms relative 1/f read noise at t_inference, applied by CrossSim at every read "
-                  "(static in cimphys); calibrated_range: ADC range of one read in units of the current of "
-                  "one cell at Gmax with a full-scale input slice"),
+        "notes": p["notes"] + ("; calibrated_range: ADC range of one read in units of the current of one cell at "
+                               "Gmax with a full-scale input slice"),
     }
 
 
@@ -377,11 +695,13 @@ def _write_json(payload: dict, path) -> Path:
 def emulate_errors(config: dict, *, input_magnitude, weight_magnitude, n_tiles=4, batch=64, seed=0) -> np.ndarray:
     """MVM errors of a statistical tile built only from an exported aihwkit configuration.
 
-    Weights and inputs are drawn as in :func:`physics_errors`; the PCM statistics come from the
-    configuration's fits (programming polynomial, drift, 1/f read noise, global compensation), the
-    IR drop from its per-column gain table, and the converter as CrossSim's bit-sliced path
-    (``adc_per_ibit``): each input slice is read, rounded to the ADC step ``s_phase`` (plus ADC
-    noise) and shift-added.  No circuit is solved.
+    Weights and inputs are drawn as in :func:`physics_errors`; the device statistics come from the
+    configuration's fits -- PCM: programming polynomial, drift, 1/f read noise, global
+    compensation; dynamic RRAM: Gaussian programming error with the fitted sigma and bias
+    polynomials, thermal + shot noise on every read -- the IR drop from its per-column gain
+    table, and the converter as CrossSim's bit-sliced path (``adc_per_ibit``): each input slice is
+    read, rounded to the ADC step ``s_phase`` (plus ADC noise) and shift-added.  No circuit is
+    solved.
     """
     c = config["cimphys"]
     table = c["ir_gain"]
@@ -391,14 +711,19 @@ def emulate_errors(config: dict, *, input_magnitude, weight_magnitude, n_tiles=4
     x_full, n_out = 2**b_in - 1, c["cols"] // 2 if diff else c["cols"]
     step, noise = c["s_phase"][str(c["adc_bits"])], c["noise_phase"][str(c["adc_bits"])]
     shifts = b_dac * np.arange(-(-b_in // b_dac))
+    levels_of = _write_verify_levels if c.get("family") == "dynamic" else _statistical_levels
     rng = np.random.default_rng(seed)
     errors = []
     for _ in range(n_tiles):
         w = rng.uniform(-weight_magnitude if diff else 0.0, weight_magnitude, (m, n_out))
-        read, alpha = _statistical_levels(c, _levels(w, diff), rng)
+        read, alpha = levels_of(c, _levels(w, diff), rng)
         x = rng.integers(0, int(round(input_magnitude * x_full)) + 1, (batch, m))
         digits = (x[None] >> shifts[:, None, None]) & ((1 << b_dac) - 1)  # (slices, batch, rows)
-        phase = gain * (digits @ (c["g_min_norm"] + read))  # one read per slice, IR drop per column
+        cells = c["g_min_norm"] + read
+        phase = gain * (digits @ cells)  # one read per slice, IR drop per column
+        if c.get("read_noise"):  # thermal + shot current noise of the column's cells, every read
+            var = c["read_noise"]["thermal"] * cells.sum(axis=0) + c["read_noise"]["shot"] * (digits @ cells)
+            phase += np.sqrt(var) * rng.standard_normal(phase.shape)
         phase = np.round(phase / step) * step + noise * rng.standard_normal(phase.shape)
         total = np.tensordot(2.0**shifts, phase, axes=1)  # shift-add
         u = total[:, 0::2] - total[:, 1::2] if diff else total - c["g_min_norm"] * x.sum(axis=1, keepdims=True)
@@ -435,3 +760,13 @@ def _statistical_levels(c: dict, levels: np.ndarray, rng) -> tuple[np.ndarray, f
     alpha = float(read(d["t0"]).sum() / read(t).sum())
     lo, hi = c["conductance_clip"]
     return np.clip(now, lo, hi).reshape(levels.shape), alpha
+
+
+def _write_verify_levels(c: dict, levels: np.ndarray, rng) -> tuple[np.ndarray, float]:
+    """Write-verified RRAM levels from the exported fits: ``G_T + bias(G_T) + sigma(G_T) N``, no
+    drift (so no compensation, ``alpha = 1``)."""
+    lv = levels.ravel()
+    sigma = np.maximum(np.polyval(c["prog_coeff_rel"][::-1], lv), 0.0)
+    g_p = lv + np.polyval(c["prog_bias_rel"][::-1], lv) + sigma * rng.standard_normal(lv.shape)
+    lo, hi = c["conductance_clip"]
+    return np.clip(g_p, lo, hi).reshape(levels.shape), 1.0
