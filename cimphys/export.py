@@ -420,8 +420,10 @@ def physics_errors(device, circuit, *, adc_bits, input_magnitude, weight_magnitu
 
     Returns ``{"error": (n,), "ir_gain": (cols,), "alpha": float}``; the error is in normalised
     output units.  Each tile: uniform weights in ``[0, m_w]`` (``[-m_w, m_w]`` differential),
-    uniform integer inputs up to ``m_x (2**input_bits - 1)``, programmed through the PCM model,
-    read at ``t_inference`` (s) through the tile's crossbar, sense amplifiers and ADC.
+    uniform integer inputs up to ``m_x (2**input_bits - 1)``, programmed through the device's
+    statistics (PCM: the card's model; RRAM: each cell takes an error measured by write-verify
+    in its level's bin), read at ``t_inference`` (s) through the tile's crossbar (with the cells'
+    thermal + shot noise on every read for RRAM), sense amplifiers and ADC.
     """
     out = _physics(device, circuit, np.atleast_1d(adc_bits), np.atleast_1d(input_magnitude),
                    np.atleast_1d(weight_magnitude), t_inference, n_tiles, batch, rows, cols, seed)

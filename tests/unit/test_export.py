@@ -207,3 +207,20 @@ def test_statistical_rram_tile_reproduces_physics_errors():
     assert abs(mean) > 5 * std / np.sqrt(N_TILES * 16)  # the mean is well resolved
     assert emulated.mean() == pytest.approx(mean, rel=REL_TOL)
     assert emulated.std() == pytest.approx(std, rel=REL_TOL)
+
+
+def test_cycle_to_cycle_variability_widens_programming_error():
+    """A card's [variability] c2c_sigma spreads every pulse's state change (write_verify's
+    step_sigma): the measured sigma_prog grows, and the verify band still bounds the error."""
+    import dataclasses
+
+    card = cimphys.load_device(RRAM)
+    noisy = dataclasses.replace(card, sections={**card.sections, "variability": {"c2c_sigma": 0.3}})
+    kw = dict(adc_bits=(8,), input_magnitudes=(1.0,), weight_magnitudes=(1.0,), rows=4, cols=4, n_tiles=1,
+              batch=2, seed=3)
+    clean = json.loads(error_model(card, "isaac_128x128", **kw).attrs["params"])
+    spread = json.loads(error_model(noisy, "isaac_128x128", **kw).attrs["params"])
+    assert spread["write_verify"]["step_sigma"] == 0.3 and spread["write_verify"]["n_failed"] == 0
+    # measured: rms sigma_prog 0.62 % -> 0.78 % of the window (c2c 0.5 leaves 14 of 512 cells unconverged)
+    assert spread["prog_rms_rel"] > 1.15 * clean["prog_rms_rel"]
+    assert np.max(spread["prog_measured"]["sigma_rel"]) < PROG_TOL / np.sqrt(3) * 1.5
