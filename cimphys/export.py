@@ -33,7 +33,9 @@ an RRAM cell enters at its chord conductance at the read voltage.
 
 (a) :func:`write_lut` -- NetCDF look-up table, dims ``adc_bits``, ``input_magnitude``,
 ``weight_magnitude``: ``error_mean``, ``error_std`` (normalised output units), ``ir_gain``
-(analog output with wires / without), ``alpha`` (drift compensation), ``n_samples``.
+(analog output with wires / without), ``wire_gain`` (with wires / the sense-load law
+``sum_i G_ij v_i / (1 + R_s sum_i G_ij)`` that holds exactly without wires, ``R_s`` the sense
+amplifier's input resistance), ``alpha`` (drift compensation), ``n_samples``.
 
 (b) :func:`aihwkit_config` -- IBM aihwkit inference vocabulary, one ADC setting.  PCM:
 
@@ -444,7 +446,7 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
     b_in, g_min, dg = card["input_bits"], card["g_min_s"], card["g_max_s"] - card["g_min_s"]
     x_full = 2**b_in - 1
     errors = np.empty((len(bits_axis), len(x_axis), len(w_axis), n_tiles, batch, n // 2 if diff else n))
-    ir_num = np.zeros((len(x_axis), len(w_axis), n))
+    ir_num = np.zeros((2, len(x_axis), len(w_axis), n))  # [0]: vs the ideal product, [1]: vs the load law
     ir_den = np.zeros_like(ir_num)
     alphas = np.empty((len(w_axis), n_tiles))
     streams = np.random.SeedSequence(int(seed)).spawn(len(w_axis) * n_tiles)
@@ -457,11 +459,13 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
         tile = Tile(card, g, seed=int(rng.integers(2**31)))
         transfer = tile.characterisation()["T"]
         noise = _column_noise(g, card) if dev.read_noise else None
+        load = 1.0 + tile.sense.r_sense * g.sum(axis=0)
         for ix, xm in enumerate(x_axis):
             x = rng.integers(0, int(round(xm * x_full)) + 1, (batch, m))
             total_wire, total_ideal = x @ transfer.T, x @ g
-            ir_num[ix, iw] += np.sum(total_wire * total_ideal, axis=0)
-            ir_den[ix, iw] += np.sum(total_ideal * total_ideal, axis=0)
+            for j, reference in enumerate((total_ideal, total_ideal / load)):
+                ir_num[j, ix, iw] += np.sum(total_wire * reference, axis=0)
+                ir_den[j, ix, iw] += np.sum(reference * reference, axis=0)
             ideal = (x / x_full) @ w
             offset = 0.0 if diff else g_min * x.sum(axis=1, keepdims=True)
             for ib, bits in enumerate(bits_axis):
@@ -469,7 +473,8 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
                 y = _mvm(tile, x, b_in, rng, noise)
                 estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
                 errors[ib, ix, iw, tile_no] = estimate - ideal
-    return {"errors": errors.reshape(errors.shape[:3] + (-1,)), "ir_gain": ir_num / ir_den,
+    ratio = ir_num / ir_den
+    return {"errors": errors.reshape(errors.shape[:3] + (-1,)), "ir_gain": ratio[0], "wire_gain": ratio[1],
             "alpha": alphas.mean(axis=1), "device": dev, "card": card, "bits": bits_axis, "x": x_axis,
             "w": w_axis, "t": t}
 
@@ -544,6 +549,8 @@ def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 
             "error_std": variable(dims, r["errors"].std(axis=-1, ddof=1), "1", "std of MVM error (normalised output)"),
             "ir_gain": variable(dims[1:] + ("col",), r["ir_gain"], "1",
                                 "per-column analog output with wires / without (IR drop)"),
+            "wire_gain": variable(dims[1:] + ("col",), r["wire_gain"], "1",
+                                  "per-column analog output with wires / the sense-load law without wires"),
             "alpha": variable(("weight_magnitude",), r["alpha"], "1", "global drift compensation factor"),
             "n_samples": variable((), r["errors"].shape[-1], "1", "error samples per setting"),
         },
@@ -589,7 +596,7 @@ def _parameters(dev: _Device, card, bits_axis, t) -> dict:
     return {
         "rows": m, "cols": card["cols"], "differential": bool(diff), "input_bits": b_in, "dac_bits": tile.dac.bits,
         "g_min_s": card["g_min_s"], "g_max_s": card["g_max_s"], "g_min_norm": card["g_min_s"] / dg,
-        "r_wire_ohm": card["r_wire_per_cell_ohm"], "out_bound": phase_full * float(place.sum()) / norm,
+        "r_wire_ohm": card["r_wire_per_cell_ohm"], "sense_r_norm": tile.sense.r_sense * dg, "out_bound": phase_full * float(place.sum()) / norm,
         "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t, "phase_full": phase_full,
         "read_noise": _read_noise_phase(card, tile.dac.lsb) if dev.read_noise else None,
         **dev.params, "aihwkit_device": dev.aihwkit, "crosssim_device": dev.crosssim, "notes": dev.notes,
@@ -647,7 +654,8 @@ def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
         }},
         "cimphys": {**p, "adc_bits": bits, "ir_gain": {
             "input_magnitude": model.input_magnitude.values.tolist(),
-            "weight_magnitude": model.weight_magnitude.values.tolist(), "value": model.ir_gain.values.tolist()}},
+            "weight_magnitude": model.weight_magnitude.values.tolist(), "value": model.ir_gain.values.tolist(),
+            **({"wire": model.wire_gain.values.tolist()} if "wire_gain" in model else {})}},
     }
 
 
@@ -700,15 +708,20 @@ def emulate_errors(config: dict, *, input_magnitude, weight_magnitude, n_tiles=4
     Weights and inputs are drawn as in :func:`physics_errors`; the device statistics come from the
     configuration's fits -- PCM: programming polynomial, drift, 1/f read noise, global
     compensation; dynamic RRAM: Gaussian programming error with the fitted sigma and bias
-    polynomials, thermal + shot noise on every read -- the IR drop from its per-column gain
-    table, and the converter as CrossSim's bit-sliced path (``adc_per_ibit``): each input slice is
+    polynomials, thermal + shot noise on every read -- the sense load of each column from its own
+    conductance sum, ``1 / (1 + R_s sum_i G_ij)``, the wires' IR drop from the per-column gain
+    table measured against that law (a voltage-mode load of 100 ohm on NeuRRAM makes the
+    compression differ between the two columns of a pair, tile by tile), and the converter as CrossSim's bit-sliced path (``adc_per_ibit``): each input slice is
     read, rounded to the ADC step ``s_phase`` (plus ADC noise) and shift-added.  No circuit is
     solved.
     """
     c = config["cimphys"]
     table = c["ir_gain"]
     ix, iw = _index(table["input_magnitude"], input_magnitude), _index(table["weight_magnitude"], weight_magnitude)
-    gain = np.asarray(table["value"][ix][iw])
+    # the sense input resistance compresses each column by 1 / (1 + R_s sum_i G_ij) (exact without
+    # wires); the wires' share is the table measured against that law (older exports: the total)
+    wire = "wire" in table
+    gain = np.asarray(table["wire" if wire else "value"][ix][iw])
     m, diff, b_in, b_dac = c["rows"], c["differential"], c["input_bits"], c["dac_bits"]
     x_full, n_out = 2**b_in - 1, c["cols"] // 2 if diff else c["cols"]
     step, noise = c["s_phase"][str(c["adc_bits"])], c["noise_phase"][str(c["adc_bits"])]
@@ -723,6 +736,8 @@ def emulate_errors(config: dict, *, input_magnitude, weight_magnitude, n_tiles=4
         digits = (x[None] >> shifts[:, None, None]) & ((1 << b_dac) - 1)  # (slices, batch, rows)
         cells = c["g_min_norm"] + read
         phase = gain * (digits @ cells)  # one read per slice, IR drop per column
+        if wire:
+            phase /= 1.0 + c["sense_r_norm"] * cells.sum(axis=0)
         if c.get("read_noise"):  # thermal + shot current noise of the column's cells, every read
             var = c["read_noise"]["thermal"] * cells.sum(axis=0) + c["read_noise"]["shot"] * (digits @ cells)
             phase += np.sqrt(var) * rng.standard_normal(phase.shape)
