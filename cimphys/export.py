@@ -536,8 +536,18 @@ def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 
     Returns
     -------
     xarray.Dataset
-        ``error_mean``, ``error_std`` ("1", normalised output units), ``ir_gain``, ``alpha``,
-        ``n_samples``; attrs carry the exported parameters (see :func:`aihwkit_config`).
+        ``error_mean``, ``error_std`` ("1", normalised output units), ``ir_gain``, ``wire_gain``,
+        ``alpha``, ``n_samples``; attrs carry the exported parameters (see :func:`aihwkit_config`;
+        for RRAM cards also the write-verify settings, the measured sigma_prog bins and the fit
+        residuals).
+
+    Examples
+    --------
+    >>> ds = error_model("yakopcic2011_oblea", "isaac_128x128", adc_bits=(8,), input_magnitudes=(1.0,),
+    ...                  weight_magnitudes=(1.0,), rows=4, cols=4, n_tiles=1, batch=2)
+    >>> p = json.loads(ds.attrs["params"])
+    >>> p["family"], [round(g * 1e6, 3) for g in p["g_window_s"]], p["write_verify"]["n_failed"]
+    ('dynamic', [1.0, 10.0], 0)
     """
     r = _physics(device, circuit, adc_bits, input_magnitudes, weight_magnitudes, t_inference, n_tiles,
                  batch, rows, cols, seed)
