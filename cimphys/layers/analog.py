@@ -189,10 +189,13 @@ class AnalogMatrix:
         Programmed conductances, S (drawn from ``rng`` when omitted).
     characterised : (ndarray, ndarray), optional
         :attr:`characterised` of an earlier identical matrix (the disk cache).
+    transfers : PendingTransfers, optional
+        The tiles of ``g`` already queued on a :class:`~cimphys.layers.characterise.TilePool`
+        (the engine characterises a whole model's matrices on one pool); needs ``g``.
     """
 
     def __init__(self, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator | None, *, g=None,
-                 characterised=None):
+                 characterised=None, transfers=None):
         self.mapped, self.cfg = mapped, cfg
         m = mapped.mapping
         self.n_rb, self.n_cb = mapped.digits.shape[:2]
@@ -208,19 +211,24 @@ class AnalogMatrix:
                 self.row_g = np.ascontiguousarray(g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1),
                                                   dtype=np.float32)
             else:
-                self.sensed, self.row_g = self._characterise(g)
+                self.sensed, self.row_g = self._characterise(g, transfers)
         self.fs = np.zeros((self.n_rb, self.n_cb, m.n_slices, m.weight_cols))
         self.gain = np.ones_like(self.fs)
         self.offset = np.zeros_like(self.fs)
         self._fit = np.zeros((5,) + self.fs.shape)  # Σ m t, Σ t t, Σ m u, Σ t u, Σ u u
         self._calib: list[tuple[int, np.ndarray]] = []
 
-    def _characterise(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _characterise(self, g: np.ndarray, transfers=None) -> tuple[np.ndarray, np.ndarray]:
         """Sensed transfer (rb, rows, cb*s*wc) and row conductance sums (rb, rows, cb*s), float32."""
         from .characterise import tile_transfers
 
         m = self.mapped.mapping
-        t = tile_transfers(g, self.cfg)  # one crossbar solve per tile, tiles across the cores
+        if transfers is None:
+            t = tile_transfers(g, self.cfg)  # one crossbar solve per tile, tiles across the cores
+        else:
+            t = transfers.result()
+            if t.shape != g.shape:
+                raise InputError(f"transfers: expected shape {g.shape}, got {t.shape}")
         sensed = self._sense(t).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
         row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)
         return np.ascontiguousarray(sensed, dtype=np.float32), np.ascontiguousarray(row_g, dtype=np.float32)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from .analog import AnalogMatrix, Costs, program_conductances
-from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
+from .characterise import TilePool, cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
@@ -75,6 +75,20 @@ def _fp32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.matmul(x, w)
 
 
+class _Recorder:
+    """A float32 engine that notes each static analog weight ``(op, layer) -> w`` in call order."""
+
+    def __init__(self, routing: Routing):
+        self.routing = routing
+        self.weights: dict[tuple[str, int], np.ndarray] = {}
+
+    def matmul(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        if op not in DYNAMIC_OPS and self.routing.is_analog(op):
+            self.weights.setdefault((op, layer), w)
+        y = _fp32(x, w)
+        return y if b is None else y + np.asarray(b, np.float32)
+
+
 class AnalogEngine:
     """Matrix products on simulated CIM tiles.
 
@@ -107,35 +121,83 @@ class AnalogEngine:
         self.cache_hits = 0
         self._calls: dict[tuple[str, int], int] = defaultdict(int)
         self._ranges: dict[tuple[str, int], np.ndarray] = {}  # (op, layer) -> stacked fs, gain, offset
+        self._pending: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (w, mapped, g, transfers, cache key)
+        self._pool: TilePool | None = None
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, ALL_OPS.index(op), int(layer), *tail])
+
+    def _cache_lookup(self, op: str, layer: int, w: np.ndarray):
+        """``(cache key, cached characterisation)`` of static weight ``w``; (None, None) without a cache."""
+        if self.cache_dir is None or not self.cfg.has_wires:
+            return None, None
+        # ideal programming draws nothing: the tiles do not depend on the seed
+        ckey = cache_key(w, self.cfg, None if self.cfg.programming == "ideal" else (self.seed, op, layer))
+        return ckey, load_cached(self.cache_dir, ckey)
 
     def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
         """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""
         key = (op, layer)
         if key in self.matrices:
             return self.matrices[key]
-        mapped = map_matrix(w, self.cfg.mapping)
-        cached, ckey = None, None
-        if self.cache_dir is not None and self.cfg.has_wires:
-            # ideal programming draws nothing: the tiles do not depend on the seed
-            ckey = cache_key(w, self.cfg, None if self.cfg.programming == "ideal" else (self.seed, op, layer))
-            cached = load_cached(self.cache_dir, ckey)
-        if cached is not None:
-            am = AnalogMatrix(mapped, self.cfg, None, characterised=cached)
-            self.cache_hits += 1
+        pending = self._pending.pop(key, None)
+        if pending is not None and not (pending[0] is w or np.array_equal(pending[0], w)):
+            pending = None  # queued for other weights: characterise these afresh
+        cached = None
+        if pending is not None:
+            _, mapped, g, transfers, ckey = pending
+            am = AnalogMatrix(mapped, self.cfg, None, g=g, transfers=transfers)
         else:
-            am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
-            if ckey is not None and am.characterised is not None:
-                save_cached(self.cache_dir, ckey, *am.characterised)
+            mapped = map_matrix(w, self.cfg.mapping)
+            ckey, cached = self._cache_lookup(op, layer, w)
+            if cached is not None:
+                am = AnalogMatrix(mapped, self.cfg, None, characterised=cached)
+                self.cache_hits += 1
+            else:
+                am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
+        if cached is None and ckey is not None and am.characterised is not None:
+            save_cached(self.cache_dir, ckey, *am.characterised)
+        if not self._pending and self._pool is not None:
+            self._pool.close(cancel=True)
+            self._pool = None
         if key in self._ranges:  # ADC ranges and column corrections from a cached calibration
             am.set_calibration(self._ranges[key])
         self.matrices[key] = am
         if self.on_matrix is not None:
             self.on_matrix(op, layer, cached is not None)
         return am
+
+    def program(self, model, ids, mask=None) -> int:
+        """Program every static analog matrix a forward pass of ``model`` uses, and queue the
+        characterisation of all their tiles on one :class:`~cimphys.layers.characterise.TilePool`.
+
+        A float32 forward pass of ``(ids, mask)`` finds the matrices in the order the model
+        uses them; matrices in the disk cache are loaded, the others programmed (same draws as
+        :meth:`matrix`: ``default_rng([seed, op, layer, 0])``) and their tiles queued, so the
+        cores characterise later matrices while a pass (calibration) works on earlier ones;
+        :meth:`matrix` collects each one.  The results are bit-for-bit those of characterising
+        each matrix on its own.  Returns the number of tiles queued.
+        """
+        rec = _Recorder(self.routing)
+        model.forward(ids, mask, rec)
+        queued = 0
+        for (op, layer), w in rec.weights.items():
+            key = (op, layer)
+            if key in self.matrices or key in self._pending:
+                continue
+            ckey, cached = self._cache_lookup(op, layer, w)
+            if cached is not None or not self.cfg.has_wires or self.cfg.cell_nonlinearity > 0:
+                if cached is not None:
+                    self.matrix(op, layer, w)  # loads it from the cache now
+                continue
+            mapped = map_matrix(w, self.cfg.mapping)
+            g = program_conductances(mapped.digits, self.cfg, self._rng(op, layer, 0))
+            if self._pool is None:
+                self._pool = TilePool(self.cfg)
+            self._pending[key] = (w, mapped, g, self._pool.submit(g), ckey)
+            queued += mapped.n_tiles
+        return queued
 
     # -- the MatmulEngine interface ---------------------------------------------------------
     def matmul(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -212,6 +274,7 @@ class AnalogEngine:
         With a cache folder the ranges are stored too (key: the tile cache key material plus the
         calibration tokens and every weight of the model), so a repeated run skips this pass.
         """
+        self.program(model, ids, mask)
         key = self._calibration_key(model, ids, mask) if self.cache_dir is not None else None
         cached = load_ranges(self.cache_dir, key) if key else None
         if cached is not None:

@@ -177,3 +177,22 @@ def test_retrieval_agreement_limits(rng):
     assert 0.99 < rho < 1.0 and top1 == 1.0
     rho_far, _ = retrieval_agreement(rng.standard_normal((12, 8)), emb)
     assert rho_far < 0.5  # unrelated embeddings do not rank alike
+
+
+def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
+    """engine.program queues every tile on one pool; each matrix equals the one built alone."""
+    from cimphys.layers.analog import AnalogMatrix
+    from cimphys.layers.mapping import map_matrix
+
+    ids, mask = batch
+    cfg = CimConfig(programming="gaussian", programming_sigma=0.02).with_(rows=16, cols=16, r_wl=1.0, r_bl=1.0)
+    eng = AnalogEngine(cfg, seed=5, use_cache=False)
+    queued = eng.program(tiny, ids[:2], mask[:2])
+    assert queued > 0 and len(eng._pending) == 6 * tiny.n_layers
+    t = tiny.weights.tensors
+    w = t[next(k for k in t if k.endswith("ffn_down.w"))]
+    layer = int(next(k for k in t if k.endswith("ffn_down.w")).split(".")[1])
+    alone = AnalogMatrix(map_matrix(w, cfg.mapping), cfg, eng._rng("ffn_down", layer, 0))
+    assert np.array_equal(eng.matrix("ffn_down", layer, w).sensed, alone.sensed)
+    eng.calibrate(tiny, ids[:2], mask[:2])  # collects the rest
+    assert not eng._pending and eng._pool is None
