@@ -18,16 +18,17 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import as_array
+from ..checks import as_array, as_scalar
 from ..errors import InputError
 from . import schur
 from .nodal import (
     METHODS,
+    RTOL_SOLVE,
     BlockFactor,
     Network,
     _block_pays,
@@ -96,6 +97,11 @@ class Crossbar:
             raise InputError(f"method: expected one of {METHODS}, got {method!r}")
         self.method = method
         self._factor: BlockFactor | None = None  # built on demand, then reused by solve()
+        # The transfer matrix, cached per instance under a per-instance lock: on Python < 3.12
+        # functools.cached_property takes one lock for the whole class, so threads using
+        # different arrays would wait for each other.
+        self._transfer_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._transfer_lock = threading.Lock()
 
     def _shape(self, shape) -> tuple[int, int]:
         if self.G is not None:
@@ -114,8 +120,15 @@ class Crossbar:
         """``(M, N)``: word lines by bit lines."""
         return self.network.shape
 
-    def solve(self, v_in) -> CrossbarSolution:
-        """Operating point for word-line voltages ``v_in`` ((M,) or (batch, M), V)."""
+    def solve(self, v_in, *, tol: float = RTOL_SOLVE) -> CrossbarSolution:
+        """Operating point for word-line voltages ``v_in`` ((M,) or (batch, M), V).
+
+        ``tol`` is the relative residual every answer must reach (linear cells; see
+        :func:`cimphys.circuits.nodal.solve_linear`): the default 1e-12 for exact answers, a
+        looser one (e.g. 1e-10 for output currents to ~1e-11) where that is all that is needed.
+        Nonlinear cells use the tolerances of :mod:`cimphys.circuits.newton`.
+        """
+        tol = as_scalar("tol", tol, low=0.0, low_open=True)
         if self.cell is not None:
             from .newton import solve_nonlinear  # the single hook for nonlinear cells
 
@@ -128,13 +141,23 @@ class Crossbar:
                 and not symmetric_cg:
             self._factor = BlockFactor(self.network, g, g)
         if self._factor is not None and self.method in ("auto", "block"):
-            v_wl, v_bl, i_out = self._factor.solve_linear(np.zeros_like(g), v)
+            v_wl, v_bl, i_out = self._factor.solve_linear(np.zeros_like(g), v, tol=tol)
         else:
-            v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v, method=self.method)
-        return CrossbarSolution(self, v, v_wl, v_bl, i_out, cell_currents(g, g, 0.0, v_wl, v_bl))
+            v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v, method=self.method, tol=tol)
+        return CrossbarSolution(self, v, v_wl, v_bl, i_out)
 
-    @cached_property
+    @property
     def _transfer(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, offset)``, computed once per instance (per-instance lock, see ``__init__``)."""
+        cached = self._transfer_cache
+        if cached is not None:
+            return cached
+        with self._transfer_lock:
+            if self._transfer_cache is None:
+                self._transfer_cache = self._compute_transfer()
+            return self._transfer_cache
+
+    def _compute_transfer(self) -> tuple[np.ndarray, np.ndarray]:
         if self.cell is not None:
             raise InputError("cell: the transfer matrix exists only for linear cells (cell=None)")
         m, n = self.shape
@@ -171,7 +194,9 @@ class CrossbarSolution:
     v_in : ndarray, ([batch,] M), V
     v_wl, v_bl : ndarray, ([batch,] M, N), V
     i_out : ndarray, ([batch,] N), A, positive into the sense node
-    i_cell : ndarray, ([batch,] M, N), A, from WL node to BL node
+    i_cell : ndarray, ([batch,] M, N), A, from WL node to BL node (computed on first access:
+        a batch's cell currents are as large as its node voltages, and ``i_out`` does not
+        need them)
     """
 
     crossbar: Crossbar
@@ -179,7 +204,21 @@ class CrossbarSolution:
     v_wl: np.ndarray
     v_bl: np.ndarray
     i_out: np.ndarray
-    i_cell: np.ndarray
+    # Derived fields, computed on first access.  Not functools.cached_property: on Python < 3.12
+    # its lock is one for the whole class, which serialises threads holding different solutions.
+    # Two threads racing on one solution compute the same value twice, harmlessly.
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _cached(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    @property
+    def i_cell(self) -> np.ndarray:
+        """Cell currents, ``([batch,] M, N)`` A (see the class docstring)."""
+        g = self.crossbar.G
+        return self._cached("i_cell", lambda: cell_currents(g, g, 0.0, self.v_wl, self.v_bl))
 
     @property
     def i_diff(self) -> np.ndarray:
@@ -188,9 +227,12 @@ class CrossbarSolution:
             raise InputError("differential: the crossbar was built with differential=False")
         return self.i_out[..., 0::2] - self.i_out[..., 1::2]
 
-    @cached_property
+    @property
     def _batched(self) -> dict:
         """The fields with a batch axis, for the power accounting."""
+        return self._cached("batched", self._batch_fields)
+
+    def _batch_fields(self) -> dict:
         m, n = self.crossbar.shape
         return {
             "v_in": np.broadcast_to(self.v_in.reshape(-1, m), (self.v_wl.reshape(-1, m, n).shape[0], m)),
@@ -200,9 +242,12 @@ class CrossbarSolution:
             "i_cell": self.i_cell.reshape(-1, m, n),
         }
 
-    @cached_property
+    @property
     def source_currents(self) -> tuple[np.ndarray, np.ndarray]:
         """Current delivered by each WL source at its near and far driver, ``([batch,] M)`` A."""
+        return self._cached("source_currents", self._source_currents)
+
+    def _source_currents(self) -> tuple[np.ndarray, np.ndarray]:
         from .nodal import wl_end_currents
 
         near, far = wl_end_currents(self.crossbar.network, **self._batched)

@@ -249,7 +249,12 @@ def _mask(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def check_stamp(network: Network, a, b, c, v_in):
-    """Check the stamp and the inputs; return ``(a, b, c3, v2, batched)`` with batch axes."""
+    """Check the stamp and the inputs; return ``(a, b, c3, v2, batched)`` with batch axes.
+
+    ``v2`` is ``(B, M)``; ``c3`` is ``(1, M, N)`` when ``c`` has no batch axis or a batch of one
+    (every path broadcasts it: ``B`` copies would cost a pass over ``B M N`` values), else
+    ``(B, M, N)``.
+    """
     m, n = network.shape
     a = as_array("a", a, unit="S", shape=(m, n))
     b = as_array("b", b, unit="S", shape=(m, n))
@@ -265,7 +270,7 @@ def check_stamp(network: Network, a, b, c, v_in):
         if arr.ndim == core + 1 and arr.shape[0] not in (1, nb):
             raise InputError(f"{name}: batch size {arr.shape[0]} does not match the other input's {nb}")
     v2 = _writable(np.broadcast_to(v_in.reshape(-1, m), (nb, m)))
-    c3 = _writable(np.broadcast_to(c.reshape(-1, m, n), (nb, m, n)))
+    c3 = _writable(c.reshape(-1, m, n))
     return _writable(a), _writable(b), c3, v2, batched
 
 
@@ -488,7 +493,11 @@ def _block_pays(network: Network, batch: int) -> bool:
 
 
 def _finish(network, a, b, c3, v2, v_wl, v_bl, batched):
-    i_out = output_currents(network, cell_currents(a, b, c3, v_wl, v_bl), v_bl)
+    if (network.sense_resistance() > 0).all():  # Ohm's law alone: skip the (B, M, N) cell currents
+        i_cell = np.zeros((v_bl.shape[0], 1, v_bl.shape[2]))  # unused by output_currents here
+    else:
+        i_cell = cell_currents(a, b, c3, v_wl, v_bl)
+    i_out = output_currents(network, i_cell, v_bl)
     if not batched:
         return v_wl[0], v_bl[0], i_out[0]
     return v_wl, v_bl, i_out
