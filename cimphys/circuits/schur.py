@@ -16,13 +16,28 @@ preconditioned CG [1]_ converges at the rate ``(sqrt(k) - 1) / (sqrt(k) + 1)`` w
 tridiagonal product (BiCGSTAB on the same map needs two of each sweep).
 
 The kernel keeps the batch as the innermost axis (``(M, N, K)`` per chunk of ``K`` right-hand
-sides), runs the whole iteration in Numba without returning to Python, and is memory-bound: an
-iteration is two sweeps over four work arrays (ascending rows: ``LINES`` word lines solved
-together, each feeding the forward elimination of its BL row at once; descending rows: the BL
-back substitution fused with the CG updates and the inner products, accumulated per column so
-the loops vectorise).  Chunks are independent (threads for large work, see
-``PARALLEL_MIN_WORK``).  On the reference 256 x 256 array with 64 inputs: 8 iterations to
-``tol = 1e-12``, 0.25-0.33 s against 1.4-1.6 s for SuperLU in the same run (2 shared cores).
+sides) and runs the whole iteration in Numba without returning to Python: an iteration is two
+sweeps over four work arrays (ascending rows: ``LINES`` word lines solved together, each
+feeding the forward elimination of its BL row at once; descending rows: the BL back
+substitution fused with the CG updates and the inner products, accumulated per column).
+Chunks are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
+
+What bounds its speed (measured 2026-11-25, AMD EPYC Zen 4, 1 MiB L2 per core, shared L3): not
+memory bandwidth alone.  A Gauss-Seidel sweep moves ~8 GB/s where a plain triad moves 30-65 GB/s
+on the same machine, and a float32 copy of the kernel ran no faster; the per-member loops of
+length ``K`` compile mostly to scalar code (LLVM cannot prove that the work arrays do not
+alias), and the word-line Thomas recurrences take ~40 % of a sweep.  A columns-innermost
+rewrite (contiguous SIMD loops over ``N``, recurrences per line) measured the same within the
+noise (its recurrences got slower), and ``CHUNK = 8`` was 1.2x slower (3x in that rewrite:
+16-20 MiB of work arrays no longer stay in the shared L3).  Iterations are few already: ``rho(H) = 0.33`` on the
+reference array, so CG needs 8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (+ one sweep for
+the right-hand side and one for the final check); a coarse correction or a better start could
+save at most one or two of them.
+
+On the reference 256 x 256 array with 64 inputs (the benchmark; 2 cores shared with other
+jobs, load ~4): 0.23-0.30 s on one thread to ``tol = 1e-12``, against 1.4-2.3 s for SuperLU in
+the same run; the threaded kernel was 1.6-1.8x faster than one thread on the idle machine
+(load 0.2, the morning of the same day: 0.19 s vs 0.31 s) and 0.8-1.4x on the loaded one.
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
@@ -50,18 +65,20 @@ from ..errors import InputError
 __all__ = ["CHUNK", "eligible", "solve_symmetric"]
 
 #: Right-hand sides per chunk (innermost axis).  On the 256 x 256, batch-64 benchmark (AMD EPYC,
-#: 32 MiB L3, shared 2-core machine) 2, 4 and 8 were within the run-to-run noise (~30%); 4 keeps
-#: a chunk's four work arrays at 8 MiB, in L3 with room for a second thread.
+#: 32 MiB L3, shared 2-core machine) 2 and 4 were within the run-to-run noise (~30%) and 8 was
+#: 1.2x slower; 4 keeps a chunk's four work arrays at 8 MiB, in L3 with room for a second thread.
 CHUNK = 4
 #: CG stops when the max-norm of the fixed-point residual is this fraction of ``tol`` (margin
 #: for the independent final check, which recomputes the same quantity from scratch: the two
 #: differ by rounding only, ~1e-15 of the voltage scale; a miss falls back to another path).
 KRYLOV_MARGIN = 0.5
-#: Threads (one chunk sequence each) from this many node-inputs (M N B) on.  Measured on the
-#: shared 2-core machine (load ~3): at 256 x 256 x 64 (4.2 M) two threads took 0.28-0.33 s and
-#: one 0.22-0.26 s (the chunks stream from the shared L3 and the cores were busy), so the
-#: threaded kernel is kept for larger work only; it also costs ~5 s more to compile.
-PARALLEL_MIN_WORK = 2**24
+#: Threads (one chunk sequence each) from this many node-inputs (M N B) on.  On the idle 2-core
+#: machine (load 0.2) two threads took 0.19 s and one 0.31 s at 256 x 256 x 64 (4.2 M node-inputs; 0.145 s
+#: vs 0.26 s at tol 1e-10); with the two cores shared with other jobs (load ~4) the two ranged
+#: from 1.4x faster to 1.2x slower, run to run.  CI and users run idle, so threads from 2**20
+#: (the benchmark reports both timings in every run).  The threaded kernel costs ~5-10 s more
+#: to compile, once (cached).
+PARALLEL_MIN_WORK = 2**20
 #: Iteration cap; the caller falls back to another path when it is reached.
 MAX_ITERATIONS = 500
 
