@@ -127,6 +127,43 @@ def test_transfer_matrix_is_cached_and_matches_solve(rng):
     assert rel(xb.apply(v), xb.solve(v).i_out) < RTOL_EXACT
 
 
+def test_transfer_matrix_cache_is_per_instance(rng):
+    """Computing one array's transfer matrix does not wait for another's (no class-wide lock)."""
+    import threading
+
+    xb1, xb2 = (Crossbar(rng.uniform(1e-6, 1e-4, (6, 5))) for _ in range(2))
+    done = []
+    with xb1._transfer_lock:  # as if another thread were computing xb1's matrix
+        worker = threading.Thread(target=lambda: done.append(xb2.transfer_matrix()))
+        worker.start()
+        worker.join(timeout=60)
+    assert done and done[0] is xb2.transfer_matrix()
+
+
+# A loose tol stops the solver early: the fixed-point residual is then at most tol (the
+# solver's own final check), and the output currents are off by about tol times the voltage
+# scale over the sense-end voltages, here well inside 1e3 * tol.
+LOOSE_TOL = 1e-7
+
+
+def test_solve_honours_the_requested_tolerance(rng):
+    from cimphys.circuits.nodal import _fixed_point_residual, check_stamp
+
+    g = rng.uniform(1e-6, 1e-4, (64, 64))  # 4096 cells: the symmetric CG path
+    v = rng.uniform(0, 0.5, (5, 64))
+    xb = Crossbar(g, r_wl=2.0, r_bl=2.0)
+    loose, exact = xb.solve(v, tol=LOOSE_TOL), xb.solve(v)
+    direct = Crossbar(g, r_wl=2.0, r_bl=2.0, method="direct").solve(v)
+    a, _, c3, v2, _ = check_stamp(xb.network, g, g, np.zeros_like(g), v)
+    assert _fixed_point_residual(xb.network, a, a, c3, v2, loose.v_wl, loose.v_bl) <= LOOSE_TOL
+    assert 0.0 < rel(loose.i_out, direct.i_out) < 1e3 * LOOSE_TOL  # stopped early, still close
+    assert rel(exact.i_out, direct.i_out) < RTOL_EXACT * 1e3
+    np.testing.assert_array_equal(loose.i_cell, g * loose.v_wl - g * loose.v_bl)  # computed on access
+    for bad in (0.0, -1e-9, np.nan):
+        with pytest.raises(InputError, match="tol"):
+            xb.solve(v, tol=bad)
+
+
 def test_differential_pairs(rng):
     g = rng.uniform(1e-6, 1e-4, (4, 6))
     sol = Crossbar(g, differential=True).solve(rng.uniform(0, 1, 4))
