@@ -39,6 +39,7 @@ import inspect
 import multiprocessing
 import os
 import sys
+import time
 import types
 from collections.abc import Iterator, Mapping
 
@@ -49,13 +50,30 @@ from .errors import InputError
 from .progress import Progress
 from .store import MemoryStore, ZarrStore, fingerprint
 
-__all__ = ["point_seed", "sweep"]
+__all__ = ["local_cluster", "point_seed", "sweep"]
 
 _RESERVED = ("rng", "seed")
 _FORKSERVER_PRELOAD = ("__main__", "cloudpickle", "numpy", "xarray", "cimphys.sweep", "cimphys.store")
 # One point per core: a point's own threads (Numba, OpenBLAS/OpenMP) would only oversubscribe.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-_IN_FLIGHT_PER_WORKER = 4  # enough queued work to hide the round trip, little lost on Ctrl-C
+# Points travel in tasks of consecutive points (see _Batches): one task per point cost the client
+# and scheduler ~6 ms of CPU and the worker ~5 ms more, 13 % of an 82 ms crossbar point, taken
+# from the same two cores that the two workers need.
+_TASK_SECONDS = 0.5  # aimed-at duration of a task: per-task costs below 2 %, little lost on a kill
+_MAX_POINTS_PER_TASK = 64  # however fast the points: a killed sweep loses at most this many per worker
+_IN_FLIGHT_PER_WORKER = 2  # one task running, one waiting: no idle gap between tasks
+# Dask settings of the clusters that sweep starts (local_cluster).  The nannies' default
+# MALLOC_TRIM_THRESHOLD_=65536 switches off glibc's dynamic mmap threshold, so every array above
+# 128 kB is mmapped and unmapped afresh: a 256x256 crossbar point took 7300 page faults and 17 ms
+# of system time instead of 2000-4000 and 5-12 ms (an 82 ms point; worse with 2 workers, which
+# fault in parallel).  The monitoring feeds a dashboard that these clusters do not serve: idle,
+# client + scheduler + nannies 39 -> 12 ms CPU/s, each worker 28 -> 6 ms CPU/s (2 workers).
+_DASK_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # None: not set at all
+    "distributed.worker.profile.enabled": False,  # stack sampling every 10 ms, for the dashboard
+    "distributed.admin.tick.interval": "1s",  # event-loop watchdog (20 ms); still warns at 3 s
+    "distributed.admin.system-monitor.interval": "5s",  # psutil CPU/net/disk history (500 ms)
+}
 
 
 def sweep(fn, *, store=None, seed=0, scheduler=None, workers=None, progress=None, overwrite=False,
@@ -102,9 +120,9 @@ def sweep(fn, *, store=None, seed=0, scheduler=None, workers=None, progress=None
     results = _execute(call, tasks, scheduler, workers)
     with Progress(sink.n_points, label="sweep", enabled=progress) as bar, contextlib.closing(results):
         bar.advance(sink.n_points - len(tasks))
-        for index, record in results:
-            sink.write_point(index, record)
-            bar.advance()
+        for finished in results:  # the points of one task: written together, data before marks
+            sink.write_points(finished)
+            bar.advance(len(finished))
     return sink.to_dataset()
 
 
@@ -236,10 +254,11 @@ def _record(result, index: int, point: dict) -> dict:
 
 
 # -- execution ------------------------------------------------------------------------------
-def _execute(call: _Call, tasks, scheduler, workers) -> Iterator[tuple[int, dict]]:
+def _execute(call: _Call, tasks, scheduler, workers) -> Iterator[list[tuple[int, dict]]]:
+    """Run the points; yields the finished ``(index, record)`` pairs one task at a time."""
     workers = _check_workers(workers)
     if not tasks or scheduler == "serial":
-        return (call(i, p) for i, p in tasks)
+        return _run_serial(call, tasks)
     if scheduler is None or scheduler == "processes":
         return _run_processes(call, tasks, workers)
     if scheduler == "dask" or _is_client(scheduler) or (isinstance(scheduler, str) and "://" in scheduler):
@@ -256,6 +275,73 @@ def _check_workers(workers) -> int:
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise InputError(f"workers: expected an int >= 1, got {workers!r}")
     return int(workers)
+
+
+class _Batches:
+    """Cuts the pending points into tasks of consecutive points, sized from measured time.
+
+    The first tasks hold one point each.  Once tasks come back (:meth:`record`), a task gets
+    as many points as fill ``target_s`` at the measured mean seconds per point, but at most
+    ``cap`` (what a killed sweep can lose per worker) and at most the points not yet handed
+    out divided by ``2 * n_workers``, so that the last tasks shrink to single points and no
+    worker idles at the end while another finishes a long task.  Which worker runs a task is
+    left to the scheduler; the points and their seeds do not depend on the cut.
+    """
+
+    def __init__(self, tasks, n_workers: int, target_s: float = _TASK_SECONDS,
+                 cap: int = _MAX_POINTS_PER_TASK):
+        self._tasks = list(tasks)
+        self._next = 0
+        self._n_workers, self._target_s, self._cap = max(int(n_workers), 1), float(target_s), int(cap)
+        self._points, self._seconds = 0, 0.0
+
+    def record(self, n_points: int, seconds: float) -> None:
+        """A task of ``n_points`` points took ``seconds`` on its worker."""
+        self._points += int(n_points)
+        self._seconds += max(float(seconds), 0.0)
+
+    def size(self) -> int:
+        """Points in the next task (0 when every point has been handed out)."""
+        remaining = len(self._tasks) - self._next
+        if remaining <= 0:
+            return 0
+        if self._points == 0:
+            return 1
+        per_point = self._seconds / self._points
+        size = self._cap if per_point <= 0.0 else round(self._target_s / per_point)
+        tail = -(-remaining // (2 * self._n_workers))
+        return max(1, min(size, self._cap, tail))
+
+    def take(self) -> list[tuple[int, dict]]:
+        """The next task's ``(index, point)`` pairs; empty when none are left."""
+        n = self.size()
+        batch = self._tasks[self._next:self._next + n]
+        self._next += n
+        return batch
+
+
+def _run_batch(call: _Call, batch: list) -> tuple[list, float]:
+    """Runs in a worker: the points of one task, and the seconds they took."""
+    start = time.perf_counter()
+    finished = [call(index, point) for index, point in batch]
+    return finished, time.perf_counter() - start
+
+
+def _run_serial(call: _Call, tasks):
+    """The points in this process, handed on in the same groups as a pool's tasks; an exception
+    (Ctrl-C included) first hands on the points of the group that finished before it."""
+    batches = _Batches(tasks, 1)
+    while batch := batches.take():
+        finished, start = [], time.perf_counter()
+        try:
+            for index, point in batch:
+                finished.append(call(index, point))
+        except BaseException:
+            if finished:
+                yield finished
+            raise
+        batches.record(len(finished), time.perf_counter() - start)
+        yield finished
 
 
 _WORKER_CALL = None
@@ -289,29 +375,29 @@ def _mp_context():
     return context
 
 
-def _in_worker(index: int, point: dict):
-    return _WORKER_CALL(index, point)
+def _in_worker(batch: list):
+    return _run_batch(_WORKER_CALL, batch)
 
 
 def _run_processes(call: _Call, tasks, workers: int):
     import cloudpickle
 
     payload = cloudpickle.dumps(call)  # lambdas and local functions travel too
-    queue = iter(tasks)
+    batches = _Batches(tasks, workers)
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_init_worker,
                                 initargs=(payload,)) as pool:
         running = set()
         try:
             while True:
-                for index, point in queue:
-                    running.add(pool.submit(_in_worker, index, point))
-                    if len(running) >= workers * _IN_FLIGHT_PER_WORKER:
-                        break
+                while len(running) < workers * _IN_FLIGHT_PER_WORKER and (batch := batches.take()):
+                    running.add(pool.submit(_in_worker, batch))
                 if not running:
                     return
                 finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in finished:
-                    yield future.result()
+                    records, seconds = future.result()
+                    batches.record(len(records), seconds)
+                    yield records
         except BrokenProcessPool as exc:
             pool.shutdown(wait=False, cancel_futures=True)
             raise RuntimeError(
@@ -329,15 +415,30 @@ def _is_client(obj) -> bool:
     return type(obj).__name__ == "Client" and type(obj).__module__.startswith("distributed")
 
 
+def local_cluster(workers: int):
+    """The local Dask cluster that ``scheduler="dask"`` starts: ``workers`` processes of one
+    thread each, single-threaded BLAS/Numba (:data:`WORKER_ENV`), no dashboard and none of
+    the monitoring that only feeds one (``_DASK_CONFIG``).
+
+    Returns a ``distributed.LocalCluster``; the caller closes it.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    workers = _check_workers(workers)
+    with dask.config.set(_DASK_CONFIG):  # the scheduler reads it here, the nannies pass it on
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, env=WORKER_ENV)
+
+
 def _run_dask(call: _Call, tasks, scheduler, workers: int):
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     own = []
     if _is_client(scheduler):
         client = scheduler
     elif scheduler == "dask":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=WORKER_ENV)
+        cluster = local_cluster(workers)
         client = Client(cluster)
         own = [client, cluster]
     else:
@@ -345,33 +446,27 @@ def _run_dask(call: _Call, tasks, scheduler, workers: int):
         own = [client]
     try:
         n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        queue = iter(tasks)
-        window = n_workers * _IN_FLIGHT_PER_WORKER
+        batches = _Batches(tasks, n_workers)
         # hash=False: a unique key per sweep, so that two sweeps (or clients) sharing a scheduler never
         # release each other's copy of the scattered function ("lost dependencies").
         [call_future] = client.scatter([call], broadcast=True, hash=False)
-        first = [client.submit(_dask_point, call_future, i, p, pure=False) for i, p in _take(queue, window)]
-        stream = as_completed(first)
-        for future in stream:
-            yield future.result()
+
+        def submit(batch):
+            return client.submit(_run_batch, call_future, batch, pure=False)
+
+        first = []
+        while len(first) < n_workers * _IN_FLIGHT_PER_WORKER and (batch := batches.take()):
+            first.append(submit(batch))
+        stream = as_completed(first, with_results=True)  # results gathered on the client's IO loop
+        for future, (records, seconds) in stream:
             future.release()
-            for i, p in _take(queue, 1):
-                stream.add(client.submit(_dask_point, call_future, i, p, pure=False))
+            batches.record(len(records), seconds)
+            if batch := batches.take():  # the next task goes out before this one is written
+                stream.add(submit(batch))
+            yield records
     finally:
         for obj in own:
             obj.close()
-
-
-def _dask_point(call: _Call, index: int, point: dict):
-    return call(index, point)
-
-
-def _take(iterator, n: int):
-    for _ in range(n):
-        try:
-            yield next(iterator)
-        except StopIteration:
-            return
 
 
 class _CallableModule(types.ModuleType):

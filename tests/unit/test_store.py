@@ -131,3 +131,70 @@ def test_run_killed_while_creating_arrays_resumes(tmp_path):
     record = {"vars": {"y": ((), np.float64(1.5), {"units": "V", "long_name": "output"})}, "coords": {}}
     reopened.write_point(0, record)
     assert ZarrStore(path, fp).to_dataset(partial=True).y.values[0, 0] == 1.5
+
+
+# -- chunks of several points, written a task at a time ---------------------------------------
+def test_point_chunks_hold_runs_of_consecutive_points():
+    from cimphys.store import _point_chunks, _points_per_chunk
+
+    assert _point_chunks((8, 5, 5), 64) == (2, 5, 5)
+    assert _point_chunks((8, 5, 5), 12) == (1, 2, 5)
+    assert _point_chunks((200,), 64) == (64,)
+    assert _point_chunks((3, 4), 1) == (1, 1)
+    assert _point_chunks((3, 4), 100) == (3, 4)
+    for shape, n in (((8, 5, 5), 12), ((7, 3, 4), 10), ((2, 9), 5), ((4, 4), 16)):
+        chunks = _point_chunks(shape, n)
+        where = np.unravel_index(np.arange(np.prod(shape)), shape)  # every point, in flat order
+        grid = tuple(-(-size // c) for size, c in zip(shape, chunks))
+        ids = np.ravel_multi_index(tuple(w // c for w, c in zip(where, chunks)), grid)
+        starts = ids[np.r_[True, ids[1:] != ids[:-1]]]
+        assert len(starts) == len(set(starts.tolist())), (shape, chunks)  # no chunk is entered twice
+        assert np.bincount(ids).max() <= n
+    assert _points_per_chunk(8) == 64  # scalars: the point cap
+    assert _points_per_chunk(8 * 4096) == 32  # 32 kB points: 1 MiB chunks
+    assert _points_per_chunk(8 * 256 * 256) == 2
+    assert _points_per_chunk(8 * 1024 * 1024) == 1  # larger than a chunk: one point each
+
+
+def _records(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"vars": {"s": ((), rng.random(), {"units": "V", "long_name": "scalar"}),
+                      "w": (("k",), rng.random(3), {"units": "A", "long_name": "vector"}),
+                      "n": ((), np.int64(i), {"units": "1", "long_name": "count"}),
+                      "big": (("j",), np.full(150_000, float(i)), {"units": "1", "long_name": "large"})},
+             "coords": {}} for i in range(n)]
+
+
+def test_tasks_written_together_match_points_written_one_by_one(tmp_path):
+    """Batches out of order, across chunk boundaries, one point to a chunk for the large variable."""
+    fp = fingerprint("tests.batches", 0, {"a": np.arange(7), "b": np.arange(5)})
+    records = _records(35)
+    one = ZarrStore(tmp_path / "one.zarr", fp)
+    for i, record in enumerate(records):
+        one.write_point(i, record)
+    many = ZarrStore(tmp_path / "many.zarr", fp)
+    for lo, hi in ((10, 23), (0, 1), (1, 10), (30, 35), (23, 30)):
+        many.write_points([(i, records[i]) for i in range(lo, hi)])
+    assert many._arrays["s"].chunks == (7, 5)  # all 35 scalar points in one chunk
+    assert many._arrays["big"].chunks == (1, 1, 150_000)  # 1.2 MB points: a chunk each
+    xr.testing.assert_identical(ZarrStore(tmp_path / "one.zarr", fp).to_dataset(),
+                                ZarrStore(tmp_path / "many.zarr", fp).to_dataset())
+    np.testing.assert_array_equal(many.to_dataset().n.values.ravel(), np.arange(35))
+
+
+def test_kill_between_data_and_marks_keeps_earlier_points_of_a_shared_chunk(tmp_path):
+    """A task's data rewrite a chunk that holds finished points; killed before its marks, the
+    finished points are intact and the task's points are recomputed (not trusted)."""
+    fp = fingerprint("tests.batches", 0, {"a": np.arange(4), "b": np.arange(3)})
+    records = _records(12)
+    store = ZarrStore(tmp_path / "s.zarr", fp)
+    store.write_points([(i, records[i]) for i in range(5)])
+    later = [(i, records[i]) for i in range(5, 9)]
+    where = np.unravel_index(np.array([i for i, _ in later]), store.shape)
+    for name in ("s", "w"):  # what write_points does before the marks, then "SIGKILL"
+        store._put(name, where, np.stack([np.asarray(r["vars"][name][1]) for _, r in later]))
+    reopened = ZarrStore(tmp_path / "s.zarr", fp)
+    np.testing.assert_array_equal(reopened.done_mask(), np.arange(12) < 5)
+    partial = reopened.to_dataset(partial=True)
+    expected = np.array([r["vars"]["s"][1] for r in records[:5]])
+    np.testing.assert_array_equal(partial.s.values.ravel()[:5], expected)

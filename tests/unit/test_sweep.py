@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import cloudpickle
@@ -11,6 +12,7 @@ import xarray as xr
 
 import cimphys
 from cimphys.errors import InputError
+from cimphys.store import open_sweep
 from cimphys.sweep import point_seed, sweep
 
 # Functions of this module travel to worker processes by value: workers need not import it.
@@ -136,3 +138,59 @@ def test_bad_results_rejected():
         sweep(lambda v: {"a": 1.0} if v else {"b": 1.0}, v=[0, 1], scheduler="serial")
     with pytest.raises(InputError, match="shape"):
         sweep(lambda v: {"a": np.zeros(v + 1)}, v=[0, 1], scheduler="serial")
+
+
+# -- tasks of several points -----------------------------------------------------------------
+def test_batches_sized_from_measured_time_capped_and_shrinking_at_the_end():
+    from cimphys.sweep import _Batches
+
+    tasks = [(i, {"k": i}) for i in range(100)]
+    batches = _Batches(tasks, n_workers=2, target_s=0.5, cap=8)
+    sizes, seen = [], []
+    while batch := batches.take():
+        sizes.append(len(batch))
+        seen += batch
+        batches.record(len(batch), 0.1 * len(batch))  # 0.1 s per point: 5 points fill 0.5 s
+    assert seen == tasks  # every point once, in order
+    assert sizes[0] == 1  # nothing measured yet
+    assert sizes[1] == 5  # 0.5 s / 0.1 s
+    assert sizes[-3:] == [1, 1, 1]  # the tail shrinks: no worker waits on a long last task
+    fast = _Batches(tasks, n_workers=2, target_s=0.5, cap=8)
+    fast.take()
+    fast.record(1, 1e-6)
+    assert fast.size() == 8  # however fast the points, at most `cap` per task
+    fast.record(1, 0.0)
+    assert fast.size() == 8
+
+
+def test_dask_tasks_of_many_points_bit_identical_to_serial(tmp_path):
+    """Fast points travel many to a task; the store and the result do not depend on the cut."""
+    from distributed import Client
+
+    axes = {"a": list(range(12)), "b": [0, 1, 2, 3, 4]}
+    serial = sweep(noisy, seed=4, scheduler="serial", **axes)
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        dask = sweep(noisy, seed=4, scheduler=client, store=tmp_path / "s.zarr", **axes)
+    xr.testing.assert_identical(serial, dask)
+    assert open_sweep(tmp_path / "s.zarr").x.values.tobytes() == serial.x.values.tobytes()
+
+
+def test_local_cluster_workers_run_without_dask_malloc_trim(monkeypatch):
+    """The root cause of the slow Dask worker: Dask's MALLOC_TRIM_THRESHOLD_ (every large array
+    mmapped afresh).  sweep's own clusters spawn their workers without it and without the
+    dashboard's profiler."""
+    import dask
+    from distributed import Client
+
+    from cimphys.sweep import local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        [(env, profile, numba_threads)] = client.run(
+            lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                     dask.config.get("distributed.worker.profile.enabled"),
+                     os.environ.get("NUMBA_NUM_THREADS"))).values()
+    assert env is None
+    assert profile is False
+    assert numba_threads == "1"
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor is this process's environment changed
