@@ -41,16 +41,16 @@ SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         from resume_script_h7 import point  # the importable name: the store's fingerprint uses it
-        store, workers = sys.argv[1], int(sys.argv[2])
-        cimphys.sweep(point, store=store, seed=11, workers=workers, progress=False, **AXES)
+        store, workers, scheduler = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        cimphys.sweep(point, store=store, seed=11, workers=workers, scheduler=scheduler, progress=False, **AXES)
     """
     % (N_A, N_B)
 )
 
 
-def _run(script, store, workers, log, sleep, **popen):
+def _run(script, store, workers, scheduler, log, sleep, **popen):
     env = {**os.environ, "SWEEP_LOG": str(log), "SWEEP_SLEEP": str(sleep)}
-    return subprocess.Popen([sys.executable, str(script), str(store), str(workers)], env=env, **popen)
+    return subprocess.Popen([sys.executable, str(script), str(store), str(workers), scheduler], env=env, **popen)
 
 
 def _done(store) -> np.ndarray:
@@ -65,13 +65,16 @@ def _calls(log) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_killed_sweep_resumes_bit_identical(tmp_path, monkeypatch, how):
+@pytest.mark.parametrize(("how", "scheduler"), [("SIGKILL", "processes"), ("SIGINT", "processes"),
+                                                ("SIGKILL", "dask")])
+def test_killed_sweep_resumes_bit_identical(tmp_path, monkeypatch, how, scheduler):
+    """Points travel several to a task (0.05 s points: up to 10) and are written a task at a
+    time into chunks shared by several tasks; the kill lands between any two of those writes."""
     script = tmp_path / "resume_script_h7.py"
     script.write_text(SCRIPT)
     store = tmp_path / "sweep.zarr"
 
-    victim = _run(script, store, 2, tmp_path / "log1", 0.05, start_new_session=True)
+    victim = _run(script, store, 2, scheduler, tmp_path / "log1", 0.05, start_new_session=True)
     deadline = time.monotonic() + TIMEOUT_S
     while _done(store).sum() < KILL_AFTER:
         assert victim.poll() is None, "sweep ended before it could be interrupted"
@@ -85,6 +88,7 @@ def test_killed_sweep_resumes_bit_identical(tmp_path, monkeypatch, how):
     assert victim.returncode != 0
 
     done_before = _done(store)
+    assert zarr.open_group(store, mode="r")["m"].chunks == (N_A, N_B)  # every task rewrote this chunk
     n_done = int(done_before.sum())
     assert KILL_AFTER <= n_done < N_A * N_B
     finished = {a * 100 + b for a, b in zip(*np.unravel_index(np.flatnonzero(done_before), (N_A, N_B)))}
