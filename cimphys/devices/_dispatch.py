@@ -15,19 +15,20 @@ import math
 import numpy as np
 
 from .._numba import jit
+from ._kernel_math import _exp, _ipow, _pow
 from .drift import _drift_iv, _drift_rate
 from .stanford_pku import _pku_iv, _pku_iv_vec, _pku_rate
 from .team import _team_iv, _team_rate, _vteam_rate
 from .yakopcic import _yakopcic_iv, _yakopcic_rate
 
-__all__ = ["evaluate_iv", "evaluate_iv_into", "evaluate_rate"]
+__all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate", "split_eligible"]
 
 # Numba's cache keys a kernel on the text of the file that defines it, so kernels here (and in
 # dynamics.py) that inline kernels of the model modules would keep stale machine code after an
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "1b05427b35fac9fc"
+KERNEL_SOURCES = "bd33fba4e778309d"
 
 
 @jit
@@ -77,6 +78,96 @@ def _quiet(mid, v, P, k):
     if mid == 3:
         return -P[6, k] <= v <= P[5, k]
     return v == 0.0
+
+
+# -- rates split into a voltage factor and a state factor (the fixed-step integrator) --------
+# For VTEAM and Yakopcic, d(state)/dt = rate_constant(side) * F(v) * W(x, side): the voltage
+# factor F (VTEAM (v/v_off - 1)^alpha_off, Yakopcic e^v - e^Vp) and the side of the threshold
+# window are the same for every cell of a step when the cells share thresholds and exponents,
+# so the integrator evaluates them once per step and each cell only its rate constant (which
+# may vary per cell) and its window.  Rows that may vary per cell: SPLIT_RATE_ROWS[mid].
+SPLIT_RATE_ROWS = {2: (4, 5), 3: (7, 8)}  # (side -1 row, side +1 row): VTEAM k_on, k_off; Yakopcic an, ap
+
+
+@jit(inline="always")
+def _split_drive(mid, v, P):
+    """(side, voltage factor) at voltage v for parameter column 0; side 0 when quiet.
+
+    The factor is the part of the rate law that depends on v only, as ``_rate`` computes it.
+    """
+    if mid == 2:
+        if v > P[7, 0]:
+            return 1.0, _pow(v / P[7, 0] - 1.0, P[9, 0])
+        if v < P[6, 0]:
+            return -1.0, _pow(v / P[6, 0] - 1.0, P[8, 0])
+        return 0.0, 0.0
+    if mid == 3:
+        if v > P[5, 0]:
+            return 1.0, math.exp(v) - math.exp(P[5, 0])
+        if v < -P[6, 0]:
+            return -1.0, -(math.exp(-v) - math.exp(P[6, 0]))
+        return 0.0, 0.0
+    return 0.0, 0.0
+
+
+@jit(inline="always")
+def _split_shape(mid, P):
+    """The state-window parameters of column 0 as a tuple of 8 floats (scalars for the loop)."""
+    if mid == 2:  # x_on, x_off, window kind, 2p, a_on, a_off, w_c, 1/(x_off - x_on)
+        return (P[0, 0], P[1, 0], P[11, 0], 2.0 * P[15, 0], P[12, 0], P[13, 0], P[14, 0], 1.0 / (P[1, 0] - P[0, 0]))
+    if mid == 3:  # 0, 1, xp, xn, alphap, alphan, eta
+        return (P[0, 0], P[1, 0], P[9, 0], P[10, 0], P[11, 0], P[12, 0], P[13, 0], 0.0)
+    return (P[0, 0], P[1, 0], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@jit(inline="always")
+def _split_rate(mid, kind, n2p, side, fac, x, q, kr):
+    """d(state)/dt from the step's (side, factor), the window shape q and rate constant kr.
+
+    ``n2p``: the Biolek exponent 2p as a compile-time constant, or -1 to read it from ``q``.
+
+    Equals ``_rate`` to rounding, in operations that vectorise over cells: the Biolek window
+    (``kind`` 2) multiplies by ``1/(x_off - x_on)`` instead of dividing and raises to the
+    integer ``2p`` by :func:`_ipow`; the Kvatinsky (``kind`` 1) and Yakopcic windows use the
+    polynomial :func:`_exp` (about 1 ulp from libm).  ``x`` must lie in its bounds.
+    """
+    if mid == 2:
+        if kind == 0:
+            w = 1.0
+        elif kind == 1:
+            if side > 0.0:
+                w = _exp(-_exp((x - q[5]) / q[6]))
+            else:
+                w = _exp(-_exp(-(x - q[4]) / q[6]))
+        else:
+            u = (x - q[0]) * q[7] - (0.0 if side > 0.0 else 1.0)
+            w = 1.0 - _ipow(abs(u), int(q[3]) if n2p < 0 else n2p)
+        return kr * fac * w
+    eta = q[6]
+    xp = q[2]
+    xn = q[3]
+    if eta * side > 0.0:
+        f = _exp(-q[4] * (x - xp)) * ((xp - x) / (1.0 - xp) + 1.0) if x >= xp else 1.0
+    else:
+        f = _exp(q[5] * (x + xn - 1.0)) * x / (1.0 - xn) if x <= 1.0 - xn else 1.0
+    return eta * (kr * fac) * f
+
+
+def split_eligible(mid: int, P: np.ndarray, n_scale: int) -> bool:
+    """True when every cell shares the voltage factor and window shape (see SPLIT_RATE_ROWS).
+
+    One voltage scale for all cells; every row but the rate constants the same in all
+    columns; a Biolek window exponent ``2p`` that is an integer below 128 (see :func:`_ipow`).
+    """
+    if mid not in SPLIT_RATE_ROWS or n_scale != 1:
+        return False
+    rows = [r for r in range(P.shape[0]) if r not in SPLIT_RATE_ROWS[mid]]
+    if P.shape[1] > 1 and not np.all(P[rows] == P[rows, :1]):
+        return False
+    if mid == 2 and P[11, 0] == 2.0:
+        n = 2.0 * P[15, 0]
+        return bool(n == round(n) and 0 <= n < 128)
+    return True
 
 
 @jit(inline="always")

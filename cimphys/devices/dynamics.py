@@ -36,6 +36,14 @@ step or than ``1e-9`` of the waveform span: then the state is set on the bound a
 a window of twice that time (an event located to within ``1e-9`` of the span).  A cell whose step size falls below ``1e-14`` of the waveform span, whose step count
 exceeds ``max_steps``, or whose rate is not finite stops the run with ``ConvergenceError``.
 
+Fixed steps (``method="euler"``, ``"heun"``, ``"rk4"``): every cell advances together on the
+grid of the waveform's sample times (``waveform.t``, each interval cut into ``substeps``), as a
+circuit simulator does with a fixed step; no error control, the state clipped into its bounds
+at every stage, and a rate that is not finite stops the run naming the cell and the time.  For
+pulse trains on many cells this is the fast path (tens of times a NumPy step loop); its
+accuracy is the user's choice of grid (orders 1, 2, 4, lower where a threshold or a knot of the
+waveform falls inside a step).  See :mod:`cimphys.devices.fixed_step`.
+
 References
 ----------
 .. [1] J. R. Dormand, P. J. Prince, "A family of embedded Runge-Kutta formulae",
@@ -59,12 +67,13 @@ from ..errors import ConvergenceError, InputError
 from ..results import variable
 from ._dispatch import _iv, _quiet, _rate, _thresholds
 from .dynamic_model import DynamicModel
+from .fixed_step import FIXED_METHODS, run_fixed
 from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 
 __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "1b05427b35fac9fc"
+KERNEL_SOURCES = "bd33fba4e778309d"
 
 # Cells from which integrate() spreads over threads by default: a cell of a pulse train costs
 # microseconds, so a few thousand cells outweigh a thread-pool launch (tens of microseconds)
@@ -376,7 +385,7 @@ def _grid(waveform: Waveform, t_keep: np.ndarray):
 
 def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", method="rk45",
               rtol=1e-6, atol=1e-9, max_steps=1_000_000, v_scale=None,
-              quantities=("state", "current", "conductance"), parallel=None) -> xr.Dataset:
+              quantities=("state", "current", "conductance"), parallel=None, substeps=1) -> xr.Dataset:
     """Integrate the state of every cell of ``model`` under ``waveform``.
 
     Parameters
@@ -390,12 +399,15 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     record : "all", "final" or int
         Report times kept: all, the last only, or every k-th (and the last).  Memory of the
         result is ``len(kept) x cells`` per variable; the integration itself stores nothing else.
-    method : {"rk45", "rk23"}
-        Embedded Runge-Kutta pair.
+    method : {"rk45", "rk23", "euler", "heun", "rk4"}
+        Embedded Runge-Kutta pair with error control (``"rk45"``, ``"rk23"``), or an explicit
+        fixed-step method on the grid of the waveform's sample times (``waveform.t``; choose
+        them with ``waveform.with_times``), see :mod:`cimphys.devices.fixed_step`.
     rtol, atol : float
-        Local error tolerance: ``atol * (high - low) + rtol * |state|`` per step.
+        Local error tolerance: ``atol * (high - low) + rtol * |state|`` per step (adaptive
+        methods only).
     max_steps : int
-        Attempted steps allowed per cell before :class:`ConvergenceError`.
+        Attempted steps allowed per cell before :class:`ConvergenceError` (adaptive only).
     v_scale : float or array_like, optional
         Per-cell factor on the applied voltage (e.g. per-cell pulse amplitudes).
     quantities : tuple of str
@@ -404,6 +416,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         Spread the cells over Numba's threads (compiles a second kernel on first use).  None
         (default): when there are at least ``PARALLEL_MIN_CELLS`` cells and more than one
         thread.  Results are the same either way (each cell is integrated alone).
+    substeps : int
+        Fixed-step methods: equal steps per interval of ``waveform.t`` (default 1).
 
     Returns
     -------
@@ -427,8 +441,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         raise InputError(f"model: expected a DynamicModel, got {type(model).__name__}")
     if not isinstance(waveform, Waveform):
         raise InputError(f"waveform: expected a Waveform, got {type(waveform).__name__}")
-    if method not in METHODS:
-        raise InputError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    if method not in METHODS and method not in FIXED_METHODS:
+        raise InputError(f"method: expected one of {sorted(METHODS) + sorted(FIXED_METHODS)}, got {method!r}")
     bad = set(quantities) - {"state", "current", "conductance"}
     if bad or not quantities:
         raise InputError(f"quantities: expected some of state, current, conductance, got {quantities!r}")
@@ -445,6 +459,13 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         raise InputError(f"v_scale: expected 1 or {x0.size} values, got {vs.size}")
     rows = _record_rows(waveform.t.size, record)
     t_keep = waveform.t[rows]
+    if parallel is None:
+        import numba
+
+        parallel = x0.size >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
+    if method in FIXED_METHODS:
+        return _integrate_fixed(model, waveform, x0, vs, v_scale is not None, rows, method, substeps,
+                                bool(parallel), quantities)
     # A sinusoid keeps every report time as a step boundary even when not recorded, so that a
     # first trial step can never stride over whole periods; a PWL waveform has its knots.
     keep_all = isinstance(record, str) and record == "all" or waveform.kind == "sine"
@@ -457,10 +478,6 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     xrec = np.empty((t_keep.size, x0.size))
     status = np.zeros(x0.size, dtype=np.int8)
     nsteps = np.zeros(x0.size, dtype=np.int32)
-    if parallel is None:
-        import numba
-
-        parallel = x0.size >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
     kernel = _integrate_parallel if parallel else _integrate
     kernel(int(model.model_id), model._P, waveform.encoded(), grid, vgrid, rec, x0, vs, tab, opts,
            xrec, status, nsteps, 0, x0.size)
@@ -476,6 +493,27 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
                     {"method": method, "rtol": rtol, "atol": atol, "steps_total": steps_total,
                      "steps_max_per_cell": steps_max})
+
+
+def _integrate_fixed(model, waveform, x0, vs, has_scale, rows, method, substeps, parallel, quantities):
+    """The fixed-step branch of :func:`integrate` (checks its own arguments)."""
+    if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or not 1 <= substeps <= 1_000_000:
+        raise InputError(f"substeps: expected an integer in [1, 1e6], got {substeps!r}")
+    t = np.asarray(waveform.t, dtype=np.float64)
+    if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0.0):
+        raise InputError(f"waveform.t: expected at least 2 finite, strictly increasing times (s), got {t[:5]!r}")
+    xrec, cell, step, grid = run_fixed(model, waveform, x0, vs, rows, method, int(substeps), parallel)
+    if cell >= 0:
+        raise ConvergenceError(
+            f"integrate: cell {cell} ({type(model).__name__}, {method}) failed: rate is not finite "
+            f"in the step from t = {grid[step]:.6g} s",
+            iterations=step, residual=float("nan"),
+        )
+    h = np.diff(grid)
+    return _dataset(model, waveform, waveform.t[rows], xrec, vs, has_scale, quantities,
+                    {"method": method, "steps": int(h.size), "substeps": int(substeps),
+                     "dt_min": float(h.min()), "dt_max": float(h.max()),
+                     "steps_total": int(h.size) * x0.size, "steps_max_per_cell": int(h.size)})
 
 
 def _dataset(model, waveform, t_keep, xrec, vs, has_scale, quantities, attrs) -> xr.Dataset:

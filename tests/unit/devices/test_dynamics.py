@@ -171,7 +171,7 @@ def test_unmeetable_budget_raises():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"record": "some"}, "record"), ({"record": 0}, "record"), ({"method": "euler"}, "method"),
+    [({"record": "some"}, "record"), ({"record": 0}, "record"), ({"method": "leapfrog"}, "method"),
      ({"rtol": float("nan")}, "rtol"), ({"v_scale": [1.0, 2.0, 3.0]}, "v_scale"),
      ({"quantities": ("power",)}, "quantities")],
 )
@@ -225,12 +225,15 @@ def kernel_sources_digest() -> str:
 
 
 def test_kernel_cache_digest_is_current():
-    """Guards against stale Numba caches: update KERNEL_SOURCES in _dispatch.py and dynamics.py."""
-    from cimphys.devices import _dispatch, dynamics
+    """Guards against stale Numba caches: update KERNEL_SOURCES in _dispatch.py, dynamics.py and
+    fixed_step.py (the integrators inline the model kernels)."""
+    from cimphys.devices import _dispatch, dynamics, fixed_step
 
     digest = kernel_sources_digest()
-    assert _dispatch.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in _dispatch.py and dynamics.py'
-    assert dynamics.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in dynamics.py'
+    where = "_dispatch.py, dynamics.py and fixed_step.py"
+    assert _dispatch.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
+    assert dynamics.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
+    assert fixed_step.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
 
 
 def test_final_record_of_a_sinusoid_equals_the_full_run():
