@@ -297,22 +297,32 @@ class AnalogMatrix:
         ``(i - β Σ v) / α``.  It absorbs the mean IR-drop attenuation, the reference column's
         mismatch (offset encoding) and a global programming/drift gain, not pattern-dependent errors.
         """
-        m = self.mapped.mapping
+        m, cfg = self.mapped.mapping, self.cfg
         digits, _ = self._reads(np.asarray(x, dtype=np.float64))
+        shape = self.fs.shape[1:]
         for r in range(self.n_rb):
             i = self._block_currents(digits, r)  # (P, R, B, cb, s, wc)
-            flat = i.reshape(-1, *i.shape[3:])
-            self._calib.append((r, np.abs(flat)))
-            if self.cfg.column_gain_calibration:
-                t = self._target_currents(digits, r).reshape(flat.shape)
-                u = digits[..., r * m.rows:(r + 1) * m.rows].sum(axis=-1, dtype=np.float64).reshape(-1)
-                u = (u * self.cfg.v_lsb)[:, None, None, None]
-                f = flat.astype(np.float64)
-                for k, prod in enumerate((f * t, t * t, f * u, t * u)):
-                    self._fit[k, r] += prod.sum(axis=0)
-                self._fit[4, r] += float((u * u).sum())
+            flat = i.reshape(-1, *shape)
+            mag = np.abs(flat)
+            # "max" needs only each call's peak; a percentile needs every read
+            self._calib.append((r, mag.max(axis=0, keepdims=True) if cfg.adc_calibration == "max" else mag))
+            if cfg.column_gain_calibration:
+                # Sums over the reads n of f t, t t, f u, t u with t = V Tg the no-wire target
+                # currents (V: read voltages, Tg: intended sensed conductances), by matrix
+                # products over the reads instead of forming t: sum_n f t = colsum(Tg * (V^T f)),
+                # sum_n t t = colsum(Tg * (V^T V) Tg), sum_n t u = (u^T V) Tg.
+                block = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows)
+                v = block.astype(np.float64) * cfg.v_lsb
+                u = block.sum(axis=-1, dtype=np.float64) * cfg.v_lsb
+                tg = self._target_matrix()[r]
+                f = flat.reshape(flat.shape[0], -1).astype(np.float64)
+                self._fit[0, r] += (tg * (v.T @ f)).sum(axis=0).reshape(shape)
+                self._fit[1, r] += (tg * ((v.T @ v) @ tg)).sum(axis=0).reshape(shape)
+                self._fit[2, r] += (u @ f).reshape(shape)
+                self._fit[3, r] += ((u @ v) @ tg).reshape(shape)
+                self._fit[4, r] += float(u @ u)
         self._finish_calibration()
-        if self.cfg.column_gain_calibration:
+        if cfg.column_gain_calibration:
             self._solve_affine()
 
     def _solve_affine(self) -> None:
@@ -327,14 +337,19 @@ class AnalogMatrix:
         self.gain = np.where(good, alpha, 1.0)
         self.offset = np.where(good, beta, 0.0)
 
+    def _target_matrix(self) -> np.ndarray:
+        """Sensed conductances the intended digits give without wires, (rb, rows, cb*s*wc), S."""
+        if not hasattr(self, "_target"):
+            m = self.mapped.mapping
+            d = self.mapped.digits.astype(np.float64) * self.cfg.delta_g  # (rb, cb, s, rows, cols)
+            self._target = np.ascontiguousarray(self._sense(d).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1))
+        return self._target
+
     def _target_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
         """Sensed currents (P, R, B, cb, s, wc) the intended conductances give without wires, A."""
-        m, cfg = self.mapped.mapping, self.cfg
-        if not hasattr(self, "_target"):
-            d = self.mapped.digits.astype(np.float64) * cfg.delta_g  # (rb, cb, s, rows, cols)
-            self._target = np.ascontiguousarray(self._sense(d).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1))
-        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb
-        return (v @ self._target[r]).reshape(*digits.shape[:3], self.n_cb, m.n_slices, m.weight_cols)
+        m = self.mapped.mapping
+        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows).astype(np.float64) * self.cfg.v_lsb
+        return (v @ self._target_matrix()[r]).reshape(*digits.shape[:3], self.n_cb, m.n_slices, m.weight_cols)
 
     def _finish_calibration(self) -> None:
         how = self.cfg.adc_calibration

@@ -217,3 +217,24 @@ def test_nonlinear_cells_through_newton(rng):
     # 2-bit DACs: cells at v_read/3 and 2v_read/3 pass less than g·v, more so as a grows
     errs = [_product_error(base.with_(dac_bits=2, cell_nonlinearity=a), w, x)[1] for a in (1e-3, 8.0, 20.0)]
     assert errs[0] < errs[1] < errs[2], errs
+
+
+@pytest.mark.parametrize("sign", ["differential", "offset"])
+def test_calibration_sums_by_matrix_products_match_the_direct_sums(rng, sign):
+    """calibrate() forms the column-fit sums from products over the reads; the direct twin
+    forms the no-wire target currents of every read and sums the element products."""
+    cfg = CimConfig(r_wl=2.0, r_bl=2.0).with_(rows=16, cols=12, sign=sign)
+    w, x = rng.standard_normal((40, 13)), rng.standard_normal((9, 40))
+    am = AnalogMatrix(map_matrix(w, cfg.mapping), cfg, rng)
+    am.calibrate(x)
+    digits, _ = am._reads(x)
+    m = cfg.mapping
+    for r in range(am.n_rb):
+        f = am._block_currents(digits, r).astype(np.float64)
+        f = f.reshape(-1, *f.shape[3:])
+        t = am._target_currents(digits, r).reshape(f.shape)
+        u = digits[..., r * m.rows:(r + 1) * m.rows].sum(axis=-1, dtype=np.float64).reshape(-1, 1, 1, 1) * cfg.v_lsb
+        for k, direct in enumerate(((f * t).sum(0), (t * t).sum(0), (f * u).sum(0), (t * u).sum(0))):
+            np.testing.assert_allclose(am._fit[k, r], direct, rtol=1e-12, atol=1e-30)
+        assert am._fit[4, r] == pytest.approx(float((u * u).sum()), rel=1e-12)
+        assert np.array_equal(am.fs[r], np.abs(f).max(axis=0))
