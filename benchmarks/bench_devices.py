@@ -4,16 +4,19 @@
    checked entry point against the equivalent vectorised NumPy expression (no checks), for the
    Stanford-PKU (exp/sinh) and VTEAM (linear read law) models.  Target >= 1x.
 2. A pulse train sampled on 1000 time steps (10 pulses, 100 steps per period), applied to
-   65,536 VTEAM cells with per-cell rate constants: ``integrate(record="final")`` against a
-   NumPy forward-Euler loop over the same 1000 steps (in-place array updates, the voltage
-   factor computed once per step).  Target >= 20x, judged on the first record: our default
-   call (threads from ``PARALLEL_MIN_CELLS`` cells on) against the loop over the 1000 steps.
-   The two do not reach the same accuracy, so the notes give each one's error against a
-   tight-tolerance run; a second record times our serial kernel, and a third the Euler loop
-   refined (steps doubled) until its error is below 1e-5 of the state range: the comparison
-   at matched accuracy.  The load average of the machine is in the notes (shared machines).
-3. Peak memory of that integration (tracemalloc, state only) over the bytes of one state array.
-   Target <= 3x.  The notes also give the peak when current and conductance are returned.
+   65,536 VTEAM cells with per-cell rate constants.  Primary figure, like for like: our
+   fixed-step forward Euler (``integrate(method="euler", record="final")``, threads from
+   ``PARALLEL_MIN_CELLS`` cells on) against a NumPy forward-Euler loop over the same 1000 steps
+   (in-place array updates, the voltage factor computed once per step): the same algorithm,
+   so the notes give the largest relative difference of the two answers.  Target >= 20x.
+   Secondary figures: the same on one thread; fixed-step RK4 on the same steps against the
+   NumPy loop refined (steps doubled) to RK4's accuracy; the adaptive embedded RK path
+   (error control, threshold crossings located) against the loop on the same steps and at
+   the adaptive path's accuracy.  Timings are interleaved best-of-3 in one process; the load
+   average of the machine is in the notes (shared machines).
+3. Peak memory of the fixed-step integration (tracemalloc, state only) over the bytes of one
+   state array.  Target <= 3x.  The notes give RK4, the adaptive path, and the peak when
+   current and conductance are returned.
 """
 
 from __future__ import annotations
@@ -91,6 +94,21 @@ def numpy_euler(k_off, x0, t, v):
     return x
 
 
+def _refined_euler(k_off, x0, wave, exact, target, steps):
+    """The NumPy Euler loop with its steps doubled until its error is below ``target`` D (at
+    most 64 x ``steps``); return ``(time, steps, error)``."""
+    n, err = steps, float("inf")
+    while n <= 64 * steps:
+        tt = np.linspace(0.0, wave.t[-1], n + 1)
+        vv = wave(tt)
+        x = numpy_euler(k_off, x0, tt, vv)
+        err = float(np.max(np.abs(x - exact)) / 3e-9)
+        if err <= target:
+            return best_of(lambda: numpy_euler(k_off, x0, tt, vv), repeat=1), n, err
+        n *= 2
+    return best_of(lambda: numpy_euler(k_off, x0, tt, vv), repeat=1), n // 2, err
+
+
 def _pulse_records(cells: int, rng) -> list[Record]:
     from cimphys.devices import VTEAM, integrate, pulse_train
 
@@ -103,47 +121,73 @@ def _pulse_records(cells: int, rng) -> list[Record]:
     k_off = rng.uniform(0.08, 0.1, cells)
     x0 = rng.uniform(0.0, 0.3e-9, cells)
     model = VTEAM(**{**VTEAM_PARAMS, "k_off": k_off})
-    kw = dict(record="final", rtol=1e-6, atol=1e-9)
+    fixed = dict(record="final", quantities=("state",))
+    adaptive = dict(record="final", rtol=1e-6, atol=1e-9)
     small = VTEAM(**VTEAM_PARAMS)  # same kernels: compile them outside the timing
-    integrate(small, wave, x0[:64], parallel=False, **kw)
-    integrate(small, wave, x0[:64], parallel=True, **kw)
-    ours = best_of(lambda: integrate(model, wave, x0, **kw), repeat=3)
-    ours_serial = best_of(lambda: integrate(model, wave, x0, parallel=False, **kw), repeat=3)
-    peer = best_of(lambda: numpy_euler(k_off, x0, t, v), repeat=3)
+    for par in (False, True):
+        integrate(small, wave, x0[:64], parallel=par, **adaptive)
+        for method in ("euler", "rk4"):
+            integrate(small, wave, x0[:64], parallel=par, method=method, **fixed)
+
+    # 1. like for like: our forward Euler on the same 1000 steps, interleaved with the loop
+    euler = lambda par=None: integrate(model, wave, x0, method="euler", parallel=par, **fixed)  # noqa: E731
+    loop = lambda: numpy_euler(k_off, x0, t, v)  # noqa: E731
+    ours, ours_serial, peer = [], [], []
+    for _ in range(3):
+        ours.append(best_of(euler, repeat=1))
+        ours_serial.append(best_of(lambda: euler(False), repeat=1))
+        peer.append(best_of(loop, repeat=1))
+    ours, ours_serial, peer = min(ours), min(ours_serial), min(peer)
+    ours_x = euler().state.values[0]
+    peer_x = loop()
+    same = float(np.max(np.abs(ours_x - peer_x) / np.abs(peer_x)))
     exact = integrate(model, wave, x0, record="final", rtol=1e-11, atol=1e-14).state.values[0]
-    ds = integrate(model, wave, x0, **kw)
-    ours_x = ds.state.values[0]
-    peer_x = numpy_euler(k_off, x0, t, v)
+    err_euler = float(np.max(np.abs(peer_x - exact)) / 3e-9)
     moved = float(np.mean(exact - x0) / 3e-9)
-    err_ours = float(np.max(np.abs(ours_x - exact)) / 3e-9)
-    err_peer = float(np.max(np.abs(peer_x - exact)) / 3e-9)
-    notes = (f"max state error / D: ours {err_ours:.1e}, Euler {err_peer:.1e}; mean swing {moved:.2f} D; "
-             f"{steps} steps, 10 pulses; ours {ds.attrs['steps_total'] / cells:.1f} RK steps per cell, "
-             f"{numba_threads()} Numba threads; load average {load_average()}")
-    records = [Record(f"pulse train, {cells:,} cells x {steps} steps (default: threads)", ours,
-                      "NumPy forward-Euler loop, same steps", peer, "s", 20.0, notes=notes),
-               Record(f"pulse train, {cells:,} cells x {steps} steps (parallel=False)", ours_serial,
-                      "NumPy forward-Euler loop, same steps", peer, "s", 20.0, notes="secondary figure")]
+    context = f"{numba_threads()} Numba threads; load average {load_average()}"
+    records = [
+        Record(f"pulse train, {cells:,} cells x {steps} steps, fixed-step Euler", ours,
+               "NumPy forward-Euler loop, same steps", peer, "s", 20.0,
+               notes=f"same algorithm: max relative difference {same:.1e}; error of both vs a tight "
+                     f"run {err_euler:.1e} D; mean swing {moved:.2f} D; {context}"),
+        Record(f"pulse train, {cells:,} cells x {steps} steps, fixed-step Euler (parallel=False)", ours_serial,
+               "NumPy forward-Euler loop, same steps", peer, "s", 20.0, notes="secondary figure: one thread"),
+    ]
 
-    # The same Euler loop refined until its error is below 1e-5 D: time at matched accuracy.
-    n_fine, t_fine, err_fine = steps, peer, err_peer
-    while err_fine > 1e-5 and n_fine < 64 * steps:
-        n_fine *= 2
-        tt = np.linspace(0.0, wave.t[-1], n_fine + 1)
-        vv = wave(tt)
-        t_fine = best_of(lambda: numpy_euler(k_off, x0, tt, vv), repeat=1)
-        err_fine = float(np.max(np.abs(numpy_euler(k_off, x0, tt, vv) - exact)) / 3e-9)
-    records.append(Record(f"pulse train, {cells:,} cells, Euler refined to 1e-5 D", ours,
+    # 2. fixed-step RK4 on the same steps against the loop refined to the same accuracy
+    rk4 = lambda: integrate(model, wave, x0, method="rk4", **fixed)  # noqa: E731
+    t_rk4 = best_of(rk4, repeat=3)
+    err_rk4 = float(np.max(np.abs(rk4().state.values[0] - exact)) / 3e-9)
+    t_fine, n_fine, err_fine = _refined_euler(k_off, x0, wave, exact, err_rk4, steps)
+    records.append(Record(f"pulse train, {cells:,} cells, fixed-step RK4 vs Euler at its accuracy", t_rk4,
                           f"NumPy forward-Euler loop, {n_fine} steps", t_fine, "s", 20.0,
-                          notes=f"secondary figure; Euler error at {n_fine} steps: {err_fine:.1e} D "
-                                f"(ours {err_ours:.1e} D)"))
+                          notes=f"secondary figure; error RK4 ({steps} steps) {err_rk4:.1e} D, Euler "
+                                f"({n_fine} steps) {err_fine:.1e} D (knots inside steps limit both)"))
 
+    # 3. the adaptive embedded RK path (error control, thresholds located) on the same train
+    ds = integrate(model, wave, x0, **adaptive)
+    t_adapt = best_of(lambda: integrate(model, wave, x0, **adaptive), repeat=3)
+    err_adapt = float(np.max(np.abs(ds.state.values[0] - exact)) / 3e-9)
+    t_fine, n_fine, err_fine = _refined_euler(k_off, x0, wave, exact, max(err_adapt, 1e-5), steps)
+    records.append(Record(f"pulse train, {cells:,} cells, adaptive rk45 (rtol 1e-6)", t_adapt,
+                          "NumPy forward-Euler loop, same steps", peer, "s", 20.0,
+                          notes=f"secondary figure; error {err_adapt:.1e} D, "
+                                f"{ds.attrs['steps_total'] / cells:.1f} RK steps per cell"))
+    records.append(Record(f"pulse train, {cells:,} cells, adaptive rk45 vs Euler at its accuracy", t_adapt,
+                          f"NumPy forward-Euler loop, {n_fine} steps", t_fine, "s", 20.0,
+                          notes=f"secondary figure; Euler error at {n_fine} steps: {err_fine:.1e} D"))
+
+    # 4. memory of the fixed-step path (the result array; the kernels' per-thread block buffers
+    # are a few blocks of 1024 cells, allocated by Numba, outside tracemalloc)
     state_bytes = x0.nbytes
-    peak = peak_python_bytes(lambda: integrate(model, wave, x0, quantities=("state",), **kw))
-    full = peak_python_bytes(lambda: integrate(model, wave, x0, **kw))
-    records.append(Record("pulse-train peak memory (record=final, state)", peak / state_bytes, "one state array",
-                          1.0, "x state bytes", 3.0, lower_is_better=True,
-                          notes=f"with current+conductance returned: {full / state_bytes:.2f}x"))
+    peak = peak_python_bytes(euler)
+    peak_rk4 = peak_python_bytes(rk4)
+    peak_adapt = peak_python_bytes(lambda: integrate(model, wave, x0, quantities=("state",), **adaptive))
+    full = peak_python_bytes(lambda: integrate(model, wave, x0, method="euler", record="final"))
+    records.append(Record("pulse-train peak memory (fixed-step Euler, record=final, state)", peak / state_bytes,
+                          "one state array", 1.0, "x state bytes", 3.0, lower_is_better=True,
+                          notes=f"RK4 {peak_rk4 / state_bytes:.2f}x, adaptive {peak_adapt / state_bytes:.2f}x; "
+                                f"with current+conductance returned: {full / state_bytes:.2f}x"))
     return records
 
 

@@ -28,7 +28,7 @@ __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate"
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "bd33fba4e778309d"
+KERNEL_SOURCES = "80a83d5d6cbbab0b"
 
 
 @jit
@@ -161,9 +161,9 @@ def split_eligible(mid: int, P: np.ndarray, n_scale: int) -> bool:
     """
     if mid not in SPLIT_RATE_ROWS or n_scale != 1:
         return False
-    rows = [r for r in range(P.shape[0]) if r not in SPLIT_RATE_ROWS[mid]]
-    if P.shape[1] > 1 and not np.all(P[rows] == P[rows, :1]):
-        return False
+    for r in range(P.shape[0]):  # row by row: no copy of a per-cell table
+        if r not in SPLIT_RATE_ROWS[mid] and P[r].min() != P[r].max():
+            return False
     if mid == 2 and P[11, 0] == 2.0:
         n = 2.0 * P[15, 0]
         return bool(n == round(n) and 0 <= n < 128)

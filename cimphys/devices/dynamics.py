@@ -73,12 +73,16 @@ from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "bd33fba4e778309d"
+KERNEL_SOURCES = "80a83d5d6cbbab0b"
 
 # Cells from which integrate() spreads over threads by default: a cell of a pulse train costs
 # microseconds, so a few thousand cells outweigh a thread-pool launch (tens of microseconds)
 # many times over, while small calls (write-verify loops, tests) stay serial.
 PARALLEL_MIN_CELLS = 4096
+
+# The fixed-step path costs about a nanosecond per cell and step and threads over blocks of
+# fixed_step.BLOCK cells: from 16 blocks on, each thread has several to balance the load.
+FIXED_PARALLEL_MIN_CELLS = 16 * 1024
 
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
 
@@ -414,8 +418,9 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         Which of ``"state"``, ``"current"``, ``"conductance"`` to return.
     parallel : bool or None
         Spread the cells over Numba's threads (compiles a second kernel on first use).  None
-        (default): when there are at least ``PARALLEL_MIN_CELLS`` cells and more than one
-        thread.  Results are the same either way (each cell is integrated alone).
+        (default): when there are at least ``PARALLEL_MIN_CELLS`` cells
+        (``FIXED_PARALLEL_MIN_CELLS`` for the fixed-step methods) and more than one thread.
+        Results are the same either way (each cell is integrated alone).
     substeps : int
         Fixed-step methods: equal steps per interval of ``waveform.t`` (default 1).
 
@@ -462,7 +467,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     if parallel is None:
         import numba
 
-        parallel = x0.size >= PARALLEL_MIN_CELLS and numba.get_num_threads() > 1
+        fewest = FIXED_PARALLEL_MIN_CELLS if method in FIXED_METHODS else PARALLEL_MIN_CELLS
+        parallel = x0.size >= fewest and numba.get_num_threads() > 1
     if method in FIXED_METHODS:
         return _integrate_fixed(model, waveform, x0, vs, v_scale is not None, rows, method, substeps,
                                 bool(parallel), quantities)

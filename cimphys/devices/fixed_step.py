@@ -38,7 +38,7 @@ from ._dispatch import _rate, _split_drive, _split_rate, _split_shape
 __all__ = ["BLOCK", "FIXED_METHODS", "stage_drive"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "bd33fba4e778309d"
+KERNEL_SOURCES = "80a83d5d6cbbab0b"
 
 # Cells per block: large enough that the per-block cost of each stage (a call, array views)
 # is small against 1024 cells, small enough that a block's state, rates and rate constants
@@ -80,16 +80,19 @@ def stage_drive(mid: int, P: np.ndarray, v: np.ndarray, split: bool) -> np.ndarr
 
 
 @jit
-def _split_stage(mid, kind, n2p, side, fac, q, kb, x, kprev, kout, acc, ha, hw, first, last, m):
-    """One stage for m cells sharing the step's voltage factor (see :func:`_full_stage`)."""
+def _split_stage(mid, kind, n2p, side, fac, q, kb, x, kprev, kout, acc, ha, first, last, m):
+    """One stage for m cells sharing the step's voltage factor (see :func:`_full_stage`).
+
+    The rate law is linear in the factor, so ``fac`` here is the voltage factor times ``h b``
+    and the rate evaluated is already the stage's increment (one product per cell less)."""
     lo = q[0]
     hi = q[1]
     bad = 0
     for j in range(m):
         xj = x[j]
         xs = xj if first else min(max(xj + ha * kprev[j], lo), hi)
-        r = _split_rate(mid, kind, n2p, side, fac, xs, q, kb[j])
-        d = hw * r if first else acc[j] + hw * r
+        r = _split_rate(mid, kind, n2p, side, fac, xs, q, kb[j])  # h b k: fac carries h b
+        d = r if first else acc[j] + r
         kout[j] = r
         if last:
             x[j] = min(max(xj + d, lo), hi)
@@ -100,32 +103,33 @@ def _split_stage(mid, kind, n2p, side, fac, q, kb, x, kprev, kout, acc, ha, hw, 
 
 
 @jit(inline="always")
-def _split_stages(mid, side, fac, q, kb, x, kprev, kout, acc, ha, hw, first, last, m):
+def _split_stages(mid, side, fac, q, kb, x, kprev, kout, acc, ha, first, last, m):
     """:func:`_split_stage` with the model and window kind as constants of each compiled copy.
 
     A quiet stage (side 0) is a zero rate: the factor 0 with no window."""
     kind = q[2]
     if side == 0.0:
-        return _split_stage(2, 0, -1, 1.0, 0.0, q, kb[1], x, kprev, kout, acc, ha, hw, first, last, m)
+        return _split_stage(2, 0, -1, 1.0, 0.0, q, kb[1], x, kprev, kout, acc, ha, first, last, m)
     kr = kb[1] if side > 0.0 else kb[0]
     if mid == 3:
-        return _split_stage(3, 0, -1, side, fac, q, kr, x, kprev, kout, acc, ha, hw, first, last, m)
+        return _split_stage(3, 0, -1, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
     if kind == 0:
-        return _split_stage(2, 0, -1, side, fac, q, kr, x, kprev, kout, acc, ha, hw, first, last, m)
+        return _split_stage(2, 0, -1, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
     if kind == 1:
-        return _split_stage(2, 1, -1, side, fac, q, kr, x, kprev, kout, acc, ha, hw, first, last, m)
+        return _split_stage(2, 1, -1, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
     if q[3] == 20.0:  # p = 10: the default and the published Pickett fit; the power folds
-        return _split_stage(2, 2, 20, side, fac, q, kr, x, kprev, kout, acc, ha, hw, first, last, m)
-    return _split_stage(2, 2, -1, side, fac, q, kr, x, kprev, kout, acc, ha, hw, first, last, m)
+        return _split_stage(2, 2, 20, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
+    return _split_stage(2, 2, -1, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
 
 
 @jit
 def _full_stage(mid, v, P, vscale, c0, x, kprev, kout, acc, ha, hw, first, last, m):
     """One stage for cells c0 .. c0+m-1 by the full rate law; return the count not finite.
 
-    The stage state is ``x + ha kprev`` (clipped; ``x`` at the first stage), its rate ``k``
-    goes to ``kout`` and ``hw k`` (``hw = h b``) adds to ``acc``; the last stage replaces ``x``
-    by the clipped new state ``x + acc + hw k``.  The stage flags are the same for every cell,
+    The stage state is ``x + ha kprev`` (clipped; ``x`` at the first stage), its increment
+    ``h b k`` (``hw = h b``, ``k`` the rate) goes to ``kout`` and adds up in ``acc``; the last
+    stage replaces ``x`` by the clipped new state ``x + acc``.  Stored increments make the next
+    stage's ``ha = a / b_prev`` (the tableau's b are all nonzero).  The stage flags are the same for every cell,
     so their branches do not stop the loop from vectorising where the rate law allows.
     """
     nk = P.shape[1]
@@ -138,8 +142,8 @@ def _full_stage(mid, v, P, vscale, c0, x, kprev, kout, acc, ha, hw, first, last,
         hi = P[1, k]
         xj = x[j]
         xs = xj if first else min(max(xj + ha * kprev[j], lo), hi)
-        r = _rate(mid, v * vscale[c % ns], xs, P, k)
-        d = hw * r if first else acc[j] + hw * r
+        r = hw * _rate(mid, v * vscale[c % ns], xs, P, k)
+        d = r if first else acc[j] + r
         kout[j] = r
         if last:
             x[j] = min(max(xj + d, lo), hi)
@@ -195,13 +199,13 @@ def _blocks(split, mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b
                 moving = moving or drive[g, st, 1] != 0.0
             for st in range(s if moving else 0):
                 kprev = K[st - 1] if st > 0 else zero  # not read at the first stage
-                ha = h * tab[st, 0]
+                ha = tab[st, 0] / tab[st - 1, 1] if st > 0 else 0.0  # kprev holds h b_prev k_prev
                 hw = h * tab[st, 1]
                 first = st == 0
                 last = st == s - 1
                 if split:
-                    bad = _split_stages(mid, drive[g, st, 1], drive[g, st, 2], q, kb, xb, kprev, K[st],
-                                        acc, ha, hw, first, last, m)
+                    bad = _split_stages(mid, drive[g, st, 1], hw * drive[g, st, 2], q, kb, xb, kprev, K[st],
+                                        acc, ha, first, last, m)
                 else:
                     bad = _full_stage(mid, drive[g, st, 0], P, vscale, c0, xb, kprev, K[st], acc, ha, hw,
                                       first, last, m)
