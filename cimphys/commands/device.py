@@ -5,6 +5,8 @@ times and gives the I-V loop.  Pulses (``--pulses AMP:WIDTH:COUNT``, repeatable:
 potentiation group then a depression group of the same width) give the conductance read at
 0 V after each pulse.  Files: ``<card>_<sweep|pulses>.nc`` and ``.png`` in ``-o``.
 Write a negative value with ``=``: ``--sweep=-2:1:1e3``, ``--pulses=-1.5:1e-6:10``.
+``--method euler|heun|rk4`` integrates with fixed steps on the report times (``--substeps``
+steps per interval) instead of the adaptive ``rk45`` (see :func:`cimphys.devices.integrate`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", type=float, help="pulse period in s (default 2 x (width + edges))")
     parser.add_argument("--state0", type=float, help="initial state in the model's unit (default: mid-range)")
     parser.add_argument("--rtol", type=float, default=1e-6, help="integration tolerance (default 1e-6)")
+    parser.add_argument("--method", default="rk45", choices=("rk45", "rk23", "euler", "heun", "rk4"),
+                        help="adaptive pair (rk45, rk23; default rk45) or fixed steps on the report "
+                             "times (euler, heun, rk4)")
+    parser.add_argument("--substeps", type=int, default=1,
+                        help="fixed-step methods: equal steps per report interval (default 1)")
     parser.add_argument("-o", "--out", default=".", help="output folder (default: current folder)")
 
 
@@ -67,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
         amps = np.concatenate([np.full(c, a) for (a, _, _), c in zip(args.pulses, counts)])
         wave = pulse_train(amps, widths.pop(), amps.size, period=args.period)
         kind = "pulses"
-    ds = integrate(model, wave, x0, rtol=args.rtol)
+    fixed = {"substeps": args.substeps} if args.method in ("euler", "heun", "rk4") else {}
+    ds = integrate(model, wave, x0, rtol=args.rtol, method=args.method, **fixed)
     ds.attrs.update(card=card.name, source=str(card.provenance["source"]), drive=kind)
     stem = out / f"{card.name}_{kind}"
     nc = save(ds, stem.with_suffix(".nc"))

@@ -151,3 +151,17 @@ def test_rejects_non_increasing_times():
     bad = Waveform("pwl", np.array([0.0, 2e-3, 1e-3]), np.array([0.0, 3e-3]), np.array([0.0, 1.0]))
     with pytest.raises(InputError, match="waveform.t"):
         integrate(VTEAM(**SLOW_VTEAM), bad, 1e-9, method="euler")
+
+
+def test_device_command_fixed_step(tmp_path, capsys):
+    from cimphys import results
+    from cimphys.cli import main
+
+    argv = ["device", "kvatinsky2015_vteam_pickett", "--sweep=-2:1:1e3", "--points", "80", "-o", str(tmp_path)]
+    assert main([*argv, "--method", "rk4", "--substeps", "4"]) == 0
+    ds = results.open(capsys.readouterr().out.split()[0])
+    assert ds.attrs["method"] == "rk4" and ds.attrs["steps"] == 4 * (ds.sizes["time"] - 1)
+    x = ds.state.values[:, 0]
+    assert x.min() == 0.0 and x.max() == 3e-9  # switches fully, as the adaptive run does
+    assert main([*argv, "--method", "rk4", "--substeps", "0"]) == 1
+    assert "substeps" in capsys.readouterr().err
