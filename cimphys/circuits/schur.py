@@ -15,29 +15,27 @@ preconditioned CG [1]_ converges at the rate ``(sqrt(k) - 1) / (sqrt(k) + 1)`` w
 ``k <= 1 / (1 - rho(H))``, and each iteration costs one WL sweep, one BL sweep and one
 tridiagonal product (BiCGSTAB on the same map needs two of each sweep).
 
-The kernel keeps the batch as the innermost axis (``(M, N, K)`` per chunk of ``K`` right-hand
-sides) and runs the whole iteration in Numba without returning to Python: an iteration is two
-sweeps over four work arrays (ascending rows: ``LINES`` word lines solved together, each
-feeding the forward elimination of its BL row at once; descending rows: the BL back
-substitution fused with the CG updates and the inner products, accumulated per column).
-Chunks are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
+A chunk of ``K`` right-hand sides is stored ``(M, K, N)``, columns innermost, and the whole
+iteration runs in Numba without returning to Python: an iteration is two sweeps over four work
+arrays (ascending rows: ``LINES`` word lines solved together, each feeding the forward
+elimination of its BL row at once; descending rows: the BL back substitution fused with the CG
+updates and the inner products, accumulated per column).  Every loop over the columns is one
+contiguous loop over a few rows (in L1), which LLVM vectorises with a couple of run-time alias
+checks; with the batch innermost (``(M, N, K)``, the previous layout) the loops of length ``K``
+compiled to scalar code, since LLVM could not prove that the work arrays do not alias.  Chunks
+are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
 
-What bounds its speed (measured 2026-11-25, AMD EPYC Zen 4, 1 MiB L2 per core, shared L3): not
-memory bandwidth alone.  A Gauss-Seidel sweep moves ~8 GB/s where a plain triad moves 30-65 GB/s
-on the same machine, and a float32 copy of the kernel ran no faster; the per-member loops of
-length ``K`` compile mostly to scalar code (LLVM cannot prove that the work arrays do not
-alias), and the word-line Thomas recurrences take ~40 % of a sweep.  A columns-innermost
-rewrite (contiguous SIMD loops over ``N``, recurrences per line) measured the same within the
-noise (its recurrences got slower), and ``CHUNK = 8`` was 1.2x slower (3x in that rewrite:
-16-20 MiB of work arrays no longer stay in the shared L3).  Iterations are few already: ``rho(H) = 0.33`` on the
-reference array, so CG needs 8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (+ one sweep for
-the right-hand side and one for the final check); a coarse correction or a better start could
-save at most one or two of them.
-
-On the reference 256 x 256 array with 64 inputs (the benchmark; 2 cores shared with other
-jobs, load ~4): 0.23-0.30 s on one thread to ``tol = 1e-12``, against 1.4-2.3 s for SuperLU in
-the same run; the threaded kernel was 1.6-1.8x faster than one thread on the idle machine
-(load 0.2, the morning of the same day: 0.19 s vs 0.31 s) and 0.8-1.4x on the loaded one.
+Measured 2026-11-25 (AMD EPYC Zen 4, 1 MiB L2 per core, 32 MiB shared L3; 2 cores shared with
+other jobs, load ~4, so times are per-thread CPU time, best of 7-9, interleaved): on the
+reference 256 x 256 array with 64 inputs the columns-innermost kernel took 0.195-0.23 s to
+``tol = 1e-12`` against 0.24-0.27 s for the batch-innermost one, ~20 % less per CG iteration
+(its fused backward sweep alone: 5.7 ns per node and chunk vs 9.5).  Not memory bandwidth
+alone bounds it: a float32 copy of the old kernel ran no faster, and the word-line Thomas
+recurrences (scalar, ~4-6 ns per node and chunk) are a quarter of an iteration.  ``CHUNK = 8``
+or ``LINES = 8`` was 2-3x slower (work arrays beyond the shared L3, or the word-line buffer
+beyond L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference array, so CG needs
+8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the right-hand side and one
+for the final check); a coarse correction or a better start could save one or two at most.
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
@@ -64,9 +62,9 @@ from ..errors import InputError
 
 __all__ = ["CHUNK", "eligible", "solve_symmetric"]
 
-#: Right-hand sides per chunk (innermost axis).  On the 256 x 256, batch-64 benchmark (AMD EPYC,
-#: 32 MiB L3, shared 2-core machine) 2 and 4 were within the run-to-run noise (~30%) and 8 was
-#: 1.2x slower; 4 keeps a chunk's four work arrays at 8 MiB, in L3 with room for a second thread.
+#: Right-hand sides per chunk (read at each call).  On the 256 x 256, batch-64 benchmark 2, 3
+#: and 4 were within the run-to-run noise and 8 was 3x slower (the four work arrays, 16 MiB,
+#: no longer stay in the shared L3); 4 keeps them at 8 MiB.
 CHUNK = 4
 #: CG stops when the max-norm of the fixed-point residual is this fraction of ``tol`` (margin
 #: for the independent final check, which recomputes the same quantity from scratch: the two
@@ -98,181 +96,133 @@ def eligible(network, a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-#: Word lines solved together (interleaved): their Thomas recurrences are independent, so
-#: interleaving hides the latency of one line's recurrence (measured ~3x faster than one line
-#: at a time with CHUNK = 4).
+#: Word lines solved together: their Thomas recurrences are independent, so interleaving
+#: ``LINES`` lines (times the chunk's members) hides the latency of one recurrence.
 LINES = 4
 
 
 @jit(error_model="numpy")
-def _wl_rows(i0, vbuf, wlow, wcp, wipiv):
-    """``vbuf[g] <- W_{i0+g}^-1 vbuf[g]`` in place for the word lines ``i0 ..`` of the group.
+def _wl_rows(i0, ng, kk, vbuf, wlow, wcp, wipiv):
+    """``vbuf[g, k] <- W_{i0+g}^-1 vbuf[g, k]`` in place for ``g < ng`` lines, ``k < kk`` members.
 
-    ``vbuf (LINES, N, CHUNK)``; lines past ``M`` are skipped.
+    ``vbuf (LINES, CHUNK, N)``: ``ng * kk`` independent Thomas recurrences, interleaved.
     """
-    m = wlow.shape[0]
-    n = vbuf.shape[1]
-    ng = min(LINES, m - i0)
+    n = vbuf.shape[2]
     for gi in range(ng):
         ip = wipiv[i0 + gi, 0]
-        for k in range(CHUNK):
-            vbuf[gi, 0, k] *= ip
+        for k in range(kk):
+            vbuf[gi, k, 0] *= ip
     for j in range(1, n):
         for gi in range(ng):
             lo = wlow[i0 + gi, j]
             ip = wipiv[i0 + gi, j]
-            for k in range(CHUNK):
-                vbuf[gi, j, k] = (vbuf[gi, j, k] - lo * vbuf[gi, j - 1, k]) * ip
+            for k in range(kk):
+                vbuf[gi, k, j] = (vbuf[gi, k, j] - lo * vbuf[gi, k, j - 1]) * ip
     for j in range(n - 2, -1, -1):
         for gi in range(ng):
             cp = wcp[i0 + gi, j]
-            for k in range(CHUNK):
-                vbuf[gi, j, k] -= cp * vbuf[gi, j + 1, k]
+            for k in range(kk):
+                vbuf[gi, k, j] -= cp * vbuf[gi, k, j + 1]
 
 
 @jit(error_model="numpy")
-def _gs_sweep(bi0, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv, b_glo, b_ghi,
-              vrow, out, v_wl):
+def _gs_sweep(bi0, kk, zero_y, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv,
+              b_glo, b_ghi, vbuf, out, v_wl):
     """One Gauss-Seidel sweep with sources: ``x = W^-1 (D y + f_w)``, ``out = B^-1 (D x + f_b)``.
 
-    ``f_w`` (WL sources minus ``c``) and ``f_b`` (``c`` plus BL-end sources) are formed on the
-    fly for batch members ``bi0 .. bi0+CHUNK-1`` (members past the batch get no sources).
-    Word line ``i`` is solved in the row buffer ``vrow`` and at once fed to the forward
-    elimination of row ``i`` of the bit lines; with ``v_wl.shape[0] > 0`` the WL voltages are
-    also written to ``v_wl[bi0 + k]``.
+    ``y, out (M, CHUNK, N)`` hold members ``bi0 .. bi0+kk-1`` (``zero_y``: ``y`` is taken as 0,
+    not read).  ``f_w`` (WL sources minus ``c``) and ``f_b`` (``c`` plus BL-end sources) are
+    formed on the fly.  Word line ``i`` is solved in the buffer ``vbuf`` and at once fed to
+    the forward elimination of row ``i`` of the bit lines; with ``v_wl.shape[0] > 0`` the WL
+    voltages are also written to ``v_wl[bi0 + k]``.
     """
     m, n = d.shape
-    nb = v_in.shape[0]
-    kk = min(CHUNK, nb - bi0)
     for i0 in range(0, m, LINES):
-        i1 = min(i0 + LINES, m)
-        for i in range(i0, i1):
-            _gs_wl_rhs(i, i0, bi0, kk, d, y, c, has_c, v_in, w_glo, w_ghi, vrow)
-        _wl_rows(i0, vrow, wlow, wcp, wipiv)
-        for i in range(i0, i1):
-            _gs_bl_forward(i, i0, bi0, kk, d, c, has_c, vend, blow, bipiv, b_glo, b_ghi, vrow, out, v_wl)
+        ng = min(LINES, m - i0)
+        for gi in range(ng):
+            i = i0 + gi
+            di = d[i]
+            for k in range(kk):
+                vr = vbuf[gi, k]
+                if zero_y:
+                    vr[:] = 0.0
+                else:
+                    yr = y[i, k]
+                    for j in range(n):
+                        vr[j] = di[j] * yr[j]
+                if has_c:
+                    cr = c[(bi0 + k) % c.shape[0], i]
+                    for j in range(n):
+                        vr[j] -= cr[j]
+                vr[0] += v_in[bi0 + k, i] * w_glo[i]
+                vr[n - 1] += v_in[bi0 + k, i] * w_ghi[i]
+        _wl_rows(i0, ng, kk, vbuf, wlow, wcp, wipiv)
+        for gi in range(ng):
+            i = i0 + gi
+            di, lo, ip = d[i], blow[i], bipiv[i]
+            for k in range(kk):
+                vr = vbuf[gi, k]
+                if v_wl.shape[0] > 0:
+                    v_wl[bi0 + k, i, :] = vr
+                o = out[i, k]
+                if has_c:
+                    cr = c[(bi0 + k) % c.shape[0], i]
+                    for j in range(n):
+                        o[j] = di[j] * vr[j] + cr[j]
+                else:
+                    for j in range(n):
+                        o[j] = di[j] * vr[j]
+                if i == 0:
+                    for j in range(n):
+                        o[j] += vend[j] * b_glo[j]
+                if i == m - 1:
+                    for j in range(n):
+                        o[j] += vend[j] * b_ghi[j]
+                if i > 0:
+                    prev = out[i - 1, k]
+                    for j in range(n):
+                        o[j] = (o[j] - lo[j] * prev[j]) * ip[j]
+                else:
+                    for j in range(n):
+                        o[j] *= ip[j]
     for r in range(m - 2, -1, -1):
-        for j in range(n):
-            cp = bcp[r, j]
-            for k in range(CHUNK):
-                out[r, j, k] -= cp * out[r + 1, j, k]
-
-
-@jit(error_model="numpy")
-def _gs_wl_rhs(i, i0, bi0, kk, d, y, c, has_c, v_in, w_glo, w_ghi, vbuf):
-    """Right-hand side of word line ``i`` into ``vbuf[i - i0]``: ``D y + sources - c``."""
-    n = d.shape[1]
-    vrow = vbuf[i - i0]
-    for j in range(n):
-        for k in range(CHUNK):
-            vrow[j, k] = d[i, j] * y[i, j, k]
-    for k in range(kk):
-        if has_c:
-            ck = c[(bi0 + k) % c.shape[0], i]
-            for j in range(n):
-                vrow[j, k] -= ck[j]
-        vrow[0, k] += v_in[bi0 + k, i] * w_glo[i]
-        vrow[n - 1, k] += v_in[bi0 + k, i] * w_ghi[i]
-
-
-@jit(error_model="numpy")
-def _gs_bl_forward(i, i0, bi0, kk, d, c, has_c, vend, blow, bipiv, b_glo, b_ghi, vbuf, out, v_wl):
-    """Row ``i`` of the forward BL elimination of ``D x + c + sources`` (``x = vbuf[i - i0]``)."""
-    m, n = d.shape
-    vrow = vbuf[i - i0]
-    if v_wl.shape[0] > 0:
+        cp = bcp[r]
         for k in range(kk):
-            row = v_wl[bi0 + k, i]
+            o, nxt = out[r, k], out[r + 1, k]
             for j in range(n):
-                row[j] = vrow[j, k]
-    for j in range(n):
-        for k in range(CHUNK):
-            out[i, j, k] = d[i, j] * vrow[j, k]
-    for k in range(kk):
-        if has_c:
-            ck = c[(bi0 + k) % c.shape[0], i]
-            for j in range(n):
-                out[i, j, k] += ck[j]
-        for j in range(n):
-            if i == 0:
-                out[i, j, k] += vend[j] * b_glo[j]
-            if i == m - 1:
-                out[i, j, k] += vend[j] * b_ghi[j]
-    ip_ = i - 1 if i > 0 else 0
-    for j in range(n):
-        lo = blow[i, j] if i > 0 else 0.0
-        ip = bipiv[i, j]
-        for k in range(CHUNK):
-            out[i, j, k] = (out[i, j, k] - lo * out[ip_, j, k]) * ip
+                o[j] -= cp[j] * nxt[j]
 
 
 @jit(error_model="numpy")
-def _cg_bl_forward(i, i0, d, p, blow, bipiv, vbuf, pdv_a, t):
-    """Row ``i`` of the forward BL elimination of ``D v`` into ``t``, with ``p.D v`` partial sums."""
-    n = d.shape[1]
-    vrow = vbuf[i - i0]
-    prev = t[max(i - 1, 0)]
-    for j in range(n):
-        dij = d[i, j]
-        ip = bipiv[i, j]
-        for k in range(CHUNK):
-            vk = vrow[j, k]
-            pdv_a[j, k] += dij * p[i, j, k] * vk
-            t[i, j, k] = dij * vk * ip
-        if i > 0:  # row 0 has no predecessor (and t[0] may hold anything before this)
-            lo = blow[i, j] * ip
-            for k in range(CHUNK):
-                t[i, j, k] -= lo * prev[j, k]
+def _pcg_chunk(bi0, kk, work, vbuf, acc, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi,
+               b_glo, b_ghi, v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
+    """PCG for batch members ``bi0 .. bi0+kk-1``; writes voltages, residuals, iterations.
 
-
-@jit(error_model="numpy")
-def _colsum(acc, out):
-    """``out[k] = sum_j acc[j, k]``."""
-    for k in range(acc.shape[1]):
-        out[k] = 0.0
-    for j in range(acc.shape[0]):
-        for k in range(acc.shape[1]):
-            out[k] += acc[j, k]
-
-
-@jit(error_model="numpy")
-def _colmax(acc, out):
-    """``out[k] = max_j acc[j, k]``."""
-    for k in range(acc.shape[1]):
-        out[k] = 0.0
-    for j in range(acc.shape[0]):
-        for k in range(acc.shape[1]):
-            out[k] = max(out[k], acc[j, k])
-
-
-@jit(error_model="numpy")
-def _pcg_chunk(bi0, work, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
-               v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
-    """PCG for batch members ``bi0 .. bi0+CHUNK-1``; writes voltages, residuals, iterations.
-
-    Work arrays ``work (4, M, N, CHUNK)``: ``y`` BL voltages, ``z`` fixed-point residual
+    Work arrays ``work (4, M, CHUNK, N)``: ``y`` BL voltages, ``z`` fixed-point residual
     ``F(y) - y`` (the preconditioned residual), ``p`` search direction, ``t`` the forward
     elimination of ``B^-1 D v`` with ``v = W^-1 D p`` (so ``(I - H) p = p - B^-1 D v`` and
-    ``p.B(I - H)p = p.B p - p.D v``).  ``v`` lives one word line at a time in a row buffer; the
-    ``B``-inner products are accumulated inside the passes that update ``z`` and ``p``.
-    Two memory sweeps per iteration: word lines + forward BL elimination, then backward BL
-    substitution + the CG updates.
+    ``p.B(I - H)p = p.B p - p.D v``), then the final check's sweep.  ``v`` lives one group of
+    word lines at a time in ``vbuf``; the ``B``-inner products are accumulated per
+    (member, column) in ``acc`` inside the passes that update ``z`` and ``p``.  Two memory
+    sweeps per iteration: word lines + forward BL elimination, then backward BL substitution
+    + the CG updates.  Columns are the innermost axis: every loop over them is a contiguous
+    SIMD loop touching a few arrays (each a row, in L1), so the vectoriser's alias checks stay
+    few.  ``g2[i] = 2 g[i]`` couples rows ``i-1, i`` (``g2[0] = 0``), ``g2n[i] = g2[i+1]``
+    (``g2n[M-1] = 0``), and ``bcp[M-1] = 0``.
     """
     m, n = d.shape
-    nb = v_in.shape[0]
-    kk = min(CHUNK, nb - bi0)
     y, z, p, t = work[0], work[1], work[2], work[3]
-    vrow = np.empty((LINES, n, CHUNK))
-    tbuf = np.zeros((2, n, CHUNK))
-    # Per-(column, member) partial sums: no loop-carried dependence inside a row, so the row
-    # loops vectorise; reduced over columns after each sweep.
-    acc = np.zeros((4, n, CHUNK))
-    pdv_a, pbp_a, rz_a, zmax_a = acc[0], acc[1], acc[2], acc[3]
+    pdv_a, pbp_a, rz_a, zmax_a, prev = acc[0], acc[1], acc[2], acc[3], acc[4]
     no_out = np.empty((0, m, n))
-    y[:] = 0.0
-    _gs_sweep(bi0, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv, b_glo, b_ghi,
-              vrow, z, no_out)  # z = F(0) = h
-    scale = np.zeros(CHUNK)
+    _gs_sweep(bi0, kk, True, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv,
+              b_glo, b_ghi, vbuf, z, no_out)  # z = F(0) = h
+    for i in range(m):
+        for k in range(kk):
+            y[i, k, :] = 0.0
+    nc = acc.shape[1]
+    scale = np.zeros(nc)
+    rz = np.zeros(nc)
+    pbp = np.zeros(nc)  # p.B p of the first iteration (p = z); later ones are summed in pbp_a
     vmax = 0.0
     for j in range(n):
         vmax = max(vmax, abs(vend[j]))
@@ -281,132 +231,175 @@ def _pcg_chunk(bi0, work, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w
         for i in range(m):
             s = max(s, abs(v_in[bi0 + k, i]))
         scale[k] = s
-    rz = np.zeros(CHUNK)
-    pbp = np.zeros(CHUNK)
+        rz_a[k, :] = 0.0
+        zmax_a[k, :] = 0.0
     for i in range(m):
-        im = max(i - 1, 0)  # g[0] = 0: row 0 has no upper neighbour
-        for j in range(n):
-            for k in range(CHUNK):
-                zk = z[i, j, k]
-                scale[k] = max(scale[k], abs(zk))
-                p[i, j, k] = zk
-                rz[k] += (dB[i, j] * zk - 2.0 * g[i, j] * z[im, j, k]) * zk
-    for k in range(CHUNK):
-        scale[k] = max(scale[k], 1e-300)
+        im = max(i - 1, 0)  # g2[0] = 0: row 0 has no upper neighbour
+        dBi, g2i = dB[i], g2[i]
+        for k in range(kk):
+            zr, zm, ra, za = z[i, k], z[im, k], rz_a[k], zmax_a[k]
+            p[i, k, :] = zr
+            for j in range(n):
+                za[j] = max(za[j], abs(zr[j]))
+            for j in range(n):
+                ra[j] += (dBi[j] * zr[j] - g2i[j] * zm[j]) * zr[j]
+    for k in range(kk):
+        rz[k] = _sum(rz_a[k])
+        scale[k] = max(scale[k], _max(zmax_a[k]), 1e-300)
         pbp[k] = rz[k]
-    live = np.zeros(CHUNK, np.bool_)
+    live = np.zeros(nc, np.bool_)
     for k in range(kk):
         live[k] = rz[k] > 0.0
-    alpha, beta, pdv, zmax = np.zeros(CHUNK), np.zeros(CHUNK), np.zeros(CHUNK), np.zeros(CHUNK)
+    alpha, beta = np.zeros(nc), np.zeros(nc)
     it = 0
     while it < max_it:
         nlive = 0
-        for k in range(CHUNK):
+        for k in range(kk):
             nlive += live[k]
         if nlive == 0:
             break
         it += 1
         # Sweep 1, word line by word line: p = z + beta p (from the second iteration on, with
         # p.B p), v = W_i^-1 D p (with p.D v), then row i of the forward BL elimination of D v.
-        pdv_a[:] = 0.0
-        pbp_a[:] = 0.0
+        for k in range(kk):
+            pdv_a[k, :] = 0.0
+            pbp_a[k, :] = 0.0
         for i0 in range(0, m, LINES):
-            i1 = min(i0 + LINES, m)
-            for i in range(i0, i1):
+            ng = min(LINES, m - i0)
+            for gi in range(ng):
+                i = i0 + gi
                 im = max(i - 1, 0)
-                if it > 1:
-                    for j in range(n):
-                        dbij = dB[i, j]
-                        gij = 2.0 * g[i, j]
-                        for k in range(CHUNK):
-                            pk = z[i, j, k] + beta[k] * p[i, j, k]
-                            p[i, j, k] = pk
-                            pbp_a[j, k] += (dbij * pk - gij * p[im, j, k]) * pk
-                vr = vrow[i - i0]
-                for j in range(n):
-                    for k in range(CHUNK):
-                        vr[j, k] = d[i, j] * p[i, j, k]
-            _wl_rows(i0, vrow, wlow, wcp, wipiv)
-            for i in range(i0, i1):
-                _cg_bl_forward(i, i0, d, p, blow, bipiv, vrow, pdv_a, t)
-        _colsum(pdv_a, pdv)
-        if it > 1:
-            _colsum(pbp_a, pbp)
-        rz_a[:] = 0.0
-        zmax_a[:] = 0.0
-        for k in range(CHUNK):
-            pq = pbp[k] - pdv[k]
+                di, dBi, g2i = d[i], dB[i], g2[i]
+                for k in range(kk):
+                    pr, vr = p[i, k], vbuf[gi, k]
+                    if it > 1:
+                        zr, pm, pa, bk = z[i, k], p[im, k], pbp_a[k], beta[k]
+                        for j in range(n):
+                            pk = zr[j] + bk * pr[j]
+                            pr[j] = pk
+                            pa[j] += (dBi[j] * pk - g2i[j] * pm[j]) * pk
+                            vr[j] = di[j] * pk
+                    else:
+                        for j in range(n):
+                            vr[j] = di[j] * pr[j]
+            _wl_rows(i0, ng, kk, vbuf, wlow, wcp, wipiv)
+            for gi in range(ng):
+                i = i0 + gi
+                di, lo, ip = d[i], blow[i], bipiv[i]
+                for k in range(kk):
+                    vr, pr, tr, pa = vbuf[gi, k], p[i, k], t[i, k], pdv_a[k]
+                    if i > 0:  # row 0 has no predecessor
+                        tm = t[i - 1, k]
+                        for j in range(n):
+                            vk = vr[j]
+                            pa[j] += vk * pr[j] * di[j]
+                            tr[j] = (di[j] * vk - lo[j] * tm[j]) * ip[j]
+                    else:
+                        for j in range(n):
+                            vk = vr[j]
+                            pa[j] += vk * pr[j] * di[j]
+                            tr[j] = di[j] * vk * ip[j]
+        for k in range(kk):
+            pq = (pbp[k] if it == 1 else _sum(pbp_a[k])) - _sum(pdv_a[k])  # p.B(I - H)p
             if live[k] and not pq > 0.0:
                 live[k] = False  # breakdown (or an exact solve): stop this member here
             alpha[k] = rz[k] / pq if live[k] else 0.0
-            zmax[k] = 0.0
-            beta[k] = rz[k]
-            rz[k] = 0.0
-        # Sweep 2, rows M-1 .. 0: backward BL substitution (row r of B^-1 D v into a row
-        # buffer), y += alpha p, z -= alpha (p - B^-1 D v), z.B z (row r+1 final) and max |z|.
+            rz_a[k, :] = 0.0
+            zmax_a[k, :] = 0.0
+            prev[k, :] = 0.0  # read (times bcp[M-1] = 0) on the last row: never uninitialised
+        # Sweep 2, rows M-1 .. 0: backward BL substitution (row r of B^-1 D v into prev, in
+        # place of row r+1), y += alpha p, z -= alpha (p - B^-1 D v), z.B z and max |z|.
         for r in range(m - 1, -1, -1):
             rp = min(r + 1, m - 1)
-            cur, prev = tbuf[r & 1], tbuf[(r + 1) & 1]
-            for j in range(n):
-                cp = bcp[r, j] if r < m - 1 else 0.0
-                dbij = dB[r, j]
-                gij = 2.0 * g[r + 1, j] if r < m - 1 else 0.0
-                for k in range(CHUNK):
-                    tk = t[r, j, k] - cp * prev[j, k]
-                    cur[j, k] = tk
-                    pk = p[r, j, k]
-                    y[r, j, k] += alpha[k] * pk
-                    zk = z[r, j, k] - alpha[k] * (pk - tk)
-                    z[r, j, k] = zk
-                    rz_a[j, k] += (dbij * zk - gij * z[rp, j, k]) * zk
-                    zmax_a[j, k] = max(zmax_a[j, k], abs(zk))
-        _colsum(rz_a, rz)
-        _colmax(zmax_a, zmax)
-        for k in range(CHUNK):
-            if live[k] and (zmax[k] <= tol * KRYLOV_MARGIN * scale[k] or not rz[k] > 0.0):
+            cp, dBr, g2r = bcp[r], dB[r], g2n[r]
+            for k in range(kk):
+                ak = alpha[k]
+                tr, tn, pr = t[r, k], prev[k], p[r, k]
+                yr, zr, zn, ra, za = y[r, k], z[r, k], z[rp, k], rz_a[k], zmax_a[k]
+                for j in range(n):
+                    tk = tr[j] - cp[j] * tn[j]  # cp = bcp[M-1] = 0 on the last row
+                    tn[j] = tk  # row r of B^-1 D v, read by row r-1
+                    pk = pr[j]
+                    yr[j] += ak * pk
+                    zk = zr[j] - ak * (pk - tk)
+                    zr[j] = zk
+                    ra[j] += (dBr[j] * zk - g2r[j] * zn[j]) * zk
+                    za[j] = max(za[j], abs(zk))
+        for k in range(kk):
+            rz_new = _sum(rz_a[k])
+            if live[k] and (_max(zmax_a[k]) <= tol * KRYLOV_MARGIN * scale[k] or not rz_new > 0.0):
                 live[k] = False
-            beta[k] = rz[k] / beta[k] if live[k] else 0.0
+            beta[k] = rz_new / rz[k] if live[k] else 0.0
+            rz[k] = rz_new
     # Independent check: one more sweep from y, with the sources formed afresh; it also
     # writes the WL voltages of the answer.
-    _gs_sweep(bi0, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv, b_glo, b_ghi,
-              vrow, t, v_wl)
+    _gs_sweep(bi0, kk, False, d, y, c, has_c, v_in, vend, wlow, wcp, wipiv, w_glo, w_ghi, blow, bcp, bipiv,
+              b_glo, b_ghi, vbuf, t, v_wl)
     for k in range(kk):
         worst = 0.0
         vb = v_bl[bi0 + k]
         for i in range(m):
+            yr, cr = y[i, k], t[i, k]
             for j in range(n):
-                yk = y[i, j, k]
-                e = abs(t[i, j, k] - yk)
+                e = abs(cr[j] - yr[j])
                 if not e <= worst:  # NaN-aware: a NaN makes the residual infinite
                     worst = e if e == e else np.inf
-                vb[i, j] = yk
+            vb[i, :] = yr
         res[bi0 + k] = worst / scale[k] if np.isfinite(worst) else np.inf
         iters[bi0 + k] = it
 
 
-@jit_parallel(error_model="numpy")
-def _pcg(workers, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
-         v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
-    """:func:`_pcg_chunk` over every chunk of the batch, chunks dealt out to ``workers`` threads."""
-    m, n = d.shape
-    nchunks = (v_in.shape[0] + CHUNK - 1) // CHUNK
-    workers = min(workers, nchunks)
-    for w in prange(workers):  # one set of work arrays per worker, reused for its chunks
-        work = np.empty((4, m, n, CHUNK))
-        for ci in range(w, nchunks, workers):
-            _pcg_chunk(ci * CHUNK, work, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
-                       v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters)
+@jit(error_model="numpy")
+def _sum(a):
+    """``sum(a)`` of a 1-D array, in order."""
+    s = 0.0
+    for x in a:
+        s += x
+    return s
 
 
 @jit(error_model="numpy")
-def _pcg_serial(workers, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
+def _max(a):
+    """``max(a)`` of a non-negative 1-D array (0 for an empty one)."""
+    s = 0.0
+    for x in a:
+        s = max(s, x)
+    return s
+
+
+@jit_parallel(error_model="numpy")
+def _pcg(workers, chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi, b_glo, b_ghi,
+         v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
+    """:func:`_pcg_chunk` over every chunk of the batch, chunks dealt out to ``workers`` threads."""
+    m, n = d.shape
+    nb = v_in.shape[0]
+    nchunks = (nb + chunk - 1) // chunk
+    workers = min(workers, nchunks)
+    for w in prange(workers):  # one set of work arrays per worker, reused for its chunks
+        work = np.empty((4, m, chunk, n))
+        vbuf = np.empty((LINES, chunk, n))
+        acc = np.empty((5, chunk, n))
+        for ci in range(w, nchunks, workers):
+            bi0 = ci * chunk
+            _pcg_chunk(bi0, min(chunk, nb - bi0), work, vbuf, acc, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB,
+                       g2, g2n, w_glo, w_ghi, b_glo, b_ghi, v_in, c, has_c, vend, tol, max_it, v_wl, v_bl,
+                       res, iters)
+
+
+@jit(error_model="numpy")
+def _pcg_serial(workers, chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi, b_glo, b_ghi,
                 v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
     """:func:`_pcg` on one thread (``workers`` is ignored)."""
     m, n = d.shape
-    work = np.empty((4, m, n, CHUNK))
-    for ci in range((v_in.shape[0] + CHUNK - 1) // CHUNK):
-        _pcg_chunk(ci * CHUNK, work, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g, w_glo, w_ghi, b_glo, b_ghi,
-                   v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters)
+    nb = v_in.shape[0]
+    work = np.empty((4, m, chunk, n))
+    vbuf = np.empty((LINES, chunk, n))
+    acc = np.empty((5, chunk, n))
+    for ci in range((nb + chunk - 1) // chunk):
+        bi0 = ci * chunk
+        _pcg_chunk(bi0, min(chunk, nb - bi0), work, vbuf, acc, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB,
+                   g2, g2n, w_glo, w_ghi, b_glo, b_ghi, v_in, c, has_c, vend, tol, max_it, v_wl, v_bl,
+                   res, iters)
 
 
 def _end_conductance(r: np.ndarray) -> np.ndarray:
@@ -443,14 +436,18 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     dB[:-1] += g[1:]
     dB[0] += b_glo
     dB[-1] += b_ghi
+    g2n = np.zeros((m, n))
+    g2n[:-1] = 2.0 * g[1:]
+    bcp = np.ascontiguousarray(blf.cp.T)
+    bcp[-1] = 0.0  # already 0 (no coupling past the last row); the kernel relies on it
     nb = v2.shape[0]
     v_wl, v_bl = np.empty((nb, m, n)), np.empty((nb, m, n))
     res, iters = np.empty(nb), np.empty(nb, np.int64)
     kernel = _pcg if a.size * nb >= PARALLEL_MIN_WORK else _pcg_serial
     kernel(
-        numba.get_num_threads(), a, wlf.low, wlf.cp, wlf.ipiv,
-        np.ascontiguousarray(blf.low.T), np.ascontiguousarray(blf.cp.T), np.ascontiguousarray(blf.ipiv.T),
-        dB, g, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi,
+        numba.get_num_threads(), int(CHUNK), a, wlf.low, wlf.cp, wlf.ipiv,
+        np.ascontiguousarray(blf.low.T), bcp, np.ascontiguousarray(blf.ipiv.T),
+        dB, 2.0 * g, g2n, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi,
         v2, c3, bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64), tol,
         int(max_iterations), v_wl, v_bl, res, iters,
     )
