@@ -2,11 +2,11 @@
 
 A tile of linear cells maps word-line voltages to bit-line currents linearly, ``i = v @ Tᵀ``,
 with ``T`` (cols, rows) the crossbar's transfer matrix including every wire, driver and sense
-resistance (DESIGN.md, reference crossbar).  It is computed once per programmed tile by the
-circuit layer (:func:`cimphys.circuits.nodal.transfer_matrix`, what
-:meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix` returns, bit for bit: an exact block
-factorisation, residual-checked, with a fallback to unit solves), the tiles of a matrix in
-parallel across the cores (:func:`tile_transfers`), and then reused at matmul speed.
+resistance (DESIGN.md, reference crossbar).  It is computed once per programmed tile
+(:func:`tile_transfer`: the circuit layer's exact block factorisation,
+:class:`cimphys.circuits.nodal.BlockFactor`, fused into one kernel, with
+:func:`cimphys.circuits.nodal.transfer_matrix` as the fallback), the tiles of all of a model's
+matrices on one pool of threads (:class:`TilePool`), and then reused at matmul speed.
 Without wire resistance ``T = Gᵀ`` exactly and nothing is solved.
 
 Disk cache
@@ -23,6 +23,7 @@ SHA-256 of the weights' bytes, the fields of the :class:`CimConfig` that decide 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -37,6 +38,12 @@ __all__ = ["CACHE_ENV", "PendingTransfers", "TilePool", "cache_key", "default_ca
            "save_cached", "save_ranges", "tile_transfer", "tile_transfers"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
+#: Agreement of :func:`tile_transfer` with the circuit layer's transfer matrix, relative to its
+#: largest entry.  Both are exact direct solves differing in rounding only; the information in
+#: T sits ~1e-5 below the entries of the BL Schur blocks (wire conductance 0.4 S against cells
+#: of 1e-5 S), so rounding shows at ~1e-11 of max |T| (measured 8.7e-12 on a 128 x 128 tile of
+#: the default card), far below the float32 the cache stores (6e-8) and an ADC LSB (4e-3).
+RTOL_TRANSFER = 1e-9
 CACHE_VERSION = "h6-tiles-2"
 
 
@@ -44,11 +51,11 @@ def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
     """``Tᵀ`` (rows, cols): bit-line currents per volt on each word line, S.
 
     What :meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix` returns for these cells and
-    wires, bit for bit (tested): the exact block factorisation of
-    :class:`cimphys.circuits.nodal.BlockFactor` with its Cholesky recursion, run by
-    :func:`_transfer_spd` (the same arithmetic, reordered for speed: ~1.5x on a 128 x 128
-    tile), or :func:`cimphys.circuits.nodal.transfer_matrix` itself where that fast path does
-    not apply (a block not positive definite, sensing at row 0, a network too large).
+    wires: the exact block factorisation of :class:`cimphys.circuits.nodal.BlockFactor` with its
+    Cholesky recursion, run by :func:`_transfer_spd` (fused and reordered for speed: 1.35x on
+    a 128 x 128 tile; equal to Crossbar's within :data:`RTOL_TRANSFER`, tested), or
+    :func:`cimphys.circuits.nodal.transfer_matrix` itself where that fast path does not apply
+    (a block not positive definite, sensing at row 0, a network too large).
     Crossbar is not called: its ``functools.cached_property`` lock (Python <= 3.11) would
     serialise the tiles of a :class:`TilePool`.
 
@@ -92,9 +99,17 @@ def _fused_transfer(net, g: np.ndarray):
     # WL voltages per volt at each WL source with the BLs held at 0 V (BlockFactor.transfer)
     xi = wlf.sweep(np.empty((1, m, n)), np.zeros((1, n, m)), g, np.zeros((1, m, n)), -1.0, np.ones((1, m)))[0]
     z = np.ascontiguousarray(g * xi)
-    bad = _transfer_spd(g, g, wlf.gid, wlf.low, wlf.cp, wlf.ipiv, wlf.r_lo, wlf.r_hi, diag, gc, z,
-                        np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), _DPOTRF, _DTRTRI,
-                        _DSYRK)
+    # N x N LAPACK calls on one BLAS thread, whoever calls: a multi-threaded OpenBLAS wakes its
+    # threads for every small call (measured: 6 tiles of 24 x 16 took 2.1 s instead of 2 ms
+    # on the loaded 2-core machine with OPENBLAS_NUM_THREADS=2)
+    limit = _blas_thread_limiter()
+    before = limit(1) if limit is not None else None
+    try:
+        bad = _transfer_spd(g, g, wlf.gid, wlf.low, wlf.cp, wlf.ipiv, wlf.r_lo, wlf.r_hi, diag, gc, z,
+                            np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), _DPOTRF, _DPOTRI)
+    finally:
+        if limit is not None:
+            limit(before)
     if bad:
         return None
     t = np.where(net.bl_floating, 0.0, g_hi)[:, None] * z.T
@@ -230,12 +245,14 @@ def _warm_up(cfg: CimConfig) -> None:
     tile_transfer(np.full((2, 2), 1e-5), cfg)
 
 
+@functools.lru_cache(maxsize=1)
 def _blas_thread_limiter():
     """``openblas_set_num_threads_local`` of SciPy's bundled OpenBLAS (the BLAS that the
     Numba kernels of the crossbar solver call), or None where SciPy links another BLAS.
 
     The setting is per thread (OpenBLAS >= 0.3.27), so each pool worker limits itself to one
-    BLAS thread without touching the rest of the process.
+    BLAS thread without touching the rest of the process; it returns the thread's previous
+    setting.
     """
     import ctypes
     import glob
@@ -356,8 +373,7 @@ def _lapack(module: str, name: str, nargs: int):
 
 
 _DPOTRF = _lapack("cython_lapack", "dpotrf", 5)
-_DTRTRI = _lapack("cython_lapack", "dtrtri", 6)
-_DSYRK = _lapack("cython_blas", "dsyrk", 10)
+_DPOTRI = _lapack("cython_lapack", "dpotri", 5)
 
 
 @jit(error_model="numpy")
@@ -414,31 +430,30 @@ def _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, blk):
 
 
 @jit(error_model="numpy")
-def _transfer_spd(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, z, s_prev, s_cur, work, inv, potrf, trtri, syrk):
+def _transfer_spd(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, z, s_prev, s_cur, inv, potrf, potri):
     """Sense-end BL voltages ``(M, N)`` per volt at each WL source, for ``a == b`` (SPD blocks).
 
     :class:`cimphys.circuits.nodal.BlockFactor` (Cholesky recursion) followed by its
     ``transfer`` forward sweep, fused into one pass over the rows: row ``t``'s block is built
     (:func:`_wl_block`), reduced by the previous row's inverse, inverted by Cholesky
-    (``dpotrf``, ``dtrtri``, ``dsyrk``) and applied at once to the inputs above it, so only
-    two N x N inverses live at a time (L2-resident) instead of all M of them (16 MiB for a
-    128 x 128 tile, which two threads then stream from the shared L3).  The operations on
-    every number are those of the unfused path, so the result is the same bit for bit
-    (tested).  ``z (M, N)`` holds the BL injection of input k at row k and is overwritten.
-    ``potrf, trtri, syrk`` are :data:`_DPOTRF`, :data:`_DTRTRI`, :data:`_DSYRK`.  Returns 0, or
-    the row + 1 whose block is not positive definite (the caller falls back).
+    (``dpotrf`` then ``dpotri``) and applied at once to the inputs above it, so only two
+    N x N inverses live at a time (L2-resident) instead of all M of them (16 MiB for a
+    128 x 128 tile, which two threads then stream from the shared L3).  ``dpotri`` (``dtrtri``
+    + ``dlauum``) measured 1.2x faster here than BlockFactor's ``dtrtri`` + ``dsyrk`` at
+    N = 64, 128 and 256 (OpenBLAS of SciPy 1.x, AMD EPYC); the inverse is the same up to
+    rounding.  ``z (M, N)`` holds the BL injection of input k at row k and is overwritten.
+    ``potrf, potri`` are :data:`_DPOTRF`, :data:`_DPOTRI`.  Returns 0, or the row + 1 whose
+    block is not positive definite (the caller falls back).
     """
     m, n = a.shape
-    ch = np.empty(3, np.uint8)
-    ch[0], ch[1], ch[2] = 76, 78, 84  # "L", "N", "T"
+    ch = np.empty(1, np.uint8)
+    ch[0] = 76  # "L": the upper triangle of a C-ordered block
     iv = np.empty(3, np.int32)  # n, lda, info
     iv[0], iv[1], iv[2] = n, n, 0
-    dv = np.empty(2)
-    dv[0], dv[1] = 1.0, 0.0  # alpha, beta of syrk
     for t in range(m):
         cur = s_cur
         _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, cur)
-        if t > 0:
+        if t > 0:  # S_t - G_t S_{t-1}^-1 G_t, upper triangle
             prev = s_prev
             for j in range(n):
                 gj = gc[t, j]
@@ -447,19 +462,12 @@ def _transfer_spd(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, z, s_prev, s_
         potrf(ch.ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data, iv[2:].ctypes.data)
         if iv[2] != 0:
             return t + 1
-        for j in range(n):
-            for k in range(j):
-                cur[j, k] = 0.0
-        trtri(ch.ctypes.data, ch[1:].ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data,
-                iv[2:].ctypes.data)
+        potri(ch.ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data, iv[2:].ctypes.data)
         if iv[2] != 0:
             return t + 1
-        syrk(ch.ctypes.data, ch[2:].ctypes.data, iv.ctypes.data, iv.ctypes.data, dv.ctypes.data,
-               cur.ctypes.data, iv[1:].ctypes.data, dv[1:].ctypes.data, work.ctypes.data, iv[1:].ctypes.data)
         for j in range(n):
-            for k in range(j, n):
-                cur[j, k] = work[j, k]
-                cur[k, j] = work[j, k]
+            for k in range(j + 1, n):
+                cur[k, j] = cur[j, k]
         # the forward sweep of BlockFactor.transfer: inputs 0..t reach row t + 1 through the BL
         if t < m - 1:
             w = z[: t + 1] @ cur.T
