@@ -22,6 +22,18 @@ per stage for all cells (``_dispatch._split_drive``), integer window exponents b
 multiplication (``_kernel_math._ipow``), and steps where no cell can move are skipped; other
 models call the full rate law ``_dispatch._rate`` per cell.
 
+Examples
+--------
+>>> import numpy as np
+>>> from cimphys.cards import load_device
+>>> from cimphys.devices import VTEAM, integrate, pulse_train
+>>> model = VTEAM.from_card(load_device("kvatinsky2015_vteam_pickett"))
+>>> wave = pulse_train(0.5, 1e-9, 3, rise=1e-10, fall=1e-10)
+>>> wave = wave.with_times(np.linspace(0.0, wave.t[-1], 601))
+>>> ds = integrate(model, wave, np.full(4, 1e-9), method="rk4", record="final")
+>>> ds.attrs["method"], ds.attrs["steps"], bool(np.all(ds.state.values > 1e-9))
+('rk4', 600, True)
+
 References
 ----------
 .. [1] E. Hairer, S. P. Norsett, G. Wanner, "Solving Ordinary Differential Equations I", 2nd

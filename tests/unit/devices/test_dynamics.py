@@ -246,7 +246,7 @@ def test_final_record_of_a_sinusoid_equals_the_full_run():
     assert abs(full.state.values[-1, 0] - 0.11) > 0.05
 
 
-@pytest.mark.parametrize("module", ["dynamics", "waveforms", "team", "drift"])
+@pytest.mark.parametrize("module", ["dynamics", "waveforms", "team", "drift", "fixed_step"])
 def test_docstring_examples(module):
     import doctest
     import importlib
