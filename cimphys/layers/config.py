@@ -10,7 +10,8 @@ Defaults are an ISAAC-like tile (Shafiee et al., ISCA 2016, doi:10.1109/ISCA.201
 arrays, 1-bit DACs, 8-bit ADC at 1.28 GS/s and 2 mW, i.e. 1.6 pJ per conversion, 100 ns
 read cycle) with conductances 1-100 uS and 0.2 V reads (assumed, typical of HfOx RRAM), and
 digital costs from M. Horowitz, "Computing's energy problem", ISSCC 2014,
-doi:10.1109/ISSCC.2014.6757323 (45 nm: 32-bit integer add 0.1 pJ, fp32 multiply-add 4.6 pJ).
+doi:10.1109/ISSCC.2014.6757323 (45 nm: 32-bit integer add 0.1 pJ, fp32 add 0.9 pJ, fp32 multiply
+3.7 pJ, so an fp32 multiply-add 4.6 pJ).
 Write figures: 1 pJ and 100 ns per cell SET/RESET, endurance 1e6 cycles (assumed, typical HfOx
 RRAM, Wong et al., Proc. IEEE 100, 1951 (2012), doi:10.1109/JPROC.2012.2190369).
 """
@@ -52,6 +53,8 @@ class CimConfig:
     digital_add_energy: float = 0.1e-12   # J per shift-add accumulation
     digital_mac_energy: float = 4.6e-12   # J per fp32 multiply-add (ops kept digital)
     digital_mac_time: float = 1e-12       # s per MAC (1 TMAC/s digital unit)
+    fp_add_energy: float = 0.9e-12  # J per fp32 add (softmax, LayerNorm, GELU: always digital)
+    fp_mul_energy: float = 3.7e-12  # J per fp32 multiply
     write_energy: float = 1e-12    # J per cell write
     write_time: float = 100e-9     # s per row written (row-parallel programming)
     endurance: float = 1e6         # write cycles a cell survives
@@ -68,8 +71,8 @@ class CimConfig:
     def __post_init__(self):
         positive = ("g_max", "v_read", "t_read", "adc_time")
         nonneg = ("g_min", "r_wl", "r_bl", "r_driver", "r_sense", "adc_energy", "dac_energy", "sense_energy",
-                  "sense_noise", "digital_add_energy", "digital_mac_energy", "digital_mac_time", "write_energy",
-                  "write_time", "programming_sigma", "drift_time", "write_tolerance",
+                  "sense_noise", "digital_add_energy", "digital_mac_energy", "digital_mac_time", "fp_add_energy",
+                  "fp_mul_energy", "write_energy", "write_time", "programming_sigma", "drift_time", "write_tolerance",
                   "cell_nonlinearity")
         for name in positive + nonneg:
             value = getattr(self, name)

@@ -32,7 +32,23 @@ from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
 from .routing import ALL_OPS, Routing
 
-__all__ = ["AnalogEngine", "OpStats"]
+__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats"]
+
+#: fp32 (adds, multiplies) per element of the digital nonlinearities, counted for a
+#: straightforward vector unit (estimates, not a measured design): exp by range reduction and a
+#: degree-5 polynomial (6 adds, 7 multiplies), a division as one multiply by a reciprocal taken
+#: once per row, erf by Abramowitz & Stegun 7.1.26 (a degree-5 polynomial in 1/(1 + p x) times
+#: an exp), tanh(y) = 1 - 2 / (exp(2y) + 1).
+#:
+#: - softmax: max, subtract, exp, row sum, normalise: 9 adds, 8 multiplies;
+#: - layernorm: mean, centre, variance (square, sum), normalise, gain, bias: 4 adds, 3 multiplies;
+#: - gelu_erf: x/sqrt(2), erf, x/2 (1 + erf): 14 adds, 18 multiplies;
+#: - gelu_tanh: c (x + 0.044715 x^3), tanh, x/2 (1 + tanh): 10 adds, 15 multiplies.
+#:
+#: Energies per op: :attr:`CimConfig.fp_add_energy`, :attr:`CimConfig.fp_mul_energy`.
+DIGITAL_OP_COUNTS = {"softmax": (9, 8), "layernorm": (4, 3), "gelu_erf": (14, 18), "gelu_tanh": (10, 15)}
+#: Report names of the digital nonlinearities (both GELU forms are "gelu").
+NONLINEAR_OPS = ("softmax", "layernorm", "gelu")
 
 
 @dataclass
@@ -228,6 +244,23 @@ class AnalogEngine:
                 y += np.asarray(b, np.float32)
         stats.add(y, ref)
         return y
+
+    def nonlinear(self, kind: str, layer: int, elements: int) -> None:
+        """Count the digital energy and time of a nonlinearity over ``elements`` values.
+
+        ``kind`` is a key of :data:`DIGITAL_OP_COUNTS`; the costs go to the ``digital`` bucket
+        of op ``softmax``, ``layernorm`` or ``gelu`` at ``layer`` (models call this; engines
+        without it count nothing).  Latency: one op per ``digital_mac_time``.
+        """
+        if kind not in DIGITAL_OP_COUNTS:
+            raise InputError(f"kind: expected one of {sorted(DIGITAL_OP_COUNTS)}, got {kind!r}")
+        if self.calibrating:
+            return
+        adds, muls = DIGITAL_OP_COUNTS[kind]
+        n = float(elements)
+        energy = n * (adds * self.cfg.fp_add_energy + muls * self.cfg.fp_mul_energy)
+        self.stats[(kind.split("_")[0], int(layer))].costs.add(
+            Costs(digital=energy, latency=n * (adds + muls) * self.cfg.digital_mac_time))
 
     def _digital_costs(self, stats: OpStats, x: np.ndarray, w: np.ndarray) -> None:
         rows = int(np.prod(x.shape[:-1]))

@@ -10,8 +10,9 @@
 - retrieval agreement on the sentence set: Spearman rank correlation between the off-diagonal
   entries of the two cosine-similarity matrices, and the fraction of sentences whose nearest
   neighbour (excluding itself) is the same;
-- energy per token position split by array, DAC, sense, ADC, digital and write, latency per
-  token, cell writes per token and, when dynamic products are written into arrays, the number
+- energy per token position split by array, DAC, sense, ADC, digital and write (the digital
+  nonlinearities softmax, LayerNorm and GELU are ops of their own, digital bucket only:
+  :data:`~cimphys.layers.engine.DIGITAL_OP_COUNTS`), latency per token, cell writes per token and, when dynamic products are written into arrays, the number
   of tokens before the cells reach their endurance.
 """
 
@@ -22,6 +23,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from ..results import variable
+from .engine import NONLINEAR_OPS
 from .routing import ALL_OPS
 
 __all__ = ["BUCKETS", "build_report", "retrieval_agreement"]
@@ -55,8 +57,9 @@ def _state_errors(states, ref_states, mask):
 def build_report(engine, emb, states, ref_emb, ref_states, mask, *, sentences=None, attrs=None) -> xr.Dataset:
     """The labelled Dataset of one analog run against its fp32 reference (see module docstring)."""
     tokens = int(np.asarray(mask).size)  # token positions processed (padding included)
-    keys = sorted(engine.stats, key=lambda k: (k[1], ALL_OPS.index(k[0])))
-    ops = [op for op in ALL_OPS if any(k[0] == op for k in keys)]
+    order = ALL_OPS + NONLINEAR_OPS
+    keys = sorted(engine.stats, key=lambda k: (k[1], order.index(k[0])))
+    ops = [op for op in order if any(k[0] == op for k in keys)]
     layers = sorted({k[1] for k in keys})
     shape = (len(ops), len(layers))
     snr, cos = np.full(shape, np.nan), np.full(shape, np.nan)

@@ -78,6 +78,14 @@ class _Model:
         self.n_heads = weights.n_heads
         self.hidden = weights.hidden
 
+    @staticmethod
+    def _digital(engine, kind: str, layer: int, x: np.ndarray) -> np.ndarray:
+        """Tell an engine that counts costs (``engine.nonlinear``) about a digital nonlinearity."""
+        note = getattr(engine, "nonlinear", None)
+        if note is not None:
+            note(kind, layer, x.size)
+        return x
+
     def _check_ids(self, ids, mask):
         vocab = self.t["emb.word"].shape[0]
         ids = as_array("ids", ids, ndim=2, low=0, high=vocab - 1).astype(np.int64)
@@ -91,7 +99,7 @@ class _Model:
         qh, kh, vh = (_heads(a, self.n_heads) for a in (q, k, v))
         scale = F32(1.0 / math.sqrt(qh.shape[-1]))
         s = engine.matmul("qk", i, qh, np.ascontiguousarray(kh.transpose(0, 1, 3, 2))).astype(F32) * scale
-        p = softmax(s + bias).astype(F32)
+        p = self._digital(engine, "softmax", i, softmax(s + bias).astype(F32))
         return _merge(engine.matmul("av", i, p, vh).astype(F32))
 
 
@@ -120,7 +128,7 @@ class BertEncoder(_Model):
         t = self.t
         types = np.zeros_like(ids) if type_ids is None else np.asarray(type_ids, dtype=np.int64)
         x = t["emb.word"][ids] + t["emb.pos"][np.arange(ids.shape[1])][None] + t["emb.type"][types]
-        x = layer_norm(x.astype(F32), t["emb.ln.g"], t["emb.ln.b"], self.eps)
+        x = self._digital(engine, "layernorm", 0, layer_norm(x.astype(F32), t["emb.ln.g"], t["emb.ln.b"], self.eps))
         bias = ((1.0 - mask) * MASK_VALUE).astype(F32)[:, None, None, :]
         states = [x]
         for i in range(self.n_layers):
@@ -129,10 +137,11 @@ class BertEncoder(_Model):
                        for n in ("query", "key", "value"))
             a = engine.matmul("attn_out", i, self._attention(engine, i, q, k, v, bias),
                               t[p + "attn_out.w"], t[p + "attn_out.b"]).astype(F32)
-            x = layer_norm(a + x, t[p + "ln1.g"], t[p + "ln1.b"], self.eps)
+            x = self._digital(engine, "layernorm", i, layer_norm(a + x, t[p + "ln1.g"], t[p + "ln1.b"], self.eps))
             u = gelu_erf(engine.matmul("ffn_up", i, x, t[p + "ffn_up.w"], t[p + "ffn_up.b"]).astype(F32))
-            d = engine.matmul("ffn_down", i, u, t[p + "ffn_down.w"], t[p + "ffn_down.b"]).astype(F32)
-            x = layer_norm(d + x, t[p + "ln2.g"], t[p + "ln2.b"], self.eps)
+            d = engine.matmul("ffn_down", i, self._digital(engine, "gelu_erf", i, u), t[p + "ffn_down.w"],
+                              t[p + "ffn_down.b"]).astype(F32)
+            x = self._digital(engine, "layernorm", i, layer_norm(d + x, t[p + "ln2.g"], t[p + "ln2.b"], self.eps))
             states.append(x)
         return states
 
@@ -183,16 +192,18 @@ class GPT2Decoder(_Model):
         states = [x]
         for i in range(self.n_layers):
             p = f"layer.{i}."
-            a = layer_norm(x, t[p + "ln1.g"], t[p + "ln1.b"], self.eps)
+            a = self._digital(engine, "layernorm", i, layer_norm(x, t[p + "ln1.g"], t[p + "ln1.b"], self.eps))
             qkv = engine.matmul("qkv", i, a, t[p + "qkv.w"], t[p + "qkv.b"]).astype(F32)
             q, k, v = qkv[..., :h], qkv[..., h:2 * h], qkv[..., 2 * h:]
             att = self._attention(engine, i, q, k, v, bias)
             x = x + engine.matmul("attn_out", i, att, t[p + "attn_out.w"], t[p + "attn_out.b"]).astype(F32)
-            m = layer_norm(x, t[p + "ln2.g"], t[p + "ln2.b"], self.eps)
+            m = self._digital(engine, "layernorm", i, layer_norm(x, t[p + "ln2.g"], t[p + "ln2.b"], self.eps))
             u = gelu_tanh(engine.matmul("ffn_up", i, m, t[p + "ffn_up.w"], t[p + "ffn_up.b"]).astype(F32))
+            self._digital(engine, "gelu_tanh", i, u)
             x = x + engine.matmul("ffn_down", i, u, t[p + "ffn_down.w"], t[p + "ffn_down.b"]).astype(F32)
             states.append(x)
-        states[-1] = layer_norm(x, t["lnf.g"], t["lnf.b"], self.eps)
+        states[-1] = self._digital(engine, "layernorm", self.n_layers - 1,
+                                   layer_norm(x, t["lnf.g"], t["lnf.b"], self.eps))
         if not logits:
             return states
         wte_t = np.ascontiguousarray(t["emb.word"].T)

@@ -196,3 +196,34 @@ def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
     assert np.array_equal(eng.matrix("ffn_down", layer, w).sensed, alone.sensed)
     eng.calibrate(tiny, ids[:2], mask[:2])  # collects the rest
     assert not eng._pending and eng._pool is None
+
+
+def test_digital_nonlinearities_are_counted(tiny, batch):
+    """softmax, LayerNorm and GELU: elements x (adds E_add + multiplies E_mul), digital only."""
+    from cimphys.layers.engine import DIGITAL_OP_COUNTS
+
+    ids, mask = batch
+    _, eng = _error(tiny, batch, CimConfig().with_(rows=16, cols=16), 0)
+    eng.reset_stats()
+    states = tiny.forward(ids, mask, eng)
+    ds = build_report(eng, tiny.pool(states[-1], mask), states, tiny.pool(states[-1], mask), states, mask)
+    b, t = ids.shape
+    h, heads, ffn = tiny.hidden, tiny.n_heads, tiny.t["layer.0.ffn_up.w"].shape[1]
+    cfg = eng.cfg
+
+    def joules(kind, elements):
+        adds, muls = DIGITAL_OP_COUNTS[kind]
+        return elements * (adds * cfg.fp_add_energy + muls * cfg.fp_mul_energy)
+
+    e = ds.energy_by_op * int(ds.attrs["tokens"])  # J over the batch
+    layers = tiny.n_layers
+    softmax = float(e.sel(op="softmax", bucket="digital").sum())
+    assert softmax == pytest.approx(joules("softmax", layers * b * heads * t * t))
+    assert float(e.sel(op="gelu", bucket="digital").sum()) == pytest.approx(joules("gelu_erf", layers * b * t * ffn))
+    # two per layer and one after the embeddings
+    assert float(e.sel(op="layernorm", bucket="digital").sum()) == pytest.approx(
+        joules("layernorm", (2 * layers + 1) * b * t * h))
+    assert float(e.sel(op="softmax").sum()) == float(e.sel(op="softmax", bucket="digital").sum())
+    assert not bool(ds.analog.sel(op="gelu").any()) and np.isnan(ds.matmul_snr.sel(op="gelu")).all()
+    with pytest.raises(InputError, match="kind"):
+        eng.nonlinear("relu", 0, 10)
