@@ -26,16 +26,21 @@ compiled to scalar code, since LLVM could not prove that the work arrays do not 
 are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
 
 Measured 2026-11-25 (AMD EPYC Zen 4, 1 MiB L2 per core, 32 MiB shared L3; 2 cores shared with
-other jobs, load ~4, so times are per-thread CPU time, best of 7-9, interleaved): on the
-reference 256 x 256 array with 64 inputs the columns-innermost kernel took 0.195-0.23 s to
-``tol = 1e-12`` against 0.24-0.27 s for the batch-innermost one, ~20 % less per CG iteration
-(its fused backward sweep alone: 5.7 ns per node and chunk vs 9.5).  Not memory bandwidth
-alone bounds it: a float32 copy of the old kernel ran no faster, and the word-line Thomas
-recurrences (scalar, ~4-6 ns per node and chunk) are a quarter of an iteration.  ``CHUNK = 8``
-or ``LINES = 8`` was 2-3x slower (work arrays beyond the shared L3, or the word-line buffer
-beyond L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference array, so CG needs
-8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the right-hand side and one
-for the final check); a coarse correction or a better start could save one or two at most.
+other jobs, load ~4, so kernels were compared by per-thread CPU time, best of 7-9,
+interleaved): on the reference 256 x 256 array with 64 inputs the columns-innermost kernel took
+0.19-0.20 s to ``tol = 1e-12`` against 0.23-0.25 s for the batch-innermost one (~20 % less per
+CG iteration; its fused backward sweep alone: 5.7 ns per node and chunk vs 9.5).  The whole
+``Crossbar(G).solve(V, tol=1e-10)`` on one thread: 0.167 s of CPU against 1.38 s for SuperLU's
+factorisation and solves (8.3x; SuperLU's wall time on the idle machine was 1.43 s); two threads
+were 1.6-1.8x faster than one on the idle machine.  Not memory bandwidth alone bounds the
+kernel: a float32 copy of the old kernel ran no faster, and the word-line Thomas recurrences
+(scalar, ~4-6 ns per node and chunk) are a quarter of an iteration; padding the rows against L1
+set conflicts sped those recurrences up alone (5.5 -> 3.2 ns) but not the whole solve.
+``CHUNK = 8`` or ``LINES = 8`` was 2-3x slower (work arrays beyond the shared L3, or the
+word-line buffer beyond L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference
+array, so CG needs 8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the
+right-hand side and one for the final check); a coarse correction or a better start could save
+one or two at most.
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
