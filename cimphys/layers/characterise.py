@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._numba import jit
+from .._numba import jit, jit_parallel, prange
 from ..errors import InputError
 from .config import CimConfig
 
@@ -179,7 +179,7 @@ class TilePool:
             workers = min(workers, max(1, tiles))
         self._pool = None
         if workers > 1 and cfg.has_wires:
-            _warm_up(cfg)  # compiles the kernels and starts Numba's threading layer, once
+            _warm_up(cfg)  # compiles (or loads) the kernels once, on this thread
             if _threadsafe_numba():
                 from concurrent.futures import ThreadPoolExecutor
 
@@ -240,8 +240,8 @@ class PendingTransfers:
 
 
 def _warm_up(cfg: CimConfig) -> None:
-    """One 2 x 2 tile: compiles (or loads) the solver's kernels on this thread, launches a
-    parallel kernel (which starts Numba's threading layer) before threads share them."""
+    """One 2 x 2 tile: compiles (or loads) the solver's kernels on this thread before threads
+    share them."""
     tile_transfer(np.full((2, 2), 1e-5), cfg)
 
 
@@ -283,12 +283,30 @@ def _blas_single_threaded() -> bool:
 
 
 def _threadsafe_numba() -> bool:
+    """Whether Numba's threading layer allows parallel kernels launched from several threads.
+
+    The layer is chosen at the first parallel launch; the tile kernels themselves may launch
+    none (they are serial below the circuit layer's size thresholds), so one tiny parallel
+    kernel is launched here first to make the choice.
+    """
     try:
         import numba
 
-        return numba.threading_layer() in ("omp", "tbb")
-    except (ImportError, ValueError):  # ValueError: no parallel kernel launched yet
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel kernel launched yet
+            _start_threads(np.empty(4))
+            layer = numba.threading_layer()
+        return layer in ("omp", "tbb")
+    except (ImportError, ValueError):
         return False
+
+
+@jit_parallel
+def _start_threads(out):
+    """A trivial parallel kernel: its first launch starts Numba's threading layer."""
+    for i in prange(out.size):
+        out[i] = i
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

@@ -120,6 +120,11 @@ def test_tile_pool_collects_matrices_in_any_order(rng):
     stacks = [rng.uniform(1e-6, 1e-4, (k, 12, 10)) for k in (3, 1, 4)]
     pool = TilePool(cfg, max_workers=2)
     pending = [pool.submit(s) for s in stacks]
+    import numba
+
+    # the tile kernels launch no parallel kernel: the pool must start the threading layer itself
+    assert pool.workers == 2 or numba.threading_layer() == "workqueue"
+    assert pending[0].futures is not None or pool.workers == 1
     for s, p in reversed(list(zip(stacks, pending))):
         assert np.array_equal(p.result(), np.stack([tile_transfer(t, cfg) for t in s]))
     pool.close()
