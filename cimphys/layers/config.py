@@ -163,6 +163,7 @@ class CimConfig:
                                        section("adc", ADC_PARAMETERS), section("energy", ENERGY_PARAMETERS))
         adc = ADC.from_parameters(adc_p)
         sense = sense_from_parameters(sense_p, int(p["cols"]))
+        _warn_ignored(card, p, dac, sense_p, adc_p, sense)
         cols_per_adc = int(energy["cols_per_adc"])
         values = {
             "rows": int(p["rows"]), "cols": int(p["cols"]), "dac_bits": int(dac["bits"]),
@@ -180,6 +181,43 @@ class CimConfig:
             "card_name": card.name,
         }
         return cls().with_(**values).with_(**overrides)
+
+
+#: Card values the layer adapter's fused periphery does not model (it has ideal DACs, ideal
+#: uniform ADCs over calibrated ranges, and a sense amplifier with input-referred noise only).
+IGNORED_PERIPHERY = {
+    "dac": ("mismatch_sigma", "tau_s"),
+    "sense": ("offset_sigma_v",),
+    "adc": ("offset_sigma_lsb", "cap_mismatch_sigma", "comparator_noise_lsb", "noise_lsb", "gain_error", "offset_lsb",
+            "ramp_rc_s"),
+}
+
+
+def _warn_ignored(card, p, dac, sense_p, adc_p, sense) -> None:
+    """Warn about the card's periphery non-idealities that the adapter would silently drop.
+
+    Also warns when a column at full current (every cell at ``g_max``, every input at
+    ``v_read``) would drive the sense amplifier past its output swing: the adapter does not
+    saturate (:class:`cimphys.circuits.tile.Tile` does).
+    """
+    import warnings
+
+    from ..errors import CimphysWarning
+
+    values = {"dac": dac, "sense": sense_p, "adc": adc_p}
+    ignored = [f"[{sec}] {name} = {values[sec][name]!r}" for sec, names in IGNORED_PERIPHERY.items()
+               for name in names if float(values[sec][name]) != 0.0]
+    if any(float(v) != 0.0 for v in dac["inl_lsb"]):
+        ignored.append(f"[dac] inl_lsb = {list(dac['inl_lsb'])!r}")
+    swing = sense_p.get("v_swing_v")
+    gain = getattr(sense, "transimpedance", None)
+    if swing and gain:
+        v_full = float(gain) * int(p["rows"]) * float(p["g_max_s"]) * float(p["v_read_v"])
+        if v_full > float(swing):
+            ignored.append(f"[sense] v_swing_v = {swing!r} (a full column reaches {v_full:.3g} V)")
+    if ignored:
+        warnings.warn(f"card {card.name}: the layer adapter models ideal converters and sense noise only; "
+                      f"ignored: {'; '.join(ignored)}", CimphysWarning, stacklevel=3)
 
 
 def default_card() -> str | None:

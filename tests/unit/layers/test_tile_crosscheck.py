@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from cimphys.cards import load_circuit
 from cimphys.circuits.tile import Tile
@@ -47,3 +48,19 @@ def test_fused_path_matches_periphery_tile(rng):
     np.testing.assert_allclose(y_ours, y_tile, rtol=0, atol=RTOL_TILE * np.abs(y_tile).max())
     # and both carry the IR drop: neither equals the ideal product
     assert np.abs(y_tile - x @ (mapped.q * mapped.scale)).max() > 10 * RTOL_TILE * np.abs(y_tile).max()
+
+
+def test_card_periphery_the_adapter_does_not_model_is_named():
+    """A card's converter/sense non-idealities reach Tile but not the adapter: say so, by name."""
+    import warnings
+
+    from cimphys.errors import CimphysWarning
+
+    card = load_circuit("isaac_128x128")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CimConfig.from_card(card)  # the bundled card: nothing ignored, no warning
+    sections = {**card.sections, "adc": {**card.sections["adc"], "gain_error": 0.01},
+                "sense": {**card.sections["sense"], "v_swing_v": 0.5}}
+    with pytest.warns(CimphysWarning, match=r"\[adc\] gain_error = 0.01.*\[sense\] v_swing_v = 0.5"):
+        CimConfig.from_card(dataclasses.replace(card, sections=sections))
