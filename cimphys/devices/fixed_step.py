@@ -91,7 +91,7 @@ def stage_drive(mid: int, P: np.ndarray, v: np.ndarray, split: bool) -> np.ndarr
     return out
 
 
-@jit(fastmath={"reassoc"})
+@jit(fastmath={"reassoc"}, error_model="numpy")
 def _split_stage(mid, kind, n2p, side, fac, q, kb, x, kprev, kout, acc, ha, first, last, m):
     """One stage for m cells sharing the step's voltage factor (see :func:`_full_stage`).
 
@@ -138,7 +138,7 @@ def _split_stages(mid, side, fac, q, kb, x, kprev, kout, acc, ha, first, last, m
     return _split_stage(2, 2, -1, side, fac, q, kr, x, kprev, kout, acc, ha, first, last, m)
 
 
-@jit
+@jit(error_model="numpy")
 def _full_stage(mid, v, P, vscale, c0, x, kprev, kout, acc, ha, hw, first, last, m):
     """One stage for cells c0 .. c0+m-1 by the full rate law; return the count not finite.
 
@@ -153,12 +153,14 @@ def _full_stage(mid, v, P, vscale, c0, x, kprev, kout, acc, ha, hw, first, last,
     bad = 0
     for j in range(m):
         c = c0 + j
-        k = c % nk
+        # no integer modulo in the common cases (one set / one scale, or one per cell): it
+        # costs more than the rate law
+        k = 0 if nk == 1 else (c if c < nk else c % nk)
         lo = P[0, k]
         hi = P[1, k]
         xj = x[j]
         xs = xj if first else min(max(xj + ha * kprev[j], lo), hi)
-        r = hw * _rate(mid, v * vscale[c % ns], xs, P, k)
+        r = hw * _rate(mid, v * vscale[0 if ns == 1 else (c if c < ns else c % ns)], xs, P, k)
         d = r if first else acc[j] + r
         kout[j] = r
         if last:
