@@ -144,6 +144,13 @@ class AnalogEngine:
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, ALL_OPS.index(op), int(layer), *tail])
 
+    def drop_pending(self) -> None:
+        """Forget matrices queued by :meth:`program` and not collected yet; stop the tile pool."""
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.close(cancel=True)
+            self._pool = None
+
     def _cache_lookup(self, op: str, layer: int, w: np.ndarray):
         """``(cache key, cached characterisation)`` of static weight ``w``; (None, None) without a cache."""
         if self.cache_dir is None or not self.cfg.has_wires:
@@ -319,6 +326,9 @@ class AnalogEngine:
         self.calibrating = True
         try:
             model.forward(ids, mask, self)
+        except BaseException:
+            self.drop_pending()  # no queued tiles left to run (or to wait for at exit)
+            raise
         finally:
             self.calibrating = False
         for am in self.matrices.values():

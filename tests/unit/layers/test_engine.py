@@ -227,3 +227,14 @@ def test_digital_nonlinearities_are_counted(tiny, batch):
     assert not bool(ds.analog.sel(op="gelu").any()) and np.isnan(ds.matmul_snr.sel(op="gelu")).all()
     with pytest.raises(InputError, match="kind"):
         eng.nonlinear("relu", 0, 10)
+
+
+def test_dropped_queue_leaves_a_working_engine(tiny, batch):
+    ids, mask = batch
+    cfg = CimConfig().with_(rows=16, cols=16, r_wl=1.0, r_bl=1.0)
+    eng = AnalogEngine(cfg, seed=0, use_cache=False)
+    assert eng.program(tiny, ids[:2], mask[:2]) > 0
+    eng.drop_pending()
+    assert eng._pool is None and not eng._pending
+    eng.calibrate(tiny, ids[:2], mask[:2])  # queues again and collects everything
+    assert len(eng.matrices) == 6 * tiny.n_layers and eng._pool is None
