@@ -26,21 +26,24 @@ compiled to scalar code, since LLVM could not prove that the work arrays do not 
 are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
 
 Measured 2026-11-25 (AMD EPYC Zen 4, 1 MiB L2 per core, 32 MiB shared L3; 2 cores shared with
-other jobs, load ~4, so kernels were compared by per-thread CPU time, best of 7-9,
-interleaved): on the reference 256 x 256 array with 64 inputs the columns-innermost kernel took
-0.19-0.20 s to ``tol = 1e-12`` against 0.23-0.25 s for the batch-innermost one (~20 % less per
-CG iteration; its fused backward sweep alone: 5.7 ns per node and chunk vs 9.5).  The whole
-``Crossbar(G).solve(V, tol=1e-10)`` on one thread: 0.167 s of CPU against 1.38 s for SuperLU's
-factorisation and solves (8.3x; SuperLU's wall time on the idle machine was 1.43 s); two threads
-were 1.6-1.8x faster than one on the idle machine.  Not memory bandwidth alone bounds the
-kernel: a float32 copy of the old kernel ran no faster, and the word-line Thomas recurrences
-(scalar, ~4-6 ns per node and chunk) are a quarter of an iteration; padding the rows against L1
-set conflicts sped those recurrences up alone (5.5 -> 3.2 ns) but not the whole solve.
-``CHUNK = 8`` or ``LINES = 8`` was 2-3x slower (work arrays beyond the shared L3, or the
-word-line buffer beyond L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference
-array, so CG needs 8 iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the
-right-hand side and one for the final check); a coarse correction or a better start could save
-one or two at most.
+other jobs, load 4-6, so kernels were compared by per-thread CPU time, best of 7-9,
+interleaved), on the reference 256 x 256 array with 64 inputs:
+
+* columns innermost instead of the batch: ~20 % less per CG iteration (the fused backward sweep
+  alone: 5.7 ns per node and chunk vs 9.5);
+* the word-line recurrences of a full chunk two lines at a time with their running values in
+  locals (:func:`_wl_two_lines`): 2.9 ns per node and chunk vs 4.5-5.4, the whole kernel
+  0.193 -> 0.155 s to ``tol = 1e-10`` (0.21 -> 0.165 s to 1e-12), bit-identical;
+* ``Crossbar(G).solve(V, tol=1e-10)`` before that step: 0.167 s of CPU on one thread against
+  1.38 s for SuperLU's factorisation and solves (8.3x; SuperLU's wall time on the idle machine
+  was 1.43 s); two threads were 1.6-1.8x faster than one on the idle machine.
+
+Not helping: a float32 copy of the kernel (no faster: not bandwidth-bound); padding the rows
+against L1 set conflicts (faster recurrences alone, not the whole solve); ``CHUNK = 8`` or
+``LINES = 8`` (2-3x slower: work arrays beyond the shared L3, or the word-line buffer beyond
+L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference array, so CG needs 8
+iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the right-hand side and one
+for the final check); a coarse correction or a better start could save one or two at most.
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
@@ -110,24 +113,75 @@ LINES = 4
 def _wl_rows(i0, ng, kk, vbuf, wlow, wcp, wipiv):
     """``vbuf[g, k] <- W_{i0+g}^-1 vbuf[g, k]`` in place for ``g < ng`` lines, ``k < kk`` members.
 
-    ``vbuf (LINES, CHUNK, N)``: ``ng * kk`` independent Thomas recurrences, interleaved.
+    ``vbuf (LINES, CHUNK, N)``: ``ng * kk`` independent Thomas recurrences.  A full chunk of 4
+    runs two lines at a time with their 8 recurrences carried in registers
+    (:func:`_wl_two_lines`, measured 2.9 ns per node and chunk against 4.5-5.4 for the loops
+    below, bit-identical); other chunks, and an odd last line, take the loops.
     """
+    g = 0
+    if kk == 4:
+        while g + 1 < ng:
+            _wl_two_lines(vbuf[g], vbuf[g + 1], wlow[i0 + g], wcp[i0 + g], wipiv[i0 + g], wlow[i0 + g + 1],
+                          wcp[i0 + g + 1], wipiv[i0 + g + 1])
+            g += 2
     n = vbuf.shape[2]
-    for gi in range(ng):
+    for gi in range(g, ng):
         ip = wipiv[i0 + gi, 0]
         for k in range(kk):
             vbuf[gi, k, 0] *= ip
     for j in range(1, n):
-        for gi in range(ng):
+        for gi in range(g, ng):
             lo = wlow[i0 + gi, j]
             ip = wipiv[i0 + gi, j]
             for k in range(kk):
                 vbuf[gi, k, j] = (vbuf[gi, k, j] - lo * vbuf[gi, k, j - 1]) * ip
     for j in range(n - 2, -1, -1):
-        for gi in range(ng):
+        for gi in range(g, ng):
             cp = wcp[i0 + gi, j]
             for k in range(kk):
                 vbuf[gi, k, j] -= cp * vbuf[gi, k, j + 1]
+
+
+@jit(error_model="numpy")
+def _wl_two_lines(va, vb, la, ca, pa, lb, cb, pb):
+    """Thomas solves of two word lines for 4 members each, ``va, vb (4, N)`` in place.
+
+    Factors ``la, ca, pa`` (``low, cp, ipiv``) of the first line, ``lb, cb, pb`` of the second;
+    the same arithmetic as the loops of :func:`_wl_rows`, with the 8 running values in locals
+    (no store-to-load round trip, no loop over members).
+    """
+    n = va.shape[1]
+    a0, a1, a2, a3 = va[0], va[1], va[2], va[3]
+    b0, b1, b2, b3 = vb[0], vb[1], vb[2], vb[3]
+    ip, iq = pa[0], pb[0]
+    x0, x1, x2, x3 = a0[0] * ip, a1[0] * ip, a2[0] * ip, a3[0] * ip
+    y0, y1, y2, y3 = b0[0] * iq, b1[0] * iq, b2[0] * iq, b3[0] * iq
+    a0[0], a1[0], a2[0], a3[0] = x0, x1, x2, x3
+    b0[0], b1[0], b2[0], b3[0] = y0, y1, y2, y3
+    for j in range(1, n):
+        lo, ip, lq, iq = la[j], pa[j], lb[j], pb[j]
+        x0 = (a0[j] - lo * x0) * ip
+        x1 = (a1[j] - lo * x1) * ip
+        x2 = (a2[j] - lo * x2) * ip
+        x3 = (a3[j] - lo * x3) * ip
+        y0 = (b0[j] - lq * y0) * iq
+        y1 = (b1[j] - lq * y1) * iq
+        y2 = (b2[j] - lq * y2) * iq
+        y3 = (b3[j] - lq * y3) * iq
+        a0[j], a1[j], a2[j], a3[j] = x0, x1, x2, x3
+        b0[j], b1[j], b2[j], b3[j] = y0, y1, y2, y3
+    for j in range(n - 2, -1, -1):
+        cp, cq = ca[j], cb[j]
+        x0 = a0[j] - cp * x0
+        x1 = a1[j] - cp * x1
+        x2 = a2[j] - cp * x2
+        x3 = a3[j] - cp * x3
+        y0 = b0[j] - cq * y0
+        y1 = b1[j] - cq * y1
+        y2 = b2[j] - cq * y2
+        y3 = b3[j] - cq * y3
+        a0[j], a1[j], a2[j], a3[j] = x0, x1, x2, x3
+        b0[j], b1[j], b2[j], b3[j] = y0, y1, y2, y3
 
 
 @jit(error_model="numpy")
