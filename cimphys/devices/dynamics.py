@@ -68,7 +68,7 @@ from ..errors import ConvergenceError, InputError
 from ..results import variable
 from ._dispatch import _iv, _quiet, _rate, _thresholds
 from .dynamic_model import DynamicModel
-from .fixed_step import FIXED_METHODS, run_fixed
+from .fixed_step import FIXED_METHODS, ORDER, run_fixed
 from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 
 __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
@@ -518,7 +518,7 @@ def _integrate_fixed(model, waveform, x0, vs, has_scale, rows, method, substeps,
         )
     h = np.diff(grid)
     return _dataset(model, waveform, waveform.t[rows], xrec, vs, has_scale, quantities,
-                    {"method": method, "steps": int(h.size), "substeps": int(substeps),
+                    {"method": method, "order": ORDER[method], "steps": int(h.size), "substeps": int(substeps),
                      "dt_min": float(h.min()), "dt_max": float(h.max()),
                      "steps_total": int(h.size) * x0.size, "steps_max_per_cell": int(h.size)})
 

@@ -13,14 +13,18 @@ the state after each step is clipped again (branch-free ``min``/``max``), as the
 keeps the state in its bounds.  A rate that is not finite stops the run with the cell and time.
 
 Layout (for speed): the cells are cut in blocks of ``BLOCK`` cells; each block runs through all
-time steps before the next starts (its state and stage rates stay in the L1 cache), the cells
-of the block innermost in plain loops that LLVM vectorises.  With ``parallel=True`` the blocks
-are spread over Numba's threads (each block is independent, so results do not depend on it).
-For VTEAM and Yakopcic cells that share thresholds, exponents and window shape (rate constants
-may vary per cell) and one voltage scale, the voltage factor of the rate law is computed once
-per stage for all cells (``_dispatch._split_drive``), integer window exponents by repeated
-multiplication (``_kernel_math._ipow``), and steps where no cell can move are skipped; other
-models call the full rate law ``_dispatch._rate`` per cell.
+time steps before the next starts (its state and stage rates stay in the L1/L2 caches), the
+cells of the block innermost in plain loops that LLVM vectorises.  With ``parallel=True`` the
+blocks are spread over Numba's threads (each block is independent: results do not depend on
+it).  For VTEAM and Yakopcic cells that share thresholds, exponents and window shape (rate
+constants may vary per cell) and one voltage scale, the voltage factor of the rate law is
+computed once per stage for all cells (``_dispatch._split_drive``), integer window exponents
+by repeated multiplication (``_kernel_math._ipow``), and steps where no cell can move are
+skipped.  Other models, or per-cell voltage scales, call the full rate law ``_dispatch._rate``
+per cell (a call that does not vectorise).  Measured CPU time per cell and Euler step (one
+thread, 65,536 cells): VTEAM with a Biolek window (2p = 20) 0.4 ns, no window 0.25 ns,
+Kvatinsky window 6 ns; Yakopcic 1.3 ns; the full rate law 14 ns (VTEAM) to 60 ns (Stanford-PKU,
+three libm calls); a NumPy step loop 4.4 ns (VTEAM, Biolek).
 
 Examples
 --------
@@ -47,7 +51,7 @@ import numpy as np
 from .._numba import jit, jit_parallel, prange
 from ._dispatch import _rate, _split_drive, _split_rate, _split_shape
 
-__all__ = ["BLOCK", "FIXED_METHODS", "stage_drive"]
+__all__ = ["BLOCK", "FIXED_METHODS", "ORDER", "run_fixed", "stage_drive", "step_grid"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
 KERNEL_SOURCES = "80a83d5d6cbbab0b"
@@ -67,7 +71,7 @@ FIXED_METHODS = {
     "heun": np.array([[0.0, 0.5, 0.0], [1.0, 0.5, 1.0]]),
     "rk4": np.array([[0.0, 1 / 6, 0.0], [0.5, 1 / 3, 0.5], [0.5, 1 / 3, 0.5], [1.0, 1 / 6, 1.0]]),
 }
-ORDER = {"euler": 1, "heun": 2, "rk4": 4}
+ORDER = {"euler": 1, "heun": 2, "rk4": 4}  # global order of accuracy (smooth rate law)
 
 
 @jit
