@@ -64,7 +64,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .._numba import jit, jit_parallel, prange
+from .._numba import jit
 from ..checks import as_scalar
 from ..errors import InputError
 
@@ -78,12 +78,14 @@ CHUNK = 4
 #: for the independent final check, which recomputes the same quantity from scratch: the two
 #: differ by rounding only, ~1e-15 of the voltage scale; a miss falls back to another path).
 KRYLOV_MARGIN = 0.5
-#: Threads (one chunk sequence each) from this many node-inputs (M N B) on.  On the idle 2-core
-#: machine (load 0.2) two threads took 0.19 s and one 0.31 s at 256 x 256 x 64 (4.2 M node-inputs; 0.145 s
-#: vs 0.26 s at tol 1e-10); with the two cores shared with other jobs (load ~4) the two ranged
-#: from 1.4x faster to 1.2x slower, run to run.  CI and users run idle, so threads from 2**20
-#: (the benchmark reports both timings in every run).  The threaded kernel costs ~5-10 s more
-#: to compile, once (cached).
+#: Threads (Python threads, each running the GIL-free kernel on a contiguous run of chunks) from
+#: this many node-inputs (M N B) on, as many as ``numba.get_num_threads()`` allows.  On the idle
+#: 2-core machine (load 0.2) two threads took 0.19 s and one 0.31 s at 256 x 256 x 64 (4.2 M
+#: node-inputs; 0.145 s vs 0.26 s at tol 1e-10; Numba's parallel loop then, the same split);
+#: with the two cores shared with other jobs (load ~4) the two ranged from 1.4x faster to 1.2x
+#: slower, run to run.  CI and users run idle, so threads from 2**20 (the benchmark reports both
+#: timings in every run).  Plain threads instead of a ``prange`` kernel: no second kernel to
+#: compile (that one took 10-20 s cold), and safe to call from a thread pool of the caller.
 PARALLEL_MIN_WORK = 2**20
 #: Iteration cap; the caller falls back to another path when it is reached.
 MAX_ITERATIONS = 500
@@ -426,29 +428,10 @@ def _max(a):
     return s
 
 
-@jit_parallel(error_model="numpy")
-def _pcg(workers, chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi, b_glo, b_ghi,
+@jit(error_model="numpy")  # nogil (package policy): threads of solve_symmetric run it at once
+def _pcg(chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi, b_glo, b_ghi,
          v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
-    """:func:`_pcg_chunk` over every chunk of the batch, chunks dealt out to ``workers`` threads."""
-    m, n = d.shape
-    nb = v_in.shape[0]
-    nchunks = (nb + chunk - 1) // chunk
-    workers = min(workers, nchunks)
-    for w in prange(workers):  # one set of work arrays per worker, reused for its chunks
-        work = np.empty((4, m, chunk, n))
-        vbuf = np.empty((LINES, chunk, n))
-        acc = np.empty((5, chunk, n))
-        for ci in range(w, nchunks, workers):
-            bi0 = ci * chunk
-            _pcg_chunk(bi0, min(chunk, nb - bi0), work, vbuf, acc, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB,
-                       g2, g2n, w_glo, w_ghi, b_glo, b_ghi, v_in, c, has_c, vend, tol, max_it, v_wl, v_bl,
-                       res, iters)
-
-
-@jit(error_model="numpy")
-def _pcg_serial(workers, chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g2n, w_glo, w_ghi, b_glo, b_ghi,
-                v_in, c, has_c, vend, tol, max_it, v_wl, v_bl, res, iters):
-    """:func:`_pcg` on one thread (``workers`` is ignored)."""
+    """:func:`_pcg_chunk` over every chunk of the batch ``v_in``, one set of work arrays reused."""
     m, n = d.shape
     nb = v_in.shape[0]
     work = np.empty((4, m, chunk, n))
@@ -459,6 +442,13 @@ def _pcg_serial(workers, chunk, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB, g2, g
         _pcg_chunk(bi0, min(chunk, nb - bi0), work, vbuf, acc, d, wlow, wcp, wipiv, blow, bcp, bipiv, dB,
                    g2, g2n, w_glo, w_ghi, b_glo, b_ghi, v_in, c, has_c, vend, tol, max_it, v_wl, v_bl,
                    res, iters)
+
+
+def _threads(work: int, nchunks: int) -> int:
+    """Threads for ``work`` node-inputs in ``nchunks`` chunks (see ``PARALLEL_MIN_WORK``)."""
+    if work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(numba.get_num_threads(), nchunks))
 
 
 def _end_conductance(r: np.ndarray) -> np.ndarray:
@@ -502,14 +492,27 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     nb = v2.shape[0]
     v_wl, v_bl = np.empty((nb, m, n)), np.empty((nb, m, n))
     res, iters = np.empty(nb), np.empty(nb, np.int64)
-    kernel = _pcg if a.size * nb >= PARALLEL_MIN_WORK else _pcg_serial
-    kernel(
-        numba.get_num_threads(), int(CHUNK), a, wlf.low, wlf.cp, wlf.ipiv,
-        np.ascontiguousarray(blf.low.T), bcp, np.ascontiguousarray(blf.ipiv.T),
-        dB, 2.0 * g, g2n, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi,
-        v2, c3, bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64), tol,
-        int(max_iterations), v_wl, v_bl, res, iters,
-    )
+    chunk = int(CHUNK)
+    args = (wlf.low, wlf.cp, wlf.ipiv, np.ascontiguousarray(blf.low.T), bcp, np.ascontiguousarray(blf.ipiv.T),
+            dB, 2.0 * g, g2n, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi)
+    has_c, vend = bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64)
+    nchunks = (nb + chunk - 1) // chunk
+    workers = _threads(a.size * nb, nchunks)
+
+    def run(lo: int, hi: int) -> None:  # members lo..hi-1, whole chunks: the same arithmetic as one call
+        c_part = c3 if c3.shape[0] == 1 else c3[lo:hi]
+        _pcg(chunk, a, *args, v2[lo:hi], c_part, has_c, vend, tol, int(max_iterations),
+             v_wl[lo:hi], v_bl[lo:hi], res[lo:hi], iters[lo:hi])
+
+    if workers == 1:
+        run(0, nb)
+    else:  # the kernel releases the GIL: plain threads, each a contiguous run of chunks
+        from concurrent.futures import ThreadPoolExecutor
+
+        per = (nchunks + workers - 1) // workers * chunk
+        with ThreadPoolExecutor(workers) as pool:
+            for job in [pool.submit(run, lo, min(lo + per, nb)) for lo in range(0, nb, per)]:
+                job.result()
     if not (np.isfinite(res).all() and res.max() <= tol and np.isfinite(v_wl).all()):
         return None
     return v_wl, v_bl, int(iters.max()), float(res.max())

@@ -1,7 +1,7 @@
 """Symmetric CG kernel (:mod:`cimphys.circuits.schur`): threads, chunks and the answer's accuracy.
 
-The kernel deals chunks of ``CHUNK`` inputs to threads from ``PARALLEL_MIN_WORK`` node-inputs
-on; every chunk runs the same arithmetic whichever thread runs it, so the threaded and the
+Chunks of ``CHUNK`` inputs go to threads from ``PARALLEL_MIN_WORK`` node-inputs on; every
+chunk runs the same arithmetic whichever thread runs it, so the threaded and the
 serial kernel must agree bit for bit, and an input must get the same answer alone as in any
 batch.  Both are checked against SuperLU on the same nodal matrix (the direct path).
 """
@@ -41,8 +41,8 @@ def _solve(net, g, c, v, monkeypatch, min_work):
     return found
 
 
-@pytest.mark.slow  # compiles the threaded kernel (~5-10 s cold); the default from 2**20 node-inputs
 def test_threaded_kernel_is_bit_identical_to_serial(rng, monkeypatch):
+    """Threads (the default from 2**20 node-inputs) run whole chunks: the serial numbers exactly."""
     net, g, c, v = _problem(rng)
     serial = _solve(net, g, c, v, monkeypatch, 2**62)
     threaded = _solve(net, g, c, v, monkeypatch, 1)
@@ -54,8 +54,10 @@ def test_threaded_kernel_is_bit_identical_to_serial(rng, monkeypatch):
     assert rel(threaded[1], direct[1]) < RTOL_DIRECT
 
 
-def test_an_input_gets_the_same_answer_alone_as_in_a_batch(rng, monkeypatch):
-    net, g, c, v = _problem(rng)
+@pytest.mark.parametrize("m", [24, 23], ids=["lines-in-pairs", "odd-last-line"])
+def test_an_input_gets_the_same_answer_alone_as_in_a_batch(rng, monkeypatch, m):
+    """A full chunk takes the two-lines word-line solve, a lone input the loops: same numbers."""
+    net, g, c, v = _problem(rng, m=m)
     batch = _solve(net, g, c, v, monkeypatch, 2**62)
     for k in (0, schur.CHUNK - 1, len(v) - 1):  # first and last of a full chunk, the partial one
         alone = _solve(net, g, c[k], v[k][None], monkeypatch, 2**62)
