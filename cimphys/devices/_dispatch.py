@@ -28,7 +28,7 @@ __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate"
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "80a83d5d6cbbab0b"
+KERNEL_SOURCES = "5ad5c9c0bc8741dc"
 
 
 @jit
@@ -85,8 +85,12 @@ def _quiet(mid, v, P, k):
 # factor F (VTEAM (v/v_off - 1)^alpha_off, Yakopcic e^v - e^Vp) and the side of the threshold
 # window are the same for every cell of a step when the cells share thresholds and exponents,
 # so the integrator evaluates them once per step and each cell only its rate constant (which
-# may vary per cell) and its window.  Rows that may vary per cell: SPLIT_RATE_ROWS[mid].
-SPLIT_RATE_ROWS = {2: (4, 5), 3: (7, 8)}  # (side -1 row, side +1 row): VTEAM k_on, k_off; Yakopcic an, ap
+# may vary per cell, as may every row the rate law does not read) and its window.
+SPLIT_RATE_ROWS = {2: (4, 5), 3: (8, 7)}  # (side -1 row, side +1 row): VTEAM k_on, k_off; Yakopcic an, ap
+# Rows the rate law reads besides the rate constants: these must be the same for every cell.
+# VTEAM: bounds, thresholds, alphas, window kind, a_on, a_off, w_c, p (not r_on, r_off, iv);
+# Yakopcic: bounds, vp, vn, xp, xn, alphap, alphan, eta (not a1, a2, b).
+SPLIT_SHARED_ROWS = {2: (0, 1, 6, 7, 8, 9, 11, 12, 13, 14, 15), 3: (0, 1, 5, 6, 9, 10, 11, 12, 13)}
 
 
 @jit(inline="always")
@@ -156,13 +160,13 @@ def _split_rate(mid, kind, n2p, side, fac, x, q, kr):
 def split_eligible(mid: int, P: np.ndarray, n_scale: int) -> bool:
     """True when every cell shares the voltage factor and window shape (see SPLIT_RATE_ROWS).
 
-    One voltage scale for all cells; every row but the rate constants the same in all
+    One voltage scale for all cells; the rows of ``SPLIT_SHARED_ROWS`` the same in all
     columns; a Biolek window exponent ``2p`` that is an integer below 128 (see :func:`_ipow`).
     """
-    if mid not in SPLIT_RATE_ROWS or n_scale != 1:
+    if mid not in SPLIT_SHARED_ROWS or n_scale != 1:
         return False
-    for r in range(P.shape[0]):  # row by row: no copy of a per-cell table
-        if r not in SPLIT_RATE_ROWS[mid] and P[r].min() != P[r].max():
+    for r in SPLIT_SHARED_ROWS[mid]:  # row by row: no copy of a per-cell table
+        if P[r].min() != P[r].max():
             return False
     if mid == 2 and P[11, 0] == 2.0:
         n = 2.0 * P[15, 0]

@@ -54,7 +54,7 @@ from ._dispatch import _rate, _split_drive, _split_rate, _split_shape
 __all__ = ["BLOCK", "FIXED_METHODS", "ORDER", "run_fixed", "stage_drive", "step_grid"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "80a83d5d6cbbab0b"
+KERNEL_SOURCES = "5ad5c9c0bc8741dc"
 
 # Cells per block: large enough that the per-block cost of each stage (a call, array views)
 # is small against 1024 cells, small enough that a block's state, rates and rate constants
@@ -202,7 +202,7 @@ def _blocks(split, mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b
     if mid == 2:
         rows = (4, 5)
     elif mid == 3:
-        rows = (7, 8)
+        rows = (8, 7)
     for b in range(b0, b1):
         c0 = b * BLOCK
         m = min(BLOCK, n - c0)

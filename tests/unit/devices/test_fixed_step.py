@@ -106,15 +106,28 @@ def test_shared_voltage_factor_equals_the_full_rate_law(index, method):
     np.testing.assert_allclose(shared.state.values, full.state.values, rtol=RTOL_SPLIT, atol=0)
 
 
-def test_vteam_pickett_other_window_exponent_and_per_cell_rates(rng):
-    """p = 3 (2p = 6, not the constant-folded 20) and per-cell k_on/k_off: shared vs full path."""
-    k_on = -rng.uniform(1e-7, 5e-7, 8)
-    model = VTEAM(**{**SLOW_VTEAM, "p": 3.0, "k_on": k_on, "k_off": -k_on})
-    wave = triangle(-1.0, 1.0, 1e3, cycles=2, points_per_cycle=50)
-    x0 = rng.uniform(0.5e-9, 2.5e-9, 8)
-    shared = integrate(model, wave, x0, method="rk4", substeps=2, quantities=("state",))
-    full = integrate(model, wave, x0, method="rk4", substeps=2, v_scale=np.ones(8), quantities=("state",))
+def _shared_vs_full(model, wave, x0, method):
+    from cimphys.devices._dispatch import split_eligible
+
+    assert split_eligible(model.model_id, model._P, 1)  # the shared-factor path is taken
+    shared = integrate(model, wave, x0, method=method, substeps=2, quantities=("state",))
+    full = integrate(model, wave, x0, method=method, substeps=2, v_scale=np.ones(x0.size), quantities=("state",))
     np.testing.assert_allclose(shared.state.values, full.state.values, rtol=RTOL_SPLIT, atol=0)
+    return shared.state.values
+
+
+def test_per_cell_rate_constants_and_read_parameters(rng):
+    """Per-cell k_on, k_off and r_off (VTEAM, p = 3: 2p = 6, not the constant-folded 20), and
+    per-cell ap != an and a1 (Yakopcic): the shared-factor path against the full rate law."""
+    k_on = -rng.uniform(1e-7, 5e-7, 8)
+    vteam = VTEAM(**{**SLOW_VTEAM, "p": 3.0, "k_on": k_on, "k_off": -2 * k_on, "r_off": rng.uniform(2e5, 4e5, 8)})
+    x = _shared_vs_full(vteam, triangle(-1.0, 1.0, 1e3, cycles=2, points_per_cycle=50), rng.uniform(0.5e-9, 2.5e-9, 8),
+                        "rk4")
+    assert np.ptp(x[:, 0]) > 0.1 * 3e-9
+    ap = rng.uniform(2000.0, 6000.0, 8)
+    yak = Yakopcic(**{**OBLEA, "ap": ap, "an": 0.5 * ap, "a1": rng.uniform(1e-4, 3e-4, 8)})
+    x = _shared_vs_full(yak, sinusoid(0.25, 100.0, cycles=2, points_per_cycle=50), np.full(8, 0.3), "heun")
+    assert np.ptp(x[:, 0]) > 0.1
 
 
 def test_bounds_records_threads_and_quiet_steps(rng):
