@@ -34,9 +34,11 @@ interleaved), on the reference 256 x 256 array with 64 inputs:
 * the word-line recurrences of a full chunk two lines at a time with their running values in
   locals (:func:`_wl_two_lines`): 2.9 ns per node and chunk vs 4.5-5.4, the whole kernel
   0.193 -> 0.155 s to ``tol = 1e-10`` (0.21 -> 0.165 s to 1e-12), bit-identical;
-* ``Crossbar(G).solve(V, tol=1e-10)`` before that step: 0.167 s of CPU on one thread against
-  1.38 s for SuperLU's factorisation and solves (8.3x; SuperLU's wall time on the idle machine
-  was 1.43 s); two threads were 1.6-1.8x faster than one on the idle machine.
+* ``Crossbar(G).solve(V, tol=1e-10)`` in the end: 0.156 s of CPU on one thread against 1.46 s
+  for SuperLU's factorisation and solves (9.3x; 8.8x at 1e-12; SuperLU's wall time on the idle
+  machine was 1.43 s); by wall time 10.2-10.6x on one thread at load ~4, 9.7x by the benchmark
+  at load 5.5.  Two threads were 1.6-1.8x faster than one on the idle machine (measured before
+  these changes), so ~15x is expected there; not measured idle after them.
 
 Not helping: a float32 copy of the kernel (no faster: not bandwidth-bound); padding the rows
 against L1 set conflicts (faster recurrences alone, not the whole solve); ``CHUNK = 8`` or
