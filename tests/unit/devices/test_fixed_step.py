@@ -154,7 +154,8 @@ def test_non_finite_rate_names_cell_and_time():
 
 @pytest.mark.parametrize(("kwargs", "match"),
                          [({"method": "midpoint"}, "method"), ({"method": "rk4", "substeps": 0}, "substeps"),
-                          ({"method": "euler", "substeps": 1.5}, "substeps")])
+                          ({"method": "euler", "substeps": 1.5}, "substeps"),
+                          ({"method": "rk45", "substeps": 4}, "substeps")])
 def test_rejects_bad_arguments(kwargs, match):
     with pytest.raises(InputError, match=match):
         integrate(VTEAM(**SLOW_VTEAM), triangle(-1.0, 1.0, 1e3), [1e-9, 2e-9], **kwargs)
