@@ -5,7 +5,16 @@ tile card (ISAAC-like 128x128, 2.5 ohm per cell segment, 8-bit ADCs) within 60 s
 characterisation (cold tile cache), within 10 s with characterised tiles cached, peak memory
 within 4 GB.  These budgets are absolute (the brief's), so the "peer" of those records is the
 budget itself; the fp32 NumPy forward of the same sentences, timed in the same run, is given in
-the notes as the scale of the digital work.  quick=True: 2 sentences.
+the notes as the scale of the digital work, and so is the CPU time of the cold run: on the
+shared 2-core machine the wall time follows the other users' load, the CPU time much less (an
+idle machine runs the cold forward in about CPU time / 2 plus a few serial seconds).
+quick=True: 2 sentences.
+
+Where the cold run goes (cProfile, 2026-11-25, load ~5, so every figure ~2x an idle one): the
+1620 tiles of 128 x 128 (one exact block factorisation each: 33 ms of one core, ~55 CPU-s in
+all) on a pool of two threads, overlapped with the calibration pass on the main thread (8 s of
+calibration arithmetic); then the analog forward of the 10 sentences (5 s) and the fp32
+forwards, tokenizer and model loading (~3 s).
 """
 
 from __future__ import annotations
@@ -41,15 +50,18 @@ def run(quick: bool = False) -> list[Record]:
     texts = sentences(n)
     fp32 = best_of(lambda: model.encode(texts, DigitalEngine()), repeat=3)
     with tempfile.TemporaryDirectory() as cache:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ds = _forward(n, cache)
-        cold = time.perf_counter() - start
+        cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
         start = time.perf_counter()
         ds = _forward(n, cache)
         warm = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
     note = (f"{n} sentences, {int(ds.tile_count)} tiles, cos {float(ds.embedding_cosine.mean()):.4f}, "
-            f"rho {float(ds.retrieval_spearman):.3f}; fp32 forward {fp32:.3f} s")
+            f"rho {float(ds.retrieval_spearman):.3f}; fp32 forward {fp32:.3f} s; cold CPU {cold_cpu:.1f} s; "
+            f"load {load}")
     return [
         Record("MiniLM-L6 analog forward, cold (characterise)", cold, "budget 60 s", 60.0, "s", 1.0, True, note),
         Record("MiniLM-L6 analog forward, tiles cached", warm, "budget 10 s", 10.0, "s", 1.0, True,
