@@ -10,10 +10,11 @@ Figures (ratios against a peer timed in the same run):
   the notes; the primary call is also timed on one thread and on all of Numba's threads (the
   check of ``cimphys.circuits.schur.PARALLEL_MIN_WORK``); also the transfer-matrix route (T,
   then ``V @ T.T``).  Target >= 10x.  Measured 2026-11-25 on the 2-core machine shared with
-  other jobs (load 5.5): 9.7x at tol 1e-10 (0.34 s vs 3.3 s; one thread 0.36 s, two 0.36 s),
-  8.4x at 1e-12, i_out error 6.5e-12 and 6.1e-13 against SuperLU; by CPU time on one thread
-  (what an idle core gives) 0.156 s vs 1.46 s, 9.3x.  Two threads were 1.6-1.8x faster than one
-  on the idle machine the same morning, so ~15x is expected idle (not measured after the changes).
+  other jobs: at load 2.6, 10.7x at tol 1e-10 (0.131 s vs 1.40 s; one thread 0.139 s, two
+  0.134 s) and 8.5x at 1e-12; at load 5.5, 9.7x and 8.4x; i_out error 6.5e-12 and 6.1e-13
+  against SuperLU.  By CPU time on one thread 0.156 s vs 1.46 s (9.3x).  Two threads were
+  1.6-1.8x faster than one on the idle machine the same morning (before these changes); not
+  measured idle after them.
 * 128 x 128, one input vector: ``Crossbar.solve`` vs ``ngspice -b`` on the netlist.  Target >= 1000x.
 * Transfer matrix of 256 x 256: seconds, against a 1 s budget (peer: the budget).
 * A characterised array (``Crossbar.apply``) on a batch vs the dense ``V @ G``.  Target <= 2x.

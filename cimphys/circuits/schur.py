@@ -36,8 +36,8 @@ interleaved), on the reference 256 x 256 array with 64 inputs:
   0.193 -> 0.155 s to ``tol = 1e-10`` (0.21 -> 0.165 s to 1e-12), bit-identical;
 * ``Crossbar(G).solve(V, tol=1e-10)`` in the end: 0.156 s of CPU on one thread against 1.46 s
   for SuperLU's factorisation and solves (9.3x; 8.8x at 1e-12; SuperLU's wall time on the idle
-  machine was 1.43 s); by wall time 10.2-10.6x on one thread at load ~4, 9.7x by the benchmark
-  at load 5.5.  Two threads were 1.6-1.8x faster than one on the idle machine (measured before
+  machine was 1.43 s); by wall time 10.2-10.6x on one thread at load ~4, and by the benchmark
+  10.7x at load 2.6 (0.131 s vs 1.40 s), 9.7x at load 5.5.  Two threads were 1.6-1.8x faster than one on the idle machine (measured before
   these changes), so ~15x is expected there; not measured idle after them.
 
 Not helping: a float32 copy of the kernel (no faster: not bandwidth-bound); padding the rows
