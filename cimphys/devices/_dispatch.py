@@ -28,7 +28,7 @@ __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate"
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "5ad5c9c0bc8741dc"
+KERNEL_SOURCES = "67fba54aa8a901ce"
 
 
 @jit

@@ -33,6 +33,7 @@ from ..cards import ModelSpec, Parameter, register_model
 from ..errors import InputError
 from ._kernel_math import _pow
 from .dynamic_model import DynamicModel
+from .variability import MEMORY_SECTIONS
 
 __all__ = ["SPEC", "LinearIonDrift"]
 
@@ -52,6 +53,7 @@ SPEC = register_model(
             Parameter("p", "1", "window exponent", default=1.0, low=0.0, high=100.0, low_open=True),
             Parameter("j", "1", "Prodromakis window scale", default=1.0, low=0.0, high=10.0, low_open=True),
         ),
+        sections=MEMORY_SECTIONS,
         checks=((lambda p: p["r_off"] > p["r_on"], "expected r_off > r_on"),),
     )
 )

@@ -42,7 +42,7 @@ from ..cards import Card, ModelSpec, Parameter, register_model
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from ..results import variable
-from .variability import as_generator
+from .variability import MEMORY_SECTIONS, as_generator
 
 __all__ = ["SPEC", "PCMModel", "drift_compensation_factor", "folded_normal_mean"]
 
@@ -73,6 +73,7 @@ SPEC = register_model(
             Parameter("t0", "s", "time after programming of the reference read", default=20.0, low=0.0, high=1e9, low_open=True),
             Parameter("t_read", "s", "duration of one read", default=250e-9, low=0.0, high=1.0, low_open=True),
         ),
+        sections=MEMORY_SECTIONS,
         checks=(
             (lambda p: p["nu_mean_min"] <= p["nu_mean_max"], "nu_mean_min must be <= nu_mean_max"),
             (lambda p: p["nu_std_min"] <= p["nu_std_max"], "nu_std_min must be <= nu_std_max"),

@@ -30,6 +30,7 @@ from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from ._kernel_math import _exp, _sinh_cosh
 from .dynamic_model import DynamicModel, FixedStateCell
+from .variability import MEMORY_SECTIONS
 
 __all__ = ["SPEC", "StanfordPKU", "StanfordPKUCell"]
 
@@ -56,6 +57,7 @@ SPEC = register_model(
             Parameter("t0", "K", "ambient temperature", default=298.0, low=0.0, high=2000.0, low_open=True),
             Parameter("r_th", "K/W", "effective thermal resistance", default=2.1e3, low=0.0, high=1e9),
         ),
+        sections=MEMORY_SECTIONS,
         checks=((lambda p: p["g_max"] > p["g_min"], "expected g_max > g_min"),),
     )
 )

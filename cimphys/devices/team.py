@@ -37,6 +37,7 @@ from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from ._kernel_math import _pow
 from .dynamic_model import DynamicModel
+from .variability import MEMORY_SECTIONS
 
 __all__ = ["SPEC_TEAM", "SPEC_VTEAM", "TEAM", "VTEAM"]
 
@@ -75,6 +76,7 @@ SPEC_VTEAM = register_model(
             Parameter("v_on", "V", "ON threshold voltage (negative)", high=0.0, high_open=True),
             Parameter("v_off", "V", "OFF threshold voltage (positive)", low=0.0, low_open=True),
         ),
+        sections=MEMORY_SECTIONS,
         checks=((_ordered, "expected x_off > x_on and r_off > r_on"),),
     )
 )
@@ -89,6 +91,7 @@ SPEC_TEAM = register_model(
             Parameter("i_on", "A", "ON threshold current (negative)", high=0.0, high_open=True),
             Parameter("i_off", "A", "OFF threshold current (positive)", low=0.0, low_open=True),
         ),
+        sections=MEMORY_SECTIONS,
         checks=((_ordered, "expected x_off > x_on and r_off > r_on"),),
     )
 )

@@ -28,6 +28,8 @@ from ..errors import InputError
 from ..results import variable
 
 __all__ = [
+    "ENDURANCE_SECTION",
+    "MEMORY_SECTIONS",
     "VARIABILITY_SECTION",
     "EnduranceWindow",
     "Variability",
@@ -50,6 +52,20 @@ VARIABILITY_SECTION = (
     Parameter("p_stuck_on", "1", "probability that a cell is stuck at its on state", default=0.0, low=0.0, high=1.0),
     Parameter("p_stuck_off", "1", "probability that a cell is stuck at its off state", default=0.0, low=0.0, high=1.0),
 )
+
+# Parameters of an optional ``[endurance]`` table: the measured window edges after some cycles.
+ENDURANCE_SECTION = (
+    Parameter("cycles", "1", "switching cycles at which the window was measured (increasing, >= 1)", kind="floats",
+              low=1.0, high=1e15),
+    Parameter("g_on", "S", "on-state (high) conductance after that many cycles", kind="floats", low=0.0, high=1.0,
+              low_open=True),
+    Parameter("g_off", "S", "off-state (low) conductance after that many cycles", kind="floats", low=0.0, high=1.0,
+              low_open=True),
+)
+
+#: The optional tables every memory-cell model declares (see :meth:`Variability.from_card` and
+#: :meth:`EnduranceWindow.from_card`): device data a card may carry beside its fitted parameters.
+MEMORY_SECTIONS = {"variability": VARIABILITY_SECTION, "endurance": ENDURANCE_SECTION}
 
 
 def as_generator(seed) -> np.random.Generator:
@@ -177,6 +193,13 @@ class Variability:
             raise InputError(f"variability: unknown keys {sorted(extra)}; known: {sorted(known)}")
         return cls(**dict(table))
 
+    @classmethod
+    def from_card(cls, card) -> Variability:
+        """The card's ``[variability]`` table (already checked by the card loader), or no
+        variation when the card has none."""
+        table = card.sections.get("variability")
+        return cls() if table is None else cls.from_mapping(table)
+
     def sample_devices(self, g_nominal, shape, g_on: float, g_off: float, rng) -> np.ndarray:
         """Per-device conductances (S): d2d variation around ``g_nominal``, then stuck-at faults."""
         rng = as_generator(rng)
@@ -208,6 +231,25 @@ class EnduranceWindow:
             raise InputError("g_on: expected g_on > g_off at every measured cycle count")
         for name, arr in (("cycles", c), ("g_on", on), ("g_off", off)):
             object.__setattr__(self, name, tuple(float(x) for x in arr))
+
+    @classmethod
+    def from_card(cls, card) -> EnduranceWindow | None:
+        """The card's ``[endurance]`` table, or ``None`` when the card gives no endurance data.
+
+        Raises :class:`~cimphys.errors.InputError` naming the card when the table is
+        inconsistent (lengths differ, cycles not increasing, ``g_on <= g_off``).
+        """
+        table = card.sections.get("endurance")
+        if table is None:
+            return None
+        lengths = {len(table[k]) for k in ("cycles", "g_on", "g_off")}
+        try:
+            if len(lengths) != 1:
+                raise InputError(f"cycles, g_on, g_off: expected lists of one length, got lengths {sorted(lengths)}")
+            return cls(tuple(table["cycles"]), tuple(table["g_on"]), tuple(table["g_off"]))
+        except InputError as exc:
+            where = card.path or card.name
+            raise InputError(f"{where}: [endurance] {exc}") from None
 
     def window(self, n_cycles) -> tuple[np.ndarray, np.ndarray]:
         """Window edges ``(g_on, g_off)`` in S after ``n_cycles`` (>= 1) cycles."""

@@ -29,6 +29,7 @@ import math
 from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from .dynamic_model import DynamicModel
+from .variability import MEMORY_SECTIONS
 
 __all__ = ["SPEC", "Yakopcic"]
 
@@ -52,6 +53,7 @@ SPEC = register_model(
             Parameter("alphan", "1", "negative window decay", low=0.0, high=1e3),
             Parameter("eta", "1", "direction of motion relative to voltage (+1 or -1)", default=1.0, low=-1.0, high=1.0),
         ),
+        sections=MEMORY_SECTIONS,
         checks=((lambda p: p["eta"] in (-1.0, 1.0), "eta: expected +1 or -1"),),
     )
 )

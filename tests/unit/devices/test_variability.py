@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,41 @@ def test_endurance_interpolates_in_log_cycles():
 def test_bad_input_names_parameter(call, name):
     with pytest.raises(InputError, match=name):
         call()
+
+
+def _card_with(tables: str, tmp_path):
+    from cimphys.cards import load_device
+
+    base = (Path(__file__).parents[3] / "devices" / "kvatinsky2015_vteam_pickett.toml").read_text()
+    path = tmp_path / "vteam_with_data.toml"
+    path.write_text(base + "\n" + tables)
+    return load_device(path)
+
+
+def test_a_card_carries_variability_and_endurance_data(tmp_path):
+    card = _card_with(
+        "[variability]\nd2d_sigma = 0.2\np_stuck_off = 0.01\n\n"
+        "[endurance]\ncycles = [1.0, 1e4, 1e6]\ng_on = [1e-3, 1e-3, 5e-4]\ng_off = [3.3e-6, 3.3e-6, 1e-5]\n",
+        tmp_path,
+    )
+    var = Variability.from_card(card)
+    assert (var.d2d_sigma, var.c2c_sigma, var.p_stuck_off) == (0.2, 0.0, 0.01)  # defaults filled
+    window = EnduranceWindow.from_card(card)
+    on, off = window.window(1e6)
+    assert (float(on), float(off)) == pytest.approx((5e-4, 1e-5), rel=1e-12)
+    bare = _card_with("", tmp_path)
+    assert Variability.from_card(bare) == Variability() and EnduranceWindow.from_card(bare) is None
+
+
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        ("[variability]\nd2d_sgima = 0.2\n", "d2d_sigma"),  # a typo: the loader suggests the key
+        ("[variability]\nd2d_sigma = -0.1\n", "d2d_sigma"),
+        ("[endurance]\ncycles = [1.0, 1e4]\ng_on = [1e-3]\ng_off = [1e-6, 1e-6]\n", "one length"),
+        ("[endurance]\ncycles = [1e4, 1.0]\ng_on = [1e-3, 1e-3]\ng_off = [1e-6, 1e-6]\n", "increasing"),
+    ],
+)
+def test_bad_card_data_is_named(tables, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        EnduranceWindow.from_card(_card_with(tables, tmp_path))
