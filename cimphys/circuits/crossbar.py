@@ -26,17 +26,8 @@ import numpy as np
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from . import schur
-from .nodal import (
-    METHODS,
-    RTOL_SOLVE,
-    BlockFactor,
-    Network,
-    _block_pays,
-    block_fits,
-    cell_currents,
-    solve_linear,
-    transfer_matrix,
-)
+from .nodal import METHODS, RTOL_SOLVE, Network, _block_pays, cell_currents, solve_linear
+from .transfer import BlockFactor, block_fits, transfer_matrix
 
 __all__ = ["Crossbar", "CrossbarSolution"]
 

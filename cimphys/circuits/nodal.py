@@ -41,16 +41,18 @@ through the diagonal cell stamps.  Three exact paths, all residual-checked:
   preconditioned CG on the BL Schur complement when the stamp is symmetric (``a == b >= 0``,
   no merged WL nodes, see :mod:`cimphys.circuits.schur`), else by BiCGSTAB; the relative
   residual is the BL-voltage change of one more sweep over the voltage scale;
-* ``method="block"`` (:class:`BlockFactor`, Numba + LAPACK): each WL chain eliminated exactly,
-  leaving a block-tridiagonal system over rows with dense ``N x N`` blocks, factorised by block
-  LU (``M N^3`` flops, ``M N^2`` memory) and reused for any batch and the transfer matrix; when
-  ``a == b`` the blocks are symmetric positive definite and are inverted by Cholesky in one
-  GIL-free kernel (:func:`_schur_recursion_spd`), else by LU.
+* ``method="block"`` (:class:`~cimphys.circuits.transfer.BlockFactor`, Numba + LAPACK): each WL
+  chain eliminated exactly, leaving a block-tridiagonal system over rows with dense ``N x N``
+  blocks, factorised by block LU (``M N^3`` flops, ``M N^2`` memory) and reused for any batch
+  and the transfer matrix; Cholesky when ``a == b``.  It lives in
+  :mod:`cimphys.circuits.transfer` with :func:`~cimphys.circuits.transfer.transfer_matrix`;
+  this module re-exports ``BlockFactor``, ``transfer_matrix``, ``block_fits`` and
+  ``block_eligible`` (imported on first access: that module imports this one).
 
 ``"auto"`` takes the symmetric CG path from ``AUTO_ITERATIVE_CELLS`` cells on when the stamp
 qualifies (any batch: measured ~5x faster than the block path on 256 x 256 with 64 inputs),
 else the block path for batches of at least ``AUTO_BLOCK_BATCH`` inputs when the factor fits in
-``MAX_BLOCK_BYTES``, the iterative path from ``AUTO_ITERATIVE_CELLS`` cells on, and the direct
+``transfer.MAX_BLOCK_BYTES``, the iterative path from ``AUTO_ITERATIVE_CELLS`` cells on, and the direct
 path for small arrays.  A path that misses ``tol`` falls back to the direct
 one, which raises :class:`~cimphys.errors.ConvergenceError` rather than return a wrong answer.
 
@@ -65,7 +67,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,7 @@ from . import schur
 __all__ = [
     "BlockFactor",
     "Chains",
+    "LineFactor",
     "METHODS",
     "Network",
     "RTOL_SOLVE",
@@ -99,6 +101,8 @@ AUTO_ITERATIVE_CELLS = 4096
 METHODS = ("auto", "direct", "iterative", "block")
 #: Largest system (nodes) the SuperLU fallback is allowed to factorise.
 MAX_DIRECT_NODES = 2_000_000
+#: ``method="auto"`` factorises (:class:`BlockFactor`) when a batch has this many inputs.
+AUTO_BLOCK_BATCH = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -461,6 +465,8 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
         if found is not None:
             return _finish(network, a, b, c3, v2, found[0], found[1], batched)
     if method == "block" or (method == "auto" and _block_pays(network, v2.shape[0])):
+        from .transfer import BlockFactor
+
         factor = BlockFactor(network, a, b)
         return factor.solve_linear(c3 if batched else c3[0], v2 if batched else v2[0], tol=tol)
     if method == "iterative" or (method == "auto" and big):
@@ -488,6 +494,8 @@ def _fallback(network, a, b, c3, v2, batched, tol):
 
 
 def _block_pays(network: Network, batch: int) -> bool:
+    from .transfer import block_fits
+
     m, n = network.shape
     return batch >= AUTO_BLOCK_BATCH and m * n >= AUTO_ITERATIVE_CELLS and block_fits(network)
 
@@ -649,8 +657,12 @@ def _sweep_serial(out, other, coef, c, sign_c, u_lo, u_hi, gid, low, cp, ipiv, r
 PARALLEL_MIN_NODES = 2**20
 
 
-class _Family:
-    """One family of chains (WLs or BLs) factorised with its cell stamps on the diagonal."""
+class LineFactor:
+    """One family of chains (WLs or BLs) factorised with its cell stamps on the diagonal.
+
+    The exact line solves every path shares: the iterative sweeps here, the symmetric CG of
+    :mod:`cimphys.circuits.schur` and the WL elimination of :mod:`cimphys.circuits.transfer`.
+    """
 
     def __init__(self, chains: Chains, diag: np.ndarray):
         shape = diag.shape
@@ -673,8 +685,8 @@ class _LineSolver:
         m, n = network.shape
         self.a, self.b = a, b
         self.aT, self.bT = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
-        self.wlf = _Family(network.wl_chains(), a)
-        self.blf = _Family(network.bl_chains(), self.bT)
+        self.wlf = LineFactor(network.wl_chains(), a)
+        self.blf = LineFactor(network.bl_chains(), self.bT)
         self.c, self.cT = c3, np.ascontiguousarray(c3.transpose(0, 2, 1))
         self.v2 = v2
         self.vend = _writable(network.v_bl_end[None, :])
@@ -845,293 +857,14 @@ def dissipation(network: Network, *, v_in, v_wl, v_bl, i_out, i_cell, i_near, i_
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# Block path (Numba + LAPACK): WL chains eliminated exactly, block-tridiagonal LU over rows
-# ---------------------------------------------------------------------------------------------
-
-#: Largest factor (bytes, M*N*N float64 blocks) the block path may hold.
-MAX_BLOCK_BYTES = 768 * 2**20
-#: ``method="auto"`` factorises when a batch has at least this many right-hand sides.
-AUTO_BLOCK_BATCH = 8
+# The exact direct factorisation and the transfer matrix live in cimphys.circuits.transfer, which
+# imports this module; re-exported here on first access (PEP 562), so either may load first.
+_TRANSFER_NAMES = ("BlockFactor", "block_eligible", "block_fits", "transfer_matrix")
 
 
-@jit_parallel(error_model="numpy")
-def _schur_blocks(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, out):
-    """``out[t] = diag(b_t) - diag(a_t) W_t^-1 diag(b_t) + diag(diag_bl[t])`` for every row t.
+def __getattr__(name: str):
+    if name in _TRANSFER_NAMES:
+        from . import transfer
 
-    ``W_t`` is WL chain t with the cell stamps ``a_t`` on its diagonal, already factorised
-    (``gid, low, cp, ipiv`` from :func:`_chain_factor`); its inverse is built one merged
-    group at a time (nodes of one group share a column), zeros above the unit skipped.
-    """
-    m, n = a.shape
-    for t in prange(m):
-        g = gid[t]
-        ng = g[n - 1] + 1
-        inv = np.zeros((ng, ng))  # inv[q, p]: voltage of group p per ampere into group q
-        lo_fixed = rlo[t] == 0.0
-        hi_fixed = rhi[t] == 0.0 and not (lo_fixed and ng == 1)
-        for q in range(ng):
-            if (q == 0 and lo_fixed) or (q == ng - 1 and hi_fixed):
-                continue  # current into a node held by a source changes nothing
-            col = inv[q]
-            col[q] = ipiv[t, q]
-            for k in range(q + 1, ng):
-                col[k] = -low[t, k] * col[k - 1] * ipiv[t, k]
-            for k in range(ng - 2, -1, -1):
-                col[k] -= cp[t, k] * col[k + 1]
-        inv_t = np.ascontiguousarray(inv.T)  # rows read contiguously below (same values)
-        blk = out[t]
-        for j in range(n):
-            row = inv_t[g[j]]
-            aj = -a[t, j]
-            for k in range(n):
-                blk[j, k] = aj * row[g[k]] * b[t, k]
-            blk[j, j] += b[t, j] + diag_bl[t, j]
-
-
-@jit(error_model="numpy")
-def _schur_recursion(s, g):
-    """Block LU over rows in place: ``s[t] <- (D_t - G_t s[t-1] G_t)^-1`` with diagonal ``G_t = g[t]``."""
-    m, n, _ = s.shape
-    for t in range(m):
-        if t > 0:
-            prev = s[t - 1]
-            cur = s[t]
-            for j in range(n):
-                for k in range(n):
-                    cur[j, k] -= g[t, j] * prev[j, k] * g[t, k]
-        s[t] = np.linalg.inv(s[t])
-
-
-def _lapack(module: str, name: str, nargs: int):
-    """A Fortran BLAS/LAPACK routine of SciPy's bundled library, callable from Numba kernels.
-
-    Reached through the function pointers SciPy exports in ``scipy.linalg.cython_lapack`` /
-    ``cython_blas`` (the same routines Numba's own ``np.linalg`` calls), so the kernel that
-    calls it runs without the GIL, unlike SciPy's Python wrappers.
-    """
-    import ctypes
-
-    from numba.core.extending import get_cython_function_address
-
-    ptr = ctypes.c_void_p
-    return ctypes.CFUNCTYPE(None, *(ptr,) * nargs)(get_cython_function_address(f"scipy.linalg.{module}", name))
-
-
-_DPOTRF = _lapack("cython_lapack", "dpotrf", 5)
-_DTRTRI = _lapack("cython_lapack", "dtrtri", 6)
-_DSYRK = _lapack("cython_blas", "dsyrk", 10)
-
-
-@jit(error_model="numpy", cache=False)  # ctypes pointers cannot be cached: compiles in ~0.7 s
-def _schur_recursion_spd(s, g, work):
-    """:func:`_schur_recursion` for symmetric positive definite blocks, by Cholesky.
-
-    Each block ``S = L L^T`` (``dpotrf``, ``N^3/3`` flops), ``L^-1`` (``dtrtri``, ``N^3/3``) and
-    ``S^-1 = L^-T L^-1`` (``dsyrk``, BLAS 3): measured 1.3-1.4x faster than the general LU
-    inverse (``2 N^3``) on 128 and 256 blocks, and faster than ``dpotri``, whose ``dlauum``
-    runs far below BLAS-3 speed in OpenBLAS.  A C-ordered block is its F-ordered transpose to
-    LAPACK (the same matrix: it is symmetric); the lower triangle LAPACK works on is the upper
-    one here.  Only that triangle of ``S_t - G_t S_{t-1}^-1 G_t`` is formed (half the update).
-    Returns 0, or the row + 1 whose block is not positive definite (``s`` then spoiled: the
-    caller takes the general path).  ``work (N, N)`` is scratch.
-    """
-    m, n, _ = s.shape
-    ch = np.empty(3, np.uint8)
-    ch[0], ch[1], ch[2] = 76, 78, 84  # "L", "N", "T"
-    iv = np.empty(3, np.int32)  # n, lda, info
-    iv[0], iv[1], iv[2] = n, n, 0
-    dv = np.empty(2)
-    dv[0], dv[1] = 1.0, 0.0  # alpha, beta of syrk
-    for t in range(m):
-        cur = s[t]
-        if t > 0:
-            prev = s[t - 1]
-            for j in range(n):
-                gj = g[t, j]
-                for k in range(j, n):
-                    cur[j, k] -= gj * prev[j, k] * g[t, k]
-        _DPOTRF(ch.ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data, iv[2:].ctypes.data)
-        if iv[2] != 0:
-            return t + 1
-        for j in range(n):
-            for k in range(j):
-                cur[j, k] = 0.0  # the other triangle, so that syrk sees L^-1 alone
-        _DTRTRI(ch.ctypes.data, ch[1:].ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data,
-                iv[2:].ctypes.data)
-        if iv[2] != 0:
-            return t + 1
-        _DSYRK(ch.ctypes.data, ch[2:].ctypes.data, iv.ctypes.data, iv.ctypes.data, dv.ctypes.data,
-               cur.ctypes.data, iv[1:].ctypes.data, dv[1:].ctypes.data, work.ctypes.data, iv[1:].ctypes.data)
-        for j in range(n):
-            for k in range(j, n):
-                cur[j, k] = work[j, k]
-                cur[k, j] = work[j, k]
-    return 0
-
-
-@jit(error_model="numpy")
-def _block_substitute(sinv, g, z, back):
-    """Solve the block-tridiagonal system in place: ``z (M, N, B)`` right-hand sides -> ``y``.
-
-    With ``back=False`` only the last row is finished (all an output at row M-1 needs).
-    """
-    m, n, nb = z.shape
-    for t in range(1, m):
-        w = sinv[t - 1] @ z[t - 1]
-        for j in range(n):
-            for k in range(nb):
-                z[t, j, k] += g[t, j] * w[j, k]
-    z[m - 1] = sinv[m - 1] @ z[m - 1]
-    if back:
-        for t in range(m - 2, -1, -1):
-            w = z[t].copy()
-            for j in range(n):
-                for k in range(nb):
-                    w[j, k] += g[t + 1, j] * z[t + 1, j, k]
-            z[t] = sinv[t] @ w
-
-
-@jit(error_model="numpy")
-def _transfer_forward(sinv, g, z):
-    """Forward block elimination for one unit input per row, in place; returns ``y_{M-1}``.
-
-    Row ``k`` of ``z (M, N)`` starts as the BL injection of input ``k`` at its own row; input
-    ``k`` reaches row ``t`` only for ``k < t``, so step ``t`` updates rows ``0..t-1`` alone
-    (half the work of a dense forward sweep), and one ``(M, N)`` buffer suffices.
-    """
-    m = z.shape[0]
-    for t in range(1, m):
-        w = z[:t] @ sinv[t - 1].T
-        for k in range(t):
-            z[k] = w[k] * g[t]
-    return z @ sinv[m - 1].T
-
-
-class BlockFactor:
-    """Exact factorisation of the network for a fixed stamp ``(a, b)``, reused for any batch.
-
-    WL chain ``t`` is eliminated exactly (its inverse is dense, N x N), leaving the BL voltages
-    in a block-tridiagonal system over rows with dense N x N diagonal blocks and diagonal
-    couplings (the BL segments), which a block LU factorises: ``M N^3`` flops in LAPACK,
-    ``M N^2`` memory.  Needs every BL segment and BL end resistance non-zero (rows stay
-    distinct); :func:`block_eligible` says whether a network qualifies.
-    """
-
-    def __init__(self, network: Network, a: np.ndarray, b: np.ndarray):
-        if not block_eligible(network):
-            raise InputError("network: the block path needs non-zero BL segments and BL end resistances")
-        m, n = network.shape
-        a, b = _writable(a), _writable(b)
-        self.network, self.a, self.b = network, a, b
-        self.wl, bl = network.wl_chains(), network.bl_chains()
-        # Coupling g[t, j] between rows t-1 and t of BL j; end conductances at rows 0 and M-1.
-        self.g = np.zeros((m, n))
-        self.g[1:] = 1.0 / bl.r_seg.T
-        self.g_lo, self.g_hi = 1.0 / bl.r_lo, 1.0 / bl.r_hi  # 1/inf = 0: open end
-        diag = np.zeros((m, n))
-        diag[1:] += self.g[1:]
-        diag[:-1] += self.g[1:]
-        diag[0] += self.g_lo
-        diag[-1] += self.g_hi
-        self.wlf = _Family(self.wl, a)
-        f = self.wlf
-        self.sinv = np.empty((m, n, n))
-        _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
-        # a == b (two-terminal cells): every BL Schur block is symmetric, and positive definite
-        # when no group of lines floats, so Cholesky halves the flops of the recursion.
-        self.symmetric = np.array_equal(a, b) and _schur_recursion_spd(self.sinv, self.g, np.empty((n, n))) == 0
-        if self.symmetric:
-            return
-        if np.array_equal(a, b):  # not positive definite: rebuild the blocks, general path
-            _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
-        try:
-            _schur_recursion(self.sinv, self.g)
-        except np.linalg.LinAlgError as exc:
-            raise InputError("network: the nodal matrix is singular (a floating group of lines?)") from exc
-
-    def _wl_sweep(self, y_t, c3, v2):
-        x = np.empty((v2.shape[0],) + self.a.shape)
-        return self.wlf.sweep(x, y_t, self.b, c3, -1.0, v2)
-
-    def solve(self, c3: np.ndarray, v2: np.ndarray):
-        """Node voltages ``v_wl, v_bl`` (B, M, N) for stamps offsets ``c3`` and sources ``v2``."""
-        m, n = self.network.shape
-        nb = v2.shape[0]
-        xi = self._wl_sweep(np.zeros((1, n, m)), c3, v2)  # WL voltages with the BLs at 0 V
-        rhs = self.a * xi + c3
-        rhs[:, 0] += self.g_lo * self.network.v_bl_end
-        rhs[:, -1] += self.g_hi * self.network.v_bl_end
-        z = np.ascontiguousarray(rhs.transpose(1, 2, 0))
-        _block_substitute(self.sinv, self.g, z, True)
-        v_bl = np.ascontiguousarray(z.transpose(2, 0, 1))
-        v_wl = self._wl_sweep(np.ascontiguousarray(v_bl.transpose(0, 2, 1)), c3, v2)
-        return v_wl, v_bl
-
-    def solve_linear(self, c, v_in, *, tol: float = RTOL_SOLVE):
-        """:func:`solve_linear` with this factor: ``(v_wl, v_bl, i_out)``, residual-checked.
-
-        Falls back to the direct path if the block solve misses ``tol``.
-        """
-        net, a, b = self.network, self.a, self.b
-        a, b, c3, v2, batched = check_stamp(net, a, b, c, v_in)
-        v_wl, v_bl = self.solve(c3, v2)
-        if _fixed_point_residual(net, a, b, c3, v2, v_wl, v_bl) <= tol:
-            return _finish(net, a, b, c3, v2, v_wl, v_bl, batched)
-        return _fallback(net, a, b, c3, v2, batched, tol)
-
-    def transfer(self) -> np.ndarray:
-        """``T (N, M)``: sense currents per volt at each WL source (BL ends and ``c`` at 0)."""
-        m, n = self.network.shape
-        net = self.network
-        ones = np.ones((1, m))
-        xi = self._wl_sweep(np.zeros((1, n, m)), np.zeros((1, m, n)), ones)[0]
-        if net.sense_at == "last":
-            y_end = _transfer_forward(self.sinv, self.g, self.a * xi).T  # (N, M)
-            g_end = self.g_hi
-        else:
-            z = np.zeros((m, n, m))
-            z[np.arange(m), :, np.arange(m)] = self.a * xi  # input k drives only row k
-            _block_substitute(self.sinv, self.g, z, True)
-            y_end, g_end = z[0], self.g_lo
-        return np.ascontiguousarray(np.where(net.bl_floating, 0.0, g_end)[:, None] * y_end)
-
-
-def block_fits(network: Network) -> bool:
-    """Whether the block factor of ``network`` is allowed (structure and memory)."""
-    m, n = network.shape
-    return block_eligible(network) and 8 * m * n * n <= MAX_BLOCK_BYTES
-
-
-def block_eligible(network: Network) -> bool:
-    """Whether :class:`BlockFactor` applies: no zero BL segment or BL end resistance."""
-    bl = network.bl_chains()
-    return bool((bl.r_seg > 0).all() and (bl.r_lo > 0).all() and (bl.r_hi > 0).all())
-
-
-def transfer_matrix(network: Network, a, b, *, method: str = "auto", factor: BlockFactor | None = None):
-    """``T (N, M)`` in S with ``i_out = T @ v_in`` for the stamp ``(a, b)`` and ``c = 0``.
-
-    Only the WL sources count: BL-end biases (``v_bl_end``) add an offset, not part of ``T``.
-    Uses (or builds) a :class:`BlockFactor` when the network qualifies, else ``M`` unit
-    solves through :func:`solve_linear`.
-    """
-    m, n = network.shape
-    if method not in METHODS:
-        raise InputError(f"method: expected one of {METHODS}, got {method!r}")
-    if factor is None and method in ("auto", "block") and block_fits(network):
-        factor = BlockFactor(network, *check_stamp(network, a, b, np.zeros((m, n)), np.zeros(m))[:2])
-    if factor is not None:
-        t = factor.transfer()
-        if np.isfinite(t).all():
-            return t
-    unbiased = dataclasses.replace(network, v_bl_end=np.zeros(n))
-    sub = "auto" if method == "block" else method
-    # Unit inputs in chunks, so that the ~16 work vectors of a batched solve stay in budget.
-    chunk = max(1, int(MAX_BLOCK_BYTES // (16 * 8 * m * n)))
-    eye = np.eye(m)
-    parts = [
-        solve_linear(unbiased, a, b, np.zeros((m, n)), eye[k : k + chunk], method=sub)[2]
-        for k in range(0, m, chunk)
-    ]
-    return np.ascontiguousarray(np.vstack(parts).T)
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -468,7 +468,7 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     The arrays are those :func:`cimphys.circuits.nodal.check_stamp` returns (finite, float64,
     C-contiguous); :func:`~cimphys.circuits.nodal.solve_linear` is the checked entry point.
     """
-    from .nodal import _Family  # the chain factorisation shared with the other paths
+    from .nodal import LineFactor  # the chain factorisation shared with the other paths
 
     m, n = network.shape
     tol = as_scalar("tol", tol, low=0.0, low_open=True)
@@ -477,8 +477,8 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     if v2.ndim != 2 or v2.shape[1] != m or c3.ndim != 3 or c3.shape[1:] != (m, n):
         raise InputError(f"v2, c3: expected (B, {m}) and (Bc, {m}, {n}), got {v2.shape} and {c3.shape}")
     wl, bl = network.wl_chains(), network.bl_chains()
-    wlf = _Family(wl, a)
-    blf = _Family(bl, np.ascontiguousarray(a.T))
+    wlf = LineFactor(wl, a)
+    blf = LineFactor(bl, np.ascontiguousarray(a.T))
     g = np.zeros((m, n))
     g[1:] = 1.0 / bl.r_seg.T
     b_glo, b_ghi = _end_conductance(bl.r_lo), _end_conductance(bl.r_hi)

@@ -3,9 +3,8 @@
 A tile of linear cells maps word-line voltages to bit-line currents linearly, ``i = v @ Tᵀ``,
 with ``T`` (cols, rows) the crossbar's transfer matrix including every wire, driver and sense
 resistance (DESIGN.md, reference crossbar).  It is computed once per programmed tile
-(:func:`tile_transfer`: the circuit layer's exact block factorisation,
-:class:`cimphys.circuits.nodal.BlockFactor`, fused into one kernel, with
-:func:`cimphys.circuits.nodal.transfer_matrix` as the fallback), the tiles of all of a model's
+(:func:`tile_transfer`: the circuit layer's exact transfer matrix,
+:func:`cimphys.circuits.transfer.transfer_matrix`), the tiles of all of a model's
 matrices on one pool of threads (:class:`TilePool`), and then reused at matmul speed.
 Without wire resistance ``T = Gᵀ`` exactly and nothing is solved.
 
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._numba import jit, jit_parallel, prange
+from .._numba import jit_parallel, prange
 from ..errors import InputError
 from .config import CimConfig
 
@@ -51,12 +50,9 @@ def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
     """``Tᵀ`` (rows, cols): bit-line currents per volt on each word line, S.
 
     What :meth:`cimphys.circuits.crossbar.Crossbar.transfer_matrix` returns for these cells and
-    wires: the exact block factorisation of :class:`cimphys.circuits.nodal.BlockFactor` with its
-    Cholesky recursion, run by :func:`_transfer_spd` (fused and reordered for speed: 1.35x on
-    a 128 x 128 tile; equal to Crossbar's within :data:`RTOL_TRANSFER`, tested), or
-    :func:`cimphys.circuits.nodal.transfer_matrix` itself where that fast path does not apply
-    (a block not positive definite, sensing at row 0, a network too large).
-    Crossbar is not called: its ``functools.cached_property`` lock (Python <= 3.11) would
+    wires (equal within :data:`RTOL_TRANSFER`, tested), by
+    :func:`cimphys.circuits.transfer.transfer_matrix` on one BLAS thread: its one-pass Cholesky
+    kernel, which keeps no factor.  Crossbar is not called: its ``functools.cached_property`` lock (Python <= 3.11) would
     serialise the tiles of a :class:`TilePool`.
 
     Examples
@@ -68,52 +64,22 @@ def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
     """
     if not cfg.has_wires:
         return np.array(g, dtype=np.float64)
-    from ..circuits.nodal import Network, transfer_matrix
+    from ..circuits.nodal import Network
+    from ..circuits.transfer import transfer_matrix
 
     g = np.ascontiguousarray(g, dtype=np.float64)
     net = Network.build(g.shape, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense)
-    t = _fused_transfer(net, g)
-    if t is None:
-        t = transfer_matrix(net, g, g)
-    return np.ascontiguousarray(t.T)
-
-
-def _fused_transfer(net, g: np.ndarray):
-    """``T (N, M)`` by :func:`_transfer_spd`, or None where the fused path does not apply."""
-    from ..circuits.nodal import _Family, block_fits
-
-    if net.sense_at != "last" or not block_fits(net) or not (np.isfinite(g).all() and (g >= 0).all()):
-        return None
-    m, n = g.shape
-    wl, bl = net.wl_chains(), net.bl_chains()
-    # BL couplings and end conductances, as BlockFactor sets them up
-    gc = np.zeros((m, n))
-    gc[1:] = 1.0 / bl.r_seg.T
-    g_lo, g_hi = 1.0 / bl.r_lo, 1.0 / bl.r_hi
-    diag = np.zeros((m, n))
-    diag[1:] += gc[1:]
-    diag[:-1] += gc[1:]
-    diag[0] += g_lo
-    diag[-1] += g_hi
-    wlf = _Family(wl, g)
-    # WL voltages per volt at each WL source with the BLs held at 0 V (BlockFactor.transfer)
-    xi = wlf.sweep(np.empty((1, m, n)), np.zeros((1, n, m)), g, np.zeros((1, m, n)), -1.0, np.ones((1, m)))[0]
-    z = np.ascontiguousarray(g * xi)
     # N x N LAPACK calls on one BLAS thread, whoever calls: a multi-threaded OpenBLAS wakes its
     # threads for every small call (measured: 6 tiles of 24 x 16 took 2.1 s instead of 2 ms
     # on the loaded 2-core machine with OPENBLAS_NUM_THREADS=2)
     limit = _blas_thread_limiter()
     before = limit(1) if limit is not None else None
     try:
-        bad = _transfer_spd(g, g, wlf.gid, wlf.low, wlf.cp, wlf.ipiv, wlf.r_lo, wlf.r_hi, diag, gc, z,
-                            np.empty((n, n)), np.empty((n, n)), np.empty((n, n)), _DPOTRF, _DPOTRI)
+        t = transfer_matrix(net, g, g)
     finally:
         if limit is not None:
             limit(before)
-    if bad:
-        return None
-    t = np.where(net.bl_floating, 0.0, g_hi)[:, None] * z.T
-    return np.ascontiguousarray(t) if np.isfinite(t).all() else None
+    return np.ascontiguousarray(t.T)
 
 
 def tile_transfers(g: np.ndarray, cfg: CimConfig, *, max_workers: int | None = None) -> np.ndarray:
@@ -370,128 +336,3 @@ def load_ranges(folder: Path, key: str):
             return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files}
     except (OSError, KeyError, ValueError):
         return None
-
-
-# -- one tile's transfer matrix: the block path of cimphys.circuits.nodal, fused row by row --------
-
-def _lapack(module: str, name: str, nargs: int):
-    """A Fortran BLAS/LAPACK routine of SciPy's bundled library, callable without the GIL from
-    a Numba kernel (through the pointers of ``scipy.linalg.cython_lapack`` / ``cython_blas``).
-
-    Kernels take these as arguments, not as globals: Numba would freeze a global pointer into
-    the compiled code, which then could not be cached; an argument is typed by its signature
-    alone, so the kernel is cached like any other and the address is read at each call.
-    """
-    import ctypes
-
-    from numba.core.extending import get_cython_function_address
-
-    ptr = ctypes.c_void_p
-    return ctypes.CFUNCTYPE(None, *(ptr,) * nargs)(get_cython_function_address(f"scipy.linalg.{module}", name))
-
-
-_DPOTRF = _lapack("cython_lapack", "dpotrf", 5)
-_DPOTRI = _lapack("cython_lapack", "dpotri", 5)
-
-
-@jit(error_model="numpy")
-def _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, blk):
-    """``blk = diag(b_t) - diag(a_t) W_t^-1 diag(b_t) + diag(diag_bl[t])``, row ``t``'s BL block.
-
-    The arithmetic of :func:`cimphys.circuits.nodal._schur_blocks` element for element (the
-    same values, bit for bit), with its loops turned so that the Thomas recurrences of the
-    chain inverse run across all unit currents at once (vectorised) instead of one latency-bound
-    recurrence per current, and a contiguous row gather when no nodes are merged.
-    ``inv (N, N)`` is scratch: ``inv[p, q]`` is the voltage of group p per ampere into group q.
-    """
-    n = a.shape[1]
-    g = gid[t]
-    ng = g[n - 1] + 1
-    lo_fixed = rlo[t] == 0.0
-    hi_fixed = rhi[t] == 0.0 and not (lo_fixed and ng == 1)
-    for p in range(ng):
-        for q in range(ng):
-            inv[p, q] = 0.0
-    for k in range(ng):
-        inv[k, k] = ipiv[t, k]
-        if k > 0:
-            f1 = -low[t, k]
-            f2 = ipiv[t, k]
-            row, up = inv[k], inv[k - 1]
-            for q in range(k):
-                row[q] = f1 * up[q] * f2
-    for k in range(ng - 2, -1, -1):
-        c = cp[t, k]
-        row, dn = inv[k], inv[k + 1]
-        for q in range(ng):
-            row[q] -= c * dn[q]
-    if lo_fixed:  # current into a node held by a source changes nothing
-        for p in range(ng):
-            inv[p, 0] = 0.0
-    if hi_fixed:
-        for p in range(ng):
-            inv[p, ng - 1] = 0.0
-    if ng == n:
-        for j in range(n):
-            aj = -a[t, j]
-            row = inv[j]
-            for k in range(n):
-                blk[j, k] = aj * row[k] * b[t, k]
-            blk[j, j] += b[t, j] + diag_bl[t, j]
-    else:
-        for j in range(n):
-            aj = -a[t, j]
-            row = inv[g[j]]
-            for k in range(n):
-                blk[j, k] = aj * row[g[k]] * b[t, k]
-            blk[j, j] += b[t, j] + diag_bl[t, j]
-
-
-@jit(error_model="numpy")
-def _transfer_spd(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, z, s_prev, s_cur, inv, potrf, potri):
-    """Sense-end BL voltages ``(M, N)`` per volt at each WL source, for ``a == b`` (SPD blocks).
-
-    :class:`cimphys.circuits.nodal.BlockFactor` (Cholesky recursion) followed by its
-    ``transfer`` forward sweep, fused into one pass over the rows: row ``t``'s block is built
-    (:func:`_wl_block`), reduced by the previous row's inverse, inverted by Cholesky
-    (``dpotrf`` then ``dpotri``) and applied at once to the inputs above it, so only two
-    N x N inverses live at a time (L2-resident) instead of all M of them (16 MiB for a
-    128 x 128 tile, which two threads then stream from the shared L3).  ``dpotri`` (``dtrtri``
-    + ``dlauum``) measured 1.2x faster here than BlockFactor's ``dtrtri`` + ``dsyrk`` at
-    N = 64, 128 and 256 (OpenBLAS of SciPy 1.x, AMD EPYC); the inverse is the same up to
-    rounding.  ``z (M, N)`` holds the BL injection of input k at row k and is overwritten.
-    ``potrf, potri`` are :data:`_DPOTRF`, :data:`_DPOTRI`.  Returns 0, or the row + 1 whose
-    block is not positive definite (the caller falls back).
-    """
-    m, n = a.shape
-    ch = np.empty(1, np.uint8)
-    ch[0] = 76  # "L": the upper triangle of a C-ordered block
-    iv = np.empty(3, np.int32)  # n, lda, info
-    iv[0], iv[1], iv[2] = n, n, 0
-    for t in range(m):
-        cur = s_cur
-        _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, cur)
-        if t > 0:  # S_t - G_t S_{t-1}^-1 G_t, upper triangle
-            prev = s_prev
-            for j in range(n):
-                gj = gc[t, j]
-                for k in range(j, n):
-                    cur[j, k] -= gj * prev[j, k] * gc[t, k]
-        potrf(ch.ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data, iv[2:].ctypes.data)
-        if iv[2] != 0:
-            return t + 1
-        potri(ch.ctypes.data, iv.ctypes.data, cur.ctypes.data, iv[1:].ctypes.data, iv[2:].ctypes.data)
-        if iv[2] != 0:
-            return t + 1
-        for j in range(n):
-            for k in range(j + 1, n):
-                cur[k, j] = cur[j, k]
-        # the forward sweep of BlockFactor.transfer: inputs 0..t reach row t + 1 through the BL
-        if t < m - 1:
-            w = z[: t + 1] @ cur.T
-            for k in range(t + 1):
-                z[k] = w[k] * gc[t + 1]
-        else:
-            z[:] = z @ cur.T
-        s_prev, s_cur = cur, s_prev
-    return 0

@@ -379,57 +379,8 @@ def test_symmetric_cg_reports_a_singular_network_as_no_answer():
     assert schur.solve_symmetric(net, a, c3, v2, 1e-12) is None
 
 
-# Cholesky and LU inverses of the same well-conditioned SPD blocks (condition < 1e4 here)
-# differ by rounding only: ~1e2 * machine epsilon * condition.
-RTOL_CHOLESKY = 1e-11
-
-
-def _blocks(net, a):
-    from cimphys.circuits.nodal import _schur_blocks
-
-    bf = BlockFactor(net, a, a)
-    m, n = net.shape
-    diag = np.zeros((m, n))
-    diag[1:] += bf.g[1:]
-    diag[:-1] += bf.g[1:]
-    diag[0] += bf.g_lo
-    diag[-1] += bf.g_hi
-    f = bf.wlf
-    s = np.empty((m, n, n))
-    _schur_blocks(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, s)
-    return bf, s
-
-
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "reference")
-def test_cholesky_recursion_matches_its_lu_twin_and_the_dense_twin(rng, options):
-    from cimphys.circuits.nodal import _schur_recursion, _schur_recursion_spd
-
-    net = random_network(rng, (5, 4), **options)
-    a = rng.uniform(1e-5, 1e-2, (5, 4))
-    bf, s = _blocks(net, a)
-    assert bf.symmetric  # a == b: the Cholesky path was taken
-    s_lu, s_ch = s.copy(), s.copy()
-    _schur_recursion(s_lu, bf.g)  # the general twin: np.linalg.inv of the full blocks
-    assert _schur_recursion_spd(s_ch, bf.g, np.empty((4, 4))) == 0
-    assert rel(s_ch, s_lu) < RTOL_CHOLESKY
-    assert np.array_equal(s_ch, s_ch.transpose(0, 2, 1))  # mirrored exactly
-    assert np.array_equal(bf.sinv, s_ch)
-    # The transfer matrix of the factor against the dense twin, one unit input per WL.
-    unbiased = Network.build(net.shape, r_wl=net.r_wl, r_bl=net.r_bl, r_driver=net.r_driver, r_sense=net.r_sense,
-                             wl_drive=net.wl_drive, sense_at=net.sense_at, wl_floating=net.wl_floating,
-                             bl_floating=net.bl_floating)
-    want = np.stack([dense_twin(unbiased, a, a, np.zeros((5, 4)), e)[2] for e in np.eye(5)], axis=1)
-    assert rel(bf.transfer(), want) < RTOL_TWIN
-
-
-def test_cholesky_recursion_reports_a_block_that_is_not_positive_definite(rng):
-    from cimphys.circuits.nodal import _schur_recursion_spd
-
-    net = random_network(rng, (4, 3))
-    a = rng.uniform(1e-5, 1e-2, (4, 3))
-    bf, s = _blocks(net, a)
-    s[2] *= -1.0  # negative definite third block
-    assert _schur_recursion_spd(s, bf.g, np.empty((3, 3))) == 3
+# The block kernels themselves (Cholesky recursion, its LU twin, the one-pass transfer) are
+# tested in test_transfer.py, next to cimphys.circuits.transfer.
 
 
 def test_block_path_reports_a_singular_symmetric_network():
