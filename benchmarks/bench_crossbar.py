@@ -16,7 +16,10 @@ Figures (ratios against a peer timed in the same run):
   1.6-1.8x faster than one on the idle machine the same morning (before these changes); not
   measured idle after them.
 * 128 x 128, one input vector: ``Crossbar.solve`` vs ``ngspice -b`` on the netlist.  Target >= 1000x.
-* Transfer matrix of 256 x 256: seconds, against a 1 s budget (peer: the budget).
+* Transfer matrix of 256 x 256: seconds, against a 1 s budget (peer: the budget).  Measured
+  2026-11-25, load 2.0-2.3, ``OPENBLAS_NUM_THREADS=1``: 0.44-0.46 s with the one SPD kernel of
+  ``cimphys.circuits.transfer`` against 0.59 s for the kernels it replaced (interleaved, best
+  of 3); this morning 0.46-0.59 s idle, 1.18 s under heavy load.
 * A characterised array (``Crossbar.apply``) on a batch vs the dense ``V @ G``.  Target <= 2x.
 * Scaling of one solve from 64^2 to 1024^2 cells: the fitted exponent of time vs cells.
 

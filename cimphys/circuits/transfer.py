@@ -18,9 +18,15 @@ keeps two and applies each at once to the unit inputs above it (the transfer mat
 pass, the inverses L2-resident).  Otherwise, or where a block is not positive definite, the
 blocks are inverted by LU (:func:`_schur_recursion`).
 
-Performance: ``benchmarks/bench_crossbar.py`` ``transfer(256)`` (``Crossbar.transfer_matrix``
-of 256 x 256 cells, budget 1 s on 2 cores): see the figure below, measured interleaved against
-the previous kernels (``dtrtri`` + ``dsyrk`` inverse, one block builder per row in parallel).
+Performance (measured 2026-11-25 on the shared 2-core machine, load average 2.0-2.3,
+``OPENBLAS_NUM_THREADS=1``, best of 3, the previous kernels of ``nodal.py`` run interleaved in
+separate processes): ``benchmarks/bench_crossbar.py`` ``transfer(256)``
+(``Crossbar.transfer_matrix`` of 256 x 256 cells, a :class:`BlockFactor` then its forward
+sweep; budget 1 s) 0.44-0.46 s against 0.59 s (1.35x: the block built in the kernel and
+``dpotri`` in place of the parallel block builder and ``dtrtri`` + ``dsyrk``);
+:func:`transfer_matrix` without a factor (the one-pass kernel) 0.41-0.44 s; a 128 x 128 tile
+of the default card by ``cimphys.layers.characterise.tile_transfer`` 34-35 ms, unchanged (the
+same kernel, moved here).
 
 References
 ----------
@@ -28,7 +34,8 @@ References
    tridiagonal systems, block LU), Johns Hopkins University Press (2013).
 .. [2] The BL Schur complement of a resistive network with non-negative cell conductances is a
    weighted graph Laplacian plus a non-negative diagonal (the BL end conductances): symmetric
-   and, when every BL reaches its sense end, positive definite; see C. Ho, J. Vlach, *Computer
+   and positive definite when every BL node has a path to a source (a floating BL of open
+   cells makes it singular); see C. Ho, J. Vlach, *Computer
    Methods for Circuit Analysis and Design*, 2nd ed., ch. 2, Springer (1994).
 """
 
@@ -158,8 +165,9 @@ def _schur_recursion(s, g):
 def _spd_recursion(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, s, keep, z, inv, potrf, potri):
     """Block LU by Cholesky for ``a == b`` (symmetric positive definite blocks), one pass over rows.
 
-    Row ``t``: its block ``S_t`` is built (:func:`_wl_block`; with ``keep`` it is already in
-    ``s[t]``, built by :func:`_schur_blocks`), reduced to ``S_t - G_t S_{t-1}^-1 G_t`` (upper
+    Row ``t``: its block ``S_t`` is built (:func:`_wl_block`; here, not beforehand by the
+    parallel :func:`_schur_blocks`: measured 0.33 s vs 0.34 s for a 256 x 256 factor, the
+    block still in cache when LAPACK takes it, and no thread pool to wake), reduced to ``S_t - G_t S_{t-1}^-1 G_t`` (upper
     triangle) and inverted by ``dpotrf`` + ``dpotri`` (measured 1.2x faster than ``dtrtri`` +
     ``dsyrk`` at N = 64, 128 and 256 with SciPy's OpenBLAS), then mirrored.  A C-ordered block
     is its F-ordered transpose to LAPACK (the same matrix: it is symmetric), so LAPACK's
@@ -183,8 +191,7 @@ def _spd_recursion(a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, gc, s, keep, z, 
     iv[0], iv[1], iv[2] = n, n, 0
     for t in range(m):
         cur = s[t] if keep else s[t % 2]
-        if not keep:
-            _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, cur)
+        _wl_block(t, a, b, gid, low, cp, ipiv, rlo, rhi, diag_bl, inv, cur)
         if t > 0:
             prev = s[t - 1] if keep else s[(t - 1) % 2]
             for j in range(n):
@@ -286,7 +293,6 @@ class BlockFactor:
         self.wlf = LineFactor(self.wl, a)
         f = self.wlf
         self.sinv = np.empty((m, n, n))
-        _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
         # a == b (two-terminal cells): every BL Schur block is symmetric, and positive definite
         # when no group of lines floats, so Cholesky halves the flops of the recursion.
         self.symmetric = np.array_equal(a, b) and _spd_recursion(
@@ -294,8 +300,7 @@ class BlockFactor:
             np.empty((n, n)), _DPOTRF, _DPOTRI) == 0
         if self.symmetric:
             return
-        if np.array_equal(a, b):  # not positive definite: rebuild the blocks, general path
-            _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)
+        _schur_blocks(a, b, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, self.sinv)  # (re)built for LU
         try:
             _schur_recursion(self.sinv, self.g)
         except np.linalg.LinAlgError as exc:

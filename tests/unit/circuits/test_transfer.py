@@ -158,12 +158,16 @@ def test_cholesky_recursion_matches_its_lu_twin(rng, options):
     assert np.array_equal(bf.sinv, s_ch)
 
 
-def test_cholesky_recursion_reports_a_block_that_is_not_positive_definite(rng):
+@pytest.mark.parametrize("keep", [True, False], ids=["factor", "one-pass"])
+def test_cholesky_recursion_reports_a_block_that_is_not_positive_definite(rng, keep):
     net = random_network(rng, (4, 3))
     a = rng.uniform(1e-5, 1e-2, (4, 3))
-    bf, s, diag = _blocks(net, a)
-    s[2] *= -1.0  # negative definite third block
-    assert _spd(bf, a, diag, s, True, np.empty((0, 3))) == 3
+    bf, _, diag = _blocks(net, a)
+    diag = diag.copy()
+    diag[2] -= 10.0 * diag.max()  # a negative conductance to ground on every BL of row 2
+    s = np.empty((4 if keep else 2, 3, 3))
+    z = np.empty((0, 3)) if keep else np.eye(4, 3)
+    assert _spd(bf, a, diag, s, keep, z) == 3
 
 
 def test_singular_symmetric_network_is_reported_not_returned():
