@@ -27,7 +27,7 @@ from ..checks import as_array, as_scalar
 from ..errors import InputError
 from . import schur
 from .nodal import METHODS, RTOL_SOLVE, Network, _block_pays, cell_currents, solve_linear
-from .transfer import BlockFactor, block_fits, transfer_matrix
+from .transfer import BlockFactor, transfer_matrix
 
 __all__ = ["Crossbar", "CrossbarSolution"]
 
@@ -51,7 +51,8 @@ class Crossbar:
         Columns form pairs (2k, 2k+1); the solution then has ``i_diff``.
     method : {"auto", "direct", "iterative", "block"}
         Linear solver (see :func:`cimphys.circuits.nodal.solve_linear`).  Once a block factor
-        exists (built by :meth:`transfer_matrix` or a large batch), ``solve`` reuses it.
+        exists (built by ``solve`` for a large batch that CG does not serve), ``solve`` and
+        :meth:`transfer_matrix` reuse it.
     shape : tuple of int, optional
         ``(M, N)`` when neither ``G`` nor the cell's parameters give it.
     **options
@@ -153,8 +154,8 @@ class Crossbar:
             raise InputError("cell: the transfer matrix exists only for linear cells (cell=None)")
         m, n = self.shape
         g = self.G
-        if self._factor is None and self.method in ("auto", "block") and block_fits(self.network):
-            self._factor = BlockFactor(self.network, g, g)
+        # A factor that solve() already built is reused; otherwise transfer_matrix takes its
+        # one-pass kernel, which keeps two block inverses instead of all M (134 MB at 256 x 256).
         t = transfer_matrix(self.network, g, g, method=self.method, factor=self._factor)
         offset = np.zeros(n)
         if np.any(self.network.v_bl_end != 0):
