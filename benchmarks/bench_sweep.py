@@ -24,7 +24,7 @@ in this run, its CPU per point what the sweep machinery should match.
 Measured 2026-11-25 on the shared 2-core dev machine (AMD EPYC VM, KVM), 200 points.  Before
 (one task per point, Dask's default nanny environment and monitoring, two clusters alive):
 1.55x; client 10-15 ms CPU per point, workers 100-120 ms CPU per point of which 22 ms system
-time (7700 page faults).  After, in four runs:
+time (7700 page faults).  After, in five runs:
 
 =========  ======  ==========  =================  ===========  ==========  ================
 load       wall    CPU bound   worker CPU/pt      client/pt    control     control CPU/pt
@@ -33,7 +33,13 @@ load       wall    CPU bound   worker CPU/pt      client/pt    control     contr
 1.1-1.3    1.13x   1.71x       45.0 / 51.0 ms     0.8-1.6 ms   1.99x       --
 2.2        1.08x   1.54x       42.7 / 53.9 ms     0.8-1.6 ms   1.56x       43.5 / 53.3 ms
 1.5        1.68x   1.71x       42.4 / 48.5 ms     1.0-1.1 ms   1.94x       44.5 / 44.8 ms
+1.4        1.43x   1.45x       38.1 / 51.5 ms     0.7-1.1 ms   2.36x       50.6 / 42.0 ms
 =========  ======  ==========  =================  ===========  ==========  ================
+
+CPU per point itself moves by +-20 % from run to run on this machine (see the control's last
+row).  A separate interleaved check (3 rounds, load 1.1-1.9): 2 Dask workers 52.2, 47.0, 48.0 ms
+CPU per point against 2 plain processes 55.9, 44.5, 46.6 ms -- the workers cost what plain
+processes cost; a 1 s memory-monitor interval changed nothing measurable (client 1.2 -> 0.9 ms).
 
 (worker CPU/pt: 1 worker / 2 workers; page faults 0-1 per point, system time 0.0-0.2 ms.)
 Overhead per point, trivial function: Dask 2 workers 0.4-0.9 ms, processes 0.14-0.34 ms,
