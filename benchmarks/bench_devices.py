@@ -146,7 +146,7 @@ def _pulse_records(cells: int, rng) -> list[Record]:
     euler = lambda par=None: integrate(model, wave, x0, method="euler", parallel=par, **fixed)  # noqa: E731
     loop = lambda: numpy_euler(k_off, x0, t, v)  # noqa: E731
     ours, ours_serial, peer = [], [], []
-    for _ in range(3):
+    for _ in range(10):  # ours takes ~7 ms: a short run needs more rounds to see a quiet moment
         ours.append(best_of(euler, repeat=1))
         ours_serial.append(best_of(lambda: euler(False), repeat=1))
         peer.append(best_of(loop, repeat=1))

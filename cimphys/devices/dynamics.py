@@ -82,7 +82,7 @@ KERNEL_SOURCES = "67fba54aa8a901ce"
 PARALLEL_MIN_CELLS = 4096
 
 # The fixed-step path costs about a nanosecond per cell and step and threads over blocks of
-# fixed_step.BLOCK cells: from 16 blocks on, each thread has several to balance the load.
+# fixed_step.BLOCK (4096) cells: from 4 blocks on, each of two threads has at least two.
 FIXED_PARALLEL_MIN_CELLS = 16 * 1024
 
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}
