@@ -7,6 +7,7 @@ import pytest
 
 from cimphys.circuits.nodal import BlockFactor, Network, network_residual, solve_linear, transfer_matrix
 from cimphys.errors import InputError
+from dense_nodal import dense_twin
 
 # Dense numpy.linalg.solve of the same equations: both are exact to rounding, so they agree
 # to ~1e2 * machine epsilon times the condition number of these small networks (< 1e4).
@@ -14,57 +15,6 @@ RTOL_TWIN = 1e-10
 # Zero resistance vs a tiny one (1e-7 ohm): the solution moves by O(r * sum G) ~ 1e-8 relative;
 # the dense twin of the tiny-r network loses ~1e-8 to its conditioning (1e7 S wires vs 1e-4 S cells).
 RTOL_EPS_LIMIT = 1e-6
-
-
-def dense_twin(net: Network, a, b, c, v_in):
-    """Plain dense KCL assembly over all 2*M*N nodes (no merging; resistances must be > 0)."""
-    m, n = net.shape
-    size = 2 * m * n
-    wl = lambda i, j: i * n + j  # noqa: E731
-    bl = lambda i, j: m * n + i * n + j  # noqa: E731
-    k = np.zeros((size, size))
-    f = np.zeros(size)
-
-    def wire(p, q, r):
-        k[p, p] += 1 / r
-        k[q, q] += 1 / r
-        k[p, q] -= 1 / r
-        k[q, p] -= 1 / r
-
-    def source(p, r, u):
-        k[p, p] += 1 / r
-        f[p] += u / r
-
-    for i in range(m):
-        if not net.wl_floating[i]:
-            source(wl(i, 0), net.r_driver[i] + net.r_wl[i, 0], v_in[i])
-            if net.wl_drive == "both":
-                source(wl(i, n - 1), net.r_driver[i], v_in[i])
-        for j in range(1, n):
-            wire(wl(i, j - 1), wl(i, j), net.r_wl[i, j])
-    for j in range(n):
-        end = m - 1 if net.sense_at == "last" else 0
-        r_end = net.r_bl[end, j] + net.r_sense[j]
-        if not net.bl_floating[j]:
-            source(bl(end, j), r_end, net.v_bl_end[j])
-        for i in range(1, m):
-            r = net.r_bl[i - 1, j] if net.sense_at == "last" else net.r_bl[i, j]
-            wire(bl(i - 1, j), bl(i, j), r)
-    for i in range(m):
-        for j in range(n):
-            p, q = wl(i, j), bl(i, j)
-            k[p, p] += a[i, j]
-            k[p, q] -= b[i, j]
-            k[q, p] -= a[i, j]
-            k[q, q] += b[i, j]
-            f[p] -= c[i, j]
-            f[q] += c[i, j]
-    x = np.linalg.solve(k, f)
-    v_wl, v_bl = x[: m * n].reshape(m, n), x[m * n :].reshape(m, n)
-    end = m - 1 if net.sense_at == "last" else 0
-    r_end = net.r_bl[end] + net.r_sense
-    i_out = np.where(net.bl_floating, 0.0, (v_bl[end] - net.v_bl_end) / r_end)
-    return v_wl, v_bl, i_out
 
 
 def rel(x, y):

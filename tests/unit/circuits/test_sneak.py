@@ -9,7 +9,9 @@ from scipy.optimize import brentq
 
 from cimphys.circuits.sneak import linear_cells, read_margin, sneak_resistance, state_cells, write_bias
 from cimphys.devices import Level1Mosfet, OneTransistorOneResistor, SelectorResistorCell, SinhCell, SinhSelector
+from cimphys.circuits.nodal import Network
 from cimphys.errors import InputError
+from dense_nodal import dense_twin
 
 RTOL_EXACT = 1e-12  # ideal wires: the voltages are set by the sources alone, up to round-off
 RTOL_FORMULA = 1e-10  # closed-form sneak network vs the full solve (floating nodes: cond ~1e4)
@@ -32,34 +34,11 @@ def test_ideal_wires_give_the_textbook_voltages(rng, scheme, half, unsel, col):
 
 
 def dense_write(g, v_in, v_bl_end, r_wl, r_bl):
-    """Dense nodal solve of linear cells, WLs driven at column 0, BLs held at row M-1's end."""
-    m, n = g.shape
-    size = 2 * m * n
-    y = np.zeros((size, size))
-    rhs = np.zeros(size)
-    wl = lambda i, j: i * n + j  # noqa: E731
-    bl = lambda i, j: m * n + i * n + j  # noqa: E731
-
-    def branch(p, q, gg):
-        y[p, p] += gg
-        y[q, q] += gg
-        y[p, q] -= gg
-        y[q, p] -= gg
-
-    for i in range(m):
-        y[wl(i, 0), wl(i, 0)] += 1 / r_wl
-        rhs[wl(i, 0)] += v_in[i] / r_wl
-        for j in range(n):
-            branch(wl(i, j), bl(i, j), g[i, j])
-            if j < n - 1:
-                branch(wl(i, j), wl(i, j + 1), 1 / r_wl)
-    for j in range(n):
-        for i in range(m - 1):
-            branch(bl(i, j), bl(i + 1, j), 1 / r_bl)
-        y[bl(m - 1, j), bl(m - 1, j)] += 1 / r_bl
-        rhs[bl(m - 1, j)] += v_bl_end[j] / r_bl
-    x = np.linalg.solve(y, rhs)
-    return x[: m * n].reshape(m, n) - x[m * n :].reshape(m, n)
+    """Cell voltages of linear cells by the dense twin: WLs driven at column 0, BLs held at
+    row M-1's end."""
+    net = Network.build(g.shape, r_wl=r_wl, r_bl=r_bl, v_bl_end=v_bl_end)
+    v_wl, v_bl, _ = dense_twin(net, g, g, np.zeros_like(g), v_in)
+    return v_wl - v_bl
 
 
 @pytest.mark.parametrize("scheme, f_wl, f_bl", [("V/2", 0.5, 0.5), ("V/3", 1 / 3, 2 / 3)])

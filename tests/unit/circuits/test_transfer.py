@@ -9,6 +9,7 @@ from cimphys.circuits import nodal, transfer
 from cimphys.circuits.nodal import Network
 from cimphys.circuits.transfer import BlockFactor, transfer_matrix
 from cimphys.errors import InputError
+from dense_nodal import dense_twin
 
 # Two exact direct solves of the same small networks (condition < 1e4) differ by rounding only:
 # ~1e2 * machine epsilon * condition.
@@ -89,40 +90,9 @@ def test_transfer_matrix_meets_a_dense_nodal_solve(rng):
     """Independent check: KCL of the full 2 M N node network, solved densely per WL input."""
     m, n, r = 6, 5, 3.0
     g = rng.uniform(1e-3, 1e-2, (m, n))  # large cells: the wires matter at the percent level
-
-    def wl(i, j):  # WL node (i, j); the BL nodes follow all WL nodes
-        return i * n + j
-
-    def bl(i, j):
-        return m * n + i * n + j
-
-    k = np.zeros((2 * m * n, 2 * m * n))
-
-    def stamp(p, q, cond):
-        k[p, p] += cond
-        if q is not None:
-            k[q, q] += cond
-            k[p, q] -= cond
-            k[q, p] -= cond
-
-    for i in range(m):
-        for j in range(n):
-            stamp(wl(i, j), bl(i, j), g[i, j])
-            if j + 1 < n:
-                stamp(wl(i, j), wl(i, j + 1), 1 / r)
-            if i + 1 < m:
-                stamp(bl(i, j), bl(i + 1, j), 1 / r)
-    for j in range(n):  # last row's BL node -> r_bl -> r_sense -> virtual ground
-        stamp(bl(m - 1, j), None, 1 / (r + 2.0))
-    for i in range(m):  # WL sources (no driver resistance) -> r_wl -> node (i, 0)
-        stamp(wl(i, 0), None, 1 / r)
-    want = np.empty((n, m))
-    for s in range(m):  # 1 V on WL s, the others held at 0 V
-        rhs = np.zeros(2 * m * n)
-        rhs[wl(s, 0)] = 1 / r
-        v = np.linalg.solve(k, rhs)
-        want[:, s] = v[[bl(m - 1, j) for j in range(n)]] / (r + 2.0)
     net = Network.build((m, n), r_wl=r, r_bl=r, r_sense=2.0)
+    zero = np.zeros((m, n))
+    want = np.stack([dense_twin(net, g, g, zero, v)[2] for v in np.eye(m)], axis=1)  # 1 V on one WL
     np.testing.assert_allclose(transfer_matrix(net, g, g), want, rtol=1e-10)
     assert np.abs(want - g.T).max() > 1e-3 * g.max()  # and the wires did matter
 
