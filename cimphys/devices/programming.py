@@ -334,7 +334,7 @@ def potentiation_depression(model, v_potentiate: float, v_depress: float, width:
 # ---------------------------------------------------------------------------- write-verify, dynamic models
 def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50, seed=0, *, v_set: float,
                          v_reset: float, width: float, v_read: float = 0.1, read_sigma: float = 0.0,
-                         step_sigma: float = 0.0, state0=None) -> xr.Dataset:
+                         step_sigma: float = 0.0, state0=None, v_step=0.0, v_max=None) -> xr.Dataset:
     """Write-verify with a dynamic model: read, then one SET or RESET pulse per unconverged cell.
 
     Each round reads every cell (chord conductance at ``v_read`` times ``1 + read_sigma N``);
@@ -344,6 +344,28 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     The state change of a pulse is scaled by a lognormal factor ``exp(step_sigma N)``
     (cycle-to-cycle variation).  Cells start at ``state0`` (default: the low-conductance bound).
     Returns the Dataset of :func:`write_verify_pcm` plus ``state``.
+
+    **Incremental-step pulse programming** (ISPP, ``v_step > 0``): ``v_set`` and ``v_reset`` are
+    the *start* amplitudes.  A cell's ``k``-th consecutive pulse of one polarity has amplitude
+    ``sign (|v_start| + k v_step)``, capped at ``v_max`` in magnitude; when a verify read asks
+    for the other polarity (overshoot) the count restarts, so the amplitude restarts from the
+    start value of the new polarity.  This is the incremental-step pulse with verify algorithm
+    used for multilevel RRAM (E. Perez et al., "Optimization of multi-level operation in RRAM
+    arrays for in-memory computing", Electronics 10, 1084 (2021), doi:10.3390/electronics10091084),
+    the bipolar form of the flash ISPP of K.-D. Suh et al., IEEE J. Solid-State Circuits 30, 1149
+    (1995), doi:10.1109/4.475701.  The ramp lets pulses that are small enough near the band's
+    steep end still cross the slow end of the window in few pulses; restarting on overshoot keeps
+    the final correction as fine as the start pulse.  Amplitudes are per cell (the ``v_scale``
+    of :func:`~cimphys.devices.dynamics.integrate`), so all cells stay in one integration.
+
+    Parameters
+    ----------
+    v_step : float or (float, float), V
+        Amplitude increment after each pulse that left the cell on the same side of the band
+        (one value, or SET and RESET values; >= 0).  0 (default): fixed pulses, as before.
+    v_max : float or (float, float), V
+        Largest amplitude magnitude (SET, RESET), >= the start magnitude; required with
+        ``v_step > 0``.
     """
     from .dynamics import integrate
 
@@ -364,17 +386,28 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     if np.any(flat < np.minimum(g_lo, g_hi)) or np.any(flat > np.maximum(g_lo, g_hi)):
         raise InputError(f"targets: expected values inside the device window [{np.min(np.minimum(g_lo, g_hi)):.4g}, "
                          f"{np.max(np.maximum(g_lo, g_hi)):.4g}] S")
+    steps, caps = _ispp_options(amps, v_step, v_max)
     rng = as_generator(seed)
     pulses = np.zeros(flat.size, dtype=np.int64)
     done = np.zeros(flat.size, dtype=bool)
     g_read = np.empty_like(flat)
+    run = np.zeros(flat.size)  # ISPP: consecutive pulses of the current polarity before this one
+    last_up = np.zeros(flat.size, dtype=bool)
     for _ in range(n_max + 1):  # loop over pulses; every operation is vectorised over cells
         g_read = _chord(model, v_read, x) * (1.0 + r_sig * rng.standard_normal(flat.size))
         done |= np.abs(g_read - flat) <= tol
         active = ~done & (pulses < n_max)
         if not active.any():
             break
-        scale = np.where(active, np.where(g_read < flat, amps[0], amps[1]), 0.0)
+        up = g_read < flat
+        if steps is None:
+            scale = np.where(active, np.where(up, amps[0], amps[1]), 0.0)
+        else:
+            run = np.where(up == last_up, run, 0.0)  # overshoot: restart from the start amplitude
+            mag = np.where(up, np.minimum(abs(amps[0]) + run * steps[0], caps[0]),
+                           np.minimum(abs(amps[1]) + run * steps[1], caps[1]))
+            scale = np.where(active, np.where(up, np.sign(amps[0]), np.sign(amps[1])) * mag, 0.0)
+            run, last_up = np.where(active, run + 1.0, run), np.where(active, up, last_up)
         x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
         factor = np.exp(s_sig * rng.standard_normal(flat.size)) if s_sig else 1.0
         x = np.clip(x + (x_new - x) * factor, lo, hi)
@@ -382,7 +415,32 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     signed = np.where(done, np.maximum(pulses, 1), -pulses)
     ds = _result(t, _chord(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
     ds["state"] = variable(ds.g.dims, x.reshape(t.shape), model.state_unit, model.state_long_name)
+    if steps is not None:
+        ds.attrs.update(v_step=list(steps), v_max=list(caps))
     return ds
+
+
+def _ispp_options(amps: np.ndarray, v_step, v_max):
+    """Validated ISPP (SET, RESET) steps and amplitude caps, or ``(None, None)`` for fixed pulses."""
+    steps = as_array("v_step", v_step, unit="V", low=0.0, ndim=(0, 1)).reshape(-1)
+    if steps.size not in (1, 2):
+        raise InputError(f"v_step: expected 1 or 2 values (SET, RESET), got {steps.size}")
+    steps = np.broadcast_to(steps, (2,)).astype(float)
+    if not steps.any():
+        if v_max is not None:
+            raise InputError(f"v_max: only used with v_step > 0 (incremental-step programming), got v_max={v_max!r}")
+        return None, None
+    if v_max is None:
+        raise InputError("v_max: required with v_step > 0 (the largest amplitude incremental-step programming "
+                         "may apply), got None")
+    caps = as_array("v_max", v_max, unit="V", low=0.0, low_open=True, ndim=(0, 1)).reshape(-1)
+    if caps.size not in (1, 2):
+        raise InputError(f"v_max: expected 1 or 2 values (SET, RESET), got {caps.size}")
+    caps = np.broadcast_to(caps, (2,)).astype(float)
+    if np.any(caps < np.abs(amps)):
+        raise InputError(f"v_max: expected magnitudes >= the start amplitudes |v_set|, |v_reset| = "
+                         f"{abs(amps[0]):g}, {abs(amps[1]):g} V, got {caps.tolist()}")
+    return tuple(float(v) for v in steps), tuple(float(v) for v in caps)
 
 
 def _dynamic_class(card: Card):

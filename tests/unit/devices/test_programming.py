@@ -193,3 +193,111 @@ def test_write_verify_dynamic_converges_within_tolerance():
     np.testing.assert_array_equal(noisy_a.g.values, noisy_b.g.values)
     with pytest.raises(InputError, match="targets"):
         write_verify_dynamic(m, [200e-6], 1e-6, 5, v_set=-1.0, v_reset=1.0, width=10e-9)
+
+
+# ---------------------------------------------------------------------------- incremental-step pulse programming
+HP_WINDOW = (6.25e-5, 6.25e-4)  # S: the isaac tile's 10x window at 0.2 V in the HP card's chord range
+
+
+def _hp_targets(n=64):
+    lo, hi = HP_WINDOW
+    return lo + (hi - lo) * (np.arange(n) + 0.5) / n, 0.02 * (hi - lo)
+
+
+def test_ispp_ramp_matches_closed_form_state():
+    """No window, VTEAM law: a cell that never reaches its band gets the ramp -0.6, -0.65, ...
+    capped at -0.8 V; its state is the sum of the closed-form increments of those pulses."""
+    m = VTEAM(**VTEAM_ARGS, window="none")
+    n, x0 = 8, 2.9e-9  # x = 2.9 nm: R ~ 97 kohm; the target needs x ~ 0.05 nm, far beyond 8 pulses
+    ds = write_verify_dynamic(m, [90e-6], 1e-6, n, seed=0, v_set=-0.6, v_reset=0.6, width=10e-9, state0=x0,
+                              v_step=0.05, v_max=0.8)
+    amps = np.minimum(0.6 + 0.05 * np.arange(n), 0.8)
+    expected = x0 + sum(_delta_x(-3e-3, -a, -0.5, 3, 10e-9) for a in amps)
+    assert ds.attrs["n_failed"] == 1 and ds.attrs["v_max"] == [0.8, 0.8]
+    assert float(ds.state.values[0]) == pytest.approx(expected, rel=1e-5)
+    fixed = write_verify_dynamic(m, [90e-6], 1e-6, n, seed=0, v_set=-0.6, v_reset=0.6, width=10e-9, state0=x0)
+    assert float(fixed.state.values[0]) == pytest.approx(x0 + n * _delta_x(-3e-3, -0.6, -0.5, 3, 10e-9), rel=1e-5)
+
+
+def test_ispp_amplitudes_follow_the_schedule_and_never_exceed_v_max(monkeypatch):
+    """Every pulse handed to the integrator, per cell: the start amplitude of its polarity plus
+    v_step per earlier pulse of the same polarity in a row (reset on a polarity change), capped."""
+    import cimphys.devices.dynamics as dynamics
+
+    seen = []
+    real = dynamics.integrate
+
+    def spy(model, wave, x, **kw):
+        seen.append(np.array(kw["v_scale"], dtype=float))
+        return real(model, wave, x, **kw)
+
+    monkeypatch.setattr(dynamics, "integrate", spy)
+    card = load_device("strukov2008_hp")
+    targets, tol = _hp_targets(32)
+    v_max = 12.0
+    ds = write_verify(card, targets, tol, 300, seed=5, v_set=1.0, v_reset=-1.0, width=2.687e-4, v_read=0.2,
+                      read_sigma=0.01, v_step=0.25, v_max=v_max)
+    assert ds.attrs["n_failed"] == 0
+    amps = np.array(seen)  # (pulse, cell), 0 where a cell got no pulse
+    assert np.abs(amps).max() <= v_max and np.abs(amps).max() == v_max  # the cap is reached and held
+    restarts = 0
+    for cell in amps.T:
+        run, last = 0, 0.0
+        for a in cell[cell != 0.0]:
+            run = run + 1 if np.sign(a) == np.sign(last) else 1
+            restarts += last != 0.0 and run == 1
+            assert abs(a) == pytest.approx(min(1.0 + 0.25 * (run - 1), v_max), rel=1e-12)
+            last = a
+    assert restarts > 0  # some cells overshot and restarted from the other polarity's start
+
+
+def test_ispp_programs_the_hp_card_where_fixed_pulses_fail():
+    """HP linear drift: dG per pulse ~ V G**3, ~1000x across the window.  The fixed pulse that just
+    avoids overshoot at the top (1 V, 0.27 ms) needs ~4800 pulses to climb from the bottom;
+    ISPP from the same pulse (+0.1 V per pulse, at most 16 V) converges every cell."""
+    card = load_device("strukov2008_hp")
+    targets, tol = _hp_targets(64)
+    opts = dict(v_set=1.0, v_reset=-1.0, width=2.687e-4, v_read=0.2)
+    fixed = write_verify(card, targets, tol, 300, seed=1, **opts)
+    ispp = write_verify(card, targets, tol, 300, seed=1, v_step=0.1, v_max=16.0, **opts)
+    # measured: fixed 62 of 64 fail in 300 pulses (61 in 1000); ISPP 0 fail, 228 pulses on average,
+    # 258 at most (capped at 4 V instead: 0 fail, 640 on average, 720 at most)
+    assert fixed.attrs["n_failed"] > 56
+    assert ispp.attrs["n_failed"] == 0 and float(np.abs(ispp.error).max()) <= tol  # no read noise
+    assert float(ispp.pulses.mean()) < 250
+
+
+def test_ispp_seed_reproducible_and_default_is_fixed():
+    card = load_device("strukov2008_hp")
+    targets, tol = _hp_targets(16)
+    opts = dict(v_set=1.0, v_reset=-1.0, width=2.687e-4, v_read=0.2, read_sigma=0.02, step_sigma=0.3,
+                v_step=0.2, v_max=8.0)
+    a = write_verify(card, targets, tol, 200, seed=7, **opts)
+    b = write_verify(card, targets, tol, 200, seed=7, **opts)
+    c = write_verify(card, targets, tol, 200, seed=8, **opts)
+    np.testing.assert_array_equal(a.g.values, b.g.values)
+    np.testing.assert_array_equal(a.pulses.values, b.pulses.values)
+    assert not np.array_equal(a.g.values, c.g.values)
+    fixed = {k: v for k, v in opts.items() if k not in ("v_step", "v_max")}
+    d = write_verify(card, targets, tol, 20, seed=7, **fixed)
+    e = write_verify(card, targets, tol, 20, seed=7, v_step=0.0, **fixed)
+    np.testing.assert_array_equal(d.g.values, e.g.values)
+    assert "v_step" not in d.attrs
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"v_step": -0.1, "v_max": 2.0}, "v_step"),
+        ({"v_step": [0.1, 0.1, 0.1], "v_max": 2.0}, "v_step"),
+        ({"v_step": 0.1}, "v_max"),
+        ({"v_step": 0.1, "v_max": 0.5}, "v_max"),
+        ({"v_step": 0.1, "v_max": [2.0, 0.0]}, "v_max"),
+        ({"v_max": 2.0}, "v_max"),
+        ({"v_step": np.nan, "v_max": 2.0}, "v_step"),
+    ],
+)
+def test_ispp_bad_options_name_the_parameter(kwargs, name):
+    m = VTEAM(**VTEAM_ARGS)
+    with pytest.raises(InputError, match=name):
+        write_verify_dynamic(m, [20e-6], 1e-6, 5, v_set=-1.0, v_reset=1.0, width=10e-9, **kwargs)
