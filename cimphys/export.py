@@ -11,8 +11,9 @@ per family (:func:`_pcm_device`, :func:`_dynamic_device`); the tile part is shar
 * Dynamic RRAM (VTEAM, TEAM, Stanford-PKU, Yakopcic, linear ion drift): the device layer's
   write-verify (:func:`cimphys.devices.programming.write_verify`) on a seeded Monte-Carlo set of
   512 targets across the programming window, to within ``PROG_TOLERANCE`` (2 %) of it, with
-  pulses found from the model (:func:`_pulses`) and the card's ``[variability]`` ``c2c_sigma`` if
-  it has one.  The measured ``sigma_prog(G_T)`` and mean error per bin are fitted by least squares
+  pulses found from the model (:func:`_pulses`: fixed pulses, or incremental-step pulse
+  programming for cards fixed pulses cannot program -- HP linear drift, TEAM) and the card's
+  ``[variability]`` ``c2c_sigma`` if it has one.  The measured ``sigma_prog(G_T)`` and mean error per bin are fitted by least squares
   with ``c0 + c1 g + c2 g**2`` (``g = (G_T - G_lo) / (G_hi - G_lo)``); the rms residual is
   exported.  Read noise: thermal + shot current noise of every cell on every read,
   ``sigma_I**2 = (4 k T G + 2 q G |V|) df`` at ``T = 300 K`` over the noise bandwidth
@@ -263,14 +264,15 @@ def _dynamic_device(card: Card, model, tile: Card, t: float, seed) -> _Device:
     g_lo = float(np.clip(tile["g_min_s"], g_curve[0], max(g_curve[-1] / ratio, g_curve[0])))
     g_hi = float(min(g_lo * ratio, g_curve[-1]))
     span, tol = g_hi - g_lo, PROG_TOLERANCE * (g_hi - g_lo)
-    v_set, v_reset, width = _pulses(card, model, v_read, np.interp(np.linspace(g_lo, g_hi, 17), g_curve, states), tol)
+    v_set, v_reset, width, *ispp = _pulses(card, model, v_read, np.interp(np.linspace(g_lo, g_hi, 17), g_curve,
+                                                                          states), tol)
     variability = card.sections.get("variability", {})
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
     level = (np.arange(PROG_BINS)[:, None] + rng.uniform(size=(PROG_BINS, PROG_PER_BIN))) / PROG_BINS
     options = {"v_set": v_set, "v_reset": v_reset, "width": width, "v_read": v_read,
                "read_sigma": float(_read_sigma(g_lo, v_read, bandwidth)),
                "step_sigma": float(variability.get("c2c_sigma", 0.0)),
-               "state0": float(np.interp(g_lo, g_curve, states))}
+               "state0": float(np.interp(g_lo, g_curve, states)), **(ispp[0] if ispp else {})}
     wv = write_verify(model, g_lo + span * level.ravel(), tol, PROG_MAX_PULSES, rng, **options)
     error = (wv.g.values - wv.g_target.values).reshape(level.shape) / span
     centre = level.mean(axis=1)
@@ -304,8 +306,12 @@ def _dynamic_device(card: Card, model, tile: Card, t: float, seed) -> _Device:
         "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
         "drift_error": {"enable": False, "model": "none", "magnitude": 0.0},
     }
-    notes = (f"device {card.name} ({card.model}) programmed by write-verify to within {PROG_TOLERANCE:.0%} of its "
-             f"window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of {wv.g.size} Monte-Carlo cells did "
+    pulses = (f"incremental-step pulses (ISPP: from {v_set:.3g} / {v_reset:.3g} V, +{options['v_step'][0]:.3g} / "
+              f"{options['v_step'][1]:.3g} V per pulse, at most {options['v_max'][0]:.3g} / {options['v_max'][1]:.3g} V)"
+              if ispp else f"fixed pulses ({v_set:.3g} / {v_reset:.3g} V)")
+    notes = (f"device {card.name} ({card.model}) programmed by write-verify with {pulses} of {width:.3g} s to within "
+             f"{PROG_TOLERANCE:.0%} of its window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of "
+             f"{wv.g.size} Monte-Carlo cells did "
              f"not converge in {PROG_MAX_PULSES} pulses); programming error: rms of the fitted sigma_prog polynomial "
              f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
              f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
@@ -338,7 +344,7 @@ def _window(card: Card, model, v_read: float) -> tuple[np.ndarray, np.ndarray]:
     return states, g
 
 
-def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) -> tuple[float, float, float]:
+def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) -> tuple:
     """SET / RESET amplitudes and one pulse width for write-verify, from the model itself.
 
     Amplitudes: twice the switching thresholds (models without one: +-1 V), lowered in steps
@@ -346,7 +352,86 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
     below the shortest pulse.  Width: bisection in log(width) so that the largest conductance
     step of one pulse over the window (17 states) equals the tolerance: then a cell approached
     from below always lands inside the acceptance band.  The shorter of the two widths serves both.
+
+    Where fixed pulses fail, incremental-step pulse programming (ISPP, ``v_step``/``v_max`` of
+    :func:`cimphys.devices.programming.write_verify_dynamic`) is returned as a fourth element
+    (a dict of options); fixed pulses (three elements) otherwise, so cards they program keep
+    their numbers.  Fixed pulses fail (a) when SET pulses from the window's low end (where every
+    cell starts) take more than ``PROG_MAX_PULSES`` to cross it, estimated as the sum over the 16
+    segments of the segment's width over the step at its low end (the step of one pulse varies too
+    much across the window: the HP linear-drift card, ``dG`` per pulse ``~ G**3``, ~4800 pulses;
+    VTEAM-Pickett ~600, Stanford-PKU ~620, Yakopcic 50 keep fixed pulses);
+    ISPP then starts from the same pulses, steps by ``ISPP_STEP`` of the start amplitude and stops
+    at ``ISPP_MAX`` times it; (b) when no amplitude tried moves less than the tolerance even at
+    the shortest pulse (the TEAM card, switching at ~20 mV): the shortest pulse then serves, each
+    start amplitude is bisected so that its largest step over the window is the tolerance, and
+    ISPP ramps from there the same way.
     """
+    from .devices.programming import pulse_response
+
+    fixed = _fixed_pulses(card, model, v_read, states, tol)
+    if fixed is not None:
+        v_set, v_reset, width = fixed
+        g = pulse_response(model, v_set, width, 1, states, v_read=v_read).g.values
+        with np.errstate(divide="ignore"):  # states ordered by increasing G; step of each segment's low end
+            crossing = np.sum(np.diff(g[0]) / np.abs(g[1] - g[0])[:-1])
+        if crossing <= PROG_MAX_PULSES:
+            return v_set, v_reset, width
+        return (v_set, v_reset, width, _ispp(model, v_set, v_reset, width, v_read, states, tol))
+    width = PULSE_WIDTH_RANGE[0]
+    start = {}
+    for sign in (1.0, -1.0):
+        v = _amplitude(model, sign, width, v_read, states, tol, np.max)
+        if v is not None:
+            g = pulse_response(model, v, width, 1, states, v_read=v_read).g.values
+            start[1 if np.mean(g[1] - g[0]) > 0 else -1] = v
+    if set(start) != {1, -1}:
+        raise InputError(f"device: card {card.name!r}: no pulse of either polarity (fixed amplitudes, or a start "
+                         f"amplitude of {ISPP_RANGE[0]:g} to {ISPP_RANGE[1]:g} V at {width:g} s for incremental-step "
+                         f"programming) both raises and lowers the conductance within the tolerance; it cannot be "
+                         f"write-verified")
+    return start[1], start[-1], width, _ispp(model, start[1], start[-1], width, v_read, states, tol)
+
+
+ISPP_STEP = 0.1  # ISPP amplitude increment, fraction of the start amplitude
+ISPP_MAX = 16.0  # ISPP amplitude cap: at most this many times the start amplitude
+ISPP_RANGE = (1e-4, 20.0)  # V: amplitudes searched for the start and the cap
+
+
+def _amplitude(model, sign: float, width: float, v_read: float, states: np.ndarray, tol: float, reduce):
+    """Amplitude of polarity ``sign`` whose step ``reduce``-d over ``states`` is ``tol`` (bisection in
+    log V over ``ISPP_RANGE``), or None when the range does not bracket it.  ``np.max``: the
+    largest pulse that never steps over the band; ``np.min``: the smallest that moves every state
+    by at least the band."""
+    from .devices.programming import pulse_response
+
+    def step(log_v):
+        g = pulse_response(model, sign * 10.0**log_v, width, 1, states, v_read=v_read).g.values
+        return reduce(np.abs(g[1] - g[0]))
+
+    lo, hi = np.log10(ISPP_RANGE)
+    if step(lo) > tol or step(hi) <= tol:
+        return None
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if step(mid) > tol else (mid, hi)
+    return sign * 10.0 ** (lo if reduce is np.max else hi)
+
+
+def _ispp(model, v_set: float, v_reset: float, width: float, v_read: float, states: np.ndarray, tol: float) -> dict:
+    """ISPP options from the start amplitudes: step ``ISPP_STEP`` of each, cap the amplitude that
+    moves the slowest state (of those a pulse of that polarity must leave) by one tolerance,
+    at most ``ISPP_MAX`` times the start."""
+    caps = []
+    for v, part in ((v_set, states[:-1]), (v_reset, states[1:])):  # states ordered by increasing G
+        need = _amplitude(model, np.sign(v), width, v_read, part, tol, np.min)
+        caps.append(float(min(abs(need) if need is not None else np.inf, ISPP_MAX * abs(v))))
+    return {"v_step": [ISPP_STEP * abs(v_set), ISPP_STEP * abs(v_reset)],
+            "v_max": [max(c, abs(v)) for c, v in zip(caps, (v_set, v_reset))]}
+
+
+def _fixed_pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float):
+    """Fixed SET / RESET amplitudes and width of :func:`_pulses`, or None when none qualifies."""
     from .devices.programming import pulse_response
 
     thresholds = model.thresholds
@@ -375,9 +460,7 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
     up = [v for v in moves.values() if v[2] > 0]
     down = [v for v in moves.values() if v[2] < 0]
     if not up or not down:
-        raise InputError(f"device: card {card.name!r}: no pulse of either polarity (amplitudes {scales} x "
-                         f"{'its thresholds' if thresholds else '1 V'}, widths {PULSE_WIDTH_RANGE} s) both raises "
-                         f"and lowers the conductance within the tolerance; it cannot be write-verified")
+        return None
     return up[0][0], down[0][0], min(up[0][1], down[0][1])
 
 

@@ -231,3 +231,34 @@ def test_cycle_to_cycle_variability_widens_programming_error():
     # measured: rms sigma_prog 0.62 % -> 0.78 % of the window (c2c 0.5 leaves 14 of 512 cells unconverged)
     assert spread["prog_rms_rel"] > 1.15 * clean["prog_rms_rel"]
     assert np.max(spread["prog_measured"]["sigma_rel"]) < PROG_TOL / np.sqrt(3) * 1.5
+
+
+@pytest.mark.parametrize("card, start, cap", [
+    # HP linear drift: fixed 1 V / 0.27 ms pulses need ~4800 to climb the window (490 of 512 cells
+    # failed in 1000); ISPP from the same pulse, capped at ISPP_MAX = 16 times it.
+    # Measured: 0 of 512 fail, 227 pulses on average, sigma_prog rms 0.80 % of the window.
+    ("strukov2008_hp", (1.0, -1.0), (16.0, 16.0)),
+    # TEAM: no fixed pulse >= 100 ps moves less than the band; start amplitudes bisected at 100 ps
+    # (-12 mV SET, +75 mV RESET), capped where the slowest state moves one band per pulse
+    # (-135 mV, +629 mV).  Measured: 0 of 512 fail, 97 pulses on average, sigma_prog rms 0.90 %.
+    ("kvatinsky2013_team", (-0.01199, 0.07537), (0.1352, 0.6289)),
+])
+def test_cards_fixed_pulses_cannot_program_export_with_ispp(card, start, cap):
+    from cimphys.export import ISPP_MAX, ISPP_STEP
+
+    kw = dict(adc_bits=(8,), input_magnitudes=(1.0,), weight_magnitudes=(1.0,), rows=4, cols=4, n_tiles=1,
+              batch=2, seed=3)
+    p = json.loads(error_model(card, "isaac_128x128", **kw).attrs["params"])
+    wv = p["write_verify"]
+    assert (wv["v_set"], wv["v_reset"]) == pytest.approx(start, rel=1e-3)
+    assert wv["v_max"] == pytest.approx(cap, rel=1e-3)
+    assert wv["v_step"] == pytest.approx([ISPP_STEP * abs(v) for v in start], rel=1e-3)
+    assert all(abs(v) <= c <= ISPP_MAX * abs(v) for v, c in zip(start, wv["v_max"]))
+    assert wv["n_failed"] == 0 and wv["mean_pulses"] < 300
+    assert 0.0 < p["prog_rms_rel"] < PROG_TOL / np.sqrt(3)  # accepted cells lie in the band
+
+
+def test_fixed_pulse_cards_keep_fixed_pulses(rram_model):
+    """Yakopcic crosses its window in ~50 fixed pulses: no ISPP options, numbers as before."""
+    wv = json.loads(rram_model.attrs["params"])["write_verify"]
+    assert "v_step" not in wv and "v_max" not in wv
