@@ -360,12 +360,13 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
     cell starts) take more than ``PROG_MAX_PULSES`` to cross it, estimated as the sum over the 16
     segments of the segment's width over the step at its low end (the step of one pulse varies too
     much across the window: the HP linear-drift card, ``dG`` per pulse ``~ G**3``, ~4800 pulses;
-    VTEAM-Pickett ~600, Stanford-PKU ~620, Yakopcic 50 keep fixed pulses);
-    ISPP then starts from the same pulses, steps by ``ISPP_STEP`` of the start amplitude and stops
-    at ``ISPP_MAX`` times it; (b) when no amplitude tried moves less than the tolerance even at
-    the shortest pulse (the TEAM card, switching at ~20 mV): the shortest pulse then serves, each
-    start amplitude is bisected so that its largest step over the window is the tolerance, and
-    ISPP ramps from there the same way.
+    VTEAM-Pickett ~600, Stanford-PKU ~620, Yakopcic 50 keep fixed pulses): ISPP then starts from
+    the same pulses; (b) when no amplitude tried moves less than the tolerance even at the
+    shortest pulse (the TEAM card, which switches at ~10-100 mV): the shortest pulse then
+    serves, and each start amplitude is bisected so that its largest step over the window is the
+    tolerance.  In both, the amplitude grows by ``ISPP_STEP`` of the start per pulse up to the
+    amplitude that moves the slowest state by one tolerance per pulse (:func:`_ispp`), but at
+    most ``ISPP_MAX`` times the start.
     """
     from .devices.programming import pulse_response
 
@@ -377,7 +378,7 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
             crossing = np.sum(np.diff(g[0]) / np.abs(g[1] - g[0])[:-1])
         if crossing <= PROG_MAX_PULSES:
             return v_set, v_reset, width
-        return (v_set, v_reset, width, _ispp(model, v_set, v_reset, width, v_read, states, tol))
+        return v_set, v_reset, width, _ispp(model, v_set, v_reset, width, v_read, states, tol)
     width = PULSE_WIDTH_RANGE[0]
     start = {}
     for sign in (1.0, -1.0):
