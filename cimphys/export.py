@@ -366,7 +366,7 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
     serves, and each start amplitude is bisected so that its largest step over the window is the
     tolerance.  In both, the amplitude grows by ``ISPP_STEP`` of the start per pulse up to the
     amplitude that moves the slowest state by one tolerance per pulse (:func:`_ispp`), but at
-    most ``ISPP_MAX`` times the start.
+    most ``ISPP_MAX`` times the start and ``ISPP_V_LIMIT`` volts.
     """
     from .devices.programming import pulse_response
 
@@ -396,6 +396,10 @@ def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) ->
 
 ISPP_STEP = 0.1  # ISPP amplitude increment, fraction of the start amplitude
 ISPP_MAX = 16.0  # ISPP amplitude cap: at most this many times the start amplitude
+# ... and at most this many volts: a write driver's supply in an RRAM macro is a few volts (SET
+# and RESET at 1-3 V, forming below ~4 V); a model without breakdown would otherwise be driven
+# at amplitudes no device survives (the HP card's slowest state needs ~1000 V per tolerance).
+ISPP_V_LIMIT = 5.0
 ISPP_RANGE = (1e-4, 20.0)  # V: amplitudes searched for the start and the cap
 
 
@@ -422,11 +426,11 @@ def _amplitude(model, sign: float, width: float, v_read: float, states: np.ndarr
 def _ispp(model, v_set: float, v_reset: float, width: float, v_read: float, states: np.ndarray, tol: float) -> dict:
     """ISPP options from the start amplitudes: step ``ISPP_STEP`` of each, cap the amplitude that
     moves the slowest state (of those a pulse of that polarity must leave) by one tolerance,
-    at most ``ISPP_MAX`` times the start."""
+    at most ``ISPP_MAX`` times the start and ``ISPP_V_LIMIT`` volts."""
     caps = []
     for v, part in ((v_set, states[:-1]), (v_reset, states[1:])):  # states ordered by increasing G
         need = _amplitude(model, np.sign(v), width, v_read, part, tol, np.min)
-        caps.append(float(min(abs(need) if need is not None else np.inf, ISPP_MAX * abs(v))))
+        caps.append(float(min(abs(need) if need is not None else np.inf, ISPP_MAX * abs(v), ISPP_V_LIMIT)))
     return {"v_step": [ISPP_STEP * abs(v_set), ISPP_STEP * abs(v_reset)],
             "v_max": [max(c, abs(v)) for c, v in zip(caps, (v_set, v_reset))]}
 
