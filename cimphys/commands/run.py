@@ -76,34 +76,37 @@ def _plots(ds, sweep, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
-    ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
-    ax.set_ylabel("relative error vs fp32")
-    ax.set_title("hidden-state error per layer")
-    fig.tight_layout()
-    written.append(out / "layer_error.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
-    ax.set_ylabel("energy per token (nJ)")
-    ax.set_title("energy breakdown")
-    fig.tight_layout()
-    written.append(out / "energy.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
-    if sweep is not None:
+
+    def figure(name: str, draw) -> None:
         fig, ax = plt.subplots(figsize=(5, 3.5))
+        draw(ax)
+        fig.tight_layout()
+        written.append(out / name)
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+
+    def layer_error(ax):
+        ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
+        ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
+        ax.set_ylabel("relative error vs fp32")
+        ax.set_title("hidden-state error per layer")
+
+    def energy(ax):
+        ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
+        ax.set_ylabel("energy per token (nJ)")
+        ax.set_title("energy breakdown")
+
+    def adc_sweep(ax):
         ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
         ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
         ax.set_xlabel("ADC bits")
         ax.set_ylabel("agreement with fp32")
         ax.legend()
-        fig.tight_layout()
-        written.append(out / "adc_sweep.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+
+    figure("layer_error.png", layer_error)
+    figure("energy.png", energy)
+    if sweep is not None:
+        figure("adc_sweep.png", adc_sweep)
     return written
 
 

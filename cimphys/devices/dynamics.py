@@ -470,7 +470,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
 
         fewest = FIXED_PARALLEL_MIN_CELLS if method in FIXED_METHODS else PARALLEL_MIN_CELLS
         parallel = x0.size >= fewest and numba.get_num_threads() > 1
-    if method not in FIXED_METHODS and not (isinstance(substeps, (int, np.integer)) and substeps == 1):
+    if method not in FIXED_METHODS and not (isinstance(substeps, (int, np.integer)) and not isinstance(substeps, bool)
+                                            and substeps == 1):
         raise InputError(f"substeps: only the fixed-step methods {sorted(FIXED_METHODS)} take it, got "
                          f"{substeps!r} with method {method!r}")
     if method in FIXED_METHODS:
