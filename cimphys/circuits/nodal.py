@@ -195,6 +195,22 @@ class Network:
             seg, r_lo, r_hi = self.r_bl[1:].T, self.r_bl[0] + self.r_sense + open_, inf
         return Chains(np.ascontiguousarray(seg), r_lo, r_hi)
 
+    def bl_couplings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The BL wires as conductances, S: ``g (M, N)`` between rows t-1 and t of each BL (row 0:
+        none); ``g_lo, g_hi (N,)`` the end conductances at rows 0 and M-1 (1/inf = 0: an open
+        end); ``diag (M, N)``, what the BL wires add to the diagonal at each node."""
+        m, n = self.shape
+        bl = self.bl_chains()
+        g = np.zeros((m, n))
+        g[1:] = 1.0 / bl.r_seg.T
+        g_lo, g_hi = 1.0 / bl.r_lo, 1.0 / bl.r_hi
+        diag = np.zeros((m, n))
+        diag[1:] += g[1:]
+        diag[:-1] += g[1:]
+        diag[0] += g_lo
+        diag[-1] += g_hi
+        return g, g_lo, g_hi, diag
+
     def sense_resistance(self) -> np.ndarray:
         """Resistance from the sensed end node of each BL to its sense node, ``(N,)`` ohm."""
         row = -1 if self.sense_at == "last" else 0

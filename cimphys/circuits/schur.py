@@ -479,14 +479,8 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     wl, bl = network.wl_chains(), network.bl_chains()
     wlf = LineFactor(wl, a)
     blf = LineFactor(bl, np.ascontiguousarray(a.T))
-    g = np.zeros((m, n))
-    g[1:] = 1.0 / bl.r_seg.T
-    b_glo, b_ghi = _end_conductance(bl.r_lo), _end_conductance(bl.r_hi)
-    dB = a.copy()
-    dB[1:] += g[1:]
-    dB[:-1] += g[1:]
-    dB[0] += b_glo
-    dB[-1] += b_ghi
+    g, b_glo, b_ghi, diag = network.bl_couplings()
+    dB = a + diag
     g2n = np.zeros((m, n))
     g2n[:-1] = 2.0 * g[1:]
     bcp = np.ascontiguousarray(blf.cp.T)

@@ -255,23 +255,6 @@ def _transfer_forward(sinv, g, z):
     return z @ sinv[m - 1].T
 
 
-def _bl_couplings(network: Network):
-    """``g (M, N)``: conductance between rows t-1 and t of each BL (row 0: none); ``g_lo, g_hi
-    (N,)``: the BL end conductances at rows 0 and M-1 (1/inf = 0: an open end); ``diag (M, N)``:
-    what the BL wires add to the diagonal of each row's block.  S."""
-    m, n = network.shape
-    bl = network.bl_chains()
-    g = np.zeros((m, n))
-    g[1:] = 1.0 / bl.r_seg.T
-    g_lo, g_hi = 1.0 / bl.r_lo, 1.0 / bl.r_hi
-    diag = np.zeros((m, n))
-    diag[1:] += g[1:]
-    diag[:-1] += g[1:]
-    diag[0] += g_lo
-    diag[-1] += g_hi
-    return g, g_lo, g_hi, diag
-
-
 class BlockFactor:
     """Exact factorisation of the network for a fixed stamp ``(a, b)``, reused for any batch.
 
@@ -289,7 +272,7 @@ class BlockFactor:
         a, b = _writable(a), _writable(b)
         self.network, self.a, self.b = network, a, b
         self.wl = network.wl_chains()
-        self.g, self.g_lo, self.g_hi, diag = _bl_couplings(network)
+        self.g, self.g_lo, self.g_hi, diag = network.bl_couplings()
         self.wlf = LineFactor(self.wl, a)
         f = self.wlf
         self.sinv = np.empty((m, n, n))
@@ -406,7 +389,7 @@ def _streamed_transfer(network: Network, a: np.ndarray, b: np.ndarray):
     if network.sense_at != "last" or not np.array_equal(a, b) or not (a >= 0).all():
         return None
     m, n = a.shape
-    gc, _, g_hi, diag = _bl_couplings(network)
+    gc, _, g_hi, diag = network.bl_couplings()
     wlf = LineFactor(network.wl_chains(), a)
     # WL voltages per volt at each WL source with the BLs held at 0 V, and their BL injection
     xi = wlf.sweep(np.empty((1, m, n)), np.zeros((1, n, m)), b, np.zeros((1, m, n)), -1.0, np.ones((1, m)))[0]

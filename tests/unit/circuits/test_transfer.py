@@ -100,7 +100,7 @@ def test_transfer_matrix_meets_a_dense_nodal_solve(rng):
 def _blocks(net, a):
     bf = BlockFactor(net, a, a)
     m, n = net.shape
-    _, _, _, diag = transfer._bl_couplings(net)
+    _, _, _, diag = net.bl_couplings()
     f = bf.wlf
     s = np.empty((m, n, n))
     transfer._schur_blocks(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, s)
