@@ -558,7 +558,7 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
             offset = 0.0 if diff else g_min * x.sum(axis=1, keepdims=True)
             for ib, bits in enumerate(bits_axis):
                 tile.adc = dataclasses.replace(tile.adc, bits=bits)
-                y = _mvm(tile, x, b_in, rng, noise)
+                y = tile.mvm(x, input_bits=b_in, rng=rng, current_noise=noise)[0]
                 estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
                 errors[ib, ix, iw, tile_no] = estimate - ideal
     ratio = ir_num / ir_den
@@ -576,25 +576,6 @@ def _column_noise(g: np.ndarray, card: Card) -> tuple[np.ndarray, np.ndarray]:
     per_siemens = float(thermal_noise_std(1.0, bandwidth, TEMPERATURE_K)) ** 2
     per_ampere = float(shot_noise_std(1.0, bandwidth)) ** 2
     return per_siemens * g.sum(axis=0), per_ampere * g
-
-
-def _mvm(tile, x, b_in, rng, noise) -> np.ndarray:
-    """``tile.mvm`` codes; with ``noise`` (from :func:`_column_noise`) the same chain -- DAC, the
-    linear array's transfer matrix, sense amplifier, ADC, shift-add -- with the cells' thermal and
-    shot current noise added to every column current of every read."""
-    if noise is None:
-        return tile.mvm(x, input_bits=b_in, rng=rng)[0]
-    from .circuits.dac import shift_add, slice_inputs
-
-    thermal, shot = noise
-    digits, weights, signs = slice_inputs(x, b_in, tile.dac.bits, False)
-    v = tile.dac.convert(digits).reshape(-1, x.shape[1])
-    i_out = v @ tile.characterisation()["T"].T
-    i_out += np.sqrt(thermal + np.abs(v) @ shot) * rng.standard_normal(i_out.shape)
-    v_sense, _ = tile.sense.output(i_out, g_source=tile.crossbar.G.sum(axis=0), rng=rng)
-    codes = tile.adc.convert(v_sense, rng=rng if tile._adc_noisy else None)
-    y = shift_add(codes.reshape(len(weights), x.shape[0], -1), weights, signs)
-    return y[:, 0::2] - y[:, 1::2] if tile.differential else y
 
 
 def error_model(device, circuit, *, adc_bits=(4, 6, 8), input_magnitudes=(0.25, 0.5, 1.0),

@@ -197,11 +197,18 @@ class Tile:
         return self._char
 
     # ----------------------------------------------------------------- analog part
-    def read(self, v_in, rng=None) -> ReadResult:
-        """Solve reads for word-line voltages ``v_in`` (batch, M) V and sense the columns."""
+    def read(self, v_in, rng=None, current_noise=None) -> ReadResult:
+        """Solve reads for word-line voltages ``v_in`` (batch, M) V and sense the columns.
+
+        ``current_noise``, optional: ``(thermal (N,), shot (M, N))`` in A**2 and A**2/V, the
+        cells' own current noise on every read: column ``j`` gets a Gaussian current of variance
+        ``thermal[j] + sum_i |v_i| shot[i, j]`` (e.g. ``4 k T df sum_i G_ij`` and ``2 q df G_ij``),
+        drawn before the sense amplifier's noise.
+        """
         v = as_array("v_in", v_in, unit="V", ndim=2)
         if v.shape[1] != self.shape[0]:
             raise InputError(f"v_in: expected (batch, {self.shape[0]}), got {v.shape}")
+        noise = self._check_current_noise(current_noise)
         if self.linear:
             c = self.characterisation()
             i_out = v @ c["T"].T
@@ -212,16 +219,29 @@ class Tile:
             # Reference geometry (far WL end open): all of source i's current leaves through row i's cells.
             p_src = np.einsum("bm,bm->b", v, sol.i_cell.sum(axis=-1))
         gen = self._rng if rng is None else np.random.default_rng(rng)
+        if noise is not None:
+            i_out = i_out + np.sqrt(noise[0] + np.abs(v) @ noise[1]) * gen.standard_normal(i_out.shape)
         v_sense, sat = self.sense.output(i_out, g_source=self._g_source, rng=gen)
         return ReadResult(i_out, np.broadcast_to(v_sense, i_out.shape), np.broadcast_to(sat, i_out.shape), p_src)
 
-    def _phases(self, x_int, input_bits, signed, rng):
+    def _check_current_noise(self, current_noise):
+        if current_noise is None:
+            return None
+        m, n = self.shape
+        try:
+            thermal, shot = current_noise
+        except (TypeError, ValueError):
+            raise InputError("current_noise: expected a pair (thermal (N,), shot (M, N)) of variances") from None
+        return (as_array("current_noise thermal", thermal, unit="A**2", low=0.0, shape=(n,)),
+                as_array("current_noise shot", shot, unit="A**2/V", low=0.0, shape=(m, n)))
+
+    def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
         bits = self.card["input_bits"] if input_bits is None else input_bits
         digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
         if digits.ndim != 3 or digits.shape[2] != self.shape[0]:
             raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
         v = self.dac.convert(digits)
-        res = self.read(v.reshape(-1, self.shape[0]), rng=rng)
+        res = self.read(v.reshape(-1, self.shape[0]), rng=rng, current_noise=current_noise)
         return v, weights, signs, res
 
     # ----------------------------------------------------------------- ADC range
@@ -247,7 +267,7 @@ class Tile:
         return self
 
     # ----------------------------------------------------------------- digital MVM
-    def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None):
+    def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):
         """Digital MVM through the analog tile.
 
         Parameters
@@ -260,6 +280,8 @@ class Tile:
             Signed inputs run as two phases (positive and negative magnitudes).
         rng : int or numpy.random.Generator, optional
             Read noise; default the tile's own seeded generator.
+        current_noise : (ndarray, ndarray), optional
+            The cells' current noise on every read (see :meth:`read`).
 
         Returns
         -------
@@ -272,7 +294,8 @@ class Tile:
             (sense-amp saturation count per batch item).
         """
         single = np.ndim(x_int) == 1
-        v, weights, signs, res = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed, rng)
+        v, weights, signs, res = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed, rng,
+                                              current_noise)
         gen = self._rng if rng is None else np.random.default_rng(rng)
         codes = self.adc.convert(res.v_sense, rng=gen if self._adc_noisy else None)
         phases, batch = v.shape[:2]

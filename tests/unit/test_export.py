@@ -12,7 +12,7 @@ import cimphys
 from cimphys.errors import InputError
 from cimphys.devices.noise import BOLTZMANN, ELEMENTARY_CHARGE
 from cimphys.devices.programming import write_verify
-from cimphys.export import (_mvm, aihwkit_config, crosssim_config, emulate_errors, error_model, write_aihwkit,
+from cimphys.export import (aihwkit_config, crosssim_config, emulate_errors, error_model, write_aihwkit,
                             write_crosssim, write_lut)
 
 DEVICE = "nandakumar2019_pcm"
@@ -170,21 +170,6 @@ def test_prog_polynomial_reproduces_measured_sigma(rram_model):
     again = ((ds.g.values - ds.g_target.values) / (g_hi - g_lo)).reshape(targets.shape).std(axis=1, ddof=1)
     sampling = np.sqrt(np.mean(again**2 / (2 * (n - 1))))  # rms standard error of a bin's sigma
     assert np.sqrt(np.mean((fit - again) ** 2)) < p["prog_fit_residual_rel"] + 3 * sampling
-
-
-def test_noisy_read_path_is_the_tile_chain():
-    """With zero read noise the export's noisy MVM path gives the tile's own codes exactly."""
-    from cimphys.circuits.tile import Tile
-
-    rng = np.random.default_rng(0)
-    for name in ("isaac_128x128", "neurram_256x256"):
-        card = cimphys.load_circuit(name).with_parameters(rows=8, cols=4)
-        g = rng.uniform(card["g_min_s"], card["g_max_s"], (8, 4))
-        tile = Tile(card, g, seed=1)
-        x = rng.integers(0, 2 ** card["input_bits"], (5, 8))
-        zero = (np.zeros(4), np.zeros((8, 4)))
-        np.testing.assert_array_equal(_mvm(tile, x, card["input_bits"], np.random.default_rng(2), zero),
-                                      tile.mvm(x, input_bits=card["input_bits"], rng=np.random.default_rng(2))[0])
 
 
 @pytest.mark.parametrize("card, model", [("level1_access_nmos", "level1_nmos"),

@@ -197,3 +197,28 @@ def test_integrator_sensing_ideal_chain_and_load_resistor_loading(rng):
     np.testing.assert_allclose(load.read(v).v_sense, 1e4 * sol.i_out, rtol=RTOL_FAST)
     live = k.sum(axis=0) > 0
     assert np.all(sol.i_out[:, live] < (v @ (k * G_UNIT))[:, live])
+
+
+def test_cell_current_noise_has_the_stated_variance(rng):
+    """A read with ``current_noise`` adds a Gaussian column current of variance
+    thermal + |v| @ shot; zero noise leaves the codes of a plain read unchanged."""
+    card = make_card()
+    g = rng.uniform(1 * G_UNIT, 15 * G_UNIT, (12, 8))
+    tile = Tile(card, g, seed=3)
+    x = rng.integers(0, 16, (5, 12))
+    zero = (np.zeros(8), np.zeros((12, 8)))
+    np.testing.assert_array_equal(tile.mvm(x, 4, rng=2, current_noise=zero)[0], tile.mvm(x, 4, rng=2)[0])
+    thermal, shot = np.linspace(1e-18, 4e-18, 8), np.full((12, 8), 2e-18)
+    v = np.tile(rng.uniform(0.0, 0.2, 12), (20_000, 1))
+    clean = tile.read(v[:1], rng=4).i_out[0]
+    noisy = tile.read(v, rng=4, current_noise=(thermal, shot)).i_out
+    want = np.sqrt(thermal + np.abs(v[0]) @ shot)
+    # sample std of 2e4 Gaussians: relative standard error 0.5 %; 3 % is 6 SE
+    np.testing.assert_allclose((noisy - clean).std(axis=0), want, rtol=0.03)
+    np.testing.assert_allclose((noisy - clean).mean(axis=0), 0.0, atol=6 * want.max() / np.sqrt(2e4))
+    with pytest.raises(InputError, match="current_noise shot"):
+        tile.read(v[:1], current_noise=(thermal, np.zeros((3, 8))))
+    with pytest.raises(InputError, match="current_noise thermal"):
+        tile.read(v[:1], current_noise=(np.full(8, np.nan), shot))
+    with pytest.raises(InputError, match="current_noise"):
+        tile.read(v[:1], current_noise=thermal)
