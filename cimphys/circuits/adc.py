@@ -104,11 +104,14 @@ def _quantise_uniform(x, lo, inv_lsb, gain, offset, noise, top, out):
 
 
 @jit  # serial: compiles 3x faster than a prange kernel, and tiles convert ~1e5 samples per MVM
-def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, out):
-    """Code = number of sorted transition levels (LSB) at or below u'; binary search."""
+def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, instance, out):
+    """Code = number of sorted transition levels (LSB) at or below u'; binary search.
+
+    ``thresholds`` is (converters, 2**bits - 1); column ``c`` is converted by ``instance[c]``.
+    """
     n, ncol = x.shape
     noisy = noise.size > 0
-    nt = thresholds.size
+    nt = thresholds.shape[1]
     bad = 0
     for r in range(n):
         for c in range(ncol):
@@ -119,11 +122,12 @@ def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, out):
             u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset
             if noisy:
                 u += noise[r, c]
+            t = thresholds[instance[c]]
             a = 0
             b = nt
-            while a < b:  # first index with thresholds[i] > u
+            while a < b:  # first index with t[i] > u
                 m = (a + b) >> 1
-                if thresholds[m] <= u:
+                if t[m] <= u:
                     a = m + 1
                 else:
                     b = m
@@ -132,14 +136,15 @@ def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, out):
 
 
 @jit  # serial, as _quantise_thresholds
-def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, cmp_noise, out):
+def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, instance, cmp_noise, out):
     """Successive approximation against a capacitor DAC of bit weights (LSB units).
 
+    ``weights`` is (converters, bits); column ``c`` is converted by ``instance[c]``.
     ``cmp_noise`` is (n, C, bits) comparator noise in LSB, or empty.  The input is shifted by
     half an LSB so that the ideal converter is the mid-tread quantiser.
     """
     n, ncol = x.shape
-    bits = weights.size
+    bits = weights.shape[1]
     noisy = noise.size > 0
     cnoisy = cmp_noise.size > 0
     bad = 0
@@ -152,10 +157,11 @@ def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, cmp_noise, out):
             u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset + 0.5
             if noisy:
                 u += noise[r, c]
+            w = weights[instance[c]]
             code = 0
             level = 0.0
             for k in range(bits - 1, -1, -1):
-                trial = level + weights[k]
+                trial = level + w[k]
                 d = u - trial
                 if cnoisy:
                     d += cmp_noise[r, c, bits - 1 - k]
@@ -203,6 +209,14 @@ class ADC:
         As declared in :data:`ADC_PARAMETERS` (units in the declaration).
     lo, hi : float or array_like
         Input of code 0 and of the top code (input units, per column or global).
+    converter_seeds : tuple, optional
+        One entry (an int or a tuple of ints) per physical converter: converter ``k`` draws its
+        own static mismatch (comparator offsets, capacitor errors) from
+        ``numpy.random.default_rng(converter_seeds[k])``.  Empty (default): one converter, drawn
+        from ``seed``.
+    column_converter : array_like of int, optional
+        Which converter digitises each column (columns sharing an ADC through a multiplexer
+        share its mismatch); default: converter 0 for every column.
 
     Examples
     --------
@@ -228,6 +242,8 @@ class ADC:
     seed: int = 0
     lo: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(1))
     hi: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(1))
+    converter_seeds: tuple = ()
+    column_converter: np.ndarray | None = None
 
     def __post_init__(self):
         values = {p.name: getattr(self, p.name) for p in ADC_PARAMETERS}
@@ -246,6 +262,13 @@ class ADC:
             raise InputError(f"hi: expected hi > lo for every column, got lo={lo[bad]!r}, hi={hi[bad]!r} at {bad}")
         object.__setattr__(self, "lo", np.ascontiguousarray(lo, dtype=np.float64))
         object.__setattr__(self, "hi", np.ascontiguousarray(hi, dtype=np.float64))
+        object.__setattr__(self, "converter_seeds", tuple(self.converter_seeds))
+        if self.column_converter is not None:
+            which = np.ascontiguousarray(self.column_converter, dtype=np.int64).reshape(-1)
+            if which.size and (which.min() < 0 or which.max() >= self.converters):
+                raise InputError(f"column_converter: expected indices in [0, {self.converters - 1}], got range "
+                                 f"[{which.min()}, {which.max()}]")
+            object.__setattr__(self, "column_converter", which)
         object.__setattr__(self, "_static", self._draw_static())
 
     @classmethod
@@ -274,8 +297,20 @@ class ADC:
         """LSB size per column, input units."""
         return (self.hi - self.lo) / (self.levels - 1)
 
+    @property
+    def converters(self) -> int:
+        """Number of physical converters (each with its own static mismatch draw)."""
+        return max(1, len(self.converter_seeds))
+
     def _draw_static(self):
-        rng = np.random.default_rng(self.seed)
+        """Static transfer of every converter: (converters, 2**bits - 1) transition levels
+        (flash, ramp) or (converters, bits) capacitor weights (SAR), in LSB; None (ideal)."""
+        if self.kind == "ideal":
+            return None
+        seeds = self.converter_seeds or (self.seed,)
+        return np.ascontiguousarray(np.stack([self._draw_one(np.random.default_rng(s)) for s in seeds]))
+
+    def _draw_one(self, rng: np.random.Generator) -> np.ndarray:
         k = np.arange(1, self.levels, dtype=np.float64)
         if self.kind == "flash":
             return np.sort(k - 0.5 + rng.normal(0.0, self.offset_sigma_lsb, k.size))
@@ -283,23 +318,24 @@ class ADC:
             tau = self.ramp_rc_s * self.f_clk_hz
             ramp = k if tau == 0.0 else tau * -np.expm1(-k / tau)
             return ramp - 0.5
-        if self.kind == "sar":
-            w = 2.0 ** np.arange(self.bits)
-            caps = w * (1.0 + rng.normal(0.0, 1.0, self.bits) * self.cap_mismatch_sigma / np.sqrt(w))
-            return np.ascontiguousarray(caps * self.levels / (caps.sum() + 1.0))
-        return None
+        w = 2.0 ** np.arange(self.bits)  # SAR
+        caps = w * (1.0 + rng.normal(0.0, 1.0, self.bits) * self.cap_mismatch_sigma / np.sqrt(w))
+        return caps * self.levels / (caps.sum() + 1.0)
 
     @property
     def transition_levels(self) -> np.ndarray:
-        """Static code-transition levels T[1..2**bits-1] in LSB (SAR: from its DAC, noise-free)."""
+        """Static code-transition levels T[1..2**bits-1] in LSB (SAR: from its DAC, noise-free);
+        (converters, 2**bits - 1) when there are several converters."""
         if self.kind in ("flash", "ramp"):
-            return self._static.copy()
-        if self.kind == "sar":
+            t = self._static.copy()
+        elif self.kind == "sar":
             # T[k] = smallest u with code >= k; for a monotone DAC, level(k) - 1/2.
             codes = np.arange(1, self.levels)
             bits = (codes[:, None] >> np.arange(self.bits)) & 1
-            return bits @ self._static - 0.5
-        return np.arange(1, self.levels, dtype=np.float64) - 0.5
+            t = (self._static[:, None, :] * bits[None]).sum(axis=-1) - 0.5  # same rounding for any count
+        else:
+            t = np.broadcast_to(np.arange(1, self.levels, dtype=np.float64) - 0.5, (self.converters, self.levels - 1))
+        return t[0] if self.converters == 1 else np.array(t)
 
     @property
     def conversion_time(self) -> float:
@@ -333,10 +369,12 @@ class ADC:
         return self.with_range(lo, hi)
 
     # ----------------------------------------------------------------- conversion
-    def convert(self, x, rng=None) -> np.ndarray:
+    def convert(self, x, rng=None, *, noise=None) -> np.ndarray:
         """Codes (int64, the shape of ``x``) for inputs ``x``: 1-D, or ``(samples, columns)``.
 
-        ``rng`` (seed or ``numpy.random.Generator``) is required when the converter is noisy.
+        ``rng`` (seed or ``numpy.random.Generator``) is required when the converter is noisy,
+        unless ``noise`` gives the draws: ``(input noise (samples, columns) LSB or None,
+        comparator noise (samples, columns, bits) LSB or None)`` as :meth:`draw_noise` makes them.
         """
         try:  # finiteness is checked inside the kernels (one pass over the data)
             x = np.asarray(x, dtype=np.float64, order="C")  # keeps 0-d (ascontiguousarray would not)
@@ -351,14 +389,17 @@ class ADC:
             raise InputError(f"x: expected {self.lo.size} columns to match the ADC range, got shape {shape}")
         lo = np.ascontiguousarray(np.broadcast_to(self.lo, (ncol,)))
         inv = np.ascontiguousarray(np.broadcast_to(1.0 / self.lsb, (ncol,)))
-        noise, cmp_noise = self._noise(x2.shape, rng)
+        which = np.zeros(ncol, dtype=np.int64) if self.column_converter is None else self.column_converter
+        if which.size != ncol:
+            raise InputError(f"x: expected {which.size} columns to match column_converter, got shape {shape}")
+        noise, cmp_noise = self._given_noise(noise, x2.shape) if noise is not None else self._noise(x2.shape, rng)
         out = np.empty(x2.shape, dtype=np.int64)
         gain = 1.0 + self.gain_error
         threads = numba.get_num_threads()
         if x2.size < PARALLEL_MIN_SAMPLES:
             numba.set_num_threads(1)
         try:
-            bad = self._run(x2, lo, inv, gain, noise, cmp_noise, out)
+            bad = self._run(x2, lo, inv, gain, noise, cmp_noise, which, out)
         finally:
             numba.set_num_threads(threads)
         if bad:
@@ -367,25 +408,42 @@ class ADC:
                              f"({bad} bad entries)")
         return out.reshape(shape)
 
-    def _run(self, x2, lo, inv, gain, noise, cmp_noise, out) -> int:
+    def _run(self, x2, lo, inv, gain, noise, cmp_noise, which, out) -> int:
         if self.kind == "ideal":
             return _quantise_uniform(x2, lo, inv, gain, self.offset_lsb, noise, float(self.levels - 1), out)
         if self.kind == "sar":
-            return _quantise_sar(x2, lo, inv, gain, self.offset_lsb, noise, self._static, cmp_noise, out)
-        return _quantise_thresholds(x2, lo, inv, gain, self.offset_lsb, noise, self._static, out)
+            return _quantise_sar(x2, lo, inv, gain, self.offset_lsb, noise, self._static, which, cmp_noise, out)
+        return _quantise_thresholds(x2, lo, inv, gain, self.offset_lsb, noise, self._static, which, out)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether a conversion draws random numbers (input noise or SAR comparator noise)."""
+        return self.noise_lsb > 0.0 or (self.kind == "sar" and self.comparator_noise_lsb > 0.0)
+
+    def draw_noise(self, shape, rng) -> tuple:
+        """``(input noise, comparator noise)`` in LSB for conversions of ``shape`` (samples,
+        columns), drawn from ``rng`` in that order; None for a part the converter lacks."""
+        gen = np.random.default_rng(rng)
+        noise = gen.normal(0.0, self.noise_lsb, shape) if self.noise_lsb > 0.0 else None
+        cnoisy = self.kind == "sar" and self.comparator_noise_lsb > 0.0
+        cmp = gen.normal(0.0, self.comparator_noise_lsb, (*shape, self.bits)) if cnoisy else None
+        return noise, cmp
+
+    def _given_noise(self, noise, shape):
+        try:
+            inp, cmp = noise
+        except (TypeError, ValueError):
+            raise InputError("noise: expected a pair (input noise or None, comparator noise or None)") from None
+        inp = np.empty((0, 0)) if inp is None else as_array("noise", inp, shape=shape)
+        cmp = np.empty((0, 0, 0)) if cmp is None else as_array("comparator noise", cmp, shape=(*shape, self.bits))
+        return np.ascontiguousarray(inp), np.ascontiguousarray(cmp)
 
     def _noise(self, shape, rng):
-        empty2, empty3 = np.empty((0, 0)), np.empty((0, 0, 0))
-        noisy = self.noise_lsb > 0.0
-        cnoisy = self.kind == "sar" and self.comparator_noise_lsb > 0.0
-        if not (noisy or cnoisy):
-            return empty2, empty3
+        if not self.noisy:
+            return np.empty((0, 0)), np.empty((0, 0, 0))
         if rng is None:
             raise InputError("rng: a seed or numpy Generator is required for a noisy ADC")
-        gen = np.random.default_rng(rng)
-        noise = gen.normal(0.0, self.noise_lsb, shape) if noisy else empty2
-        cmp = gen.normal(0.0, self.comparator_noise_lsb, (*shape, self.bits)) if cnoisy else empty3
-        return noise, cmp
+        return self._given_noise(self.draw_noise(shape, rng), shape)
 
     def codes_to_input(self, codes) -> np.ndarray:
         """Ideal reconstruction ``lo + code * lsb`` (input units) of codes ``(..., columns)``."""

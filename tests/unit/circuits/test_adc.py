@@ -33,8 +33,10 @@ def naive_codes(adc: ADC, x, noise=None, cmp_noise=None):
     lo = np.broadcast_to(adc.lo, (x2.shape[1],))
     lsb = np.broadcast_to(adc.lsb, (x2.shape[1],))
     out = np.zeros(x2.shape, dtype=np.int64)
+    which = np.zeros(x2.shape[1], dtype=int) if adc.column_converter is None else adc.column_converter
     for r in range(x2.shape[0]):
         for c in range(x2.shape[1]):
+            static = None if adc._static is None else adc._static[which[c]]
             u = (x2[r, c] - lo[c]) * (1.0 / lsb[c]) * (1.0 + adc.gain_error) + adc.offset_lsb
             if noise is not None:
                 u += noise[r, c]
@@ -43,13 +45,13 @@ def naive_codes(adc: ADC, x, noise=None, cmp_noise=None):
             elif adc.kind == "sar":
                 level, code = 0.0, 0
                 for j, k in enumerate(range(adc.bits - 1, -1, -1)):
-                    trial = level + adc._static[k]
+                    trial = level + static[k]
                     d = u + 0.5 - trial + (cmp_noise[r, c, j] if cmp_noise is not None else 0.0)
                     if d >= 0.0:
                         code, level = code + (1 << k), trial
                 out[r, c] = code
             else:
-                out[r, c] = sum(1 for t in adc._static if t <= u)
+                out[r, c] = sum(1 for t in static if t <= u)
     return out.reshape(np.shape(x))
 
 
@@ -70,6 +72,25 @@ def test_kernels_match_naive_twin(kw, rng):
     x[1] = adc.hi
     x[2] = adc.lo + 2.5 * adc.lsb
     np.testing.assert_array_equal(adc.convert(x), naive_codes(adc, x))
+
+
+@pytest.mark.parametrize("kw", [dict(kind="flash", offset_sigma_lsb=0.4), dict(kind="sar", cap_mismatch_sigma=0.05)])
+def test_each_converter_has_its_own_mismatch(kw, rng):
+    """Column ADCs draw their mismatch one by one: converters differ, a seed repeats them, and
+    columns multiplexed onto one converter share its transfer (the naive twin per column)."""
+    seeds = ((4, 0), (4, 1), (4, 2))
+    adc = ADC(bits=5, converter_seeds=seeds, column_converter=[0, 0, 1, 2], **kw).with_range(0.0, 1.0)
+    t = adc.transition_levels
+    assert t.shape == (3, 31)
+    assert not np.array_equal(t[0], t[1]) and not np.array_equal(t[1], t[2])
+    again = ADC(bits=5, converter_seeds=seeds, **kw)
+    np.testing.assert_array_equal(again.transition_levels, t)
+    alone = ADC(bits=5, converter_seeds=(seeds[1],), **kw)
+    np.testing.assert_array_equal(alone.transition_levels, t[1])
+    x = rng.uniform(-0.1, 1.1, (300, 4))
+    np.testing.assert_array_equal(adc.convert(x), naive_codes(adc, x))
+    with pytest.raises(InputError, match="column_converter"):
+        ADC(bits=5, converter_seeds=seeds, column_converter=[0, 3], **kw)
 
 
 def test_noisy_kernels_match_twin_and_are_seeded(rng):
