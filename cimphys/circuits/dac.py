@@ -71,6 +71,9 @@ class DAC:
         Time from the start of the read to the sampling instant.
     seed : int
         Seed of the mismatch draw.
+    drivers : int
+        Word lines, each driven by its own DAC with its own element mismatch (drawn together
+        from ``seed``); 1: one DAC (or identical drivers) for every word line.
 
     Examples
     --------
@@ -86,6 +89,7 @@ class DAC:
     tau: float = 0.0
     t_read: float = 1e-8
     seed: int = 0
+    drivers: int = 1
     levels: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -96,16 +100,21 @@ class DAC:
         sigma = as_scalar("mismatch_sigma", self.mismatch_sigma, low=0.0, high=0.5)
         tau = as_scalar("tau", self.tau, unit="s", low=0.0)
         t_read = as_scalar("t_read", self.t_read, unit="s", low=0.0, low_open=True)
+        if isinstance(self.drivers, bool) or not isinstance(self.drivers, (int, np.integer)) or self.drivers < 1:
+            raise InputError(f"drivers: expected a positive integer, got {self.drivers!r}")
         n = 2 ** int(self.bits)
         w = 2.0 ** np.arange(int(self.bits))
-        w = w * (1.0 + np.random.default_rng(self.seed).normal(0.0, 1.0, w.size) * sigma / np.sqrt(w))
+        draws = 1 if sigma == 0.0 else int(self.drivers)  # identical drivers share one row
+        w = w * (1.0 + np.random.default_rng(self.seed).normal(0.0, 1.0, (draws, w.size)) * sigma / np.sqrt(w))
         digits = (np.arange(n)[:, None] >> np.arange(int(self.bits))) & 1
-        units = digits @ w
+        units = (w[:, None, :] * digits[None]).sum(axis=-1)  # (drivers or 1, 2**bits)
         if self.inl_lsb is not None:
             units = units + as_array("inl_lsb", self.inl_lsb, shape=(n,))
         settle = -math.expm1(-t_read / tau) if tau > 0.0 else 1.0
         lsb = (v_max - v_min) / (n - 1)
-        object.__setattr__(self, "levels", np.ascontiguousarray((v_min + lsb * units) * settle))
+        levels = (v_min + lsb * units) * settle
+        # (2**bits,) for identical drivers, (drivers, 2**bits) when each word line has its own
+        object.__setattr__(self, "levels", np.ascontiguousarray(levels[0] if draws == 1 else levels))
 
     @classmethod
     def from_parameters(cls, params, v_max: float, t_read: float, **overrides) -> DAC:
@@ -113,6 +122,7 @@ class DAC:
         p = dict(params)
         inl = p.get("inl_lsb", (0.0,))
         kwargs = dict(bits=p.get("bits", 1), v_max=v_max, mismatch_sigma=p.get("mismatch_sigma", 0.0),
+                      drivers=overrides.pop("drivers", 1),
                       tau=p.get("tau_s", 0.0), t_read=t_read, seed=p.get("seed", 0),
                       inl_lsb=None if tuple(inl) == (0.0,) else np.asarray(inl))
         kwargs.update(overrides)
@@ -134,7 +144,16 @@ class DAC:
         if codes.size and (codes.min() < 0 or codes.max() >= 2**self.bits):
             raise InputError(f"codes: expected integers in [0, {2**self.bits - 1}], got range "
                              f"[{codes.min()}, {codes.max()}]")
-        return self.levels[codes]
+        if self.identical:
+            return self.levels[codes]
+        if codes.shape[-1:] != (self.levels.shape[0],):
+            raise InputError(f"codes: expected a last axis of {self.levels.shape[0]} word lines, got shape {codes.shape}")
+        return self.levels[np.arange(self.levels.shape[0]), codes]
+
+    @property
+    def identical(self) -> bool:
+        """Whether every word line's driver has the same transfer (no element mismatch)."""
+        return self.levels.ndim == 1
 
 
 def _check_int_inputs(x_int, input_bits: int, signed: bool) -> np.ndarray:

@@ -82,3 +82,23 @@ def test_bad_inputs_raise():
         DAC(v_max=np.nan)
     with pytest.raises(InputError, match="bits"):
         DAC(bits=0)
+
+
+def test_each_word_line_driver_has_its_own_mismatch(rng):
+    """With ``drivers = M`` every word line's DAC draws its own element errors (row r of the draw),
+    converts its own row's digit, and a seed repeats them; without mismatch they are one row."""
+    sigma, seed = 0.05, 3
+    dac = DAC(bits=2, v_max=0.3, mismatch_sigma=sigma, seed=seed, drivers=5)
+    assert dac.levels.shape == (5, 4) and not dac.identical
+    w = 2.0 ** np.arange(2)
+    e = np.random.default_rng(seed).normal(0.0, 1.0, (5, 2)) * sigma / np.sqrt(w)
+    naive = np.array([[sum(((d >> k) & 1) * w[k] * (1 + e[r, k]) for k in range(2)) * 0.1 for d in range(4)]
+                      for r in range(5)])
+    np.testing.assert_allclose(dac.levels, naive, rtol=RTOL_LEVEL)
+    codes = rng.integers(0, 4, (7, 5))
+    np.testing.assert_allclose(dac.convert(codes), naive[np.arange(5), codes], rtol=RTOL_LEVEL)
+    assert DAC(bits=2, v_max=0.3, drivers=5).identical
+    with pytest.raises(InputError, match="word lines"):
+        dac.convert(codes[:, :4])
+    with pytest.raises(InputError, match="drivers"):
+        DAC(bits=2, drivers=0)
