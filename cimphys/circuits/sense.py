@@ -125,14 +125,16 @@ class TIA:
         beta_inv = 1.0 + self.r_f * g
         return beta_inv / (1.0 + beta_inv / self.gain)
 
-    def output(self, i_out, g_source=0.0, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def output(self, i_out, g_source=0.0, rng=None, noise=None) -> tuple[np.ndarray, np.ndarray]:
         """Output voltage ``v`` (V, non-inverted) and a saturation mask for column currents ``i_out`` (A).
 
         ``i_out`` is the current from a solve with ``r_sense = self.r_sense``; ``g_source`` the
-        columns' Norton conductance seen by the amplifier (for the offset/noise gain).
+        columns' Norton conductance seen by the amplifier (for the offset/noise gain).  ``noise``
+        (V, the shape of ``i_out``), if given, is the input-referred noise of this read instead
+        of a draw from ``rng``.
         """
         i = as_array("i_out", i_out, unit="A")
-        err = self.offset_v + _noise(i.shape, self.noise_v_rms, rng)
+        err = self.offset_v + (_noise(i.shape, self.noise_v_rms, rng) if noise is None else noise)
         v = self.transimpedance * i - err * self.noise_gain(g_source)
         saturated = np.abs(v) > self.v_swing
         return np.clip(v, -self.v_swing, self.v_swing), saturated
@@ -178,10 +180,11 @@ class ChargeIntegrator:
             return self.t_int / self.c_int
         return self.r_leak * -math.expm1(-self.t_int / (self.r_leak * self.c_int))
 
-    def output(self, i_out, g_source=0.0, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        """Voltage (V) after integrating constant currents ``i_out`` (A), and the saturation mask."""
+    def output(self, i_out, g_source=0.0, rng=None, noise=None) -> tuple[np.ndarray, np.ndarray]:
+        """Voltage (V) after integrating constant currents ``i_out`` (A), and the saturation mask
+        (``noise``: as :meth:`TIA.output`)."""
         i = as_array("i_out", i_out, unit="A")
-        v = self.transimpedance * i + self.offset_v + _noise(i.shape, self.noise_v_rms, rng)
+        v = self.transimpedance * i + self.offset_v + (_noise(i.shape, self.noise_v_rms, rng) if noise is None else noise)
         saturated = np.abs(v) > self.v_swing
         return np.clip(v, -self.v_swing, self.v_swing), saturated
 
@@ -198,15 +201,24 @@ class ChargeIntegrator:
 
 @dataclass(frozen=True, eq=False)
 class LoadResistor:
-    """Voltage-mode sensing: the bit line ends in ``r_load`` to ground; ``v = i r_load``."""
+    """Voltage-mode sensing: the bit line ends in ``r_load`` to ground; ``v = i r_load``.
+
+    The voltage is read by a buffer (the sample-and-hold or the ADC's input stage) whose input
+    offset ``offset_v`` (per column) and input-referred noise ``noise_v_rms`` add to it, with
+    unity gain.
+    """
 
     r_load: float = 1e3
     v_swing: float = 1.0
     power_w: float = 0.0
+    offset_v: np.ndarray | float = 0.0
+    noise_v_rms: float = 0.0
 
     def __post_init__(self):
         as_scalar("r_load", self.r_load, unit="ohm", low=0.0, low_open=True)
         as_scalar("v_swing", self.v_swing, unit="V", low=0.0, low_open=True)
+        object.__setattr__(self, "offset_v", as_array("offset_v", self.offset_v, unit="V", ndim=(0, 1)))
+        as_scalar("noise_v_rms", self.noise_v_rms, unit="V", low=0.0)
 
     @property
     def r_sense(self) -> float:
@@ -216,8 +228,11 @@ class LoadResistor:
     def transimpedance(self) -> float:
         return self.r_load
 
-    def output(self, i_out, g_source=0.0, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        v = self.r_load * as_array("i_out", i_out, unit="A")
+    def output(self, i_out, g_source=0.0, rng=None, noise=None) -> tuple[np.ndarray, np.ndarray]:
+        """Voltage (V) ``i r_load`` plus the buffer's offset and noise, and the saturation mask
+        (``noise``: as :meth:`TIA.output`)."""
+        i = as_array("i_out", i_out, unit="A")
+        v = self.r_load * i + self.offset_v + (_noise(i.shape, self.noise_v_rms, rng) if noise is None else noise)
         return np.clip(v, -self.v_swing, self.v_swing), np.abs(v) > self.v_swing
 
     def input_current(self, v) -> np.ndarray:
@@ -273,4 +288,5 @@ def sense_from_parameters(params, columns: int):
         return ChargeIntegrator(c_int=p["c_int_f"], t_int=p["t_int_s"], r_leak=p["r_leak_ohm"],
                                 v_swing=p["v_swing_v"], offset_v=offsets, noise_v_rms=p["noise_v_rms"],
                                 power_w=p["power_w"])
-    return LoadResistor(r_load=p["r_load_ohm"], v_swing=p["v_swing_v"], power_w=p["power_w"])
+    return LoadResistor(r_load=p["r_load_ohm"], v_swing=p["v_swing_v"], power_w=p["power_w"], offset_v=offsets,
+                        noise_v_rms=p["noise_v_rms"])
