@@ -276,7 +276,7 @@ class ADC:
         """Build from a card's parameter mapping (an ``adc`` card or a tile's ``[adc]`` table)."""
         names = {p.name for p in ADC_PARAMETERS}
         kwargs = {k: v for k, v in dict(params).items() if k in names}
-        unknown = sorted(set(overrides) - names - {"lo", "hi"})
+        unknown = sorted(set(overrides) - names - {"lo", "hi", "converter_seeds", "column_converter"})
         if unknown:
             raise InputError(f"{unknown[0]}: not an ADC parameter; expected one of {sorted(names)}")
         kwargs.update(overrides)

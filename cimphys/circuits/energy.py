@@ -131,17 +131,20 @@ class EnergyModel:
             return self.t_read + (phases - 1) * max(self.t_read, t_adc) + t_adc
         return phases * (self.t_read + t_adc)
 
-    def record(self, p_sources, v_rows, columns: int) -> xr.Dataset:
-        """Energy and latency of one MVM per batch item.
+    def record(self, p_sources, v_rows, columns: int, tiles: int = 1) -> xr.Dataset:
+        """Energy and latency of one MVM per batch item, over ``tiles`` tiles working in parallel.
 
         Parameters
         ----------
         p_sources : array_like, W
-            Source power of every read, ``(phases, batch)``.
+            Source power of every read, ``(phases, batch)``, summed over the tiles.
         v_rows : array_like, V
-            Word-line voltages of every read, ``(phases, batch, rows)``.
+            Word-line voltages of every read, ``(phases, batch, rows)`` (alike on every tile) or
+            ``(phases, batch, tiles, rows)``.
         columns : int
-            Columns converted per phase (both columns of each differential pair).
+            Channels converted per phase and tile (both columns of each digital pair).
+        tiles : int
+            Tiles read at once (each with its own DACs, sense amplifiers and ADCs).
 
         Returns
         -------
@@ -150,18 +153,22 @@ class EnergyModel:
             in J; ``latency`` in s; ``reads`` and ``conversions`` per MVM.
         """
         p = as_array("p_sources", p_sources, unit="W", ndim=2)
-        v = as_array("v_rows", v_rows, unit="V", ndim=3)
+        v = as_array("v_rows", v_rows, unit="V", ndim=(3, 4))
         phases, batch = p.shape
         if v.shape[:2] != p.shape:
             raise InputError(f"v_rows: expected leading shape {p.shape}, got {v.shape}")
-        rows = v.shape[2]
-        driven = (v != 0.0).sum(axis=(0, 2))
+        v = v[:, :, None, :] if v.ndim == 3 else v
+        if v.shape[2] not in (1, tiles):
+            raise InputError(f"v_rows: expected 1 or {tiles} tiles on axis 2, got {v.shape}")
+        alike = tiles if v.shape[2] == 1 else 1  # one array of voltages stands for every tile
+        rows = v.shape[3]
+        driven = (v != 0.0).sum(axis=(0, 2, 3)) * alike
         e = np.empty((batch, len(COMPONENTS)))
         e[:, 0] = p.sum(axis=0) * self.t_read
-        e[:, 1] = phases * rows * self.e_dac + self.c_wordline * (v**2).sum(axis=(0, 2))
-        e[:, 2] = phases * columns * self.p_sense * self.t_read
-        e[:, 3] = phases * columns * self.e_conversion
-        e[:, 4] = phases * columns * self.e_shift_add
+        e[:, 1] = phases * rows * tiles * self.e_dac + self.c_wordline * (v**2).sum(axis=(0, 2, 3)) * alike
+        e[:, 2] = phases * columns * tiles * self.p_sense * self.t_read
+        e[:, 3] = phases * columns * tiles * self.e_conversion
+        e[:, 4] = phases * columns * tiles * self.e_shift_add
         long = {"array": "array (sources: cells, wires, sense input)", "dac": "DACs and word-line drivers",
                 "sense": "sense amplifiers", "adc": "ADC conversions", "digital": "digital shift-and-add"}
         data = {f"energy_{c}": variable("batch", e[:, k], "J", f"energy per MVM: {long[c]}")
@@ -170,11 +177,11 @@ class EnergyModel:
             "energy_total": variable("batch", e.sum(axis=1), "J", "energy per MVM"),
             "latency": variable((), self.latency(phases), "s", "latency of one MVM"),
             "reads": variable((), phases, "1", "array reads per MVM"),
-            "conversions": variable((), phases * columns, "1", "ADC conversions per MVM"),
+            "conversions": variable((), phases * columns * tiles, "1", "ADC conversions per MVM"),
             "rows_driven": variable("batch", driven, "1", "row-phases with a non-zero drive"),
         })
         # One variable per component (no string coordinate: building a pandas index per MVM
         # cost more than the rest of the record).
         return xr.Dataset(data, attrs={"t_read_s": self.t_read, "t_conversion_s": self.t_conversion,
-                                       "cols_per_adc": int(self.cols_per_adc),
+                                       "cols_per_adc": int(self.cols_per_adc), "tiles": int(tiles),
                                        "pipelined": int(bool(self.pipelined))})

@@ -49,6 +49,9 @@ SENSE_KINDS = ("tia", "integrator", "load")
 
 SENSE_PARAMETERS = (
     Parameter("kind", "1", "sense amplifier type", default="tia", kind="str", choices=SENSE_KINDS),
+    Parameter("mode", "1", "what each amplifier senses: its column, a column pair's difference, or its column "
+              "minus the reference column (see cimphys.circuits.tile_design)", default="column", kind="str",
+              choices=("column", "pair", "reference")),
     Parameter("r_f_ohm", "ohm", "TIA feedback resistance", default=1e4, low=0.0, low_open=True),
     Parameter("gain", "1", "TIA op-amp open-loop DC gain", default=1e4, low=1.0),
     Parameter("offset_sigma_v", "V", "input offset sigma (per-column seeded draw)", default=0.0, low=0.0, high=1.0),

@@ -1,36 +1,37 @@
-"""``Tile``: a crossbar with its periphery — DACs/drivers, sense amplifiers, ADCs — as one unit.
+"""Tiles: crossbars with their periphery (DACs, sense amplifiers, ADCs), one or many at once.
 
-Usage (the layer adapter builds on exactly this)::
+:class:`TileStack` is the one tile model of cimphys: a stack of tiles of one card, each with
+its own conductances and its own seeded mismatch, read together.  ``cimphys run``, the exports,
+``cimphys crossbar`` and a user's :class:`Tile` (a stack of one) all use it, so a card means the
+same thing everywhere.  Usage::
 
-    from cimphys.circuits.tile import Tile
-    tile = Tile("isaac_128x128", G, seed=0)     # G: (M, N) S, or (M, 2N) with differential = true
-    G = weights_to_conductances(card, W)       # (M, 2N) differential pairs from real weights
-    tile.calibrate(x_cal, input_bits=8)        # per-column ADC ranges from a calibration batch
-    y, record = tile.mvm(x_int, input_bits=8)  # x_int (batch, M) integers -> y (batch, N_out) int64
-    i_hat = tile.codes_to_current(y, input_bits=8)   # A: estimate of sum_p 2**p i_p (= v_lsb G.T x)
-    dot = tile.codes_to_dot(y, input_bits=8)         # S: estimate of G.T @ x (G+ - G- when differential)
-    record.energy_total, record.latency        # xarray: J per batch item (and energy_array,
-                                               # energy_dac, _sense, _adc, _digital), s
+    from cimphys.circuits.tile import Tile, TileStack
+    tile = Tile("isaac_128x128", G, seed=0)        # G: (M, N) S
+    tile.calibrate(x_cal, input_bits=8)            # per-channel ADC ranges from a calibration batch
+    y, record = tile.mvm(x_int, input_bits=8)      # x_int (batch, M) integers -> y (batch, outputs) int64
+    dot = tile.codes_to_dot(y, input_bits=8)       # S: estimate of G.T @ x (G+ - G- when differential)
+    stack = TileStack("isaac_128x128", G_stack, seeds=[0, 1, 2])   # (3, M, N): tile k == Tile(..., seed=k)
 
-Signal chain of :meth:`Tile.mvm`:
+Signal chain of :meth:`TileStack.mvm` (each step vectorised over the tiles):
 
 1. :func:`~cimphys.circuits.dac.slice_inputs` cuts ``x_int`` into ``dac.bits``-wide digits (one array
    read per digit; signed inputs as a positive and a negative phase).
-2. The :class:`~cimphys.circuits.dac.DAC` turns digits into word-line voltages (mismatch, settling).
-3. The :class:`~cimphys.circuits.crossbar.Crossbar` is solved *with the sense amplifier's input
-   resistance as its* ``r_sense`` (TIA: ``R_f / (1 + A)``; load resistor: ``R_load``).  Linear cells
-   use the cached transfer matrix ``T`` and input admittance ``Y`` (source power ``v.Y.v``); a
-   nonlinear ``cell`` goes through the full Newton solve.
-4. The sense amplifier gives a voltage (offsets, seeded noise, saturation), the ADC a code per
-   column and phase, and the digital back end shift-adds (and subtracts differential pairs).
-5. :class:`~cimphys.circuits.energy.EnergyModel` turns the reads into an energy/latency record.
+2. Each word line's :class:`~cimphys.circuits.dac.DAC` turns its digit into a voltage (per-driver
+   mismatch, INL, settling).
+3. The crossbar is solved with the sense amplifier's input resistance as its ``r_sense``: linear
+   cells through each tile's transfer matrix ``T`` and input admittance ``Y``
+   (:mod:`cimphys.circuits.tile_characterise`; source power ``v.Y.v``), nonlinear cells by a
+   Newton solve per read.  The cells' own read noise (thermal, shot, 1/f) is added per column.
+4. The sensing scheme (:class:`~cimphys.circuits.tile_design.TileDesign`) forms each sense
+   amplifier's input current; the amplifier gives a voltage (per-channel offset, seeded noise,
+   saturation), each column ADC a code (its own mismatch draw; channels that share an ADC share
+   it), and the digital back end shift-adds (and subtracts digital pairs).
+5. :class:`~cimphys.circuits.energy.EnergyModel` turns the reads into energy and latency.
 
-Every static draw (DAC, sense-offset and ADC mismatch) comes from ``seed`` and the card's seeds;
-read noise comes from the ``rng`` passed to :meth:`mvm` or, if none, from the tile's own
-generator (seeded by ``seed``), so a tile built with the same seed reproduces the same numbers.
-
-The card model ``tile`` (``circuits/*.toml``) holds the array in ``[parameters]`` and the periphery
-in the tables ``[dac]``, ``[sense]``, ``[adc]`` (required) and ``[energy]``.
+Seeds: tile ``k`` of a stack with seed ``s_k`` makes exactly the draws of ``Tile(card, G_k,
+seed=s_k)``: its static draws (DAC drivers, sense offsets, ADC converters) from ``s_k`` and the
+card's seeds, its read noise from its own generator (seeded by ``s_k``) in the order cell noise,
+sense noise, ADC noise, so the stack and a single tile give the same numbers, exactly.
 """
 
 from __future__ import annotations
@@ -39,277 +40,314 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..cards import Card, ModelSpec, Parameter, load_circuit, register_model
+from ..cards import Card
 from ..checks import as_array
-from ..errors import CardError, InputError
-from .adc import ADC, ADC_PARAMETERS
+from ..errors import InputError
+from .adc import ADC
 from .crossbar import Crossbar
-from .dac import DAC, DAC_PARAMETERS, shift_add, slice_inputs
-from .energy import ENERGY_PARAMETERS, EnergyModel
-from .sense import SENSE_PARAMETERS, sense_from_parameters
+from .dac import DAC, shift_add, slice_inputs
+from .tile_characterise import Wires, characterise_stack
+from .tile_design import SPEC, TileDesign, weights_to_conductances
 
-__all__ = ["SPEC", "ReadResult", "Tile", "weights_to_conductances"]
+__all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
 
-SPEC = register_model(
-    ModelSpec(
-        name="tile",
-        kind="circuit",
-        doc="a crossbar tile with drivers, sense amplifiers and ADCs",
-        parameters=(
-            Parameter("rows", "1", "word lines M", kind="int", low=1, high=1 << 16),
-            Parameter("cols", "1", "bit lines N (physical; pairs when differential)", kind="int", low=1, high=1 << 16),
-            Parameter("differential", "1", "columns (2k, 2k+1) form a (G+, G-) pair", default=False, kind="bool"),
-            Parameter("g_min_s", "S", "lowest programmable conductance", low=0.0),
-            Parameter("g_max_s", "S", "highest programmable conductance", low=0.0, low_open=True),
-            Parameter("v_read_v", "V", "read voltage (top DAC code)", low=0.0, high=10.0, low_open=True),
-            Parameter("r_wire_per_cell_ohm", "ohm", "WL and BL wire resistance per cell pitch", low=0.0, high=1e4),
-            Parameter("r_driver_ohm", "ohm", "WL driver output resistance", default=0.0, low=0.0, high=1e6),
-            Parameter("t_read_s", "s", "read (integration) time per phase", low=0.0, high=1.0, low_open=True),
-            Parameter("input_bits", "1", "default input resolution", default=8, kind="int", low=1, high=32),
-        ),
-        sections={"dac": DAC_PARAMETERS, "sense": SENSE_PARAMETERS, "adc": ADC_PARAMETERS, "energy": ENERGY_PARAMETERS},
-        checks=((lambda p: p["g_min_s"] < p["g_max_s"], "g_min_s must be below g_max_s"),
-                (lambda p: not p["differential"] or p["cols"] % 2 == 0, "cols must be even when differential")),
-    )
-)
+CALIBRATION_METHODS = ("minmax", "percentile", "absmax", "abspercentile")
 
 
 class ReadResult(NamedTuple):
-    """One batch of array reads: column currents, sense outputs and source power."""
+    """One batch of array reads: sense-amplifier input currents, outputs and source power."""
 
-    i_out: np.ndarray  # (batch, N) A
-    v_sense: np.ndarray  # (batch, N) V
-    saturated: np.ndarray  # (batch, N) bool
-    p_source: np.ndarray  # (batch,) W
-
-
-def _section(card: Card, name: str, declared) -> dict:
-    values = {p.name: p.default for p in declared}
-    values.update(card.sections.get(name, {}))
-    return values
+    i_out: np.ndarray  # (batch, tiles, channels) A: column currents as the sense amplifiers take them
+    v_sense: np.ndarray  # (batch, tiles, channels) V
+    saturated: np.ndarray  # (batch, tiles, channels) bool
+    p_source: np.ndarray  # (batch,) W: delivered by the word-line sources, summed over the tiles
 
 
 def _child_seed(seq: np.random.SeedSequence) -> int:
     return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def weights_to_conductances(card, weights, w_max: float | None = None) -> np.ndarray:
-    """Differential conductances ``(M, 2N)`` for a real weight matrix ``(M, N)``.
-
-    ``G+ = g_min + (g_max - g_min) max(w, 0) / w_max`` and ``G- = g_min + (g_max - g_min)
-    max(-w, 0) / w_max``, interleaved as columns (2k, 2k+1), so ``G+ - G- = w (g_max - g_min) / w_max``.
-    """
-    card = card if isinstance(card, Card) else load_circuit(card)
-    w = as_array("weights", weights, ndim=2)
-    w_max = float(np.max(np.abs(w))) if w_max is None else float(w_max)
-    if not w_max > 0.0 or np.max(np.abs(w)) > w_max:
-        raise InputError(f"w_max: expected > 0 and >= max |weights|, got {w_max!r}")
-    g0, g1 = card["g_min_s"], card["g_max_s"]
-    out = np.empty((w.shape[0], 2 * w.shape[1]))
-    out[:, 0::2] = g0 + (g1 - g0) * np.maximum(w, 0.0) / w_max
-    out[:, 1::2] = g0 + (g1 - g0) * np.maximum(-w, 0.0) / w_max
-    return out
+def _tile_seeds(seed) -> tuple[int, int, int, int]:
+    """(dac, sense, adc, noise) seeds of one tile, from its seed."""
+    return tuple(_child_seed(c) for c in np.random.SeedSequence([int(seed)]).spawn(4))
 
 
-class Tile:
-    """A crossbar tile with drivers, sense amplifiers and ADCs, built from a ``tile`` card.
+class TileStack:
+    """Tiles of one ``tile`` card, read together.
 
     Parameters
     ----------
-    card : Card or str
-        A ``tile`` circuit card, or its name/path.
-    conductances : array_like, (rows, cols), S
-        Cell conductances within ``[g_min_s, g_max_s]`` (columns (2k, 2k+1) are a pair when the
-        card is differential).  May be None when ``cell`` carries per-cell parameters.
-    seed : int
-        Seeds every static mismatch draw and the tile's read-noise generator.
-    cell : TwoTerminalCell, optional
-        Nonlinear cells (full Newton solve per read); None: linear cells of ``conductances``.
-    characterisation : dict, optional
-        ``{"T": (N, M), "Y": (M, M)}`` from :meth:`characterisation` of an identical tile, to skip
-        the transfer-matrix solve (for on-disk caches).
+    card : Card, str or TileDesign
+        A ``tile`` circuit card, its name/path, or its :class:`TileDesign`.
+    conductances : array_like, (tiles, rows, cols), S
+        Cell conductances within ``[0, g_max_s]``; None when ``cells`` carry their own parameters.
+    seeds : int or sequence of int
+        One seed per tile (an int: ``seeds + k`` for tile ``k``).
+    cells : sequence of TwoTerminalCell, optional
+        Nonlinear cells per tile (a Newton solve per read); None: linear cells of ``conductances``.
+    characterisation : (ndarray, ndarray), optional
+        ``(T (tiles, N, M), Y (tiles, M, M))`` of these conductances (e.g. from a cache), to skip
+        the solve.
+    cell_noise : (ndarray, ndarray, ndarray), optional
+        The cells' read-noise coefficients per tile: thermal ``(tiles, M, N)`` A**2, shot
+        ``(tiles, M, N)`` A**2/V and 1/f ``(tiles, M, N)`` A**2/V**2; on every read column ``j``
+        gets a Gaussian current of variance ``sum_i thermal + |v_i| shot + v_i**2 flicker``.
     """
 
-    def __init__(self, card, conductances, *, seed: int = 0, cell=None, characterisation=None):
-        self.card = card if isinstance(card, Card) else load_circuit(card)
-        if self.card.model != "tile":
-            raise CardError(f"{self.card.name}: expected a 'tile' card, got model {self.card.model!r}")
-        if "adc" not in self.card.sections:
-            raise CardError(f"{self.card.name}: a tile card needs an [adc] table (at least 'bits')")
-        p = self.card.parameters
-        self.shape = (p["rows"], p["cols"])
-        self.differential = bool(p["differential"])
-        g = None
-        if conductances is not None:
-            g = as_array("conductances", conductances, unit="S", shape=self.shape,
-                         low=0.0, high=p["g_max_s"] * (1 + 1e-12))
-        seq = np.random.SeedSequence([int(seed)])
-        s_dac, s_sense, s_adc, s_noise = (_child_seed(c) for c in seq.spawn(4))
-        dac_p, sense_p, adc_p = (_section(self.card, n, d) for n, d in
-                                 (("dac", DAC_PARAMETERS), ("sense", SENSE_PARAMETERS), ("adc", ADC_PARAMETERS)))
-        self.dac = DAC.from_parameters(dac_p, v_max=p["v_read_v"], t_read=p["t_read_s"], seed=s_dac ^ dac_p["seed"])
-        self.sense = sense_from_parameters({**sense_p, "seed": s_sense ^ sense_p["seed"]}, p["cols"])
-        adc = ADC.from_parameters(adc_p, seed=s_adc ^ adc_p["seed"])
-        r = p["r_wire_per_cell_ohm"]
-        self.crossbar = Crossbar(g, r_wl=r, r_bl=r, r_driver=p["r_driver_ohm"], r_sense=self.sense.r_sense,
-                                 cell=cell, shape=self.shape)
-        self._g_source = np.zeros(p["cols"]) if g is None else g.sum(axis=0)
-        self._rng = np.random.default_rng(s_noise)
+    def __init__(self, card, conductances, *, seeds=0, cells=None, characterisation=None, cell_noise=None):
+        self.design = card if isinstance(card, TileDesign) else TileDesign(card)
+        d = self.design
+        self.card: Card = d.card
+        self.shape = d.shape
+        self.differential, self.mode = d.differential, d.mode
+        self.g = None if conductances is None else as_array(
+            "conductances", conductances, unit="S", ndim=3, low=0.0, high=d.g_max * (1 + 1e-12))
+        if self.g is not None and self.g.shape[1:] != self.shape:
+            raise InputError(f"conductances: expected (tiles, {self.shape[0]}, {self.shape[1]}), got {self.g.shape}")
+        self.cells = None if cells is None else list(cells)
+        if self.g is None and self.cells is None:
+            raise InputError("conductances: expected an array (tiles, rows, cols), or cells= for nonlinear cells")
+        self.n_tiles = self.g.shape[0] if self.g is not None else len(self.cells)
+        if self.cells is not None and len(self.cells) != self.n_tiles:
+            raise InputError(f"cells: expected one cell model per tile ({self.n_tiles}), got {len(self.cells)}")
+        seeds = np.arange(self.n_tiles) + int(seeds) if np.ndim(seeds) == 0 else np.asarray(seeds)
+        if seeds.shape != (self.n_tiles,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+            raise InputError(f"seeds: expected {self.n_tiles} non-negative integers, got {seeds!r}")
+        self.seeds = seeds.astype(np.int64)
+        self._draw_static()
+        self.wires = Wires(d.r_wire, d.r_wire, d.r_driver, d.r_sense)
         self._char = None if characterisation is None else self._check_char(characterisation)
-        z = self.sense.transimpedance
-        self.adc = adc.with_range(0.0, z * p["rows"] * p["g_max_s"] * p["v_read_v"])
-        e = _section(self.card, "energy", ENERGY_PARAMETERS)
-        t_int = sense_p["t_int_s"] if sense_p["kind"] == "integrator" else p["t_read_s"]
-        self.energy = EnergyModel(
-            t_read=t_int, t_conversion=adc.conversion_time, e_conversion=adc.energy_per_conversion(),
-            e_dac=dac_p["energy_per_conversion_j"], c_wordline=dac_p["c_wordline_f"], p_sense=sense_p["power_w"],
-            cols_per_adc=e["cols_per_adc"], pipelined=e["pipelined"], e_shift_add=e["e_shift_add_j"])
+        self._cell_noise = None if cell_noise is None else self._fold_noise(cell_noise, stacked=True)
+        col_g = (np.zeros((self.n_tiles, self.shape[1])) if self.g is None else self.g.sum(axis=1))
+        self._g_source = np.abs(d.subtraction) @ col_g.T  # (channels, tiles): Norton conductance per amplifier
+        self._g_source = np.ascontiguousarray(self._g_source.T)
+        self.energy = d.energy()
 
-    @classmethod
-    def from_card(cls, card, conductances, **kwargs) -> Tile:
-        """Same as ``Tile(card, conductances, **kwargs)``."""
-        return cls(card, conductances, **kwargs)
+    # ----------------------------------------------------------------- static draws
+    def _draw_static(self) -> None:
+        d, m, c = self.design, self.shape[0], self.design.channels
+        per = [_tile_seeds(s) for s in self.seeds]
+        dacs = [DAC.from_parameters(d.dac, v_max=d.v_read, t_read=d.t_read, seed=s[0] ^ d.dac["seed"], drivers=m)
+                for s in per]
+        self.dac = dacs[0]
+        self._dac_levels = None if self.dac.identical else np.stack([x.levels for x in dacs])  # (tiles, M, L)
+        sigma = float(d.sense["offset_sigma_v"])
+        offsets = np.stack([np.random.default_rng(s[1] ^ d.sense["seed"]).normal(0.0, sigma, c) if sigma
+                            else np.zeros(c) for s in per])
+        self.sense = d.sense_amplifier(offsets.reshape(-1))
+        adcs, share = d.adcs, int(d.energy_table["cols_per_adc"])
+        converters = tuple((s[2] ^ d.adc["seed"], k) for s in per for k in range(adcs))
+        which = (np.arange(self.n_tiles)[:, None] * adcs + np.arange(c)[None, :] // share).reshape(-1)
+        full = d.transimpedance * d.full_scale_current()
+        lo = 0.0 if d.mode == "column" else -full
+        self.adc: ADC = d.adc_prototype(converter_seeds=converters, column_converter=which).with_range(lo, full)
+        self._gens = [np.random.default_rng(s[3]) for s in per]
 
     # ----------------------------------------------------------------- characterisation
     @property
     def linear(self) -> bool:
-        return self.crossbar.cell is None
+        return self.cells is None
 
-    def _check_char(self, char) -> dict:
+    def _check_char(self, char) -> tuple[np.ndarray, np.ndarray]:
         m, n = self.shape
-        return {"T": as_array("characterisation['T']", char["T"], shape=(n, m)),
-                "Y": as_array("characterisation['Y']", char["Y"], shape=(m, m))}
+        t, y = char
+        return (as_array("characterisation T", t, shape=(self.n_tiles, n, m)),
+                as_array("characterisation Y", y, shape=(self.n_tiles, m, m)))
 
-    def characterisation(self) -> dict:
-        """Transfer matrix ``T`` (N, M, S; ``i_out = T v``) and input admittance ``Y`` (M, M, S;
-        source currents ``v Y``) of the linear array, computed once and cached."""
+    def _characterised(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.linear:
-            raise InputError("cell: only a linear tile has a transfer matrix")
+            raise InputError("cell: only tiles of linear cells have a transfer matrix")
         if self._char is None:
-            m, n = self.shape
-            t, y = np.empty((n, m)), np.empty((m, m))
-            for start in range(0, m, 64):  # blocks of unit inputs keep the node voltages small
-                sol = self.crossbar.solve(np.eye(m)[start:start + 64])
-                near, far = sol.source_currents
-                t[:, start:start + 64] = sol.i_out.T
-                y[start:start + 64] = near + far
-            self._char = {"T": t, "Y": y}
+            self._char = characterise_stack(self.g, self.wires)
         return self._char
 
-    # ----------------------------------------------------------------- analog part
-    def read(self, v_in, rng=None, current_noise=None) -> ReadResult:
-        """Solve reads for word-line voltages ``v_in`` (batch, M) V and sense the columns.
+    @property
+    def characterisation(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(T (tiles, N, M), Y (tiles, M, M))`` in S, computed once (linear cells only)."""
+        return self._characterised()
 
-        ``current_noise``, optional: ``(thermal (N,), shot (M, N))`` in A**2 and A**2/V, the
-        cells' own current noise on every read: column ``j`` gets a Gaussian current of variance
-        ``thermal[j] + sum_i |v_i| shot[i, j]`` (e.g. ``4 k T df sum_i G_ij`` and ``2 q df G_ij``),
-        drawn before the sense amplifier's noise.
-        """
-        v = as_array("v_in", v_in, unit="V", ndim=2)
-        if v.shape[1] != self.shape[0]:
-            raise InputError(f"v_in: expected (batch, {self.shape[0]}), got {v.shape}")
-        noise = self._check_current_noise(current_noise)
-        if self.linear:
-            c = self.characterisation()
-            i_out = v @ c["T"].T
-            p_src = np.einsum("bm,bm->b", v @ c["Y"], v)
-        else:
-            sol = self.crossbar.solve(v)
-            i_out = sol.i_out
-            # Reference geometry (far WL end open): all of source i's current leaves through row i's cells.
-            p_src = np.einsum("bm,bm->b", v, sol.i_cell.sum(axis=-1))
-        gen = self._rng if rng is None else np.random.default_rng(rng)
-        if noise is not None:
-            i_out = i_out + np.sqrt(noise[0] + np.abs(v) @ noise[1]) * gen.standard_normal(i_out.shape)
-        v_sense, sat = self.sense.output(i_out, g_source=self._g_source, rng=gen)
-        return ReadResult(i_out, np.broadcast_to(v_sense, i_out.shape), np.broadcast_to(sat, i_out.shape), p_src)
+    @property
+    def sensed_transfer(self) -> np.ndarray:
+        """``S T`` (tiles, channels, M), S: sense-amplifier input current per word-line volt."""
+        if not hasattr(self, "_sensed"):
+            self._sensed = np.ascontiguousarray(np.einsum("cn,tnm->tcm", self.design.subtraction,
+                                                          self._characterised()[0]))
+        return self._sensed
 
-    def _check_current_noise(self, current_noise):
-        if current_noise is None:
-            return None
+    def _fold_noise(self, noise, stacked: bool):
+        """Cell noise coefficients per channel: (thermal (tiles, C), shot, flicker (tiles, M, C))."""
         m, n = self.shape
+        lead = (self.n_tiles,) if stacked else ()
         try:
-            thermal, shot = current_noise
-        except (TypeError, ValueError):
-            raise InputError("current_noise: expected a pair (thermal (N,), shot (M, N)) of variances") from None
-        return (as_array("current_noise thermal", thermal, unit="A**2", low=0.0, shape=(n,)),
-                as_array("current_noise shot", shot, unit="A**2/V", low=0.0, shape=(m, n)))
+            parts = tuple(noise)
+        except TypeError:
+            raise InputError("cell_noise: expected (thermal, shot, flicker) coefficient arrays") from None
+        names = ("thermal", "shot", "flicker")
+        if len(parts) == 2:  # (thermal per column (N,), shot (M, N)): Tile.read's current_noise
+            thermal, shot = (as_array(f"current_noise {k}", a, low=0.0, shape=lead + s) for k, a, s in
+                             zip(names, parts, ((n,), (m, n))))
+            flicker = np.zeros(lead + (m, n))
+            thermal = thermal[..., None, :] * (np.arange(m) == 0)[:, None]  # the column total on row 0
+        elif len(parts) == 3:
+            thermal, shot, flicker = (as_array(f"cell_noise {k}", a, low=0.0, shape=lead + (m, n))
+                                      for k, a in zip(names, parts))
+        else:
+            raise InputError("current_noise: expected a pair (thermal (N,), shot (M, N)) of variances")
+        s2 = np.abs(self.design.subtraction).T  # variances add through the subtraction
+        folded = (thermal.sum(axis=-2) @ s2, shot @ s2, flicker @ s2)
+        return folded if stacked else tuple(a[None] for a in folded)
+
+    # ----------------------------------------------------------------- the analog part
+    def _generators(self, rng) -> list:
+        if rng is None:
+            return self._gens
+        if self.n_tiles == 1:
+            return [np.random.default_rng(rng)]
+        seq = rng.bit_generator.seed_seq if isinstance(rng, np.random.Generator) else np.random.SeedSequence(rng)
+        return [np.random.default_rng(s) for s in seq.spawn(self.n_tiles)]
+
+    def read(self, v_in, rng=None, current_noise=None, *, _gens=None) -> ReadResult:
+        """Solve reads for word-line voltages ``v_in`` and sense every channel.
+
+        ``v_in`` is ``(batch, M)`` (every tile driven alike) or ``(batch, tiles, M)``, in V.
+        ``current_noise``, optional, adds the cells' current noise on this read, like the
+        ``cell_noise`` of the stack (thermal ``(N,)`` A**2 per column and shot ``(M, N)`` A**2/V
+        for a single tile, or the three coefficient arrays).
+        """
+        m, c, nt = self.shape[0], self.design.channels, self.n_tiles
+        v = as_array("v_in", v_in, unit="V", ndim=(2, 3))
+        if v.shape[-1] != m or (v.ndim == 3 and v.shape[1] != nt):
+            raise InputError(f"v_in: expected (batch, {m}) or (batch, {nt}, {m}), got {v.shape}")
+        gens = self._generators(rng) if _gens is None else _gens
+        vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
+        if self.linear:
+            i = np.matmul(vt, self.sensed_transfer.transpose(0, 2, 1))  # (tiles, batch, C)
+            y = self._characterised()[1]
+            y_used = y.sum(axis=0, keepdims=True) if vt.shape[0] == 1 else y
+            p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used), np.broadcast_to(vt, (y_used.shape[0],) + vt.shape[1:]))
+        else:
+            i, p_src = self._newton_reads(vt)
+        noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
+            if current_noise is not None else self._cell_noise
+        if noise is not None:
+            var = noise[0][:, None, :] + np.matmul(np.abs(vt), noise[1]) + np.matmul(vt * vt, noise[2])
+            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:]) for g in gens])
+        i = np.ascontiguousarray(i.transpose(1, 0, 2))  # (batch, tiles, C)
+        sense_noise = None
+        sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
+        if sigma > 0.0:
+            sense_noise = np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens], axis=1).reshape(-1, nt * c)
+        flat = i.reshape(-1, nt * c)
+        v_sense, sat = self.sense.output(flat, g_source=self._g_source.reshape(-1), noise=sense_noise)
+        shape = (v.shape[0], nt, c)
+        return ReadResult(i, np.broadcast_to(v_sense, flat.shape).reshape(shape),
+                          np.broadcast_to(sat, flat.shape).reshape(shape), p_src)
+
+    def _newton_reads(self, vt):
+        """Sense currents (tiles, batch, C) and summed source power (batch,) by full Newton solves."""
+        s = self.design.subtraction
+        i_all, p_src = [], 0.0
+        for k, cell in enumerate(self.cells):
+            g = None if self.g is None else self.g[k]
+            xb = Crossbar(g, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
+                          r_sense=self.wires.r_sense, cell=cell, shape=self.shape)
+            v = vt[min(k, vt.shape[0] - 1)]
+            sol = xb.solve(v)
+            i_all.append(sol.i_out @ s.T)
+            # Reference geometry (far WL end open): all of source i's current leaves through row i's cells.
+            p_src = p_src + np.einsum("bm,bm->b", v, sol.i_cell.sum(axis=-1))
+        return np.stack(i_all), p_src
+
+    def _voltages(self, digits: np.ndarray) -> np.ndarray:
+        """Word-line voltages of DAC digits ``(..., M)``: shared ``(..., M)`` or ``(..., tiles, M)``."""
+        if self._dac_levels is None:
+            return self.dac.convert(digits)
+        m = self.shape[0]
+        return self._dac_levels[np.arange(self.n_tiles)[:, None], np.arange(m)[None, :], digits[..., None, :]]
 
     def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
         bits = self.card["input_bits"] if input_bits is None else input_bits
         digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
         if digits.ndim != 3 or digits.shape[2] != self.shape[0]:
             raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
-        v = self.dac.convert(digits)
-        res = self.read(v.reshape(-1, self.shape[0]), rng=rng, current_noise=current_noise)
-        return v, weights, signs, res
+        v = self._voltages(digits)
+        gens = self._generators(rng)
+        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens)
+        return v, weights, signs, res, gens
 
-    # ----------------------------------------------------------------- ADC range
-    def set_adc_range(self, lo, hi) -> Tile:
-        """Set the ADC input range (sense-output volts), per column or global; returns self."""
+    # ----------------------------------------------------------------- ADC ranges
+    def set_adc_range(self, lo, hi):
+        """Set the ADC input range (sense-output volts): per channel ``(tiles, channels)``,
+        per channel of every tile ``(channels,)``, or global; returns self."""
+        nt, c = self.n_tiles, self.design.channels
+        lo, hi = (np.broadcast_to(np.asarray(a, dtype=float), (nt, c)).reshape(-1) if np.size(a) > 1 else a
+                  for a in (lo, hi))
         self.adc = self.adc.with_range(lo, hi)
         return self
 
     def calibrate(self, x_batch, input_bits: int | None = None, signed: bool = False, method: str = "minmax",
-                  percentile: float = 99.9, per_column: bool = True, rng=None) -> Tile:
-        """Set per-column (or global) ADC ranges from the sense outputs of a calibration batch.
+                  percentile: float = 99.9, per_column: bool = True, rng=None):
+        """Set every channel's ADC range from the sense outputs of a calibration batch; returns self.
 
-        The two columns of a differential pair share one range so that their difference is exact
-        in codes.  Returns self.
+        ``method``: ``"minmax"`` (the outputs' min to max), ``"percentile"`` (the ``100 -
+        percentile`` to ``percentile`` percentiles), ``"absmax"`` / ``"abspercentile"`` (a range
+        symmetric about 0 V with 0 V on a code: ``lsb = a / (2**(bits-1) - 1)`` for ``a`` the
+        largest |output| or its percentile, codes ``-2**(bits-1) ... 2**(bits-1) - 1``).  The two
+        channels of a digital differential pair share one range so that their difference is exact
+        in codes.
         """
-        _, _, _, res = self._phases(x_batch, input_bits, signed, rng)
-        v = np.ascontiguousarray(res.v_sense)
-        if self.differential:
-            v = v.reshape(v.shape[0], -1, 2).transpose(0, 2, 1).reshape(-1, v.shape[1] // 2)
-        cal = self.adc.calibrate(v, method=method, per_column=per_column, percentile=percentile)
-        lo, hi = (np.repeat(a, 2) if self.differential and a.size > 1 else a for a in (cal.lo, cal.hi))
+        if method not in CALIBRATION_METHODS:
+            raise InputError(f"method: expected one of {CALIBRATION_METHODS}, got {method!r}")
+        _, _, _, res, _ = self._phases(x_batch, input_bits, signed, rng)
+        nt, c = self.n_tiles, self.design.channels
+        v = np.ascontiguousarray(res.v_sense).reshape(-1, nt * c)
+        pairs = self.differential and self.mode == "column"
+        if pairs:
+            v = v.reshape(v.shape[0], -1, 2).transpose(0, 2, 1).reshape(-1, nt * c // 2)
+        if method.startswith("abs"):
+            mag = np.abs(v)
+            axis = 0 if per_column else None
+            a = mag.max(axis=axis) if method == "absmax" else np.percentile(mag, percentile, axis=axis)
+            a = np.where(np.atleast_1d(a) > 0, np.atleast_1d(a), 1.0)
+            half = 2 ** (self.adc.bits - 1)
+            lsb = a / (half - 1) if half > 1 else a
+            lo, hi = -half * lsb, (half - 1) * lsb
+        else:
+            cal = self.adc.calibrate(v, method=method, per_column=per_column, percentile=percentile)
+            lo, hi = cal.lo, cal.hi
+        lo, hi = (np.repeat(a, 2) if pairs and np.size(a) > 1 else a for a in (lo, hi))
         self.adc = self.adc.with_range(lo, hi)
         return self
 
     # ----------------------------------------------------------------- digital MVM
     def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):
-        """Digital MVM through the analog tile.
+        """Digital MVM through every tile: ``(y (batch, tiles, outputs) int64, record)``.
 
-        Parameters
-        ----------
-        x_int : array_like of int, (batch, M) or (M,)
-            Inputs in ``[0, 2**input_bits)`` (or ``[-2**(b-1), 2**(b-1))`` when ``signed``).
-        input_bits : int, optional
-            Input resolution (default: the card's ``input_bits``).
-        signed : bool
-            Signed inputs run as two phases (positive and negative magnitudes).
-        rng : int or numpy.random.Generator, optional
-            Read noise; default the tile's own seeded generator.
-        current_noise : (ndarray, ndarray), optional
-            The cells' current noise on every read (see :meth:`read`).
-
-        Returns
-        -------
-        y : ndarray of int64, (batch, N) or (batch, N/2) for differential tiles (no batch axis
-            for a 1-D ``x_int``)
-            Shift-added ADC codes (differences of the pair codes when differential).
-        record : xarray.Dataset
-            ``energy_array``, ``energy_dac``, ``energy_sense``, ``energy_adc``, ``energy_digital``,
-            ``energy_total`` (batch,) in J, ``latency`` (s) per MVM, plus ``saturated``
-            (sense-amp saturation count per batch item).
+        ``y`` holds the shift-added ADC codes (differences of the pair codes for digital pairs);
+        ``record`` the energy per MVM summed over the tiles (``energy_*``, (batch,), J) and the
+        latency of one MVM (the tiles work in parallel, s).  ``rng``: None uses each tile's own
+        seeded generator; a seed or Generator gives each tile a generator spawned from it.
         """
         single = np.ndim(x_int) == 1
-        v, weights, signs, res = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed, rng,
-                                              current_noise)
-        gen = self._rng if rng is None else np.random.default_rng(rng)
-        codes = self.adc.convert(res.v_sense, rng=gen if self._adc_noisy else None)
+        v, weights, signs, res, gens = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed,
+                                                    rng, current_noise)
+        nt, c = self.n_tiles, self.design.channels
+        flat = res.v_sense.reshape(-1, nt * c)
+        noise = None
+        if self.adc.noisy:
+            draws = [self.adc.draw_noise((flat.shape[0], c), g) for g in gens]
+            noise = tuple(None if draws[0][k] is None else np.stack([d[k] for d in draws], axis=1)
+                          .reshape((flat.shape[0], nt * c) + draws[0][k].shape[2:]) for k in range(2))
+        codes = self.adc.convert(flat, noise=noise)
         phases, batch = v.shape[:2]
-        y = shift_add(codes.reshape(phases, batch, -1), weights, signs)
-        if self.differential:
-            y = y[:, 0::2] - y[:, 1::2]
-        record = self.energy.record(res.p_source.reshape(phases, batch), v, self.shape[1])
+        y = shift_add(codes.reshape(phases, batch, nt, c), weights, signs)
+        if self.differential and self.mode == "column":
+            y = y[..., 0::2] - y[..., 1::2]
+        v_rows = v if v.ndim == 4 else v[:, :, None, :]
+        record = self.energy.record(res.p_source.reshape(phases, batch), v_rows, c, tiles=nt)
         record["saturated"] = (("batch",), res.saturated.reshape(phases, batch, -1).sum(axis=(0, 2)),
                                {"units": "1", "long_name": "sense-amplifier outputs clipped at the swing"})
         return (y[0] if single else y), record
-
-    @property
-    def _adc_noisy(self) -> bool:
-        return self.adc.noise_lsb > 0 or (self.adc.kind == "sar" and self.adc.comparator_noise_lsb > 0)
 
     def _place_sum(self, input_bits, signed) -> int:
         bits = self.card["input_bits"] if input_bits is None else input_bits
@@ -317,18 +355,82 @@ class Tile:
         return int((weights * signs).sum())
 
     def codes_to_current(self, y, input_bits: int | None = None, signed: bool = False) -> np.ndarray:
-        """Estimate (A) of ``sum_p s_p w_p i_p`` — the column currents recombined like the codes —
-        from the output ``y`` of :meth:`mvm` with the same ``input_bits`` and ``signed``."""
-        y = as_array("y", y, ndim=(1, 2))
-        lsb, lo = self.adc.lsb, np.broadcast_to(self.adc.lo, (self.shape[1],))
-        lsb = np.broadcast_to(lsb, (self.shape[1],))
-        if self.differential:
-            v = lsb[0::2] * y  # pair ranges are shared: the offsets cancel
+        """Estimate (A) of ``sum_p s_p w_p i_p`` -- the sense input currents recombined like the
+        codes -- from ``y`` of :meth:`mvm` (same ``input_bits`` and ``signed``), ``(..., tiles, outputs)``."""
+        nt, c = self.n_tiles, self.design.channels
+        lsb = np.broadcast_to(self.adc.lsb, (nt * c,)).reshape(nt, c)
+        lo = np.broadcast_to(self.adc.lo, (nt * c,)).reshape(nt, c)
+        y = np.asarray(y)
+        if self.differential and self.mode == "column":
+            v = lsb[:, 0::2] * y  # pair ranges are shared: the offsets cancel
         else:
             v = lo * self._place_sum(input_bits, signed) + lsb * y
         return self.sense.input_current(v)
 
     def codes_to_dot(self, y, input_bits: int | None = None, signed: bool = False) -> np.ndarray:
-        """Estimate (S) of ``G.T @ x`` (``(G+ - G-).T @ x`` for differential tiles): the recombined
-        current divided by the DAC's voltage step."""
+        """Estimate (S) of ``G.T @ x`` (``(G+ - G-).T @ x`` for pairs): the recombined current
+        divided by the DAC's voltage step."""
         return self.codes_to_current(y, input_bits, signed) / self.dac.lsb
+
+
+class Tile(TileStack):
+    """One crossbar tile with its drivers, sense amplifiers and ADCs: a :class:`TileStack` of one.
+
+    Parameters
+    ----------
+    card : Card or str
+        A ``tile`` circuit card, or its name/path.
+    conductances : array_like, (rows, cols), S
+        Cell conductances within ``[0, g_max_s]``; may be None when ``cell`` carries its parameters.
+    seed : int
+        Seeds every static mismatch draw and the tile's read-noise generator.
+    cell : TwoTerminalCell, optional
+        Nonlinear cells (full Newton solve per read); None: linear cells of ``conductances``.
+    characterisation : dict, optional
+        ``{"T": (N, M), "Y": (M, M)}`` of an identical tile (for on-disk caches).
+    cell_noise : (ndarray, ndarray, ndarray), optional
+        The cells' read-noise coefficients ``(M, N)`` each (see :class:`TileStack`).
+    """
+
+    def __init__(self, card, conductances, *, seed: int = 0, cell=None, characterisation=None, cell_noise=None):
+        g = None if conductances is None else np.asarray(conductances, dtype=float)
+        design = card if isinstance(card, TileDesign) else TileDesign(card)
+        if g is not None and g.shape != design.shape:
+            raise InputError(f"conductances: expected shape {design.shape}, got {g.shape}")
+        char = None if characterisation is None else (np.asarray(characterisation["T"])[None],
+                                                      np.asarray(characterisation["Y"])[None])
+        noise = None if cell_noise is None else tuple(np.asarray(a)[None] for a in cell_noise)
+        super().__init__(design, None if g is None else g[None], seeds=[int(seed)],
+                         cells=None if cell is None else [cell], characterisation=char, cell_noise=noise)
+        self.crossbar = Crossbar(g, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
+                                 r_sense=self.wires.r_sense, cell=cell, shape=self.shape)
+
+    @classmethod
+    def from_card(cls, card, conductances, **kwargs) -> Tile:
+        """Same as ``Tile(card, conductances, **kwargs)``."""
+        return cls(card, conductances, **kwargs)
+
+    def characterisation(self) -> dict:
+        """Transfer matrix ``T`` (N, M, S; ``i_out = T v``) and input admittance ``Y`` (M, M, S;
+        source currents ``Y v``) of the linear array, computed once."""
+        t, y = self._characterised()
+        return {"T": t[0], "Y": y[0]}
+
+    def read(self, v_in, rng=None, current_noise=None, **kwargs) -> ReadResult:
+        """As :meth:`TileStack.read` for one tile: arrays ``(batch, channels)``."""
+        r = super().read(v_in, rng, current_noise, **kwargs)
+        return ReadResult(r.i_out[:, 0], r.v_sense[:, 0], r.saturated[:, 0], r.p_source)
+
+    def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
+        v, weights, signs, res, gens = super()._phases(x_int, input_bits, signed, rng, current_noise)
+        return v, weights, signs, ReadResult(res.i_out[:, None], res.v_sense[:, None], res.saturated[:, None],
+                                             res.p_source), gens
+
+    def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):
+        """Digital MVM through the tile: ``(y (batch, outputs) int64, record)`` (see :meth:`TileStack.mvm`)."""
+        y, record = super().mvm(x_int, input_bits, signed, rng, current_noise)
+        return y[..., 0, :], record
+
+    def codes_to_current(self, y, input_bits: int | None = None, signed: bool = False) -> np.ndarray:
+        y = as_array("y", y, ndim=(1, 2))
+        return super().codes_to_current(y[..., None, :], input_bits, signed)[..., 0, :]
