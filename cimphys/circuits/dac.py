@@ -10,6 +10,16 @@ per-code INL table from a card:
 Settling is first order: a driver that starts each read from 0 V (return-to-zero word lines)
 reaches ``V(d) (1 - exp(-t_read / tau))`` at the sampling time.
 
+A **pulse-width** DAC (``kind = "pwm"``, as IBM's HERMES chip drives its word lines: Le Gallo et
+al., Nat. Electron. 6, 680 (2023)) holds a word line at ``v_max`` for ``d`` of the
+``2**bits - 1`` unit slots of the read and at 0 V otherwise.  For linear cells the charge a
+column collects is that of the constant voltage ``V(d) = v_max d (1 + e_r) / (2**bits - 1)``
+over the whole read (superposition), so :meth:`DAC.convert` gives this charge-equivalent
+voltage; ``e_r ~ N(0, mismatch_sigma)`` is driver ``r``'s relative pulse-width error and an INL
+table adds per code.  A first-order driver edge loses ``v tau`` of charge on the rising edge and
+returns it on the falling one, so settling leaves the charge unchanged: ``tau_s`` has no effect
+on a pulse-width read.
+
 Digital inputs reach the array in phases: :func:`slice_inputs` cuts integers into ``dac_bits``-wide
 digits (bit-serial when ``dac_bits = 1``), signed inputs as two phases (positive and negative
 magnitudes); after the ADC, :func:`shift_add` recombines the codes.  :func:`pulse_width_charge`
@@ -35,9 +45,13 @@ from ..cards import Parameter
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 
-__all__ = ["DAC", "DAC_PARAMETERS", "pulse_width_charge", "shift_add", "slice_inputs"]
+__all__ = ["DAC", "DAC_KINDS", "DAC_PARAMETERS", "pulse_width_charge", "shift_add", "slice_inputs"]
+
+DAC_KINDS = ("voltage", "pwm")
 
 DAC_PARAMETERS = (
+    Parameter("kind", "1", "voltage levels, or pulse widths at the read voltage", default="voltage", kind="str",
+              choices=DAC_KINDS),
     Parameter("bits", "1", "DAC resolution (1: bit-serial binary drivers)", default=1, kind="int", low=1, high=12),
     Parameter("mismatch_sigma", "1", "unit-element relative mismatch sigma", default=0.0, low=0.0, high=0.5),
     Parameter("inl_lsb", "1", "measured static error per code, LSB (2**bits values; [0.0]: none)",
@@ -90,6 +104,7 @@ class DAC:
     t_read: float = 1e-8
     seed: int = 0
     drivers: int = 1
+    kind: str = "voltage"
     levels: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -102,15 +117,21 @@ class DAC:
         t_read = as_scalar("t_read", self.t_read, unit="s", low=0.0, low_open=True)
         if isinstance(self.drivers, bool) or not isinstance(self.drivers, (int, np.integer)) or self.drivers < 1:
             raise InputError(f"drivers: expected a positive integer, got {self.drivers!r}")
+        if self.kind not in DAC_KINDS:
+            raise InputError(f"kind: expected one of {DAC_KINDS}, got {self.kind!r}")
         n = 2 ** int(self.bits)
-        w = 2.0 ** np.arange(int(self.bits))
         draws = 1 if sigma == 0.0 else int(self.drivers)  # identical drivers share one row
-        w = w * (1.0 + np.random.default_rng(self.seed).normal(0.0, 1.0, (draws, w.size)) * sigma / np.sqrt(w))
-        digits = (np.arange(n)[:, None] >> np.arange(int(self.bits))) & 1
-        units = (w[:, None, :] * digits[None]).sum(axis=-1)  # (drivers or 1, 2**bits)
+        if self.kind == "pwm":  # a relative pulse-width error per driver
+            gain = 1.0 + np.random.default_rng(self.seed).normal(0.0, 1.0, (draws, 1)) * sigma
+            units = gain * np.arange(n)[None, :]
+        else:
+            w = 2.0 ** np.arange(int(self.bits))
+            w = w * (1.0 + np.random.default_rng(self.seed).normal(0.0, 1.0, (draws, w.size)) * sigma / np.sqrt(w))
+            digits = (np.arange(n)[:, None] >> np.arange(int(self.bits))) & 1
+            units = (w[:, None, :] * digits[None]).sum(axis=-1)  # (drivers or 1, 2**bits)
         if self.inl_lsb is not None:
             units = units + as_array("inl_lsb", self.inl_lsb, shape=(n,))
-        settle = -math.expm1(-t_read / tau) if tau > 0.0 else 1.0
+        settle = -math.expm1(-t_read / tau) if tau > 0.0 and self.kind == "voltage" else 1.0
         lsb = (v_max - v_min) / (n - 1)
         levels = (v_min + lsb * units) * settle
         # (2**bits,) for identical drivers, (drivers, 2**bits) when each word line has its own
@@ -122,7 +143,7 @@ class DAC:
         p = dict(params)
         inl = p.get("inl_lsb", (0.0,))
         kwargs = dict(bits=p.get("bits", 1), v_max=v_max, mismatch_sigma=p.get("mismatch_sigma", 0.0),
-                      drivers=overrides.pop("drivers", 1),
+                      drivers=overrides.pop("drivers", 1), kind=p.get("kind", "voltage"),
                       tau=p.get("tau_s", 0.0), t_read=t_read, seed=p.get("seed", 0),
                       inl_lsb=None if tuple(inl) == (0.0,) else np.asarray(inl))
         kwargs.update(overrides)
@@ -149,6 +170,11 @@ class DAC:
         if codes.shape[-1:] != (self.levels.shape[0],):
             raise InputError(f"codes: expected a last axis of {self.levels.shape[0]} word lines, got shape {codes.shape}")
         return self.levels[np.arange(self.levels.shape[0]), codes]
+
+    @property
+    def peak(self) -> float:
+        """Highest voltage a word line sees during a read (V): the top level, or ``v_max`` for PWM."""
+        return float(self.v_max) if self.kind == "pwm" else float(np.max(self.levels))
 
     @property
     def identical(self) -> bool:

@@ -46,7 +46,7 @@ from ..errors import InputError
 from .adc import ADC
 from .crossbar import Crossbar
 from .dac import DAC, shift_add, slice_inputs
-from .tile_characterise import Wires, characterise_stack
+from .tile_characterise import characterise_stack
 from .tile_design import SPEC, TileDesign, weights_to_conductances
 
 __all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
@@ -115,7 +115,7 @@ class TileStack:
             raise InputError(f"seeds: expected {self.n_tiles} non-negative integers, got {seeds!r}")
         self.seeds = seeds.astype(np.int64)
         self._draw_static()
-        self.wires = Wires(d.r_wire, d.r_wire, d.r_driver, d.r_sense)
+        self.wires = d.wires
         self._char = None if characterisation is None else self._check_char(characterisation)
         self._cell_noise = None if cell_noise is None else self._fold_noise(cell_noise, stacked=True)
         col_g = (np.zeros((self.n_tiles, self.shape[1])) if self.g is None else self.g.sum(axis=1))
@@ -142,24 +142,39 @@ class TileStack:
         lo = 0.0 if d.mode == "column" else -full
         self.adc: ADC = d.adc_prototype(converter_seeds=converters, column_converter=which).with_range(lo, full)
         self._gens = [np.random.default_rng(s[3]) for s in per]
+        self._calibrated = False
 
     # ----------------------------------------------------------------- characterisation
     @property
     def linear(self) -> bool:
         return self.cells is None
 
-    def _check_char(self, char) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def binary_drivers(self) -> bool:
+        """Whether every word line is driven to 0 V or one common level: the source power is then
+        ``V sum_j i_out[j]`` and no input admittance ``Y`` is needed
+        (:func:`~cimphys.circuits.tile_characterise.characterise`)."""
+        return self.design.binary_drivers
+
+    def _check_char(self, char) -> tuple[np.ndarray, np.ndarray | None]:
         m, n = self.shape
         t, y = char
+        if y is None and not self.binary_drivers:
+            raise InputError("characterisation: these drivers have several levels (or mismatch); Y is needed")
         return (as_array("characterisation T", t, shape=(self.n_tiles, n, m)),
-                as_array("characterisation Y", y, shape=(self.n_tiles, m, m)))
+                None if y is None else as_array("characterisation Y", y, shape=(self.n_tiles, m, m)))
 
-    def _characterised(self) -> tuple[np.ndarray, np.ndarray]:
+    def _characterised(self) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.linear:
             raise InputError("cell: only tiles of linear cells have a transfer matrix")
         if self._char is None:
-            self._char = characterise_stack(self.g, self.wires)
+            self._char = characterise_stack(self.g, self.wires, admittance=not self.binary_drivers)
         return self._char
+
+    @property
+    def needs_admittance(self) -> bool:
+        """Whether the characterisation must include ``Y`` (drivers with several levels)."""
+        return not self.binary_drivers
 
     @property
     def characterisation(self) -> tuple[np.ndarray, np.ndarray]:
@@ -203,10 +218,21 @@ class TileStack:
             return self._gens
         if self.n_tiles == 1:
             return [np.random.default_rng(rng)]
-        seq = rng.bit_generator.seed_seq if isinstance(rng, np.random.Generator) else np.random.SeedSequence(rng)
+        if isinstance(rng, np.random.Generator):
+            seq = rng.bit_generator.seed_seq
+        else:
+            seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         return [np.random.default_rng(s) for s in seq.spawn(self.n_tiles)]
 
-    def read(self, v_in, rng=None, current_noise=None, *, _gens=None) -> ReadResult:
+    def _admittance(self) -> np.ndarray:
+        """``Y`` (tiles, M, M), solved now if the characterisation left it out."""
+        t, y = self._characterised()
+        if y is None:
+            y = characterise_stack(self.g, self.wires, admittance=True)[1]
+            self._char = (t, y)
+        return y
+
+    def read(self, v_in, rng=None, current_noise=None, *, _gens=None, _from_dac=False) -> ReadResult:
         """Solve reads for word-line voltages ``v_in`` and sense every channel.
 
         ``v_in`` is ``(batch, M)`` (every tile driven alike) or ``(batch, tiles, M)``, in V.
@@ -222,9 +248,19 @@ class TileStack:
         vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
         if self.linear:
             i = np.matmul(vt, self.sensed_transfer.transpose(0, 2, 1))  # (tiles, batch, C)
-            y = self._characterised()[1]
-            y_used = y.sum(axis=0, keepdims=True) if vt.shape[0] == 1 else y
-            p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used), np.broadcast_to(vt, (y_used.shape[0],) + vt.shape[1:]))
+            t, y = self._characterised()
+            peak = self.dac.peak
+            binary = self.binary_drivers and (_from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
+            if y is None and not binary:
+                y = self._admittance()
+            if binary:  # binary drivers (or pulse widths): P = V sum_j i_out[j], exactly
+                col = t.sum(axis=1)  # (tiles, M): total sense current per word-line volt
+                p_src = peak * (vt @ col.sum(axis=0) if vt.shape[0] == 1 else np.einsum("tbm,tm->b", vt, col))
+                p_src = np.asarray(p_src).reshape(-1)
+            else:
+                y_used = y.sum(axis=0, keepdims=True) if vt.shape[0] == 1 else y
+                p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used),
+                                  np.broadcast_to(vt, (y_used.shape[0],) + vt.shape[1:]))
         else:
             i, p_src = self._newton_reads(vt)
         noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
@@ -272,18 +308,46 @@ class TileStack:
             raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
         v = self._voltages(digits)
         gens = self._generators(rng)
-        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens)
+        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True)
         return v, weights, signs, res, gens
 
     # ----------------------------------------------------------------- ADC ranges
+    @property
+    def calibrated(self) -> bool:
+        """Whether the ADC ranges were set (by a calibration or explicitly)."""
+        return self._calibrated
+
     def set_adc_range(self, lo, hi):
-        """Set the ADC input range (sense-output volts): per channel ``(tiles, channels)``,
-        per channel of every tile ``(channels,)``, or global; returns self."""
+        """Set the ADC input range (sense-output volts): per channel ``(tiles, channels)`` or
+        flattened, per channel of every tile ``(channels,)``, or global; returns self."""
         nt, c = self.n_tiles, self.design.channels
-        lo, hi = (np.broadcast_to(np.asarray(a, dtype=float), (nt, c)).reshape(-1) if np.size(a) > 1 else a
-                  for a in (lo, hi))
+        lo, hi = (a if np.size(a) in (1, nt * c) else np.broadcast_to(np.asarray(a, dtype=float), (nt, c)).reshape(-1)
+                  for a in (np.asarray(lo, dtype=float).reshape(-1), np.asarray(hi, dtype=float).reshape(-1)))
         self.adc = self.adc.with_range(lo, hi)
+        self._calibrated = True
         return self
+
+    def set_symmetric_range(self, amplitude):
+        """ADC ranges symmetric about 0 V with 0 V on a code, reaching ``amplitude`` (V; per
+        channel ``(tiles, channels)``, ``(channels,)`` or one): ``lsb = a / (2**(bits-1) - 1)``,
+        codes ``-2**(bits-1) ... 2**(bits-1) - 1`` about the mid code.  The two channels of a
+        digital differential pair share the larger range; returns self."""
+        nt, c = self.n_tiles, self.design.channels
+        a = np.broadcast_to(np.asarray(amplitude, dtype=float), (nt, c)).copy()
+        if self.differential and self.mode == "column":
+            a[:, 0::2] = a[:, 1::2] = np.maximum(a[:, 0::2], a[:, 1::2])
+        a = np.where(a > 0, a, float(self.sense.v_swing))  # a dead channel keeps the full swing
+        half = 2 ** (self.adc.bits - 1)
+        lsb = a / max(half - 1, 1)
+        return self.set_adc_range(-half * lsb, (half - 1) * lsb + (lsb if half == 1 else 0.0))
+
+    def sense_outputs(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None):
+        """``(ReadResult over (reads, tiles, channels), digits (phases, batch, M))`` of integer
+        inputs: what the ADCs would convert (for calibrations)."""
+        v, _, _, res, _ = self._phases(x_int, input_bits, signed, rng)
+        bits = self.card["input_bits"] if input_bits is None else input_bits
+        digits = slice_inputs(x_int, bits, self.dac.bits, signed)[0]
+        return res, digits
 
     def calibrate(self, x_batch, input_bits: int | None = None, signed: bool = False, method: str = "minmax",
                   percentile: float = 99.9, per_column: bool = True, rng=None):
@@ -305,19 +369,13 @@ class TileStack:
         if pairs:
             v = v.reshape(v.shape[0], -1, 2).transpose(0, 2, 1).reshape(-1, nt * c // 2)
         if method.startswith("abs"):
-            mag = np.abs(v)
+            mag = np.abs(res.v_sense).reshape(-1, nt * c)
             axis = 0 if per_column else None
             a = mag.max(axis=axis) if method == "absmax" else np.percentile(mag, percentile, axis=axis)
-            a = np.where(np.atleast_1d(a) > 0, np.atleast_1d(a), 1.0)
-            half = 2 ** (self.adc.bits - 1)
-            lsb = a / (half - 1) if half > 1 else a
-            lo, hi = -half * lsb, (half - 1) * lsb
-        else:
-            cal = self.adc.calibrate(v, method=method, per_column=per_column, percentile=percentile)
-            lo, hi = cal.lo, cal.hi
-        lo, hi = (np.repeat(a, 2) if pairs and np.size(a) > 1 else a for a in (lo, hi))
-        self.adc = self.adc.with_range(lo, hi)
-        return self
+            return self.set_symmetric_range(np.broadcast_to(a, (nt * c,)).reshape(nt, c))
+        cal = self.adc.calibrate(v, method=method, per_column=per_column, percentile=percentile)
+        lo, hi = (np.repeat(a, 2) if pairs and np.size(a) > 1 else a for a in (cal.lo, cal.hi))
+        return self.set_adc_range(lo, hi)
 
     # ----------------------------------------------------------------- digital MVM
     def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):
@@ -344,6 +402,8 @@ class TileStack:
         if self.differential and self.mode == "column":
             y = y[..., 0::2] - y[..., 1::2]
         v_rows = v if v.ndim == 4 else v[:, :, None, :]
+        if self.dac.kind == "pwm":  # each driven word line swings to v_read once per read
+            v_rows = (v_rows > 0.0) * self.dac.peak
         record = self.energy.record(res.p_source.reshape(phases, batch), v_rows, c, tiles=nt)
         record["saturated"] = (("batch",), res.saturated.reshape(phases, batch, -1).sum(axis=(0, 2)),
                                {"units": "1", "long_name": "sense-amplifier outputs clipped at the swing"})
@@ -413,8 +473,7 @@ class Tile(TileStack):
     def characterisation(self) -> dict:
         """Transfer matrix ``T`` (N, M, S; ``i_out = T v``) and input admittance ``Y`` (M, M, S;
         source currents ``Y v``) of the linear array, computed once."""
-        t, y = self._characterised()
-        return {"T": t[0], "Y": y[0]}
+        return {"T": self._characterised()[0][0], "Y": self._admittance()[0]}
 
     def read(self, v_in, rng=None, current_noise=None, **kwargs) -> ReadResult:
         """As :meth:`TileStack.read` for one tile: arrays ``(batch, channels)``."""

@@ -28,7 +28,7 @@ import numpy as np
 from .._numba import jit_parallel, prange
 from ..errors import InputError
 from .nodal import Network, solve_linear
-from .transfer import BlockFactor, block_fits
+from .transfer import BlockFactor, block_fits, transfer_matrix
 
 __all__ = ["CharacterisationPool", "Pending", "Wires", "characterise", "characterise_stack"]
 
@@ -53,8 +53,14 @@ class Wires:
         return Network.build(shape, r_wl=self.r_wl, r_bl=self.r_bl, r_driver=self.r_driver, r_sense=self.r_sense)
 
 
-def characterise(g: np.ndarray, wires: Wires) -> tuple[np.ndarray, np.ndarray]:
+def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(T (N, M), Y (M, M))`` in S of one tile of linear cells ``g (M, N)`` (S).
+
+    ``admittance=False`` skips ``Y`` (None): binary word-line drivers (0 V or one level ``V``)
+    need none, since then the sources deliver ``V sum_j i_out[j]`` exactly (every driven row is
+    at ``V``, every other at 0 V, and all source current leaves through the sense nodes), and
+    ``T`` alone comes from the faster one-pass kernel of
+    :func:`cimphys.circuits.transfer.transfer_matrix`.
 
     Examples
     --------
@@ -66,11 +72,13 @@ def characterise(g: np.ndarray, wires: Wires) -> tuple[np.ndarray, np.ndarray]:
     g = np.ascontiguousarray(g, dtype=np.float64)
     m, n = g.shape
     if not wires.any:
-        return np.ascontiguousarray(g.T), np.diag(g.sum(axis=1))
+        return np.ascontiguousarray(g.T), (np.diag(g.sum(axis=1)) if admittance else None)
     net = wires.network(g.shape)
     limit = _blas_thread_limiter()
     before = limit(1) if limit is not None else None  # N x N LAPACK calls on one BLAS thread
     try:
+        if not admittance:
+            return np.ascontiguousarray(transfer_matrix(net, g, g)), None
         if block_fits(net):
             factor = BlockFactor(net, g, g)
             t = factor.transfer()
@@ -90,13 +98,13 @@ def characterise(g: np.ndarray, wires: Wires) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(t), np.ascontiguousarray(0.5 * (y + y.T))  # Y is symmetric (reciprocity)
 
 
-def characterise_stack(g: np.ndarray, wires: Wires, *, max_workers: int | None = None):
+def characterise_stack(g: np.ndarray, wires: Wires, admittance: bool = True, *, max_workers: int | None = None):
     """:func:`characterise` of every tile of ``g (tiles, M, N)`` across the cores: ``(T, Y)``
-    stacked ``(tiles, N, M)`` and ``(tiles, M, M)``; bit-for-bit the serial result."""
+    stacked ``(tiles, N, M)`` and ``(tiles, M, M)`` (or None); bit-for-bit the serial result."""
     g = np.asarray(g, dtype=np.float64)
     if g.ndim != 3:
         raise InputError(f"g: expected (tiles, rows, cols) conductances, got shape {g.shape}")
-    pool = CharacterisationPool(wires, max_workers=max_workers, tiles=g.shape[0])
+    pool = CharacterisationPool(wires, admittance, max_workers=max_workers, tiles=g.shape[0])
     try:
         return pool.submit(g).result()
     finally:
@@ -116,8 +124,9 @@ class CharacterisationPool:
     otherwise tiles are characterised serially in :meth:`Pending.result`.
     """
 
-    def __init__(self, wires: Wires, *, max_workers: int | None = None, tiles: int | None = None):
-        self.wires = wires
+    def __init__(self, wires: Wires, admittance: bool = True, *, max_workers: int | None = None,
+                 tiles: int | None = None):
+        self.wires, self.admittance = wires, admittance
         self._limit_blas = _blas_thread_limiter()
         if max_workers is None:
             single = self._limit_blas is not None or _blas_single_threaded()
@@ -152,7 +161,7 @@ class CharacterisationPool:
         g = np.asarray(g, dtype=np.float64)
         if g.ndim != 3:
             raise InputError(f"g: expected (tiles, rows, cols) conductances, got shape {g.shape}")
-        pending = Pending(self.wires, g)
+        pending = Pending(self.wires, g, self.admittance)
         if self._pool is not None:
             pending.futures = [self._pool.submit(pending.run, k) for k in range(g.shape[0])]
         return pending
@@ -167,17 +176,20 @@ class CharacterisationPool:
 class Pending:
     """The characterisation of one conductance stack, being computed by a pool."""
 
-    def __init__(self, wires: Wires, g: np.ndarray):
-        self.wires, self.g = wires, g
+    def __init__(self, wires: Wires, g: np.ndarray, admittance: bool = True):
+        self.wires, self.g, self.admittance = wires, g, admittance
         t, m, n = g.shape
-        self.t, self.y = np.empty((t, n, m)), np.empty((t, m, m))
+        self.t, self.y = np.empty((t, n, m)), (np.empty((t, m, m)) if admittance else None)
         self.futures = None
 
     def run(self, k: int) -> None:
-        self.t[k], self.y[k] = characterise(self.g[k], self.wires)
+        t, y = characterise(self.g[k], self.wires, self.admittance)
+        self.t[k] = t
+        if y is not None:
+            self.y[k] = y
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(T (tiles, N, M), Y (tiles, M, M))``: waits for the pool (or computes here, serially)."""
+    def result(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(T (tiles, N, M), Y (tiles, M, M) or None)``: waits for the pool (or computes here)."""
         if self.futures is None:
             for k in range(self.g.shape[0]):
                 self.run(k)

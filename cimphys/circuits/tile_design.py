@@ -34,6 +34,7 @@ from .adc import ADC, ADC_PARAMETERS
 from .dac import DAC_PARAMETERS
 from .energy import ENERGY_PARAMETERS, EnergyModel
 from .sense import SENSE_PARAMETERS, sense_from_parameters
+from .tile_characterise import Wires
 
 __all__ = ["DEVICE_PARAMETERS", "SENSE_MODES", "SPEC", "TileDesign", "section", "weights_to_conductances"]
 
@@ -193,6 +194,23 @@ class TileDesign:
     def r_sense(self) -> float:
         """The sense amplifier's input resistance, solved with the array (ohm)."""
         return float(self.sense_amplifier().r_sense)
+
+    @property
+    def binary_drivers(self) -> bool:
+        """Whether every word line is driven to 0 V or one common level ``V`` (1-bit DACs without
+        mismatch, or pulse widths at ``v_read``): the sources then deliver ``V sum_j i_out[j]``
+        (pulse widths: over the charge-equivalent voltages), and no input admittance is needed."""
+        from .dac import DAC
+
+        if self.dac["kind"] == "pwm":  # every pulse is 0 V or v_read, whatever its width
+            return True
+        dac = DAC.from_parameters(self.dac, v_max=self.v_read, t_read=self.t_read, drivers=self.rows)
+        return dac.identical and dac.levels.size == 2 and dac.levels[0] == 0.0
+
+    @property
+    def wires(self) -> Wires:
+        """The resistances every tile of the card is solved with (WL and BL per cell, driver, sense input)."""
+        return Wires(self.r_wire, self.r_wire, self.r_driver, self.r_sense)
 
     @property
     def transimpedance(self) -> float:

@@ -1,0 +1,108 @@
+"""TileStack: many tiles of one card read at once are, tile by tile, exactly single Tiles; every
+converter, driver and amplifier has its own seeded mismatch; the sensing schemes are exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.cards import card_from_mapping
+from cimphys.circuits.tile import Tile, TileStack
+from cimphys.errors import CardError, InputError
+
+G_UNIT = 1e-6
+
+
+def card(params=None, **sections):
+    base = {"rows": 12, "cols": 8, "g_min_s": 0.0, "g_max_s": 16 * G_UNIT, "v_read_v": 0.3,
+            "r_wire_per_cell_ohm": 2.0, "t_read_s": 1e-8}
+    data = {
+        "model": {"name": "tile"},
+        "parameters": {**base, **(params or {})},
+        "dac": {"bits": 2, "mismatch_sigma": 0.03},
+        "sense": {"kind": "tia", "r_f_ohm": 1e4, "gain": 1e4, "v_swing_v": 10.0, "offset_sigma_v": 2e-3,
+                  "noise_v_rms": 1e-3},
+        "adc": {"bits": 8, "kind": "sar", "cap_mismatch_sigma": 0.02, "comparator_noise_lsb": 0.3,
+                "noise_lsb": 0.2},
+        "energy": {"cols_per_adc": 2},
+        "provenance": {"source": "unit test", "url": "https://example.org", "fitted": "none",
+                       "method": "made up for the test", "residual": "none"},
+    }
+    for name, table in sections.items():
+        data[name] = {**data.get(name, {}), **table}
+    return card_from_mapping(data, "circuit", "test card", "test")
+
+
+@pytest.mark.parametrize("sections", [{}, {"sense": {"mode": "reference"}},
+                                      {"sense": {"mode": "pair"}, "params": {"differential": True}},
+                                      {"params": {"differential": True}}])
+def test_stack_is_exactly_its_single_tiles(sections, rng):
+    """Same card, same seed: tile k of a stack and Tile(card, G_k, seed=s_k) give identical codes,
+    with every random effect on (DAC, sense, ADC mismatch and noise, wires)."""
+    params = sections.get("params")
+    c = card(params, **{k: v for k, v in sections.items() if k != "params"})
+    seeds = [5, 9, 11]
+    g = rng.uniform(0.0, 16 * G_UNIT, (3, 12, 8))
+    x = rng.integers(-15, 16, (6, 12))
+    stack = TileStack(c, g, seeds=seeds).calibrate(x, input_bits=5, signed=True, method="absmax", rng=3)
+    y, record = stack.mvm(x, input_bits=5, signed=True)
+    nt, ch = 3, stack.design.channels
+    lo, hi = (np.broadcast_to(a, (nt * ch,)).reshape(nt, ch) for a in (stack.adc.lo, stack.adc.hi))
+    total = 0.0
+    for k in range(3):
+        tile = Tile(c, g[k], seed=seeds[k]).set_adc_range(lo[k], hi[k])
+        yk, rk = tile.mvm(x, input_bits=5, signed=True)
+        np.testing.assert_array_equal(y[:, k], yk)
+        total = total + rk.energy_total.values
+    np.testing.assert_allclose(record.energy_total.values, total, rtol=1e-12)
+
+
+def test_every_converter_driver_and_amplifier_draws_its_own_mismatch():
+    c = card(energy={"cols_per_adc": 1})
+    stack = TileStack(c, np.full((2, 12, 8), 8 * G_UNIT), seeds=[1, 2])
+    levels = stack.adc.transition_levels.reshape(2, 8, -1)  # (tiles, converters, levels)
+    assert all(not np.array_equal(levels[t, a], levels[t, b]) for t in range(2) for a, b in [(0, 1), (3, 7)])
+    assert not np.array_equal(levels[0], levels[1])
+    again = TileStack(c, np.full((2, 12, 8), 8 * G_UNIT), seeds=[1, 2])
+    np.testing.assert_array_equal(again.adc.transition_levels, stack.adc.transition_levels)
+    shared = TileStack(card(energy={"cols_per_adc": 4}), np.full((1, 12, 8), 8 * G_UNIT), seeds=[1])
+    np.testing.assert_array_equal(shared.adc.column_converter, [0, 0, 0, 0, 1, 1, 1, 1])
+    offsets = np.asarray(stack.sense.offset_v).reshape(2, 8)
+    assert np.unique(offsets).size == 16
+    assert stack._dac_levels.shape == (2, 12, 4) and np.unique(stack._dac_levels[:, :, 3]).size == 24
+
+
+@pytest.mark.parametrize("mode,differential", [("pair", True), ("reference", False), ("column", True)])
+def test_sensing_schemes_are_exact_for_an_ideal_chain(mode, differential, rng):
+    """No wires, ideal converters wide enough: the codes are the integer products of the
+    conductance differences the scheme senses."""
+    c = card({"differential": differential, "r_wire_per_cell_ohm": 0.0},
+             dac={"bits": 1, "mismatch_sigma": 0.0},
+             sense={"mode": mode, "offset_sigma_v": 0.0, "noise_v_rms": 0.0, "gain": 1e12},
+             adc={"bits": 14, "kind": "ideal", "cap_mismatch_sigma": 0.0, "comparator_noise_lsb": 0.0,
+                  "noise_lsb": 0.0})
+    k = rng.integers(0, 16, (12, 8))
+    tile = Tile(c, k * G_UNIT)
+    lsb = tile.sense.transimpedance * G_UNIT * tile.dac.lsb
+    half = 2 ** 13
+    tile.set_adc_range(-half * lsb, (half - 1) * lsb)
+    x = rng.integers(0, 16, (5, 12))
+    y = tile.mvm(x, input_bits=4)[0]
+    if mode == "reference":
+        want = x @ (k[:, :-1] - k[:, -1:])
+    else:
+        want = x @ (k[:, 0::2] - k[:, 1::2])
+    offset = 0 if (mode == "column") else half * sum(2**p for p in range(4))
+    np.testing.assert_array_equal(y - offset, want)
+
+
+def test_stack_inputs_are_checked():
+    c = card()
+    with pytest.raises(InputError, match="seeds"):
+        TileStack(c, np.zeros((2, 12, 8)), seeds=[1])
+    with pytest.raises(InputError, match="conductances"):
+        TileStack(c, np.zeros((2, 12, 9)))
+    with pytest.raises(CardError, match="pair"):
+        card(sense={"mode": "pair"}) and TileStack(card(sense={"mode": "pair"}), np.zeros((1, 12, 8)))
+    with pytest.raises(CardError, match="units of g_max_s"):
+        Tile(card({"g_max_s": 0.9}), None, cell=object())
