@@ -233,6 +233,18 @@ class Card:
         _run_checks(where, self.spec, checked)
         return dataclasses.replace(self, parameters=MappingProxyType(checked))
 
+    def with_section(self, title: str, **changes: Any) -> Card:
+        """A copy with keys of the table ``[title]`` changed, checked like a card on disk."""
+        declared = self.spec.sections.get(title)
+        if declared is None:
+            raise CardError(f"{self.name}: model {self.model!r} has no table [{title}]"
+                            f"{_suggest(title, list(self.spec.sections))}")
+        where = f"{self.name} (with_section)"
+        table = {**self.sections.get(title, {}), **{k: list(v) if isinstance(v, tuple) else v
+                                                     for k, v in changes.items()}}
+        checked = MappingProxyType(_check_table(where, title, table, declared))
+        return dataclasses.replace(self, sections=MappingProxyType({**self.sections, title: checked}))
+
     def to_toml(self) -> str:
         """The card as TOML text (round-trips through :func:`load_card`)."""
         lines = ["[model]", f"name = {_toml_value(self.model)}"]

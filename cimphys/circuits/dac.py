@@ -182,7 +182,7 @@ class DAC:
         return self.levels.ndim == 1
 
 
-def _check_int_inputs(x_int, input_bits: int, signed: bool) -> np.ndarray:
+def _check_int_inputs(x_int, input_bits: int, signed) -> np.ndarray:
     if not isinstance(input_bits, (int, np.integer)) or not 1 <= input_bits <= 32:
         raise InputError(f"input_bits: expected an integer in [1, 32], got {input_bits!r}")
     x = np.asarray(x_int)
@@ -191,7 +191,12 @@ def _check_int_inputs(x_int, input_bits: int, signed: bool) -> np.ndarray:
         if not np.all(xf == np.floor(xf)):
             raise InputError("x_int: expected integers")
         x = xf.astype(np.int64)
-    lo, hi = (-(2 ** (input_bits - 1)), 2 ** (input_bits - 1) - 1) if signed else (0, 2**input_bits - 1)
+    if signed == "magnitude":  # sign and magnitude: input_bits - 1 magnitude bits
+        lo, hi = -(2 ** (input_bits - 1) - 1), 2 ** (input_bits - 1) - 1
+    elif signed:
+        lo, hi = -(2 ** (input_bits - 1)), 2 ** (input_bits - 1) - 1
+    else:
+        lo, hi = 0, 2**input_bits - 1
     if x.size and (x.min() < lo or x.max() > hi):
         raise InputError(f"x_int: expected integers in [{lo}, {hi}] for {input_bits}-bit "
                          f"{'signed' if signed else 'unsigned'} inputs, got range [{x.min()}, {x.max()}]")
@@ -204,10 +209,13 @@ def slice_inputs(x_int, input_bits: int, dac_bits: int = 1, signed: bool = False
     Returns ``(digits, weights, signs)``: ``digits`` ``(phases, *x.shape)`` int64 in
     ``[0, 2**dac_bits - 1]``, ``weights`` ``(phases,)`` the place value ``2**(dac_bits*p)``, and
     ``signs`` ``(phases,)`` +1 or -1 (signed inputs: first the positive magnitudes, then the
-    negative ones) so that ``x = sum_p signs[p] * weights[p] * digits[p]``.
+    negative ones) so that ``x = sum_p signs[p] * weights[p] * digits[p]``.  ``signed`` is
+    False, True (two's-complement range ``[-2**(b-1), 2**(b-1))``, ``b`` magnitude bits) or
+    ``"magnitude"`` (sign and magnitude, ``|x| < 2**(b-1)``: ``b - 1`` magnitude bits, one read
+    fewer per phase).
     """
     x = _check_int_inputs(x_int, input_bits, signed)
-    per = math.ceil(input_bits / dac_bits)
+    per = math.ceil((input_bits - (signed == "magnitude")) / dac_bits)
     shifts = dac_bits * np.arange(per)
     mask = (1 << dac_bits) - 1
     parts = (np.maximum(x, 0), np.maximum(-x, 0)) if signed else (x,)

@@ -80,7 +80,9 @@ class TileStack:
     card : Card, str or TileDesign
         A ``tile`` circuit card, its name/path, or its :class:`TileDesign`.
     conductances : array_like, (tiles, rows, cols), S
-        Cell conductances within ``[0, g_max_s]``; None when ``cells`` carry their own parameters.
+        Cell conductances, nominally within ``[g_min_s, g_max_s]`` (programmed cells may stray
+        beyond; more than ``100 g_max_s`` is refused as a unit error); None when ``cells`` carry
+        their own parameters.
     seeds : int or sequence of int
         One seed per tile (an int: ``seeds + k`` for tile ``k``).
     cells : sequence of TwoTerminalCell, optional
@@ -100,8 +102,10 @@ class TileStack:
         self.card: Card = d.card
         self.shape = d.shape
         self.differential, self.mode = d.differential, d.mode
+        # programmed cells may land above g_max (overshoot, a stuck-on cell of a wider device);
+        # a hundred times g_max is no programming error but a unit error
         self.g = None if conductances is None else as_array(
-            "conductances", conductances, unit="S", ndim=3, low=0.0, high=d.g_max * (1 + 1e-12))
+            "conductances", conductances, unit="S", ndim=3, low=0.0, high=100.0 * d.g_max)
         if self.g is not None and self.g.shape[1:] != self.shape:
             raise InputError(f"conductances: expected (tiles, {self.shape[0]}, {self.shape[1]}), got {self.g.shape}")
         self.cells = None if cells is None else list(cells)
@@ -447,7 +451,8 @@ class Tile(TileStack):
     cell : TwoTerminalCell, optional
         Nonlinear cells (full Newton solve per read); None: linear cells of ``conductances``.
     characterisation : dict, optional
-        ``{"T": (N, M), "Y": (M, M)}`` of an identical tile (for on-disk caches).
+        ``{"T": (N, M), "Y": (M, M) or None}`` of an identical tile (for on-disk caches; ``Y``
+        may be None for binary drivers).
     cell_noise : (ndarray, ndarray, ndarray), optional
         The cells' read-noise coefficients ``(M, N)`` each (see :class:`TileStack`).
     """
@@ -457,8 +462,9 @@ class Tile(TileStack):
         design = card if isinstance(card, TileDesign) else TileDesign(card)
         if g is not None and g.shape != design.shape:
             raise InputError(f"conductances: expected shape {design.shape}, got {g.shape}")
+        y = None if characterisation is None else characterisation.get("Y")
         char = None if characterisation is None else (np.asarray(characterisation["T"])[None],
-                                                      np.asarray(characterisation["Y"])[None])
+                                                      None if y is None else np.asarray(y)[None])
         noise = None if cell_noise is None else tuple(np.asarray(a)[None] for a in cell_noise)
         super().__init__(design, None if g is None else g[None], seeds=[int(seed)],
                          cells=None if cell is None else [cell], characterisation=char, cell_noise=noise)

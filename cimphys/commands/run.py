@@ -14,9 +14,12 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--card", help="circuit card name or path (default: built-in ISAAC-like tile)")
+    parser.add_argument("--card", help="tile card name or path (default: isaac_128x128)")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
+    parser.add_argument("--time", type=float, default=0.0,
+                        help="seconds after programming at which the model is read (drift, retention; default 0)")
+    parser.add_argument("--temperature", type=float, default=300.0, help="cell temperature during reads, K (default 300)")
     parser.add_argument("--sentences", type=int, help="number of bundled sentences to encode (default: all 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of programming and read noise (default 0)")
     parser.add_argument("--input-bits", type=int, default=8, help="activation resolution incl. sign (default 8)")
@@ -29,22 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from ..layers.config import CimConfig
+    from ..layers.config import CimConfig, default_card
 
-    cfg = CimConfig.from_card(args.card) if args.card else _default_config()
-    changes = {"input_bits": args.input_bits}
+    card = args.card or default_card()
+    if card is None:
+        from ..errors import InputError
+
+        raise InputError("--card: no tile card given and the default card is not installed")
+    changes = {"input_bits": args.input_bits, "time": args.time, "temperature": args.temperature}
     if args.adc_bits is not None:
         changes["adc_bits"] = args.adc_bits
     if args.wire_r is not None:
-        changes.update(r_wl=args.wire_r, r_bl=args.wire_r)
-    return cfg.with_(**changes)
-
-
-def _default_config():
-    from ..layers.config import CimConfig, default_card
-
-    card = default_card()
-    return CimConfig.from_card(card) if card else CimConfig()
+        changes["r_wire"] = args.wire_r
+    return CimConfig.from_card(card, **changes)
 
 
 def _summary(ds) -> str:
@@ -149,6 +149,12 @@ def main(args: argparse.Namespace) -> int:
             bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
         except ValueError as exc:
             raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
+        for bits in bits_list:  # every value checked before any work starts
+            try:
+                cfg.with_(adc_bits=bits)
+            except ValueError as exc:
+                raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
+                                 f"{cfg.card_name} ({exc})") from exc
     weights = load_model(args.model)
     n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
                                                          "qkv"})
@@ -168,13 +174,13 @@ def main(args: argparse.Namespace) -> int:
     with _Bar("programming tiles") as cb:
         ds = run_model(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
                        use_cache=not args.no_cache, on_matrix=cb)
-    sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [save(ds.drop_vars("sentence_text"), out / "report.nc")]
+    written = [save(ds.drop_vars("sentence_text"), out / "report.nc")]  # kept even if a later step fails
+    print(_summary(ds))
+    sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
     if sweep is not None:
         written.append(save(sweep, out / "adc_sweep.nc"))
-    print(_summary(ds))
     if sweep is not None:
         print("ADC sweep: " + ", ".join(f"{int(b)} bits cos {c:.5f} rho {r:.4f}" for b, c, r in
                                         zip(sweep.adc_bits.values, sweep.embedding_cosine.values,

@@ -1,29 +1,23 @@
-"""A weight matrix programmed into tiles and multiplied in analog: currents, ADC, shift-add.
+"""A weight matrix on the tiles of a card: program, characterise, calibrate, multiply.
 
-:class:`AnalogMatrix` takes a :class:`~cimphys.layers.mapping.MappedMatrix`, programs every
-tile's cells to conductances (with the programming error of the configured device model),
-characterises each tile's crossbar with wire resistance once (the transfer matrix of
-:class:`cimphys.circuits.crossbar.Crossbar`, exact for linear cells; cached on disk, see
-:mod:`cimphys.layers.characterise`) and then runs matrix products.  Nonlinear cells
-(``cell_nonlinearity > 0``: ``I = k sinh(a V)``) have no transfer matrix: every read of every tile
-is then a full Newton solve of the crossbar (:mod:`cimphys.circuits.newton`), which is slow and
-meant for small models.
+:class:`AnalogMatrix` is layer-level only: it lays a :class:`~cimphys.layers.mapping.MappedMatrix`
+onto tiles, programs each cell through the card's device (:func:`program_matrix`), and hands the
+tiles of each row block to one :class:`cimphys.circuits.tile.TileStack` -- the tile model of the
+whole package, with its DACs, wires, sense amplifiers, ADCs and energy.  What stays here:
 
-1. inputs quantised per token and cut into DAC digits (sign phases × bit chunks);
-2. one array read per digit set: ``I = V @ T`` for every tile of a row block at once (BLAS);
-3. the sense amplifier forms ``I+ - I-`` (differential) or ``I - I_ref`` (offset column) and
-   adds its input-referred noise (seeded);
-4. a per-(tile, column) ADC quantises to ``adc_bits`` over its calibrated range ``±I_fs``
-   (mid-tread uniform quantiser: code = clip(round(I / LSB), -2**(b-1), 2**(b-1) - 1) with
-   LSB = I_fs / (2**(b-1) - 1), the ideal converter of :mod:`cimphys.circuits.adc` shifted to
-   signed codes);
-5. the digital periphery turns codes back into integer dot products (``I / (v_lsb Δg)``),
-   shifts and adds them over input chunks, sign phases and weight slices, adds the partial
-   sums of the row blocks, and scales by ``s_x s_w``.
+1. activations quantised per token to ``input_bits`` (sign + magnitude, ``x ~ s_x p``);
+2. each row block's stack reads ``p`` (bit slices through the DACs, the crossbar with wires,
+   sense amplifiers, ADCs, shift-add: :meth:`TileStack.mvm`) and gives recombined currents per
+   output column (:meth:`TileStack.codes_to_current`);
+3. the digital back end: the reference column subtracted when the card's sense amplifiers do not
+   (offset encoding with ``[sense] mode = "column"``), a per-column affine correction fitted on a
+   calibration batch (``column_gain_calibration``), the global drift compensation, the current of
+   one integer unit ``v_lsb dg`` divided out, weight slices shifted and added, row blocks added,
+   the offset encoding's remainder removed and the scales applied.
 
-Because the array is linear, step 3's subtraction is folded into the characterised transfer
-matrix (``T+ - T-`` or ``T - T_ref`` per weight column), which halves the read arithmetic and is
-exact.  Steps 4-5 are one Numba kernel, :func:`_adc_shift_add`, with a plain NumPy twin in the tests.
+ADC ranges: each channel's range is symmetric about 0 V, set from ``|sense output|`` over a
+calibration batch disjoint from the evaluated inputs (``adc_calibration``: the maximum or a
+percentile), with 0 V on a code.
 """
 
 from __future__ import annotations
@@ -32,85 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._numba import jit_parallel, prange
+from ..circuits.tile import TileStack
 from ..errors import InputError
 from .config import CimConfig
-from .mapping import MappedMatrix, input_digits, quantise_inputs
+from .mapping import MappedMatrix, quantise_inputs
 
-__all__ = ["AnalogMatrix", "Costs", "adc_shift_add", "program_conductances"]
+__all__ = ["AnalogMatrix", "Costs", "ProgrammedMatrix", "program_matrix"]
 
-
-@jit_parallel
-def _adc_shift_add(i_sense, noise, fs, gain, offset, vsum, read_w, slice_w, bits, unit, out):
-    """ADC (with sense noise) and shift-add into ``out``.
-
-    i_sense : (P, R, B, CB, S, W) float32 sensed column currents (I+ - I- or I - I_ref), A
-    noise   : same shape, float32 (A), or shape (1, 1, 1, 1, 1, 1) for none
-    fs      : (CB, S, W) ADC full scale, A (0: column unused)
-    gain    : (CB, S, W) calibrated column gain (measured / intended current), divided out digitally
-    offset  : (CB, S, W) calibrated current per volt of summed word-line drive, A/V, subtracted digitally
-    vsum    : (P, R, B) summed word-line voltage of each read, V
-    read_w  : (P, R) sign and shift of each read; slice_w : (S,) shift of each weight slice
-    unit    : current of one unit of integer dot product, A
-    out     : (B, CB * W) float64, integer-domain dot products accumulated
-    """
-    n_p, n_r, n_b, n_cb, n_s, n_w = i_sense.shape
-    top = 2.0 ** (bits - 1) - 1.0
-    bottom = -(2.0 ** (bits - 1))
-    has_noise = noise.shape[0] > 1
-    inv_lsb = np.zeros((n_cb, n_s, n_w))
-    back = np.zeros((n_cb, n_s, n_w))  # code -> integer dot product, with the slice shift
-    for cb in range(n_cb):
-        for s in range(n_s):
-            for j in range(n_w):
-                if fs[cb, s, j] > 0.0:
-                    inv_lsb[cb, s, j] = top / fs[cb, s, j]
-                    back[cb, s, j] = slice_w[s] / (unit * gain[cb, s, j])
-    for b in prange(n_b):  # reads innermost-contiguous: columns are the fastest axis
-        for p in range(n_p):
-            for r in range(n_r):
-                w = read_w[p, r]
-                for cb in range(n_cb):
-                    for s in range(n_s):
-                        for j in range(n_w):
-                            if back[cb, s, j] == 0.0:
-                                continue
-                            cur = float(i_sense[p, r, b, cb, s, j])
-                            if has_noise:
-                                cur += noise[p, r, b, cb, s, j]
-                            code = min(max(np.floor(cur * inv_lsb[cb, s, j] + 0.5), bottom), top)
-                            est = code / inv_lsb[cb, s, j] - offset[cb, s, j] * vsum[p, r, b]
-                            out[b, cb * n_w + j] += w * est * back[cb, s, j]
-
-
-def adc_shift_add(i_sense, noise, fs, read_w, slice_w, bits: int, unit: float, out=None, gain=None, offset=None,
-                  vsum=None):
-    """Checked wrapper of :func:`_adc_shift_add` (contiguous arrays, shapes agree)."""
-    i_sense = np.ascontiguousarray(i_sense, dtype=np.float32)
-    if i_sense.ndim != 6:
-        raise InputError(f"i_sense: expected 6-D (P, R, B, CB, S, W), got shape {i_sense.shape}")
-    n_p, n_r, n_b, n_cb, n_s, n_w = i_sense.shape
-    noise = np.zeros((1,) * 6, np.float32) if noise is None else np.ascontiguousarray(noise, dtype=np.float32)
-    if noise.shape[0] > 1 and noise.shape != i_sense.shape:
-        raise InputError(f"noise: expected shape {i_sense.shape}, got {noise.shape}")
-    fs = np.ascontiguousarray(fs, dtype=np.float64)
-    if fs.shape != (n_cb, n_s, n_w):
-        raise InputError(f"fs: expected shape {(n_cb, n_s, n_w)}, got {fs.shape}")
-    gain = np.ones(fs.shape) if gain is None else np.ascontiguousarray(gain, dtype=np.float64)
-    if gain.shape != fs.shape or not (gain > 0).all():
-        raise InputError(f"gain: expected positive values of shape {fs.shape}, got shape {gain.shape}")
-    offset = np.zeros(fs.shape) if offset is None else np.ascontiguousarray(offset, dtype=np.float64)
-    vsum = np.zeros((n_p, n_r, n_b)) if vsum is None else np.ascontiguousarray(vsum, dtype=np.float64)
-    if offset.shape != fs.shape or vsum.shape != (n_p, n_r, n_b):
-        raise InputError(f"offset, vsum: expected shapes {fs.shape} and {(n_p, n_r, n_b)}, "
-                         f"got {offset.shape} and {vsum.shape}")
-    read_w = np.ascontiguousarray(read_w, dtype=np.float64)
-    if read_w.shape != (n_p, n_r):
-        raise InputError(f"read_w: expected shape {(n_p, n_r)}, got {read_w.shape}")
-    out = np.zeros((n_b, n_cb * n_w)) if out is None else out
-    _adc_shift_add(i_sense, noise, fs, gain, offset, vsum, np.ascontiguousarray(read_w), np.ascontiguousarray(slice_w, dtype=np.float64), int(bits),
-                   float(unit), out)
-    return out
+#: Activations are sign and magnitude (``|p| <= 2**(input_bits-1) - 1``): ``input_bits - 1``
+#: bit-serial reads per sign phase.
+SIGNED = "magnitude"
 
 
 @dataclass
@@ -135,45 +60,57 @@ class Costs:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def program_conductances(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator) -> np.ndarray:
-    """Conductances ``g_min + d Δg`` as programmed (and drifted) by the configured device, S.
+@dataclass(frozen=True)
+class ProgrammedMatrix:
+    """The cells of a matrix's tiles at read time, and what programming them cost.
 
-    ``ideal``: exact targets.  ``gaussian``: N(0, σ (g_max - g_min)) programming error, clipped
-    at 0.  ``pcm``: one programming pulse with the PCM statistical model's spread
-    (:meth:`cimphys.devices.pcm.PCMModel.program`).  ``write_verify``: iterative program-and-verify
-    (:func:`cimphys.devices.programming.write_verify`) to within ``write_tolerance`` (default half
-    a level step).  For ``pcm`` and ``write_verify`` a ``drift_time`` > 0 then lets the cells drift
-    to ``t0 + drift_time`` and applies global drift compensation, one factor for all cells from
-    the summed read at t0 and at t (Joshi et al., Nat. Commun. 11, 2473 (2020),
-    doi:10.1038/s41467-020-16108-9).  The device card is ``device_card`` (default
-    ``nandakumar2019_pcm``).
+    ``g`` and each ``cell_noise`` array are ``(row blocks, col blocks, slices, rows, cols)``.
+    """
+
+    g: np.ndarray                     # S, at cfg.time after programming
+    cell_noise: tuple | None          # (thermal, shot, flicker) read-noise coefficients, or None
+    drift_factor: float               # global drift compensation: sum g(t0) / sum g(t)
+    write_energy: float               # J, programming every cell once
+    write_time: float                 # s, rows programmed one after another, tiles in parallel
+    cell_writes: int
+
+
+def program_matrix(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator, *, cells=None) -> ProgrammedMatrix:
+    """Program cell digits ``(..., rows, cols)`` to conductances ``g_min + d dg`` (S).
+
+    ``ideal``: exact targets.  ``gaussian``: N(0, sigma (g_max - g_min)) error, clipped at 0.
+    ``device``: the tile card's ``[device]`` card through
+    :class:`cimphys.devices.cell_array.CellArrayModel` (programming error of its model -- PCM
+    statistics or write-verify of a dynamic RRAM --, d2d and c2c variability, stuck-at faults,
+    drift or retention to ``cfg.time``, read noise at ``cfg.temperature``); ideal cells when the
+    card names no device.  ``cells``: that device already characterised for the card
+    (:class:`~cimphys.devices.cell_array.CellArrayModel`; made here when omitted).
     """
     target = cfg.g_min + digits.astype(np.float64) * cfg.delta_g
-    if cfg.programming == "ideal":
-        return target
+    n_cells = int(target.size)
+    rows = int(target.shape[-2])
+    fallback = (cfg.write_energy * n_cells, cfg.write_time * rows)
     if cfg.programming == "gaussian":
-        noisy = target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min)
-        return np.maximum(noisy, 0.0)
-    from ..cards import load_device
-    from ..devices.pcm import PCMModel
+        g = np.maximum(target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min), 0)
+        return ProgrammedMatrix(g, None, 1.0, *fallback, n_cells)
+    device = cfg.device_card if cfg.programming == "device" else None
+    if device is None:
+        return ProgrammedMatrix(target, None, 1.0, *fallback, n_cells)
+    if cells is None:
+        from ..devices.cell_array import CellArrayModel
 
-    model = PCMModel.from_card(load_device(cfg.device_card or "nandakumar2019_pcm"))
-    if cfg.programming == "pcm":
-        g = model.program(target, rng)
-    else:
-        from ..devices.programming import write_verify
-
-        tol = cfg.write_tolerance or 0.5 * cfg.delta_g
-        ds = write_verify(model, target.reshape(-1, target.shape[-1]), tol, seed=rng)
-        g = np.asarray(ds["g"].values, dtype=np.float64).reshape(target.shape)
-    return _drift(model, target, g, cfg, rng) if cfg.drift_time > 0 else g
-
-
-def _drift(model, target: np.ndarray, g: np.ndarray, cfg: CimConfig, rng) -> np.ndarray:
-    nu = model.drift_exponents(target, rng)
-    g_0 = model.drift(g, nu, model.t0)
-    g_t = model.drift(g, nu, model.t0 + cfg.drift_time)
-    return g_t * (g_0.sum() / g_t.sum())  # global drift compensation
+        cells = CellArrayModel.from_card(device, g_min=cfg.g_min, g_max=cfg.g_max, v_read=cfg.design.v_read,
+                                         bandwidth=cfg.design.bandwidth, temperature=cfg.temperature)
+    model = cells
+    prog = model.program(target, rng)
+    g = prog.conductance(time=cfg.time, temperature=cfg.temperature)
+    g0 = prog.conductance(time=0.0, temperature=cfg.temperature)
+    drift = float(g0.sum() / g.sum()) if cfg.drift_compensation and g.sum() > 0 else 1.0
+    noise = model.read_noise(g, temperature=cfg.temperature, time=max(cfg.time, 1e-9))
+    energy = float(prog.write_energy.sum()) if prog.write_energy is not None else fallback[0]
+    # rows are written one after another; a row's cells in parallel (the slowest cell sets it)
+    time = float(prog.write_time.max(axis=-1).sum(axis=-1).max()) if prog.write_time is not None else fallback[1]
+    return ProgrammedMatrix(np.clip(g, 0.0, None), noise, drift, energy, time, n_cells)
 
 
 class AnalogMatrix:
@@ -183,150 +120,147 @@ class AnalogMatrix:
     ----------
     mapped : MappedMatrix
     cfg : CimConfig
-    rng : numpy.random.Generator
-        Programming draws.
-    g : ndarray (n_rb, n_cb, n_slices, rows, cols), optional
-        Programmed conductances, S (drawn from ``rng`` when omitted).
-    characterised : (ndarray, ndarray), optional
-        :attr:`characterised` of an earlier identical matrix (the disk cache).
-    transfers : PendingTransfers, optional
-        The tiles of ``g`` already queued on a :class:`~cimphys.layers.characterise.TilePool`
-        (the engine characterises a whole model's matrices on one pool); needs ``g``.
+    programmed : ProgrammedMatrix
+        The cells (:func:`program_matrix`).
+    seeds : ndarray of int, (row blocks, col blocks * slices)
+        One seed per tile: its static periphery draws and read-noise stream
+        (:class:`~cimphys.circuits.tile.TileStack`).
+    characterisation : list of (T, Y), optional
+        Per row block, from a cache or a pool (see :mod:`cimphys.circuits.tile_characterise`).
     """
 
-    def __init__(self, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator | None, *, g=None,
-                 characterised=None, transfers=None):
-        self.mapped, self.cfg = mapped, cfg
+    def __init__(self, mapped: MappedMatrix, cfg: CimConfig, programmed: ProgrammedMatrix, seeds: np.ndarray, *,
+                 characterisation=None):
+        self.mapped, self.cfg, self.programmed = mapped, cfg, programmed
         m = mapped.mapping
         self.n_rb, self.n_cb = mapped.digits.shape[:2]
-        self.g = None
-        if characterised is not None:
-            self.sensed, self.row_g = (np.ascontiguousarray(a, dtype=np.float32) for a in characterised)
-        else:
-            if g is None:
-                g = program_conductances(mapped.digits, cfg, rng)  # (rb, cb, s, rows, cols)
-            if cfg.cell_nonlinearity > 0:  # no transfer matrix: every read is a Newton solve
-                self.g = g
-                self.sensed = None
-                self.row_g = np.ascontiguousarray(g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1),
-                                                  dtype=np.float32)
-            else:
-                self.sensed, self.row_g = self._characterise(g, transfers)
-        self.fs = np.zeros((self.n_rb, self.n_cb, m.n_slices, m.weight_cols))
-        self.gain = np.ones_like(self.fs)
-        self.offset = np.zeros_like(self.fs)
-        self._fit = np.zeros((5,) + self.fs.shape)  # Σ m t, Σ t t, Σ m u, Σ t u, Σ u u
-        self._calib: list[tuple[int, np.ndarray]] = []
+        per = self.n_cb * m.n_slices
+        g = programmed.g.reshape(self.n_rb, per, m.rows, m.cols)
+        noise = None if programmed.cell_noise is None else [a.reshape(self.n_rb, per, m.rows, m.cols)
+                                                            for a in programmed.cell_noise]
+        seeds = np.asarray(seeds).reshape(self.n_rb, per)
+        self.stacks = [TileStack(cfg.design, g[r], seeds=seeds[r], cells=self._sinh_cells(g[r]),
+                                 characterisation=None if characterisation is None else characterisation[r],
+                                 cell_noise=None if noise is None else tuple(a[r] for a in noise))
+                       for r in range(self.n_rb)]
+        shape = (self.n_rb, per, m.weight_cols)
+        self.gain = np.ones(shape)       # digital column corrections
+        self.offset = np.zeros(shape)
+        self._seen: list[list[np.ndarray]] = [[] for _ in range(self.n_rb)]
+        self._fit = np.zeros((5,) + shape)  # sums of f t, t t, f u, t u, u u
 
-    def _characterise(self, g: np.ndarray, transfers=None) -> tuple[np.ndarray, np.ndarray]:
-        """Sensed transfer (rb, rows, cb*s*wc) and row conductance sums (rb, rows, cb*s), float32."""
-        from .characterise import tile_transfers
-
-        m = self.mapped.mapping
-        if transfers is None:
-            t = tile_transfers(g, self.cfg)  # one crossbar solve per tile, tiles across the cores
-        else:
-            t = transfers.result()
-            if t.shape != g.shape:
-                raise InputError(f"transfers: expected shape {g.shape}, got {t.shape}")
-        sensed = self._sense(t).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1)
-        row_g = g.sum(axis=4).transpose(0, 3, 1, 2).reshape(self.n_rb, m.rows, -1)
-        return np.ascontiguousarray(sensed, dtype=np.float32), np.ascontiguousarray(row_g, dtype=np.float32)
-
-    @property
-    def characterised(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """What the disk cache stores: (sensed transfer, row conductance sums); None for nonlinear cells."""
-        return None if self.sensed is None else (self.sensed, self.row_g)
-
-    # -- the analog read -------------------------------------------------------------------
-    def _reads(self, x: np.ndarray):
-        m = self.mapped.mapping
-        p, s_x = quantise_inputs(x, m.input_bits)
-        k = self.mapped.shape[0]
-        pad = np.zeros((p.shape[0], self.n_rb * m.rows), dtype=np.int64)
-        pad[:, :k] = p
-        return input_digits(pad, m).astype(np.float32), s_x  # (2, R, B, rb*rows)
-
-    def _block_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
-        """Sensed currents (P, R, B, cb, s, wc) of row block ``r``, A."""
-        m = self.mapped.mapping
-        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows)
-        if self.g is not None:
-            return self._nonlinear_currents(v, r, digits.shape[:3])
-        i = v @ self.sensed[r]
-        i *= np.float32(self.cfg.v_lsb)
-        n_p, n_r, n_b = digits.shape[:3]
-        return i.reshape(n_p, n_r, n_b, self.n_cb, m.n_slices, m.weight_cols)
-
-    def _nonlinear_currents(self, v: np.ndarray, r: int, lead: tuple) -> np.ndarray:
-        """Full Newton solve of every tile of row block ``r`` for the reads ``v`` (digits).
-
-        Cells follow ``I = k sinh(a V)`` with ``k = g v_read / sinh(a v_read)``: each passes its
-        programmed conductance's current at the full read voltage and less below it.
-        """
-        from ..circuits.crossbar import Crossbar
+    def _sinh_cells(self, g: np.ndarray):
+        """``I = k sinh(a V)`` cells (``cell_nonlinearity = a > 0``) with ``k = g v_read / sinh(a
+        v_read)``: each passes its programmed conductance's current at the full read voltage and
+        less below it; every read is then a Newton solve of the crossbar.  None: linear cells."""
+        a = self.cfg.cell_nonlinearity
+        if a <= 0.0:
+            return None
         from ..devices.sinh import SinhCell
 
-        m, cfg = self.mapped.mapping, self.cfg
-        a = cfg.cell_nonlinearity
-        volts = np.asarray(v, dtype=np.float64) * cfg.v_lsb
-        out = np.empty((volts.shape[0], self.n_cb, m.n_slices, m.weight_cols), dtype=np.float32)
-        for c in range(self.n_cb):
-            for s in range(m.n_slices):
-                k = self.g[r, c, s] * cfg.v_read / np.sinh(a * cfg.v_read)
-                xb = Crossbar(None, r_wl=cfg.r_wl, r_bl=cfg.r_bl, r_driver=cfg.r_driver, r_sense=cfg.r_sense,
-                              cell=SinhCell(k=k, a=a), shape=(m.rows, m.cols))
-                out[:, c, s] = self._sense(xb.solve(volts).i_out)
-        return out.reshape(*lead, self.n_cb, m.n_slices, m.weight_cols)
+        v = self.cfg.design.v_read
+        return [SinhCell(k=tile * v / np.sinh(a * v), a=a) for tile in g]
 
-    def _sense(self, i: np.ndarray) -> np.ndarray:
-        """Sense-amplifier difference over the last (column) axis: I+ - I- or I - I_ref."""
+    @property
+    def n_tiles(self) -> int:
+        return self.mapped.n_tiles
+
+    @property
+    def characterisation(self) -> list:
+        """Per row block ``(T, Y)``: what the tile cache stores."""
+        return [s.characterisation for s in self.stacks]
+
+    # -- the layer's view of a stack's outputs ------------------------------------------------
+    def _weight_columns(self, i: np.ndarray) -> np.ndarray:
+        """Per weight column: the reference column subtracted digitally when the sense
+        amplifiers did not (offset encoding read column by column)."""
         wc = self.mapped.mapping.weight_cols
-        if self.mapped.mapping.sign == "differential":
-            return i[..., 0:2 * wc:2] - i[..., 1:2 * wc:2]
-        return i[..., :wc] - i[..., -1:]
+        if self.mapped.mapping.sign == "offset" and self.cfg.design.mode == "column":
+            return i[..., :wc] - i[..., -1:]
+        return i[..., :wc]
 
-    def calibrate(self, x) -> None:
-        """Record the sensed currents of a calibration batch ``x`` (batch, K).
+    def _sense_currents(self, stack: TileStack, v_sense: np.ndarray) -> np.ndarray:
+        """Sense outputs (reads, tiles, channels) as currents per weight column."""
+        i = stack.sense.input_current(v_sense)
+        if stack.differential and stack.mode == "column":
+            i = i[..., 0::2] - i[..., 1::2]
+        return self._weight_columns(i)
 
-        Sets each (tile, column) ADC range from the currents (``adc_calibration``) and, with
-        ``column_gain_calibration``, an affine correction per column: the least-squares fit
-        ``i_meas ≈ α i_target + β Σ v`` of the measured sensed current against the current the
-        intended conductances would give without wires (``i_target``) and the read's summed
-        word-line voltage (``Σ v``, known digitally); the digital back end computes
-        ``(i - β Σ v) / α``.  It absorbs the mean IR-drop attenuation, the reference column's
-        mismatch (offset encoding) and a global programming/drift gain, not pattern-dependent errors.
+    def _inputs(self, x: np.ndarray):
+        m = self.mapped.mapping
+        p, s_x = quantise_inputs(x, m.input_bits)
+        pad = np.zeros((p.shape[0], self.n_rb * m.rows), dtype=np.int64)
+        pad[:, :self.mapped.shape[0]] = p
+        return pad, s_x
+
+    # -- calibration ---------------------------------------------------------------------
+    def calibrate(self, x, rng: np.random.Generator) -> None:
+        """Record a calibration batch ``x`` (batch, K), disjoint from the evaluated inputs.
+
+        Each channel's ADC range comes from its sense outputs (:meth:`finish_calibration`);
+        with ``column_gain_calibration``, an affine correction per column, the least-squares fit
+        ``i ~ alpha i_target + beta sum v`` of the sensed current against what the intended
+        conductances give without wires (``i_target``) and the read's summed word-line voltage
+        (``sum v``, known digitally).  It absorbs the mean IR-drop attenuation, the reference
+        column's mismatch and a global programming/drift gain, not pattern-dependent errors.
         """
         m, cfg = self.mapped.mapping, self.cfg
-        digits, _ = self._reads(np.asarray(x, dtype=np.float64))
-        shape = self.fs.shape[1:]
-        for r in range(self.n_rb):
-            i = self._block_currents(digits, r)  # (P, R, B, cb, s, wc)
-            flat = i.reshape(-1, *shape)
-            mag = np.abs(flat)
-            # "max" needs only each call's peak; a percentile needs every read
-            self._calib.append((r, mag.max(axis=0, keepdims=True) if cfg.adc_calibration == "max" else mag))
+        p, _ = self._inputs(np.asarray(x, dtype=np.float64))
+        seqs = np.random.SeedSequence(int(rng.integers(2**63))).spawn(self.n_rb)
+        for r, stack in enumerate(self.stacks):
+            block = p[:, r * m.rows:(r + 1) * m.rows]
+            res, digits = stack.sense_outputs(block, m.input_bits, signed=SIGNED, rng=seqs[r])
+            f = self._sense_currents(stack, res.v_sense)  # (reads, tiles, wc)
+            mag = np.abs(res.v_sense)
+            self._seen[r].append(mag.max(axis=0, keepdims=True) if cfg.adc_calibration == "max" else mag)
             if cfg.column_gain_calibration:
-                # Sums over the reads n of f t, t t, f u, t u with t = V Tg the no-wire target
-                # currents (V: read voltages, Tg: intended sensed conductances), by matrix
-                # products over the reads instead of forming t: sum_n f t = colsum(Tg * (V^T f)),
-                # sum_n t t = colsum(Tg * (V^T V) Tg), sum_n t u = (u^T V) Tg.
-                block = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows)
-                v = block.astype(np.float64) * cfg.v_lsb
-                u = block.sum(axis=-1, dtype=np.float64) * cfg.v_lsb
-                tg = self._target_matrix()[r]
-                f = flat.reshape(flat.shape[0], -1).astype(np.float64)
-                self._fit[0, r] += (tg * (v.T @ f)).sum(axis=0).reshape(shape)
-                self._fit[1, r] += (tg * ((v.T @ v) @ tg)).sum(axis=0).reshape(shape)
-                self._fit[2, r] += (u @ f).reshape(shape)
-                self._fit[3, r] += ((u @ v) @ tg).reshape(shape)
-                self._fit[4, r] += float(u @ u)
-        self._finish_calibration()
-        if cfg.column_gain_calibration:
+                self._accumulate_fit(r, f, digits.reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb)
+
+    def _accumulate_fit(self, r: int, f: np.ndarray, v: np.ndarray) -> None:
+        """Sums over the reads of f t, t t, f u, t u, u u, with t = v Tg the no-wire target
+        currents, by matrix products over the reads instead of forming t."""
+        tg = self._targets()[r]  # (rows, tiles * wc)
+        shape = self._fit.shape[2:]
+        u = v.sum(axis=-1)
+        f2 = f.reshape(f.shape[0], -1)
+        self._fit[0, r] += (tg * (v.T @ f2)).sum(axis=0).reshape(shape)
+        self._fit[1, r] += (tg * ((v.T @ v) @ tg)).sum(axis=0).reshape(shape)
+        self._fit[2, r] += (u @ f2).reshape(shape)
+        self._fit[3, r] += ((u @ v) @ tg).reshape(shape)
+        self._fit[4, r] += float(u @ u)
+
+    def _targets(self) -> np.ndarray:
+        """Sensed conductances the intended digits give without wires, (rb, rows, tiles * wc), S."""
+        if not hasattr(self, "_target"):
+            m = self.mapped.mapping
+            d = self.mapped.digits.astype(np.float64) * self.cfg.delta_g  # (rb, cb, s, rows, cols)
+            d = d.reshape(self.n_rb, -1, m.rows, m.cols)
+            if m.sign == "differential":
+                t = d[..., 0:2 * m.weight_cols:2] - d[..., 1:2 * m.weight_cols:2]
+            else:
+                t = d[..., :m.weight_cols] - d[..., -1:]
+            self._target = np.ascontiguousarray(t.transpose(0, 2, 1, 3).reshape(self.n_rb, m.rows, -1))
+        return self._target
+
+    def finish_calibration(self) -> None:
+        """Set every channel's ADC range and the column corrections from the recorded batches."""
+        how = self.cfg.adc_calibration
+        for r, stack in enumerate(self.stacks):
+            if not self._seen[r]:
+                continue
+            stat = np.concatenate(self._seen[r], axis=0)
+            a = stat.max(axis=0) if how == "max" else np.percentile(stat, float(how[1:]), axis=0)
+            stack.set_symmetric_range(a)
+            self._seen[r] = []
+        if self.cfg.column_gain_calibration:
             self._solve_affine()
 
+    def observed_peak(self) -> float:
+        """Largest |sense output| (V) of the calibration batches recorded so far."""
+        return max((float(np.max(a)) for seen in self._seen for a in seen), default=0.0)
+
     def _solve_affine(self) -> None:
-        """Per-column least squares of i_meas on (i_target, Σ v); ill-posed columns keep (1, 0)."""
+        """Per-column least squares of i_meas on (i_target, sum v); ill-posed columns keep (1, 0)."""
         mt, tt, mu, tu, uu = self._fit
         det = tt * uu - tu * tu
         ok = (tt > 0) & (det > 1e-12 * np.maximum(tt * uu, 1e-300))
@@ -337,92 +271,54 @@ class AnalogMatrix:
         self.gain = np.where(good, alpha, 1.0)
         self.offset = np.where(good, beta, 0.0)
 
-    def _target_matrix(self) -> np.ndarray:
-        """Sensed conductances the intended digits give without wires, (rb, rows, cb*s*wc), S."""
-        if not hasattr(self, "_target"):
-            m = self.mapped.mapping
-            d = self.mapped.digits.astype(np.float64) * self.cfg.delta_g  # (rb, cb, s, rows, cols)
-            self._target = np.ascontiguousarray(self._sense(d).transpose(0, 3, 1, 2, 4).reshape(self.n_rb, m.rows, -1))
-        return self._target
-
-    def _target_currents(self, digits: np.ndarray, r: int) -> np.ndarray:
-        """Sensed currents (P, R, B, cb, s, wc) the intended conductances give without wires, A."""
-        m = self.mapped.mapping
-        v = digits[..., r * m.rows:(r + 1) * m.rows].reshape(-1, m.rows).astype(np.float64) * self.cfg.v_lsb
-        return (v @ self._target_matrix()[r]).reshape(*digits.shape[:3], self.n_cb, m.n_slices, m.weight_cols)
-
-    def _finish_calibration(self) -> None:
-        how = self.cfg.adc_calibration
-        for r in range(self.n_rb):
-            parts = [d for rr, d in self._calib if rr == r]
-            if not parts:
-                continue
-            stack = np.concatenate(parts, axis=0)
-            self.fs[r] = stack.max(axis=0) if how == "max" else np.percentile(stack, float(how[1:]), axis=0)
-        self.fs[self.fs <= 0] = 0.0
-
     @property
-    def calibration(self) -> np.ndarray:
-        """ADC ranges, column gains and offsets stacked (3, rb, cb, s, wc), for the cache."""
-        return np.stack([self.fs, self.gain, self.offset])
+    def calibration(self) -> dict:
+        """ADC ranges and column corrections, for the cache."""
+        return {"lo": np.stack([np.broadcast_to(s.adc.lo, (s.n_tiles * s.design.channels,)) for s in self.stacks]),
+                "hi": np.stack([np.broadcast_to(s.adc.hi, (s.n_tiles * s.design.channels,)) for s in self.stacks]),
+                "gain": self.gain, "offset": self.offset}
 
-    def set_calibration(self, stacked: np.ndarray) -> None:
-        self.fs, self.gain, self.offset = (np.array(a, dtype=np.float64) for a in stacked)
-
-    def clear_calibration_data(self) -> None:
-        self._calib = []
+    def set_calibration(self, cal: dict) -> None:
+        for r, stack in enumerate(self.stacks):
+            stack.set_adc_range(cal["lo"][r], cal["hi"][r])
+        self.gain, self.offset = np.array(cal["gain"], dtype=float), np.array(cal["offset"], dtype=float)
 
     @property
     def calibrated(self) -> bool:
-        return bool((self.fs > 0).any())
+        return all(s.calibrated for s in self.stacks)
 
-    def matmul(self, x, rng: np.random.Generator | None = None) -> tuple[np.ndarray, Costs]:
+    # -- the product -----------------------------------------------------------------------
+    def matmul(self, x) -> tuple[np.ndarray, Costs]:
         """``x @ w`` (batch, N) through the tiles, and the costs of doing it."""
         if not self.calibrated:
-            raise InputError("AnalogMatrix: ADC ranges are not calibrated; call calibrate(x_batch) first")
+            raise InputError("AnalogMatrix: ADC ranges are not calibrated; run a calibration batch first")
         m, cfg = self.mapped.mapping, self.cfg
         x = np.asarray(x, dtype=np.float64)
-        digits, s_x = self._reads(x)
-        n_p, n_r, n_b = digits.shape[:3]
-        read_w = np.array([[(1.0 if ph == 0 else -1.0) * 2.0 ** (r * m.dac_bits) for r in range(n_r)]
-                           for ph in range(n_p)])
+        p, s_x = self._inputs(x)
+        acc = np.zeros((x.shape[0], self.n_cb * m.weight_cols))
         slice_w = 2.0 ** (np.arange(m.n_slices) * m.cell_bits)
-        acc = np.zeros((n_b, self.n_cb * m.weight_cols))
-        costs = Costs(rows=n_b)
-        for r in range(self.n_rb):
-            i = self._block_currents(digits, r)
-            noise = None
-            if cfg.sense_noise > 0 and rng is not None:
-                noise = (rng.standard_normal(i.shape, dtype=np.float32) * np.float32(cfg.sense_noise))
-            vsum = digits[..., r * m.rows:(r + 1) * m.rows].sum(axis=-1, dtype=np.float64) * cfg.v_lsb
-            adc_shift_add(i, noise, self.fs[r], read_w, slice_w, cfg.adc_bits, cfg.v_lsb * cfg.delta_g, out=acc,
-                          gain=self.gain[r], offset=self.offset[r], vsum=vsum)
-            self._count(digits[..., r * m.rows:(r + 1) * m.rows], r, costs)
-        q = acc[:, : self.mapped.shape[1]]
+        costs = Costs(rows=x.shape[0])
+        unit = cfg.v_lsb * cfg.delta_g  # current of one integer unit of dot product, A
+        for r, stack in enumerate(self.stacks):
+            block = p[:, r * m.rows:(r + 1) * m.rows]
+            y, record = stack.mvm(block, m.input_bits, signed=SIGNED)
+            i = self._weight_columns(stack.codes_to_current(y, m.input_bits, signed=SIGNED))  # (B, tiles, wc)
+            u = cfg.v_lsb * block.sum(axis=1, dtype=np.float64)  # sum_p s_p w_p (sum of the ideal read voltages)
+            dot = (i - self.offset[r] * u[:, None, None]) / (self.gain[r] * unit)
+            dot = dot.reshape(x.shape[0], self.n_cb, m.n_slices, m.weight_cols)
+            acc += np.einsum("bcsw,s->bcw", dot, slice_w).reshape(x.shape[0], -1)
+            self._count(stack, record, costs, first=r == 0, batch=x.shape[0])
+        q = acc[:, : self.mapped.shape[1]] * self.programmed.drift_factor
         if m.sign == "offset":
-            q = q - m.offset_correction * np.rint(x / s_x[:, None]).sum(axis=1, keepdims=True)
+            q = q - m.offset_correction * p.sum(axis=1, keepdims=True)
         return q * s_x[:, None] * self.mapped.scale[None, :], costs
 
-    def _count(self, digits: np.ndarray, r: int, costs: Costs) -> None:
-        """Energy and event counts of one row block's reads."""
-        m, cfg = self.mapped.mapping, self.cfg
-        n_p, n_r, n_b, rows = digits.shape
-        reads = n_p * n_r * n_b
-        tiles = self.n_cb * m.n_slices
-        flat = digits.reshape(-1, rows)
-        sq = (flat * flat if m.dac_bits > 1 else flat).sum(axis=0, dtype=np.float64)  # Σ digit² per row
-        costs.array += cfg.t_read * cfg.v_lsb**2 * float(sq @ self.row_g[r].sum(axis=1, dtype=np.float64))
-        drives = float(np.count_nonzero(flat)) * tiles
-        costs.dac += cfg.dac_energy * drives
-        conv = reads * tiles * m.weight_cols
-        costs.sense += cfg.sense_energy * conv
-        costs.adc += cfg.adc_energy * conv
-        costs.digital += cfg.digital_add_energy * conv
-        costs.conversions += conv
-        if r == 0:  # row blocks run in parallel; one block's read sequence sets the latency
-            per_read = cfg.t_read + cfg.adc_time * -(-m.weight_cols // cfg.adcs_per_tile)
-            costs.latency += n_p * n_r * n_b * per_read
-
-    @property
-    def n_tiles(self) -> int:
-        return self.mapped.n_tiles
+    @staticmethod
+    def _count(stack: TileStack, record, costs: Costs, *, first: bool, batch: int) -> None:
+        """Add one row block's energy record; the row blocks read in parallel, so the first one's
+        read sequence (all tokens through the pipeline) sets the latency."""
+        for name in ("array", "dac", "sense", "adc", "digital"):
+            setattr(costs, name, getattr(costs, name) + float(record[f"energy_{name}"].sum()))
+        costs.conversions += float(record["conversions"]) * batch
+        if first:
+            costs.latency += stack.energy.latency(int(record["reads"]) * batch)

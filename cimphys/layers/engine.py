@@ -9,10 +9,11 @@ records its sensed currents, outputs stay fp32 during that pass).  During a norm
 engine keeps, for every (op, layer), the fp32 product of the same inputs to measure SNR and
 cosine similarity, and the energy/latency split by array, DAC, sense, ADC, digital and writes.
 
-Random numbers: programming of (op, layer) draws from ``default_rng([seed, op, layer, 0])``,
-read noise of its k-th call from ``default_rng([seed, op, layer, 1, k])``, dynamic-operand
-programming from ``default_rng([seed, op, layer, 2, k])``: the same seed gives the same
-numbers whatever the order of evaluation.
+Random numbers: programming of (op, layer) and the seeds of its tiles draw from
+``default_rng([seed, op, layer, 0])``; each tile's read noise comes from its own generator
+(seeded by the tile's seed), so the k-th product of (op, layer) gets the same draws whatever
+the other ops do; calibration reads of (op, layer) draw from ``default_rng([seed, op, layer, 4])``;
+dynamic operands of its k-th call from ``default_rng([seed, op, layer, 2, k])``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .analog import AnalogMatrix, Costs, program_conductances
-from .characterise import TilePool, cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
+from ..circuits.tile_characterise import CharacterisationPool
+from .analog import AnalogMatrix, Costs, program_matrix
+from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
@@ -111,11 +113,11 @@ class AnalogEngine:
     Parameters
     ----------
     config : CimConfig
-        Tile physics and costs (e.g. ``CimConfig.from_card("isaac_128")``).
+        The tile card and the layer-level choices (e.g. ``CimConfig.from_card("isaac_128x128")``).
     routing : Routing, optional
         Which ops are analog (default: static projections).
     seed : int
-        Seed of every draw (programming, read noise).
+        Seed of every draw (programming, tile mismatch, read noise).
     cache_dir : str or Path, optional
         Tile cache folder (see :mod:`cimphys.layers.characterise`); ``use_cache=False`` disables it.
     on_matrix : callable, optional
@@ -135,14 +137,37 @@ class AnalogEngine:
         self.stats: dict[tuple[str, int], OpStats] = defaultdict(OpStats)
         self.calibrating = False
         self.cache_hits = 0
+        self.programming = Costs()  # one-off: writing every static weight into its cells
         self._calls: dict[tuple[str, int], int] = defaultdict(int)
-        self._ranges: dict[tuple[str, int], np.ndarray] = {}  # (op, layer) -> stacked fs, gain, offset
-        self._pending: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (w, mapped, g, transfers, cache key)
-        self._pool: TilePool | None = None
+        self._ranges: dict[tuple[str, int], dict] = {}  # (op, layer) -> AnalogMatrix.calibration
+        self._dynamic_range: dict[tuple[str, int], float] = {}  # (op, layer) -> ADC half range (V)
+        self._pending: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (w, mapped, programmed, seeds, pending, key)
+        self._pool: CharacterisationPool | None = None
+        self._cells = None
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, ALL_OPS.index(op), int(layer), *tail])
+
+    @property
+    def cells(self):
+        """The tile card's device characterised once for this engine (None: ideal cells)."""
+        cfg = self.cfg
+        if self._cells is None and cfg.programming == "device" and cfg.device_card is not None:
+            from ..devices.cell_array import CellArrayModel
+
+            self._cells = CellArrayModel.from_card(cfg.device_card, g_min=cfg.g_min, g_max=cfg.g_max,
+                                                   v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
+                                                   temperature=cfg.temperature, seed=self.seed)
+        return self._cells
+
+    def _program(self, op: str, layer: int, w: np.ndarray):
+        """Map, program and seed the tiles of (op, layer): ``(mapped, programmed, seeds)``."""
+        rng = self._rng(op, layer, 0)
+        mapped = map_matrix(w, self.cfg.mapping)
+        programmed = program_matrix(mapped.digits, self.cfg, rng, cells=self.cells)
+        seeds = rng.integers(0, 2**62, size=mapped.digits.shape[:3])
+        return mapped, programmed, seeds
 
     def drop_pending(self) -> None:
         """Forget matrices queued by :meth:`program` and not collected yet; stop the tile pool."""
@@ -151,13 +176,31 @@ class AnalogEngine:
             self._pool.close(cancel=True)
             self._pool = None
 
-    def _cache_lookup(self, op: str, layer: int, w: np.ndarray):
-        """``(cache key, cached characterisation)`` of static weight ``w``; (None, None) without a cache."""
-        if self.cache_dir is None or not self.cfg.has_wires:
-            return None, None
-        # ideal programming draws nothing: the tiles do not depend on the seed
-        ckey = cache_key(w, self.cfg, None if self.cfg.programming == "ideal" else (self.seed, op, layer))
-        return ckey, load_cached(self.cache_dir, ckey)
+    @property
+    def _solves(self) -> bool:
+        """Whether characterising a tile solves a network (linear cells and any wire, driver or
+        sense resistance; nonlinear cells have no characterisation: a Newton solve per read)."""
+        return self.cfg.design.wires.any and self.cfg.cell_nonlinearity == 0.0
+
+    def _cache_key(self, op: str, layer: int, w: np.ndarray) -> str | None:
+        if self.cache_dir is None or not self._solves:
+            return None  # no cache, or nothing to solve
+        return cache_key(w, self.cfg, (self.seed, op, layer))
+
+    def _load(self, key: str | None, n_rb: int):
+        if key is None:
+            return None
+        cached = load_cached(self.cache_dir, key)
+        if cached is None or cached[0].shape[0] != n_rb or (cached[1].size == 0) != self.cfg.design.binary_drivers:
+            return None
+        t, y = (np.asarray(a, dtype=np.float64) for a in cached)
+        return [(t[r], None if y.size == 0 else y[r]) for r in range(n_rb)]
+
+    def _save(self, key: str | None, am: AnalogMatrix) -> None:
+        if key is not None:
+            t, y = zip(*am.characterisation)
+            y = np.zeros(0, np.float32) if y[0] is None else np.stack(y).astype(np.float32)
+            save_cached(self.cache_dir, key, np.stack(t).astype(np.float32), y)
 
     def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
         """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""
@@ -167,40 +210,42 @@ class AnalogEngine:
         pending = self._pending.pop(key, None)
         if pending is not None and not (pending[0] is w or np.array_equal(pending[0], w)):
             pending = None  # queued for other weights: characterise these afresh
-        cached = None
         if pending is not None:
-            _, mapped, g, transfers, ckey = pending
-            am = AnalogMatrix(mapped, self.cfg, None, g=g, transfers=transfers)
+            _, mapped, programmed, seeds, queued, ckey = pending
+            t, y = queued.result()
+            per = t.shape[0] // mapped.digits.shape[0]
+            char = [(t[r * per:(r + 1) * per], None if y is None else y[r * per:(r + 1) * per])
+                    for r in range(mapped.digits.shape[0])]
+            cached = None
         else:
-            mapped = map_matrix(w, self.cfg.mapping)
-            ckey, cached = self._cache_lookup(op, layer, w)
-            if cached is not None:
-                am = AnalogMatrix(mapped, self.cfg, None, characterised=cached)
-                self.cache_hits += 1
-            else:
-                am = AnalogMatrix(mapped, self.cfg, self._rng(op, layer, 0))
-        if cached is None and ckey is not None and am.characterised is not None:
-            save_cached(self.cache_dir, ckey, *am.characterised)
+            mapped, programmed, seeds = self._program(op, layer, w)
+            ckey = self._cache_key(op, layer, w)
+            cached = char = self._load(ckey, mapped.digits.shape[0])
+            self.cache_hits += cached is not None
+        am = AnalogMatrix(mapped, self.cfg, programmed, seeds, characterisation=char)
+        if cached is None:
+            self._save(ckey, am)
         if not self._pending and self._pool is not None:
             self._pool.close(cancel=True)
             self._pool = None
         if key in self._ranges:  # ADC ranges and column corrections from a cached calibration
             am.set_calibration(self._ranges[key])
         self.matrices[key] = am
+        self.programming.add(Costs(write=programmed.write_energy, write_time=programmed.write_time,
+                                   cell_writes=programmed.cell_writes))
         if self.on_matrix is not None:
             self.on_matrix(op, layer, cached is not None)
         return am
 
     def program(self, model, ids, mask=None) -> int:
         """Program every static analog matrix a forward pass of ``model`` uses, and queue the
-        characterisation of all their tiles on one :class:`~cimphys.layers.characterise.TilePool`.
+        characterisation of all their tiles on one
+        :class:`~cimphys.circuits.tile_characterise.CharacterisationPool`.
 
-        A float32 forward pass of ``(ids, mask)`` finds the matrices in the order the model
-        uses them; matrices in the disk cache are loaded, the others programmed (same draws as
-        :meth:`matrix`: ``default_rng([seed, op, layer, 0])``) and their tiles queued, so the
-        cores characterise later matrices while a pass (calibration) works on earlier ones;
-        :meth:`matrix` collects each one.  The results are bit-for-bit those of characterising
-        each matrix on its own.  Returns the number of tiles queued.
+        A float32 forward pass of ``(ids, mask)`` finds the matrices in the order the model uses
+        them; matrices in the disk cache are loaded, the others programmed (the same draws as
+        :meth:`matrix`) and their tiles queued, so the cores characterise later matrices while a
+        pass (calibration) works on earlier ones.  Returns the number of tiles queued.
         """
         rec = _Recorder(self.routing)
         model.forward(ids, mask, rec)
@@ -209,16 +254,15 @@ class AnalogEngine:
             key = (op, layer)
             if key in self.matrices or key in self._pending:
                 continue
-            ckey, cached = self._cache_lookup(op, layer, w)
-            if cached is not None or not self.cfg.has_wires or self.cfg.cell_nonlinearity > 0:
-                if cached is not None:
-                    self.matrix(op, layer, w)  # loads it from the cache now
-                continue
-            mapped = map_matrix(w, self.cfg.mapping)
-            g = program_conductances(mapped.digits, self.cfg, self._rng(op, layer, 0))
+            ckey = self._cache_key(op, layer, w)
+            if not self._solves or (ckey is not None and
+                                    self._load(ckey, 1 + (w.shape[0] - 1) // self.cfg.mapping.rows) is not None):
+                continue  # nothing to solve, or in the cache: matrix() loads it when first used
+            mapped, programmed, seeds = self._program(op, layer, w)
             if self._pool is None:
-                self._pool = TilePool(self.cfg)
-            self._pending[key] = (w, mapped, g, self._pool.submit(g), ckey)
+                self._pool = CharacterisationPool(self.cfg.design.wires, not self.cfg.design.binary_drivers)
+            g = programmed.g.reshape((-1,) + programmed.g.shape[-2:])
+            self._pending[key] = (w, mapped, programmed, seeds, self._pool.submit(g), ckey)
             queued += mapped.n_tiles
         return queued
 
@@ -233,18 +277,16 @@ class AnalogEngine:
                 self._digital_costs(stats, x, w)
             return ref
         if op in DYNAMIC_OPS:
+            y = self._dynamic(op, layer, x, w, stats)
             if self.calibrating:
                 return ref
-            y = self._dynamic(op, layer, x, w, stats)
         else:
             am = self.matrix(op, layer, w)
             x2 = np.asarray(x, np.float64).reshape(-1, w.shape[0])
             if self.calibrating:
-                am.calibrate(x2)
+                am.calibrate(x2, self._rng(op, layer, 4))
                 return ref
-            k = self._calls[(op, layer)]
-            self._calls[(op, layer)] += 1
-            y2, costs = am.matmul(x2, self._rng(op, layer, 1, k))
+            y2, costs = am.matmul(x2)
             stats.costs.add(costs)
             y = y2.reshape(ref.shape).astype(np.float32)
             if b is not None:
@@ -277,50 +319,63 @@ class AnalogEngine:
         stats.costs.add(c)
         stats.macs += macs
 
-    def _dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, stats: OpStats) -> np.ndarray:
-        """Write each (batch, head) operand into tiles, calibrate on the call's own reads, multiply."""
-        k = self._calls[(op, layer)]
-        self._calls[(op, layer)] += 1
+    def _dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, stats: OpStats) -> np.ndarray | None:
+        """Write each (batch, head) operand into tiles and multiply through them.
+
+        The ADC range of (op, layer) is one half range for every channel, set from the sense
+        outputs of the calibration pass (other sentences), never from the call's own reads.
+        """
+        key = (op, layer)
+        k = self._calls[key]
+        self._calls[key] += 1
         rng = self._rng(op, layer, 2, k)
-        read_rng = self._rng(op, layer, 1, k)
+        if not self.calibrating and key not in self._dynamic_range:
+            raise InputError(f"{op} of layer {layer}: no ADC range for this dynamic product; run the engine's "
+                             "calibrate() on a calibration batch first")
         bsz, heads, n, _ = x.shape
         out = np.empty(x.shape[:-1] + (w.shape[-1],), np.float32)
         costs = Costs()
         for bh in range(bsz * heads):
             bi, hi = divmod(bh, heads)
             mapped = map_matrix(w[bi, hi], self.cfg.mapping)
-            g = program_conductances(mapped.digits, self.cfg, rng)
-            am = AnalogMatrix(mapped, self.cfg, rng, g=g)
+            programmed = program_matrix(mapped.digits, self.cfg, rng, cells=self.cells)
+            am = AnalogMatrix(mapped, self.cfg, programmed, rng.integers(0, 2**62, size=mapped.digits.shape[:3]))
             xb = np.asarray(x[bi, hi], np.float64)
-            am.calibrate(xb)
-            am.clear_calibration_data()
-            y, c = am.matmul(xb, read_rng)
+            if self.calibrating:
+                am.calibrate(xb, rng)
+                peak = am.observed_peak()
+                self._dynamic_range[key] = max(self._dynamic_range.get(key, 0.0), peak)
+                continue
+            for stack in am.stacks:
+                stack.set_symmetric_range(self._dynamic_range[key])
+            y, c = am.matmul(xb)
             out[bi, hi] = y
-            m = self.cfg.mapping
-            cells = mapped.n_tiles * m.rows * m.cols
-            c.cell_writes = cells
-            c.write = cells * self.cfg.write_energy
-            c.write_time = m.rows * self.cfg.write_time  # tiles written in parallel, one row at a time
+            c.cell_writes = programmed.cell_writes
+            c.write, c.write_time = programmed.write_energy, programmed.write_time
             c.latency += c.write_time
             costs.add(c)
+        if self.calibrating:
+            return None
         costs.rows = bsz * n
         stats.costs.add(costs)
         return out
 
     # -- calibration ------------------------------------------------------------------------
     def calibrate(self, model, ids, mask=None) -> None:
-        """Run ``model.forward`` on a calibration batch and set every analog tile's ADC ranges.
+        """Run ``model.forward`` on a calibration batch and set every analog tile's ADC ranges
+        (and the column corrections) from it.
 
-        With a cache folder the ranges are stored too (key: the tile cache key material plus the
-        calibration tokens and every weight of the model), so a repeated run skips this pass.
+        With a cache folder the calibration is stored too (key: every input of the configuration,
+        the seed, the routing, the calibration tokens and every weight of the model), so a
+        repeated run skips this pass.
         """
         self.program(model, ids, mask)
         key = self._calibration_key(model, ids, mask) if self.cache_dir is not None else None
         cached = load_ranges(self.cache_dir, key) if key else None
-        if cached is not None:
-            self._ranges = cached
+        if cached is not None and not any(op in DYNAMIC_OPS for op in self.routing.analog):
+            self._ranges = _unpack_ranges(cached)
             for k, am in self.matrices.items():
-                am.set_calibration(cached[k])
+                am.set_calibration(self._ranges[k])
             self.cache_hits += 1
             return
         self.calibrating = True
@@ -332,14 +387,15 @@ class AnalogEngine:
         finally:
             self.calibrating = False
         for am in self.matrices.values():
-            am.clear_calibration_data()
+            am.finish_calibration()
         self.stats.clear()
+        self._calls.clear()
         if key:
-            save_ranges(self.cache_dir, key, {k: am.calibration for k, am in self.matrices.items()})
+            save_ranges(self.cache_dir, key, _pack_ranges({k: am.calibration for k, am in self.matrices.items()}))
 
     def _calibration_key(self, model, ids, mask) -> str:
-        h = hashlib.sha256(b"adc-ranges-2")
-        h.update(repr((self.cfg.range_identity(), self.seed, sorted(self.routing.analog))).encode())
+        h = hashlib.sha256(b"adc-ranges-3")
+        h.update(repr((self.cfg.identity(), self.seed, sorted(self.routing.analog))).encode())
         for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         for name in sorted(model.weights.tensors):
@@ -349,3 +405,19 @@ class AnalogEngine:
 
     def reset_stats(self) -> None:
         self.stats.clear()
+
+
+_RANGE_PARTS = ("lo", "hi", "gain", "offset")
+
+
+def _pack_ranges(ranges: dict) -> dict:
+    """``{(op, layer): calibration dict}`` as ``{(op.part, layer): array}`` for the range cache."""
+    return {(f"{op}.{part}", layer): cal[part] for (op, layer), cal in ranges.items() for part in _RANGE_PARTS}
+
+
+def _unpack_ranges(flat: dict) -> dict:
+    out: dict = defaultdict(dict)
+    for (name, layer), value in flat.items():
+        op, part = name.rsplit(".", 1)
+        out[(op, layer)][part] = value
+    return dict(out)

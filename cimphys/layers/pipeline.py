@@ -24,13 +24,14 @@ from .engine import AnalogEngine
 from .matmul import DigitalEngine
 from .report import build_report
 from .routing import Routing
+from .sentences import CALIBRATION
 from .sentences import sentences as bundled
 from .transformer import BertEncoder, build_model
 from .weights import ModelWeights, load_model
 
 __all__ = ["N_CALIBRATION", "run_model"]
 
-N_CALIBRATION = 8  # calibration sentences, taken from the end of the bundled set
+N_CALIBRATION = len(CALIBRATION)  # bundled calibration sentences, none of them evaluated
 
 
 def _sentences(sentences) -> list[str]:
@@ -58,7 +59,8 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
     config, routing, seed, cache_dir, use_cache, on_matrix
         See :class:`~cimphys.layers.engine.AnalogEngine`.
     calibration : list of str, optional
-        ADC calibration batch (default: the last 8 bundled sentences).
+        ADC calibration batch (default: the 8 bundled calibration sentences); must be disjoint
+        from ``sentences``.
     engine : AnalogEngine, optional
         An engine already programmed and calibrated (sweeps reuse it); the others are ignored.
     """
@@ -70,17 +72,27 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
                              "with GPT2Decoder.forward for decoders")
     texts = _sentences(sentences)
     ref_emb, ref_states, mask = model.encode(texts, DigitalEngine(), return_states=True)
-    if engine is None:
+    engine_new = engine is None
+    calib = list(calibration) if calibration is not None else list(CALIBRATION)
+    overlap = set(calib) & set(texts)
+    if engine_new and overlap:
+        raise InputError(f"calibration: {len(overlap)} calibration sentence(s) are also evaluated (e.g. "
+                         f"{next(iter(overlap))!r:.60}); ADC ranges must come from inputs disjoint from those evaluated")
+    if engine_new:
         engine = AnalogEngine(config, routing, seed=seed, cache_dir=cache_dir, use_cache=use_cache,
                               on_matrix=on_matrix)
-        calib = list(calibration) if calibration is not None else bundled()[-N_CALIBRATION:]
         engine.calibrate(model, *model.tokenize(calib))
     engine.reset_stats()
     emb, states, _ = model.encode(texts, engine, return_states=True)
     cfg = engine.cfg
+    device = cfg.device_card
     attrs = {"model": str(model.weights.path), "card": cfg.card_name, "seed": engine.seed,
-             "adc_bits": cfg.adc_bits, "r_wl_ohm": cfg.r_wl, "r_bl_ohm": cfg.r_bl, "rows": cfg.mapping.rows,
+             "adc_bits": cfg.adc_bits, "adc_kind": str(cfg.design.adc["kind"]), "sense_mode": cfg.design.mode,
+             "r_wire_per_cell_ohm": cfg.design.r_wire, "rows": cfg.mapping.rows,
              "cols": cfg.mapping.cols, "weight_bits": cfg.mapping.weight_bits, "input_bits": cfg.mapping.input_bits,
              "sign_encoding": cfg.mapping.sign, "programming": cfg.programming,
-             "analog_ops": ",".join(sorted(engine.routing.analog))}
+             "device_card": "" if device is None or cfg.programming != "device" else device.name,
+             "time_s": cfg.time, "temperature_k": cfg.temperature,
+             "analog_ops": ",".join(sorted(engine.routing.analog)),
+             "calibration_sentences": len(calib) if engine_new else 0}
     return build_report(engine, emb, states, ref_emb, ref_states, mask, sentences=texts, attrs=attrs)

@@ -2,14 +2,15 @@
 
 ``PAIRS`` holds 30 paraphrase pairs on unrelated topics, so that a sentence's nearest
 neighbour in embedding space is its paraphrase; :func:`sentences` flattens them to 60 strings
-(pair k at positions 2k and 2k+1).
+(pair k at positions 2k and 2k+1).  ``CALIBRATION`` holds 8 more sentences, none of them among
+the 60, for the ADC calibration batch: ranges set on the evaluated inputs would be an oracle.
 """
 
 from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["PAIRS", "sentences"]
+__all__ = ["CALIBRATION", "PAIRS", "sentences"]
 
 PAIRS: tuple[tuple[str, str], ...] = (
     ("A man is playing a guitar on the stage.", "Someone performs a song on a guitar in front of an audience."),
@@ -43,6 +44,18 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("The new phone has a much better camera.", "The latest smartphone takes far better photos."),
     ("Volunteers cleaned the litter from the river bank.", "Helpers picked up the rubbish along the riverside."),
     ("The library extended its opening hours during exams.", "During the exam period the library stays open longer."),
+)
+
+
+CALIBRATION: tuple[str, ...] = (
+    "The committee will meet again next Tuesday to discuss the budget.",
+    "A flock of birds flew south over the lake at dusk.",
+    "She carefully painted the fence a bright shade of green.",
+    "Engineers tested the new engine in the cold chamber.",
+    "The bakery on the corner sells croissants until noon.",
+    "Thunder rolled across the valley as the hikers hurried home.",
+    "The software update fixed several problems with the printer.",
+    "Two friends shared a pot of tea and talked for hours.",
 )
 
 

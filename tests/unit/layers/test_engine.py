@@ -16,8 +16,11 @@ from cimphys.layers.transformer import BertEncoder, GPT2Decoder
 from cimphys.layers.weights import load_model
 from cimphys.results import check_labelled
 
-# Ideal chain (no wires, 24-bit weights/inputs/ADC): the only error left is float32 rounding of
-# the currents (~6e-8 relative) and 2^-23 quantisation, far below the brief's 1e-4.
+from small_cards import config
+
+# Ideal chain (no wires, no device effects, 24-bit weights and inputs, 16-bit ideal ADCs over
+# ranges that cover the inputs): each read is quantised to 2^-16 of its range and the binary
+# shift-add keeps that relative size, so products stay ~1e-5 from fp32, below the issue's 1e-4.
 ATOL_IDEAL = 1e-4
 SEEDS = (0, 1, 2)
 
@@ -57,19 +60,20 @@ def test_engines_satisfy_protocol():
 
 def test_ideal_chain_reproduces_fp32(tiny, batch):
     ids, mask = batch
-    cfg = CimConfig().with_(rows=16, cols=16, cell_bits=8, n_slices=3, input_bits=24, adc_bits=24)
+    cfg = config(cell_bits=8, n_slices=3, input_bits=24, adc_bits=16)
     eng = AnalogEngine(cfg, use_cache=False)
     eng.calibrate(tiny, ids, mask)  # ranges cover these very inputs: no clipping
     out = _embed(tiny, ids, mask, eng)
     ref = _embed(tiny, ids, mask, DigitalEngine())
     assert np.abs(out - ref).max() < ATOL_IDEAL
-    assert min(st.snr_db for st in eng.stats.values()) > 100.0
+    # 16-bit converters: ~96 dB for a full-scale signal, less where a product uses part of its range
+    assert min(st.snr_db for st in eng.stats.values()) > 80.0
 
 
 @pytest.mark.slow
 def test_error_falls_monotonically_with_adc_bits(tiny, batch):
     # programming noise drawn with the same seeds at every resolution (common random numbers)
-    base = CimConfig(programming="gaussian", programming_sigma=0.005).with_(rows=16, cols=16)
+    base = config(programming="gaussian", programming_sigma=0.005)
     errs = [np.mean([_error(tiny, batch, base.with_(adc_bits=b), s)[0] for s in SEEDS]) for b in (3, 5, 8)]
     assert all(a > b for a, b in zip(errs, errs[1:])), errs
 
@@ -79,10 +83,10 @@ def test_error_grows_monotonically_with_wire_resistance(tiny, batch, tmp_path):
     # seeds vary the sense-amplifier noise; ideal programming lets the seeds share characterised tiles
     ids, mask = batch
     ref = _embed(tiny, ids, mask, DigitalEngine())
-    base = CimConfig(sense_noise=2e-8).with_(rows=16, cols=16, adc_bits=10, n_slices=1, cell_bits=6)
+    base = config(adc_bits=10, n_slices=1, cell_bits=6, sections={"sense": {"noise_v_rms": 2e-4}})
     errs = []
     for r in (0.0, 10.0, 40.0, 160.0):
-        cfg = base.with_(r_wl=r, r_bl=r)
+        cfg = base.with_(r_wire=r)
         per_seed = []
         for seed in SEEDS:
             eng = AnalogEngine(cfg, seed=seed, cache_dir=tmp_path)
@@ -93,7 +97,7 @@ def test_error_grows_monotonically_with_wire_resistance(tiny, batch, tmp_path):
 
 
 def test_dynamic_ops_on_cim_count_writes(tiny, batch):
-    cfg = CimConfig().with_(rows=16, cols=16)
+    cfg = config()
     err, eng = _error(tiny, batch, cfg, 0, Routing().with_(qk="analog", av="analog"))
     assert err < 0.05
     ids, mask = batch
@@ -108,7 +112,7 @@ def test_dynamic_ops_on_cim_count_writes(tiny, batch):
 
 def test_report_is_labelled_and_consistent(tiny, batch):
     ids, mask = batch
-    _, eng = _error(tiny, batch, CimConfig().with_(rows=16, cols=16), 0)
+    _, eng = _error(tiny, batch, config(), 0)
     ref_states = tiny.forward(ids, mask)
     eng.reset_stats()
     states = tiny.forward(ids, mask, eng)
@@ -126,8 +130,7 @@ def test_report_is_labelled_and_consistent(tiny, batch):
 @pytest.mark.slow
 def test_same_seed_same_numbers_and_cache_round_trip(tiny, batch, tmp_path):
     ids, mask = batch
-    cfg = CimConfig(programming="gaussian", programming_sigma=0.02, sense_noise=2e-8).with_(rows=16, cols=16,
-                                                                                          r_wl=1.0, r_bl=1.0)
+    cfg = config(r_wire=1.0, programming="gaussian", programming_sigma=0.02, sections={"sense": {"noise_v_rms": 2e-4}})
     outs, hits = [], []
     for seed in (3, 3, 4):
         eng = AnalogEngine(cfg, seed=seed, cache_dir=tmp_path)
@@ -142,7 +145,7 @@ def test_analog_gpt2_stays_causal(tmp_path):
     model = GPT2Decoder(load_model(write_tiny_gpt2(tmp_path / "g", seed=2)))
     rng = np.random.default_rng(1)
     ids = rng.integers(0, 100, size=(2, 9))
-    eng = AnalogEngine(CimConfig(sense_noise=1e-8).with_(rows=16, cols=16), seed=0, use_cache=False)
+    eng = AnalogEngine(config(sections={"sense": {"noise_v_rms": 1e-4}}), seed=0, use_cache=False)
     eng.calibrate(model, ids)
     a = model.forward(ids, engine=eng)[-1]
     changed = ids.copy()
@@ -162,8 +165,10 @@ def test_engine_and_routing_reject_bad_input():
         Routing().with_(qkt="analog")
     with pytest.raises(InputError, match="analog' or 'digital"):
         Routing.parse("qk=maybe")
-    with pytest.raises(InputError, match="adc_bits"):
-        CimConfig(adc_bits=1)
+    with pytest.raises(ValueError, match="bits"):
+        CimConfig().with_(adc_bits=99)
+    with pytest.raises(InputError, match="temperature"):
+        CimConfig(temperature=0.0)
 
 
 def test_retrieval_agreement_limits(rng):
@@ -182,18 +187,18 @@ def test_retrieval_agreement_limits(rng):
 def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
     """engine.program queues every tile on one pool; each matrix equals the one built alone."""
     from cimphys.layers.analog import AnalogMatrix
-    from cimphys.layers.mapping import map_matrix
-
     ids, mask = batch
-    cfg = CimConfig(programming="gaussian", programming_sigma=0.02).with_(rows=16, cols=16, r_wl=1.0, r_bl=1.0)
+    cfg = config(r_wire=1.0, programming="gaussian", programming_sigma=0.02)
     eng = AnalogEngine(cfg, seed=5, use_cache=False)
     queued = eng.program(tiny, ids[:2], mask[:2])
     assert queued > 0 and len(eng._pending) == 6 * tiny.n_layers
     t = tiny.weights.tensors
     w = t[next(k for k in t if k.endswith("ffn_down.w"))]
     layer = int(next(k for k in t if k.endswith("ffn_down.w")).split(".")[1])
-    alone = AnalogMatrix(map_matrix(w, cfg.mapping), cfg, eng._rng("ffn_down", layer, 0))
-    assert np.array_equal(eng.matrix("ffn_down", layer, w).sensed, alone.sensed)
+    mapped, programmed, seeds = AnalogEngine(cfg, seed=5, use_cache=False)._program("ffn_down", layer, w)
+    alone = AnalogMatrix(mapped, cfg, programmed, seeds)
+    for (t_q, y_q), (t_a, y_a) in zip(eng.matrix("ffn_down", layer, w).characterisation, alone.characterisation):
+        assert np.array_equal(t_q, t_a) and np.array_equal(y_q, y_a)
     eng.calibrate(tiny, ids[:2], mask[:2])  # collects the rest
     assert not eng._pending and eng._pool is None
 
@@ -203,7 +208,7 @@ def test_digital_nonlinearities_are_counted(tiny, batch):
     from cimphys.layers.engine import DIGITAL_OP_COUNTS
 
     ids, mask = batch
-    _, eng = _error(tiny, batch, CimConfig().with_(rows=16, cols=16), 0)
+    _, eng = _error(tiny, batch, config(), 0)
     eng.reset_stats()
     states = tiny.forward(ids, mask, eng)
     ds = build_report(eng, tiny.pool(states[-1], mask), states, tiny.pool(states[-1], mask), states, mask)
@@ -231,7 +236,7 @@ def test_digital_nonlinearities_are_counted(tiny, batch):
 
 def test_dropped_queue_leaves_a_working_engine(tiny, batch):
     ids, mask = batch
-    cfg = CimConfig().with_(rows=16, cols=16, r_wl=1.0, r_bl=1.0)
+    cfg = config(r_wire=1.0)
     eng = AnalogEngine(cfg, seed=0, use_cache=False)
     assert eng.program(tiny, ids[:2], mask[:2]) > 0
     eng.drop_pending()

@@ -1,0 +1,61 @@
+"""Tile characterisation: T and Y against a dense nodal twin and the crossbar, and across cores
+bit for bit the serial result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.circuits.crossbar import Crossbar
+from cimphys.circuits.tile_characterise import CharacterisationPool, Wires, characterise, characterise_stack
+from cimphys.errors import InputError
+from dense_nodal import dense_twin
+
+# T and Y from exact factorisations against a dense solve: rounding only (the BL Schur blocks
+# hold wire conductances ~1e5 times the cells', so ~1e-11 of max |T| shows).
+RTOL_EXACT = 1e-9
+
+
+def test_transfer_and_admittance_against_the_dense_twin(rng):
+    g = rng.uniform(1e-6, 1e-4, (7, 5))
+    wires = Wires(2.0, 3.0, 5.0, 7.0)
+    t, y = characterise(g, wires)
+    xb = Crossbar(g, r_wl=2.0, r_bl=3.0, r_driver=5.0, r_sense=7.0)
+    v = rng.uniform(0.0, 0.3, (4, 7))
+    sol = xb.solve(v)
+    np.testing.assert_allclose(v @ t.T, sol.i_out, rtol=RTOL_EXACT)
+    np.testing.assert_allclose(np.einsum("bm,mk,bk->b", v, y, v), sol.power()["source"].sum(axis=-1), rtol=RTOL_EXACT)
+    np.testing.assert_allclose(y, y.T, rtol=0, atol=1e-12 * np.abs(y).max())
+    net = wires.network(g.shape)
+    twin = np.stack([dense_twin(net, g, g, np.zeros_like(g), unit)[-1] for unit in np.eye(7)])  # (input, N)
+    np.testing.assert_allclose(t, twin.T, rtol=RTOL_EXACT, atol=RTOL_EXACT * np.abs(t).max())
+    t_only, none = characterise(g, wires, admittance=False)
+    assert none is None
+    np.testing.assert_allclose(t_only, t, rtol=0, atol=RTOL_EXACT * np.abs(t).max())
+
+
+def test_no_wires_is_exact_and_stacks_are_bit_identical_to_serial(rng):
+    g = rng.uniform(1e-6, 1e-4, (3, 4, 5))
+    t, y = characterise_stack(g, Wires())
+    assert np.array_equal(t, g.transpose(0, 2, 1)) and np.array_equal(y[1], np.diag(g[1].sum(axis=1)))
+    g = rng.uniform(1e-6, 1e-4, (6, 24, 16))
+    wires = Wires(2.5, 2.5)
+    serial = [characterise(tile, wires) for tile in g]
+    for workers in (1, 3, None):
+        t, y = characterise_stack(g, wires, max_workers=workers)
+        assert np.array_equal(t, np.stack([s[0] for s in serial])) and np.array_equal(y, np.stack([s[1] for s in serial]))
+
+
+def test_pool_collects_stacks_in_any_order_and_checks_input(rng):
+    wires = Wires(2.5, 2.5)
+    stacks = [rng.uniform(1e-6, 1e-4, (k, 12, 10)) for k in (3, 1, 4)]
+    pool = CharacterisationPool(wires, admittance=False, max_workers=2)
+    pending = [pool.submit(s) for s in stacks]
+    for s, p in reversed(list(zip(stacks, pending))):
+        t, y = p.result()
+        assert y is None and np.array_equal(t, np.stack([characterise(tile, wires, False)[0] for tile in s]))
+    pool.close()
+    with pytest.raises(InputError, match="max_workers"):
+        CharacterisationPool(wires, max_workers=True)
+    with pytest.raises(InputError, match="g:"):
+        characterise_stack(np.ones(3), wires)
