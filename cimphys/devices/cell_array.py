@@ -59,8 +59,12 @@ from .variability import STUCK_OFF, STUCK_ON, EnduranceWindow, Variability, stuc
 
 __all__ = ["CONDITIONAL_KEYS", "CellArrayModel", "ProgrammedCells"]
 
-#: Card keys whose effect on a read depends on an argument or another key, with the reason.
-#: Every other key of a memory card changes what :class:`CellArrayModel` gives.
+#: Card keys (``table.key`` or ``model.key``) whose effect on what this module gives depends on an
+#: argument, another key or the window, with the reason.  Every other key of a memory card changes
+#: the programmed, aged or read-noise values (tests/unit/devices/test_cell_array.py walks them).
+_RESET_SIDE = ("negative-polarity (RESET) branch: write-verify programs every cell from the window's low end "
+               "with SET pulses that step at most the tolerance, so no RESET pulse is applied; it sets the "
+               "v_reset amplitude in describe() and acts on a read only with v_read < 0")
 CONDITIONAL_KEYS = {
     "endurance.cycles": "window narrowing after switching cycles: only with from_card(cycles=...)",
     "endurance.g_on": "as endurance.cycles",
@@ -71,6 +75,21 @@ CONDITIONAL_KEYS = {
                                  "where mu_nu and sigma_nu reach their clips (published set: 1e-7, below it)",
     "pcm_statistical.read_q_floor": "floor of (G/G_max)**exponent in Q_s: acts only while read_q / read_q_floor "
                                     "< read_q_max (published set: 8.8 > 0.2, so the clip at read_q_max decides)",
+    "yakopcic.a2": _RESET_SIDE,
+    "yakopcic.vn": _RESET_SIDE,
+    "yakopcic.an": _RESET_SIDE,
+    "yakopcic.xn": _RESET_SIDE,
+    "yakopcic.alphan": _RESET_SIDE,
+    "yakopcic.xp": "SET-rate decay above state xp: acts only when the programming window reaches xp (the "
+                   "Oblea card at 1-10 uS and 0.2 V stays below x = 0.01)",
+    "yakopcic.alphap": "as yakopcic.xp",
+    "yakopcic.eta": "sign of the state motion (+1 or -1): flips which polarity is SET; a card takes one",
+    "vteam.k_off": _RESET_SIDE,
+    "vteam.alpha_off": _RESET_SIDE,
+    "vteam.v_off": _RESET_SIDE,
+    "vteam.a_on": "parameter of the 'kvatinsky' window function: no effect with another window (Pickett: biolek)",
+    "vteam.a_off": "as vteam.a_on",
+    "vteam.w_c": "as vteam.a_on",
 }
 
 

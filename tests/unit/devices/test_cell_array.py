@@ -332,3 +332,31 @@ def test_every_pcm_card_key_changes_the_cells():
     assert set(CONDITIONAL_KEYS) >= {"endurance.cycles", "variability.distribution"}
     assert isinstance(pcm_cells().program(targets(0.5, (1, 2, 2)), np.random.default_rng(0)), ProgrammedCells)
     assert PCMModel.from_card(pcm) == pcm_cells().statistics.model
+
+
+@pytest.mark.slow
+def test_every_dynamic_card_key_changes_the_cells():
+    """Each parameter of a dynamic card (Yakopcic: I-V and switching kinetics) not listed in
+    CONDITIONAL_KEYS changes what programming gives (window, bounds, write-verify error, pulses
+    or energy); Stanford-PKU's ambient t0 is replaced by the characterisation temperature.  ~10 s."""
+    card = load_device("yakopcic2011_oblea")
+
+    def signature(c):
+        cells = CellArrayModel.from_card(c, g_min=G_MIN, g_max=G_MAX, v_read=V_READ, bandwidth=BANDWIDTH)
+        prog = cells.program(np.random.default_rng(101).uniform(G_MIN, G_MAX, (1, 16, 16)), np.random.default_rng(1))
+        return np.concatenate([prog.g.ravel(), prog.write_energy.ravel(), prog.pulses.ravel(),
+                               cells.statistics.bounds, cells.statistics.window])
+
+    base = signature(card)
+    for key, value in card.parameters.items():
+        if f"yakopcic.{key}" not in CONDITIONAL_KEYS:
+            assert not np.array_equal(signature(card.with_parameters(**{key: 1.2 * value})), base), key
+    # the RESET-side keys do act where the conditions say: a negative read voltage
+    negative = CellArrayModel.from_card(card.with_parameters(a2=0.2), g_min=G_MIN, g_max=G_MAX, v_read=-V_READ,
+                                        bandwidth=BANDWIDTH)
+    assert negative.statistics.bounds != CellArrayModel.from_card(card, g_min=G_MIN, g_max=G_MAX, v_read=-V_READ,
+                                                                  bandwidth=BANDWIDTH).statistics.bounds
+    spku = load_device("guan2012_stanford_pku")
+    hot = CellArrayModel.from_card(spku, g_min=G_MIN, g_max=G_MAX, v_read=V_READ, bandwidth=BANDWIDTH,
+                                   temperature=350.0)
+    assert hot.statistics.model.parameter("t0")[0] == 350.0 and hot.temperature == 350.0
