@@ -153,6 +153,33 @@ class ProgrammedCells:
         g = np.where(self.faults == STUCK_ON, hi, np.where(self.faults == STUCK_OFF, lo, g))
         return self.cells.to_tile(g)
 
+    def read_noise(self, time=0.0, temperature=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`CellArrayModel.read_noise` of these cells at ``time`` (s) and ``temperature`` (K)."""
+        return self.cells.read_noise(self.conductance(time, temperature), temperature=temperature, time=time,
+                                     g_programmed=self.g)
+
+    def to_xarray(self, time=None, temperature=None):
+        """The cells as a Dataset: dims ``(tile, row, col)`` (``(row, col)`` for one array; more
+        leading axes are named ``stack_0``, ...), with units; ``g_t`` at ``time`` (s) if given."""
+        import xarray as xr
+
+        from ..results import variable
+
+        lead = self.g.ndim - 2
+        dims = (("tile",) if lead == 1 else tuple(f"stack_{k}" for k in range(lead))) + ("row", "col")
+        data = {"g_target": variable(dims, self.g_target, "S", "target conductance"),
+                "g": variable(dims, self.g, "S", "conductance right after programming"),
+                "faults": variable(dims, self.faults, "1", "stuck-at fault (1 on, -1 off, 0 healthy)")}
+        extra = (("nu", "1", "PCM drift exponent"), ("pulses", "1", "programming pulses"),
+                 ("write_energy", "J", "energy of the programming pulses"),
+                 ("write_time", "s", "programming time (pulses and verify reads)"))
+        for name, unit, long_name in extra:
+            if getattr(self, name) is not None:
+                data[name] = variable(dims, getattr(self, name), unit, long_name)
+        if time is not None:
+            data["g_t"] = variable(dims, self.conductance(time, temperature), "S", f"conductance at t = {time:g} s")
+        return xr.Dataset(data, attrs={"device_card": self.cells.card.name, "family": self.cells.statistics.family})
+
 
 @dataclasses.dataclass(frozen=True)
 class CellArrayModel:
@@ -288,7 +315,8 @@ class CellArrayModel:
         return ProgrammedCells(self, g_t, g, faults, **out)
 
     # ------------------------------------------------------------------ reading
-    def read_noise(self, g, *, temperature=None, time=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def read_noise(self, g, *, temperature=None, time=None,
+                   g_programmed=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Variance coefficients of the current noise of cells ``g`` (S) on one read of bandwidth ``df``.
 
         Returns ``thermal`` (A**2, ``4 k T G df``), ``shot`` (A**2/V, ``2 q G df``: times ``|v|``) and
@@ -302,6 +330,9 @@ class CellArrayModel:
         tau_high / (tau_low + tau_high)`` the probability of finding it high).  Both are treated as
         one independent Gaussian draw per read: exact in variance; the RTN of a read much shorter
         than the dwell times is a two-point value correlated between reads, which this ignores.
+        ``g_programmed`` (S, ``g``'s shape), when given, is where the PCM law's ``Q_s`` is evaluated,
+        as :meth:`PCMModel.read` does (the noise of the drifted ``G(t)`` with the amplitude of the
+        programmed state); otherwise at ``g``.  :meth:`ProgrammedCells.read_noise` passes it.
         """
         g = as_array("g", g, unit="S", low=0.0)
         temp = self.check_temperature(temperature)
@@ -316,9 +347,13 @@ class CellArrayModel:
             t = as_scalar("time", time, unit="s", low=0.0)
             pcm = self.statistics.model
             g_dev = np.maximum(self.to_device(g), 0.0)
+            g_q = g_dev
+            if g_programmed is not None:
+                g_q = as_array("g_programmed", g_programmed, unit="S", low=0.0, shape=g.shape)
+                g_q = np.maximum(self.to_device(g_q), 0.0)
             log_t = max(np.log((t + pcm.t_read) / (2.0 * pcm.t_read)), 0.0)
             scale = (self.g_max - self.g_min) / (self.statistics.window[1] - self.statistics.window[0])
-            flicker += (pcm.read_q_s(g_dev) * np.sqrt(log_t) * g_dev * scale) ** 2
+            flicker += (pcm.read_q_s(g_q) * np.sqrt(log_t) * g_dev * scale) ** 2
         elif time is not None:
             as_scalar("time", time, unit="s", low=0.0)
         if self.rtn is not None:

@@ -360,3 +360,26 @@ def test_every_dynamic_card_key_changes_the_cells():
     hot = CellArrayModel.from_card(spku, g_min=G_MIN, g_max=G_MAX, v_read=V_READ, bandwidth=BANDWIDTH,
                                    temperature=350.0)
     assert hot.statistics.model.parameter("t0")[0] == 350.0 and hot.temperature == 350.0
+
+
+def test_programmed_read_noise_is_the_variance_of_the_pcm_models_read():
+    """ProgrammedCells.read_noise evaluates Q_s at the programmed state, as PCMModel.read does:
+    the flicker coefficient equals the variance of that model's reads of the same cells."""
+    cells = pcm_cells()
+    pcm = cells.statistics.model
+    prog = cells.program(targets(0.5, (1, 1, 4)), np.random.default_rng(13))
+    t = 1e5
+    _, _, flicker = prog.read_noise(time=t)
+    g_p, nu = cells.to_device(prog.g).ravel(), prog.nu.ravel()
+    reads = pcm.read(np.tile(g_p, 200_000), np.tile(nu, 200_000), t, np.random.default_rng(14)).reshape(-1, 4)
+    variance = reads.var(axis=0) * ((G_MAX - G_MIN) / pcm.g_max) ** 2  # into the tile window
+    # 2e5 Gaussian reads per cell (sigma ~2 % of G: no clip at 0): sample variance within
+    # 5 standard errors, 5 sqrt(2 / 2e5) = 1.6 %
+    np.testing.assert_allclose(flicker.ravel(), variance, rtol=K_SIGMA * math.sqrt(2 / 200_000))
+
+
+def test_to_xarray_has_units():
+    prog = pcm_cells().program(targets(0.5, (2, 3, 4)), np.random.default_rng(0))
+    ds = prog.to_xarray(time=100.0)
+    assert ds.g.dims == ("tile", "row", "col") and ds.g.attrs["units"] == "S" and ds.g_t.attrs["units"] == "S"
+    assert "pulses" not in ds and ds.nu.attrs["units"] == "1"
