@@ -259,8 +259,7 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
              f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
              f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
              f"at {v_read:g} V over {bandwidth:.4g} Hz, applied at every read (rms relative value; it scales as "
-             f"G**-1/2, not proportionally); drift/retention: none (the card has no retention model: aihwkit "
-             f"coeff_dic holds one time, CrossSim drift_error off)")
+             f"G**-1/2, not proportionally); drift/retention: {_retention_note(card)}")
     errors = error.copy()
 
     def sample(levels, rng):
@@ -273,6 +272,15 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
              "energy": wv.energy.values.reshape(level.shape), "width": float(width)}
     return DeviceStatistics(sample, params, True, aihwkit, crosssim, notes, family="dynamic", model=model,
                             window=(g_lo, g_hi), bounds=(float(g_curve[0]), float(g_curve[-1])), table=table)
+
+
+def _retention_note(card: Card) -> str:
+    """What the exports say about retention and RTN of a dynamic card (neither vocabulary is fed them)."""
+    if "retention" not in card.sections and "rtn" not in card.sections:
+        return "none (the card has no retention model: aihwkit coeff_dic holds one time, CrossSim drift_error off)"
+    tables = " and ".join(f"[{t}]" for t in ("retention", "rtn") if t in card.sections)
+    return (f"the card's {tables} table is applied by cimphys.devices.cell_array (the tile), not by this export: "
+            f"aihwkit coeff_dic holds one time, CrossSim drift_error off")
 
 
 def programming_window(card: Card, model, v_read: float) -> tuple[np.ndarray, np.ndarray]:
