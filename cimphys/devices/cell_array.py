@@ -362,6 +362,16 @@ class CellArrayModel:
         return thermal, shot, flicker
 
     # ------------------------------------------------------------------ provenance
+    def _temperature_dependence(self) -> list[str]:
+        found = ["read: thermal noise 4 k T G df"]
+        if self.retention is not None:
+            found.append("ageing: Arrhenius retention time (activation_energy)")
+        if self.statistics.family == "dynamic":
+            found.append("programming: thermal noise of the verify reads")
+        if self.card.model == "stanford_pku":
+            found.append("programming: switching kinetics and Joule heating at ambient t0")
+        return found
+
     def describe(self) -> dict:
         """What a report needs: family, card, sample size, programming spread, pulses, notes."""
         s = self.statistics
@@ -371,7 +381,10 @@ class CellArrayModel:
              "temperature_k": self.temperature, "seed": self.seed,
              "variability": dataclasses.asdict(self.variability),
              "retention": None if self.retention is None else dataclasses.asdict(self.retention),
-             "rtn": self.rtn, "cycles": self.cycles, "endurance_window_s": self.endurance_window}
+             "rtn": self.rtn, "cycles": self.cycles, "endurance_window_s": self.endurance_window,
+             "temperature_dependence": self._temperature_dependence(),
+             "conditional_keys": {k: v for k, v in CONDITIONAL_KEYS.items()
+                                  if k.split(".")[0] in (self.card.model, *self.card.sections)}}
         if s.family == "pcm":
             d.update(sample_size=0, sigma_prog_rms_rel=s.params["prog_rms_rel"], mean_pulses=None, n_failed=0,
                      notes="PCM: the card's closed-form statistics (no Monte-Carlo sample); its statistical model "

@@ -202,6 +202,8 @@ def test_rram_cells_carry_their_write_verify_statistics(rram):
     assert prog.nu is None and prog.tau_factor is None
     d = rram.describe()
     assert d["sample_size"] == table["error"].size and d["n_failed"] == 0 and d["mean_pulses"] > 1
+    assert "yakopcic.a2" in d["conditional_keys"] and "vteam.a_on" not in d["conditional_keys"]
+    assert len(d["energy_per_pulse_j"]) == PROG_BINS and min(d["energy_per_pulse_j"]) > 0
 
 
 def test_pulse_energy_against_integrating_v_times_i(rram):
