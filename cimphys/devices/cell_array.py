@@ -61,7 +61,8 @@ __all__ = ["CONDITIONAL_KEYS", "CellArrayModel", "ProgrammedCells"]
 
 #: Card keys (``table.key`` or ``model.key``) whose effect on what this module gives depends on an
 #: argument, another key or the window, with the reason.  Every other key of a memory card changes
-#: the programmed, aged or read-noise values (tests/unit/devices/test_cell_array.py walks them).
+#: the programmed, aged or read-noise values (tests/unit/devices/test_cell_array.py walks the PCM and
+#: Yakopcic cards; the VTEAM, TEAM, Stanford-PKU and HP entries come from the same walk, run once).
 _RESET_SIDE = ("negative-polarity (RESET) branch: write-verify programs every cell from the window's low end "
                "with SET pulses that step at most the tolerance, so no RESET pulse is applied; it sets the "
                "v_reset amplitude in describe() and acts on a read only with v_read < 0")
@@ -90,6 +91,9 @@ CONDITIONAL_KEYS = {
     "vteam.a_on": "parameter of the 'kvatinsky' window function: no effect with another window (Pickett: biolek)",
     "vteam.a_off": "as vteam.a_on",
     "vteam.w_c": "as vteam.a_on",
+    "team.p": "Biolek window exponent: no effect with another window (Kvatinsky 2013 card: kvatinsky)",
+    "linear_ion_drift.p": "window exponent: no effect with window = 'none' (the Strukov 2008 card)",
+    "linear_ion_drift.j": "Prodromakis window scale: as linear_ion_drift.p",
 }
 
 
