@@ -251,6 +251,16 @@ def test_export_and_cell_array_share_the_statistics(rram):
     np.testing.assert_array_equal(ex.table["error"], rram.statistics.table["error"])
 
 
+def test_export_and_cell_array_draw_the_same_cells(rram):
+    """Same Generator state -> the export's draw (DeviceStatistics.sample) and program() give the
+    same programmed levels (away from the window edges, where the two clip differently)."""
+    level = np.random.default_rng(15).uniform(0.1, 0.9, (8, 16))
+    exported, alpha = rram.statistics.sample(level, np.random.default_rng(16))
+    prog = rram.program(G_MIN + level * (G_MAX - G_MIN), np.random.default_rng(16))
+    np.testing.assert_allclose(prog.g, G_MIN + exported * (G_MAX - G_MIN), rtol=1e-12)
+    assert alpha == 1.0
+
+
 # ---------------------------------------------------------------------------- seeds and bad input
 def test_same_seed_same_arrays(rram):
     for cells in (pcm_cells(with_tables(load_device("nandakumar2019_pcm"),
