@@ -141,7 +141,7 @@ class ProgrammedCells:
         PCM: drift ``G (t / t0) ** -nu`` (no drift before ``t0``; no global compensation here);
         RRAM with ``[retention]``: ``G_rest + (G - G_rest) exp(-(t / tau(T))**beta)``; otherwise
         the programmed value.  Stuck cells stay stuck.  ``temperature`` (default: the model's)
-        changes only retention.
+        changes only retention, and is the temperature of the whole interval (an isothermal bake).
         """
         t = as_scalar("time", time, unit="s", low=0.0)
         temp = self.cells.check_temperature(temperature)
