@@ -4,14 +4,14 @@
 (crossbar with wire resistance, DACs, sense amplifiers, ADC, shift-add) -- and tabulates the
 error of the product against ``adc_bits``, the input magnitude and the weight magnitude.  The
 exports describe the same tile in three vocabularies.  The device part is one small function
-per family (:func:`_pcm_device`, :func:`_dynamic_device`); the tile part is shared.
+per family (:mod:`cimphys.devices.programming_statistics`); the tile part is shared.
 
 * PCM (``pcm_statistical``): the card's statistical model -- programming noise, drift, 1/f read
   noise, global drift compensation.
 * Dynamic RRAM (VTEAM, TEAM, Stanford-PKU, Yakopcic, linear ion drift): the device layer's
   write-verify (:func:`cimphys.devices.programming.write_verify`) on a seeded Monte-Carlo set of
   512 targets across the programming window, to within ``PROG_TOLERANCE`` (2 %) of it, with
-  pulses found from the model (:func:`_pulses`: fixed pulses, or incremental-step pulse
+  pulses found from the model (``programming_pulses``: fixed pulses, or incremental-step pulse
   programming for cards fixed pulses cannot program -- HP linear drift, TEAM) and the card's
   ``[variability]`` ``c2c_sigma`` if it has one.  The measured ``sigma_prog(G_T)`` and mean error per bin are fitted by least squares
   with ``c0 + c1 g + c2 g**2`` (``g = (G_T - G_lo) / (G_hi - G_lo)``); the rms residual is
@@ -116,7 +116,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,33 +124,19 @@ import xarray as xr
 from ._version import __version__
 from .cards import Card, load_circuit, load_device
 from .checks import as_array, as_scalar
+from .devices.programming_statistics import ISPP_MAX, ISPP_STEP, ISPP_V_LIMIT  # noqa: F401 (re-exported)
+from .devices.programming_statistics import TEMPERATURE_K, DeviceStatistics, device_statistics
 from .errors import InputError
 from .results import save, variable
 
 __all__ = ["aihwkit_config", "crosssim_config", "emulate_errors", "error_model", "physics_errors",
            "write_aihwkit", "write_crosssim", "write_lut"]
 
-_UNIT_US = 1e-6
-
-
-# -- device statistics: one small function per family ----------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Device:
-    """What the tile physics and the exports need from a device card, in the device's window.
-
-    ``sample(levels, rng)`` gives read levels (normalised to the device's programming window,
-    clipped to [0, 1]) and the drift compensation factor for target levels in [0, 1];
-    ``params`` the device fields of the exports; ``read_noise`` whether each read of the tile
-    carries thermal + shot current noise (dynamic RRAM; the PCM read noise is static in its
-    model); ``aihwkit`` and ``crosssim`` the device parts of those vocabularies; ``notes``.
-    """
-
-    sample: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, float]]
-    params: dict
-    read_noise: bool
-    aihwkit: dict
-    crosssim: dict
-    notes: str
+# -- device statistics: cimphys.devices.programming_statistics -----------------------------
+def _device(card: Card, tile: Card, t: float, seed) -> DeviceStatistics:
+    """The device statistics for a tile card's window, read voltage and read bandwidth."""
+    return device_statistics(card, g_min=tile["g_min_s"], g_max=tile["g_max_s"], v_read=tile["v_read_v"],
+                             bandwidth=_bandwidth(tile), t=t, seed=seed)
 
 
 def _cards(device, circuit, rows, cols):
@@ -168,330 +153,12 @@ def _cards(device, circuit, rows, cols):
     return device, (circuit.with_parameters(**changes) if changes else circuit)
 
 
-def _device(card: Card, tile: Card, t: float, seed) -> _Device:
-    """Dispatch a device card to its family's statistics (PCM or a dynamic, write-verified RRAM)."""
-    if card.model == "pcm_statistical":
-        return _pcm_device(card, t)
-    from .devices.programming import _dynamic_class
-
-    try:
-        cls = _dynamic_class(card)
-    except InputError:
-        raise InputError(
-            f"device: card {card.name!r} (model {card.model!r}) has no programming model: it is not a "
-            f"'pcm_statistical' card nor a dynamic memristor that cimphys.devices.programming.write_verify can "
-            f"program, so it has no programmed-conductance statistics to export (an access transistor or a "
-            f"selector is not a memory cell)") from None
-    return _dynamic_device(card, cls.from_card(card), tile, t, seed)
-
-
-def _pcm_device(card: Card, t: float) -> _Device:
-    """PCM: the card's own statistical model (programming polynomial, drift, 1/f read noise)."""
-    from .devices.pcm import PCMModel
-
-    pcm = PCMModel.from_card(card)
-    params = {
-        "family": "pcm", "g_max_device_s": pcm.g_max, "prog_coeff_s": list(pcm.prog_coeff),
-        "prog_coeff_rel": [c / pcm.g_max for c in pcm.prog_coeff],
-        "drift": {k: getattr(pcm, k) for k in ("nu_mean_slope", "nu_mean_offset", "nu_mean_min", "nu_mean_max",
-                                               "nu_std_slope", "nu_std_offset", "nu_std_min", "nu_std_max",
-                                               "g_rel_min", "t0")},
-        "read": {k: getattr(pcm, k) for k in ("read_q", "read_q_exponent", "read_q_floor", "read_q_max", "t_read")},
-        "conductance_clip": [0.0, 1.0],
-        "nu_at_half": [float(pcm.nu_mean(pcm.g_max / 2)), float(pcm.nu_std(pcm.g_max / 2))],
-        "prog_rms_rel": float(np.sqrt(np.mean(pcm.sigma_prog(np.linspace(0, pcm.g_max, 1001)) ** 2)) / pcm.g_max),
-        "read_rms_rel": float(np.sqrt(np.mean(pcm.sigma_read(np.linspace(0.01, 1, 1000) * pcm.g_max, t) ** 2))),
-    }
-    aihwkit = {
-        "noise_model": {
-            "class": "PCMLikeNoiseModel", "g_max": pcm.g_max / _UNIT_US,
-            "prog_coeff": [c / _UNIT_US for c in pcm.prog_coeff], "t_0": pcm.t0, "t_read": pcm.t_read,
-            "prog_noise_scale": 1.0, "read_noise_scale": 1.0, "drift_scale": 1.0,
-            "drift_nu_mean": params["nu_at_half"][0], "drift_nu_std": params["nu_at_half"][1],
-        },
-        "drift_compensation": "GlobalDriftCompensation",
-    }
-    crosssim = {
-        "programming_error": {"enable": True, "model": "NormalIndependentDevice", "magnitude": params["prog_rms_rel"]},
-        "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
-        "drift_error": {"enable": True, "model": "PCMJoshi", "magnitude": 0.0},
-    }
-    notes = ("programming error: rms of the IBM polynomial over uniform levels (CrossSim uses one sigma); "
-             "read noise: rms relative 1/f read noise at t_inference, applied by CrossSim at every read "
-             "(static in cimphys)")
-    return _Device(lambda levels, rng: _pcm_levels(pcm, levels, t, rng), params, False, aihwkit, crosssim, notes)
-
-
-def _pcm_levels(pcm, levels, t, rng) -> tuple[np.ndarray, float]:
-    """Read levels (normalised to the device g_max, clipped to [0, 1]) and the drift
-    compensation factor from a separate calibration read, as the physics chain does."""
-    g_t = levels.ravel() * pcm.g_max
-    g_p = pcm.program(g_t, rng)
-    nu = pcm.drift_exponents(g_t, rng)
-    read = pcm.read(g_p, nu, t, rng)
-    alpha = float(pcm.read(g_p, nu, pcm.t0, rng).sum() / pcm.read(g_p, nu, t, rng).sum())
-    return np.clip(read / pcm.g_max, 0.0, 1.0).reshape(levels.shape), alpha
-
-
-# Write-verify of a dynamic (RRAM) card, Monte-Carlo set and fit.
-PROG_TOLERANCE = 0.02  # accept |G_read - G_T| <= 2 % of the window: the wider acceptance range of
-#                        iterative RRAM programming (aihwkit ReRamCMONoiseModel fits 0.2 % and 2 %)
-PROG_BINS, PROG_PER_BIN = 16, 32  # stratified targets: 32 uniform draws in each of 16 equal bins
-PROG_MAX_PULSES = 1000
-PULSE_WIDTH_RANGE = (1e-10, 1e3)  # s: shortest pulse a driver delivers ... slowest drift device
-TEMPERATURE_K = 300.0
-
-
-def _dynamic_device(card: Card, model, tile: Card, t: float, seed) -> _Device:
-    """Dynamic RRAM: the device layer's write-verify on a Monte-Carlo set of targets.
-
-    The programming window is the tile's ``[g_min_s, g_max_s]`` slid (same on/off ratio) into the
-    card's chord-conductance range at the tile's read voltage, or that whole range when it is
-    narrower.  Every target is reached from the window's low end by :func:`write_verify` with
-    the pulses of :func:`_pulses` and a verify read carrying the thermal + shot noise of
-    :func:`_read_sigma` at the window's low end (its largest relative value); the card's
-    ``[variability]`` ``c2c_sigma``, if any, spreads each pulse's state change.  The measured
-    error ``G - G_T`` per bin gives ``sigma_prog`` and the bias, both fitted by least squares
-    with ``c0 + c1 g + c2 g**2``, ``g = (G_T - G_lo) / (G_hi - G_lo)``.  The tile physics draws
-    each cell's error from the measured errors of its bin (not from the fit), so the round trip
-    through the exported polynomial is a test of the fit.
-    """
-    from .devices.programming import write_verify
-
-    v_read, bandwidth = tile["v_read_v"], _bandwidth(tile)
-    states, g_curve = _window(card, model, v_read)
-    ratio = tile["g_max_s"] / tile["g_min_s"]
-    g_lo = float(np.clip(tile["g_min_s"], g_curve[0], max(g_curve[-1] / ratio, g_curve[0])))
-    g_hi = float(min(g_lo * ratio, g_curve[-1]))
-    span, tol = g_hi - g_lo, PROG_TOLERANCE * (g_hi - g_lo)
-    v_set, v_reset, width, *ispp = _pulses(card, model, v_read, np.interp(np.linspace(g_lo, g_hi, 17), g_curve,
-                                                                          states), tol)
-    variability = card.sections.get("variability", {})
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
-    level = (np.arange(PROG_BINS)[:, None] + rng.uniform(size=(PROG_BINS, PROG_PER_BIN))) / PROG_BINS
-    options = {"v_set": v_set, "v_reset": v_reset, "width": width, "v_read": v_read,
-               "read_sigma": float(_read_sigma(g_lo, v_read, bandwidth)),
-               "step_sigma": float(variability.get("c2c_sigma", 0.0)),
-               "state0": float(np.interp(g_lo, g_curve, states)), **(ispp[0] if ispp else {})}
-    wv = write_verify(model, g_lo + span * level.ravel(), tol, PROG_MAX_PULSES, rng, **options)
-    error = (wv.g.values - wv.g_target.values).reshape(level.shape) / span
-    centre = level.mean(axis=1)
-    sigma, bias = error.std(axis=1, ddof=1), error.mean(axis=1)
-    prog, prog_res = _fit_quadratic(centre, sigma)
-    bias_c, bias_res = _fit_quadratic(centre, bias)
-    u = np.linspace(0.0, 1.0, 1001)
-    g_u = tile["g_min_s"] + u * (tile["g_max_s"] - tile["g_min_s"])
-    sigma_g = _read_sigma(g_u, v_read, bandwidth) * g_u  # S, one read of one cell
-    params = {
-        "family": "dynamic", "g_window_s": [g_lo, g_hi], "g_max_device_s": span,
-        "prog_coeff_s": [c * span for c in prog], "prog_coeff_rel": prog, "prog_fit_residual_rel": prog_res,
-        "prog_bias_rel": bias_c, "prog_bias_residual_rel": bias_res,
-        "prog_measured": {"level": centre.tolist(), "sigma_rel": sigma.tolist(), "bias_rel": bias.tolist(),
-                          "n_per_level": PROG_PER_BIN},
-        "write_verify": {**options, "tolerance": tol, "max_pulses": PROG_MAX_PULSES,
-                         "n_failed": int(wv.attrs["n_failed"]), "mean_pulses": float(wv.pulses.mean())},
-        "conductance_clip": [0.0, 1.0],
-        "prog_rms_rel": float(np.sqrt(np.mean(np.polyval(prog[::-1], u) ** 2))),
-        "read_bandwidth_hz": bandwidth, "temperature_k": TEMPERATURE_K,
-        "read_rms_rel": float(np.sqrt(np.mean((sigma_g / g_u) ** 2))),
-        "w_noise": float(np.sqrt(np.mean(sigma_g**2)) / (tile["g_max_s"] - tile["g_min_s"])),
-    }
-    aihwkit = {
-        "noise_model": {"class": "ReRamWan2022NoiseModel", "g_max": span / _UNIT_US,
-                        "coeff_dic": {str(t): [c * span / _UNIT_US for c in prog]}, "noise_scale": 1.0},
-        "drift_compensation": None, "w_noise": params["w_noise"],
-    }
-    crosssim = {
-        "programming_error": {"enable": True, "model": "NormalIndependentDevice", "magnitude": params["prog_rms_rel"]},
-        "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
-        "drift_error": {"enable": False, "model": "none", "magnitude": 0.0},
-    }
-    pulses = (f"incremental-step pulses (ISPP: from {v_set:.3g} / {v_reset:.3g} V, +{options['v_step'][0]:.3g} / "
-              f"{options['v_step'][1]:.3g} V per pulse, at most {options['v_max'][0]:.3g} / {options['v_max'][1]:.3g} V)"
-              if ispp else f"fixed pulses ({v_set:.3g} / {v_reset:.3g} V)")
-    notes = (f"device {card.name} ({card.model}) programmed by write-verify with {pulses} of {width:.3g} s to within "
-             f"{PROG_TOLERANCE:.0%} of its window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of "
-             f"{wv.g.size} Monte-Carlo cells did "
-             f"not converge in {PROG_MAX_PULSES} pulses); programming error: rms of the fitted sigma_prog polynomial "
-             f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
-             f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
-             f"at {v_read:g} V over {bandwidth:.4g} Hz, applied at every read (rms relative value; it scales as "
-             f"G**-1/2, not proportionally); drift/retention: none (the card has no retention model: aihwkit "
-             f"coeff_dic holds one time, CrossSim drift_error off)")
-    errors = error.copy()
-
-    def sample(levels, rng):
-        lv = levels.ravel()
-        row = np.minimum((lv * PROG_BINS).astype(np.int64), PROG_BINS - 1)
-        pick = errors[row, rng.integers(0, PROG_PER_BIN, lv.size)]
-        return np.clip(lv + pick, 0.0, 1.0).reshape(levels.shape), 1.0
-
-    return _Device(sample, params, True, aihwkit, crosssim, notes)
-
-
-def _window(card: Card, model, v_read: float) -> tuple[np.ndarray, np.ndarray]:
-    """States and chord conductances at ``v_read`` across the state bounds, by increasing G."""
-    from .devices.programming import _chord
-
-    lo, hi = (float(np.min(b)) for b in model.state_bounds)
-    states = np.linspace(lo, hi, 4097)
-    g = _chord(model, v_read, states)
-    if np.all(np.diff(g) < 0):
-        states, g = states[::-1], g[::-1]
-    if not np.all(np.diff(g) > 0):
-        raise InputError(f"device: card {card.name!r}: the read conductance at {v_read:g} V is not monotonic in "
-                         f"the state, so a conductance target has no unique state to program")
-    return states, g
-
-
-def _pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float) -> tuple:
-    """SET / RESET amplitudes and one pulse width for write-verify, from the model itself.
-
-    Amplitudes: twice the switching thresholds (models without one: +-1 V), lowered in steps
-    (1.5, 1.25, 1.1 times the threshold; 0.7, 0.5, 0.35, 0.25 V) while the width needed falls
-    below the shortest pulse.  Width: bisection in log(width) so that the largest conductance
-    step of one pulse over the window (17 states) equals the tolerance: then a cell approached
-    from below always lands inside the acceptance band.  The shorter of the two widths serves both.
-
-    Where fixed pulses fail, incremental-step pulse programming (ISPP, ``v_step``/``v_max`` of
-    :func:`cimphys.devices.programming.write_verify_dynamic`) is returned as a fourth element
-    (a dict of options); fixed pulses (three elements) otherwise, so cards they program keep
-    their numbers.  Fixed pulses fail (a) when SET pulses from the window's low end (where every
-    cell starts) take more than ``PROG_MAX_PULSES`` to cross it, estimated as the sum over the 16
-    segments of the segment's width over the step at its low end (the step of one pulse varies too
-    much across the window: the HP linear-drift card, ``dG`` per pulse ``~ G**3``, ~4800 pulses;
-    VTEAM-Pickett ~600, Stanford-PKU ~620, Yakopcic 50 keep fixed pulses): ISPP then starts from
-    the same pulses; (b) when no amplitude tried moves less than the tolerance even at the
-    shortest pulse (the TEAM card, which switches at ~10-100 mV): the shortest pulse then
-    serves, and each start amplitude is bisected so that its largest step over the window is the
-    tolerance.  In both, the amplitude grows by ``ISPP_STEP`` of the start per pulse up to the
-    amplitude that moves the slowest state by one tolerance per pulse (:func:`_ispp`), but at
-    most ``ISPP_MAX`` times the start and ``ISPP_V_LIMIT`` volts.
-    """
-    from .devices.programming import pulse_response
-
-    fixed = _fixed_pulses(card, model, v_read, states, tol)
-    if fixed is not None:
-        v_set, v_reset, width = fixed
-        g = pulse_response(model, v_set, width, 1, states, v_read=v_read).g.values
-        with np.errstate(divide="ignore"):  # states ordered by increasing G; step of each segment's low end
-            crossing = np.sum(np.diff(g[0]) / np.abs(g[1] - g[0])[:-1])
-        if crossing <= PROG_MAX_PULSES:
-            return v_set, v_reset, width
-        return v_set, v_reset, width, _ispp(model, v_set, v_reset, width, v_read, states, tol)
-    width = PULSE_WIDTH_RANGE[0]
-    start = {}
-    for sign in (1.0, -1.0):
-        v = _amplitude(model, sign, width, v_read, states, tol, np.max)
-        if v is not None:
-            g = pulse_response(model, v, width, 1, states, v_read=v_read).g.values
-            start[1 if np.mean(g[1] - g[0]) > 0 else -1] = v
-    if set(start) != {1, -1}:
-        raise InputError(f"device: card {card.name!r}: no pulse of either polarity (fixed amplitudes, or a start "
-                         f"amplitude of {ISPP_RANGE[0]:g} to {ISPP_RANGE[1]:g} V at {width:g} s for incremental-step "
-                         f"programming) both raises and lowers the conductance within the tolerance; it cannot be "
-                         f"write-verified")
-    return start[1], start[-1], width, _ispp(model, start[1], start[-1], width, v_read, states, tol)
-
-
-ISPP_STEP = 0.1  # ISPP amplitude increment, fraction of the start amplitude
-ISPP_MAX = 16.0  # ISPP amplitude cap: at most this many times the start amplitude
-# ... and at most this many volts: a write driver's supply in an RRAM macro is a few volts (SET
-# and RESET at 1-3 V, forming below ~4 V); a model without breakdown would otherwise be driven
-# at amplitudes no device survives (the HP card's slowest state needs ~1000 V per tolerance).
-ISPP_V_LIMIT = 5.0
-ISPP_RANGE = (1e-4, 20.0)  # V: amplitudes searched for the start and the cap
-
-
-def _amplitude(model, sign: float, width: float, v_read: float, states: np.ndarray, tol: float, reduce):
-    """Amplitude of polarity ``sign`` whose step ``reduce``-d over ``states`` is ``tol`` (bisection in
-    log V over ``ISPP_RANGE``), or None when the range does not bracket it.  ``np.max``: the
-    largest pulse that never steps over the band; ``np.min``: the smallest that moves every state
-    by at least the band."""
-    from .devices.programming import pulse_response
-
-    def step(log_v):
-        g = pulse_response(model, sign * 10.0**log_v, width, 1, states, v_read=v_read).g.values
-        return reduce(np.abs(g[1] - g[0]))
-
-    lo, hi = np.log10(ISPP_RANGE)
-    if step(lo) > tol or step(hi) <= tol:
-        return None
-    for _ in range(30):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if step(mid) > tol else (mid, hi)
-    return sign * 10.0 ** (lo if reduce is np.max else hi)
-
-
-def _ispp(model, v_set: float, v_reset: float, width: float, v_read: float, states: np.ndarray, tol: float) -> dict:
-    """ISPP options from the start amplitudes: step ``ISPP_STEP`` of each, cap the amplitude that
-    moves the slowest state (of those a pulse of that polarity must leave) by one tolerance,
-    at most ``ISPP_MAX`` times the start and ``ISPP_V_LIMIT`` volts."""
-    caps = []
-    for v, part in ((v_set, states[:-1]), (v_reset, states[1:])):  # states ordered by increasing G
-        need = _amplitude(model, np.sign(v), width, v_read, part, tol, np.min)
-        caps.append(float(min(abs(need) if need is not None else np.inf, ISPP_MAX * abs(v), ISPP_V_LIMIT)))
-    return {"v_step": [ISPP_STEP * abs(v_set), ISPP_STEP * abs(v_reset)],
-            "v_max": [max(c, abs(v)) for c, v in zip(caps, (v_set, v_reset))]}
-
-
-def _fixed_pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float):
-    """Fixed SET / RESET amplitudes and width of :func:`_pulses`, or None when none qualifies."""
-    from .devices.programming import pulse_response
-
-    thresholds = model.thresholds
-    scales = (2.0, 1.5, 1.25, 1.1) if thresholds else (1.0, 0.7, 0.5, 0.35, 0.25)
-    found = {}
-    for sign in (1.0, -1.0):
-        base = (max(thresholds) if sign > 0 else -min(thresholds)) if thresholds else 1.0
-        for scale in scales:
-            amp = sign * scale * abs(base)
-
-            def step(log_w):
-                ds = pulse_response(model, amp, 10.0**log_w, 1, states, v_read=v_read)
-                return ds.g.values[1] - ds.g.values[0]
-
-            lo, hi = np.log10(PULSE_WIDTH_RANGE)
-            if np.abs(step(lo)).max() > tol:
-                continue  # too strong even for the shortest pulse: lower the amplitude
-            if np.abs(step(hi)).max() <= tol:
-                lo = hi
-            for _ in range(30):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (lo, mid) if np.abs(step(mid)).max() > tol else (mid, hi)
-            found[sign] = (amp, 10.0**lo, float(np.mean(step(lo))))
-            break
-    moves = {s: v for s, v in found.items() if v[2] != 0.0}
-    up = [v for v in moves.values() if v[2] > 0]
-    down = [v for v in moves.values() if v[2] < 0]
-    if not up or not down:
-        return None
-    return up[0][0], down[0][0], min(up[0][1], down[0][1])
-
-
-def _fit_quadratic(x: np.ndarray, y: np.ndarray) -> tuple[list, float]:
-    """Least-squares ``c0 + c1 x + c2 x**2`` through ``(x, y)``; coefficients and rms residual."""
-    design = np.vander(x, 3, increasing=True)
-    coeff, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return [float(c) for c in coeff], float(np.sqrt(np.mean((design @ coeff - y) ** 2)))
-
-
 def _bandwidth(tile: Card) -> float:
     """Noise bandwidth (Hz) of one read: ``1 / (2 t_int)`` for an average over the integration
     (read) time ``t_int``, the tile's ``t_read_s`` or its integrator's ``t_int_s``."""
     from .circuits.tile import Tile
 
     return 1.0 / (2.0 * Tile(tile, np.full((tile["rows"], tile["cols"]), tile["g_min_s"])).energy.t_read)
-
-
-def _read_sigma(g, v_read: float, bandwidth: float):
-    """Relative rms of one read of conductance ``g`` (S) at ``v_read`` (V): thermal + shot current
-    noise, ``sqrt((4 k T G + 2 q G |V|) df) / (G |V|)`` (:mod:`cimphys.devices.noise`)."""
-    from .devices.noise import shot_noise_std, thermal_noise_std
-
-    g = np.asarray(g, dtype=float)
-    i = g * abs(v_read)
-    return np.hypot(thermal_noise_std(g, bandwidth, TEMPERATURE_K), shot_noise_std(i, bandwidth)) / i
 
 
 # -- tile physics ----------------------------------------------------------------------------
@@ -648,7 +315,7 @@ def pcm_card_name(device) -> str:
     return device.name if isinstance(device, Card) else str(device)
 
 
-def _parameters(dev: _Device, card, bits_axis, t) -> dict:
+def _parameters(dev: DeviceStatistics, card, bits_axis, t) -> dict:
     """Everything the exports and the emulator need, in normalised units.
 
     ``s_phase`` is, per ADC setting, the ADC step of one read (one input slice) in units of

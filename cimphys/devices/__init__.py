@@ -20,6 +20,7 @@ from .dynamics import integrate
 from .programming import potentiation_depression, write_verify
 from .calibration import calibrate
 from .retention import RetentionModel
+from .cell_array import CellArrayModel, ProgrammedCells
 
 __all__ = [
     "SinhCell",
@@ -46,6 +47,8 @@ __all__ = [
     "sinusoid",
     "triangle",
     "RetentionModel",
+    "CellArrayModel",
+    "ProgrammedCells",
     "calibrate",
     "potentiation_depression",
     "write_verify",

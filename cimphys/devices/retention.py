@@ -12,8 +12,10 @@ with an Arrhenius-activated time constant::
 
 Device-to-device spread of ``tau`` is lognormal (``tau_sigma``, log standard deviation).
 PCM drift is a different law (a power law in time) and lives in :mod:`cimphys.devices.pcm`.
-No card ships with this model yet: a card is written when a measured retention data set and
-its fit are at hand (:func:`fit_retention` gives the parameters and their intervals).
+A memory card may carry the same parameters as a ``[retention]`` table
+(:data:`cimphys.devices.variability.RETENTION_SECTION`; :meth:`RetentionModel.from_section`), which
+the cell array (:mod:`cimphys.devices.cell_array`) applies to programmed cells; :func:`fit_retention`
+gives the parameters and their intervals from a measured curve.
 
 References
 ----------
@@ -31,12 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ..cards import Card, ModelSpec, Parameter, register_model
+from ..cards import Card, ModelSpec, register_model
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from ..results import variable
 from .noise import BOLTZMANN
-from .variability import as_generator
+from .variability import RETENTION_SECTION, as_generator
 
 __all__ = ["SPEC", "RetentionModel", "fit_retention"]
 
@@ -45,14 +47,7 @@ SPEC = register_model(
         name="retention_kww",
         kind="device",
         doc="Stretched-exponential conductance relaxation with Arrhenius time constant",
-        parameters=(
-            Parameter("g_rest", "S", "conductance the state relaxes to", low=0.0, high=1.0),
-            Parameter("tau_ref", "s", "relaxation time at temperature_ref", low=0.0, high=1e20, low_open=True),
-            Parameter("beta", "1", "stretch exponent", default=1.0, low=0.0, high=1.0, low_open=True),
-            Parameter("activation_energy", "J", "Arrhenius activation energy", default=0.0, low=0.0, high=1e-18),
-            Parameter("temperature_ref", "K", "temperature of tau_ref", default=300.0, low=0.0, high=2000.0, low_open=True),
-            Parameter("tau_sigma", "1", "device-to-device log std of tau", default=0.0, low=0.0, high=5.0),
-        ),
+        parameters=RETENTION_SECTION,  # a memory card's [retention] table has the same keys
     )
 )
 
@@ -87,6 +82,12 @@ class RetentionModel:
         if card.model != SPEC.name:
             raise InputError(f"card: expected a {SPEC.name!r} card, got model {card.model!r} ({card.name})")
         return cls(**dict(card.parameters))
+
+    @classmethod
+    def from_section(cls, card: Card) -> RetentionModel | None:
+        """The ``[retention]`` table of a memory card, or None when it has none."""
+        table = card.sections.get("retention")
+        return None if table is None else cls(**dict(table))
 
     def tau(self, temperature=None) -> np.ndarray:
         """Relaxation time (s) at ``temperature`` (K; default ``temperature_ref``)."""

@@ -30,6 +30,8 @@ from ..results import variable
 __all__ = [
     "ENDURANCE_SECTION",
     "MEMORY_SECTIONS",
+    "RETENTION_SECTION",
+    "RTN_SECTION",
     "VARIABILITY_SECTION",
     "EnduranceWindow",
     "Variability",
@@ -63,9 +65,31 @@ ENDURANCE_SECTION = (
               low_open=True),
 )
 
-#: The optional tables every memory-cell model declares (see :meth:`Variability.from_card` and
-#: :meth:`EnduranceWindow.from_card`): device data a card may carry beside its fitted parameters.
-MEMORY_SECTIONS = {"variability": VARIABILITY_SECTION, "endurance": ENDURANCE_SECTION}
+# Parameters of an optional ``[retention]`` table: stretched-exponential relaxation of a programmed
+# conductance with an Arrhenius time constant (the law of :class:`cimphys.devices.retention.RetentionModel`,
+# whose ``retention_kww`` card declares the same keys).
+RETENTION_SECTION = (
+    Parameter("g_rest", "S", "conductance the state relaxes to", low=0.0, high=1.0),
+    Parameter("tau_ref", "s", "relaxation time at temperature_ref", low=0.0, high=1e20, low_open=True),
+    Parameter("beta", "1", "stretch exponent", default=1.0, low=0.0, high=1.0, low_open=True),
+    Parameter("activation_energy", "J", "Arrhenius activation energy", default=0.0, low=0.0, high=1e-18),
+    Parameter("temperature_ref", "K", "temperature of tau_ref", default=300.0, low=0.0, high=2000.0, low_open=True),
+    Parameter("tau_sigma", "1", "device-to-device log std of tau", default=0.0, low=0.0, high=5.0),
+)
+
+# Parameters of an optional ``[rtn]`` table: one two-level trap per cell, a random telegraph signal
+# (:func:`cimphys.devices.noise.random_telegraph`) in the conductance.
+RTN_SECTION = (
+    Parameter("amplitude_rel", "1", "conductance step of the trap relative to G (dG / G)", low=0.0, high=1.0),
+    Parameter("tau_low", "s", "mean dwell time in the low-conductance state", low=0.0, high=1e9, low_open=True),
+    Parameter("tau_high", "s", "mean dwell time in the high-conductance state", low=0.0, high=1e9, low_open=True),
+)
+
+#: The optional tables every memory-cell model declares (see :meth:`Variability.from_card`,
+#: :meth:`EnduranceWindow.from_card`, :class:`cimphys.devices.cell_array.CellArrayModel`): device
+#: data a card may carry beside its fitted parameters.
+MEMORY_SECTIONS = {"variability": VARIABILITY_SECTION, "endurance": ENDURANCE_SECTION,
+                   "retention": RETENTION_SECTION, "rtn": RTN_SECTION}
 
 
 def as_generator(seed) -> np.random.Generator:
