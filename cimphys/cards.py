@@ -240,8 +240,8 @@ class Card:
             raise CardError(f"{self.name}: model {self.model!r} has no table [{title}]"
                             f"{_suggest(title, list(self.spec.sections))}")
         where = f"{self.name} (with_section)"
-        table = {**self.sections.get(title, {}), **{k: list(v) if isinstance(v, tuple) else v
-                                                     for k, v in changes.items()}}
+        table = {k: list(v) if isinstance(v, tuple) else v
+                 for k, v in {**self.sections.get(title, {}), **changes}.items()}
         checked = MappingProxyType(_check_table(where, title, table, declared))
         return dataclasses.replace(self, sections=MappingProxyType({**self.sections, title: checked}))
 

@@ -156,9 +156,9 @@ def _cards(device, circuit, rows, cols):
 def _bandwidth(tile: Card) -> float:
     """Noise bandwidth (Hz) of one read: ``1 / (2 t_int)`` for an average over the integration
     (read) time ``t_int``, the tile's ``t_read_s`` or its integrator's ``t_int_s``."""
-    from .circuits.tile import Tile
+    from .circuits.tile_design import TileDesign
 
-    return 1.0 / (2.0 * Tile(tile, np.full((tile["rows"], tile["cols"]), tile["g_min_s"])).energy.t_read)
+    return TileDesign(tile).bandwidth
 
 
 # -- tile physics ----------------------------------------------------------------------------

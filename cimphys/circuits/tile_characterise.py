@@ -73,6 +73,8 @@ def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[
     m, n = g.shape
     if not wires.any:
         return np.ascontiguousarray(g.T), (np.diag(g.sum(axis=1)) if admittance else None)
+    if wires.r_wl == wires.r_bl == wires.r_driver == 0.0:
+        return _sense_only(g, wires.r_sense, admittance)
     net = wires.network(g.shape)
     limit = _blas_thread_limiter()
     before = limit(1) if limit is not None else None  # N x N LAPACK calls on one BLAS thread
@@ -96,6 +98,18 @@ def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[
         if limit is not None:
             limit(before)
     return np.ascontiguousarray(t), np.ascontiguousarray(0.5 * (y + y.T))  # Y is symmetric (reciprocity)
+
+
+def _sense_only(g: np.ndarray, r_sense: float, admittance: bool):
+    """No wire or driver resistance, only the sense input resistance ``r_s``: every word line is at
+    its source and every bit line one node, ``v_bl[j] = sum_i G[i, j] v[i] / (c_j + 1 / r_s)`` with
+    ``c_j = sum_i G[i, j]``, so ``T[j] = G[:, j] / (1 + r_s c_j)`` and
+    ``Y = diag(G 1) - G diag(r_s / (1 + r_s c)) G.T`` exactly."""
+    shrink = 1.0 / (1.0 + r_sense * g.sum(axis=0))
+    t = np.ascontiguousarray((g * shrink).T)
+    if not admittance:
+        return t, None
+    return t, np.diag(g.sum(axis=1)) - (g * (r_sense * shrink)) @ g.T
 
 
 def characterise_stack(g: np.ndarray, wires: Wires, admittance: bool = True, *, max_workers: int | None = None):

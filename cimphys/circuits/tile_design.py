@@ -137,6 +137,9 @@ class TileDesign:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "subtraction", _subtraction(mode, values["cols"], values["differential"]))
+        if values["sense"]["kind"] == "integrator" and values["sense"]["t_int_s"] > p["t_read_s"] * (1 + 1e-12):
+            raise CardError(f"{card.name}: [sense] t_int_s = {values['sense']['t_int_s']!r} s: an integrator cannot "
+                            f"integrate longer than the read, t_read_s = {p['t_read_s']!r} s")
         _check_full_scale(card, self)
 
     # ------------------------------------------------------------------ what the card gives
@@ -234,7 +237,7 @@ class TileDesign:
         adc = self.adc_prototype()
         e = self.energy_table
         return EnergyModel(
-            t_read=self.t_integrate, t_conversion=adc.conversion_time, e_conversion=adc.energy_per_conversion(),
+            t_read=self.t_read, t_conversion=adc.conversion_time, e_conversion=adc.energy_per_conversion(),
             e_dac=self.dac["energy_per_conversion_j"], c_wordline=self.dac["c_wordline_f"],
             p_sense=self.sense["power_w"], cols_per_adc=e["cols_per_adc"], pipelined=e["pipelined"],
             e_shift_add=e["e_shift_add_j"])
@@ -245,16 +248,18 @@ class TileDesign:
 
 
 def _check_full_scale(card: Card, design: TileDesign) -> None:
-    """Refuse a card whose reads cannot reach the ADC: the full-scale column current must give a
-    sense output of at least one LSB of a full-swing range and be a current a column can carry."""
+    """Refuse a card whose reads cannot reach the ADC, the sign of a unit error: the full-scale
+    column current must give a sense output of at least a thousandth of an LSB of a full-swing
+    range and be a current a column can carry (1 A)."""
     i_full = design.full_scale_current()
     v_full = design.transimpedance * i_full
     swing = float(design.sense["v_swing_v"])
     lsb = 2.0 * swing / (2 ** int(design.adc["bits"]) - 1)
-    if not v_full >= lsb:
+    if not v_full >= 1e-3 * lsb:
         raise CardError(f"{card.name}: a full column ({design.rows} cells at g_max_s = {design.g_max:g} S, "
-                        f"{design.v_read:g} V) gives {v_full:.3g} V at the sense output, below one ADC LSB "
-                        f"of the {swing:g} V swing ({lsb:.3g} V): check the units of g_max_s and the sense gain")
+                        f"{design.v_read:g} V) gives {v_full:.3g} V at the sense output, a thousandth of an ADC "
+                        f"LSB of the {swing:g} V swing ({lsb:.3g} V) or less: check the units of g_max_s and the "
+                        f"sense gain")
     if not math.isfinite(i_full) or i_full > 1.0:
         raise CardError(f"{card.name}: a full column would carry {i_full:.3g} A (g_max_s = {design.g_max:g} S): "
                         f"check the units of g_max_s (S) and v_read_v (V)")

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep-adc-bits", help="comma-separated ADC resolutions to sweep, e.g. 4,6,8")
     parser.add_argument("--cache-dir", help="tile cache folder (default: $CIMPHYS_CACHE_DIR or ~/.cache/cimphys/tiles)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the tile cache")
+    parser.add_argument("--budget", action="store_true",
+                        help="error budget: each physical effect of the card alone, then all (budget.nc, budget.png)")
     parser.add_argument("--out", default="cimphys-run", help="output folder (default ./cimphys-run)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
@@ -69,8 +71,9 @@ def _summary(ds) -> str:
     return "\n".join(lines)
 
 
-def _plots(ds, sweep, out: Path) -> list[Path]:
+def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -103,10 +106,19 @@ def _plots(ds, sweep, out: Path) -> list[Path]:
         ax.set_ylabel("agreement with fp32")
         ax.legend()
 
+    def error_budget(ax):
+        loss = np.clip(1.0 - budget.embedding_cosine.values, 1e-9, None)
+        ax.barh(budget.effect.values[::-1], loss[::-1], color="tab:red")
+        ax.set_xscale("log")
+        ax.set_xlabel("1 - embedding cosine to fp32")
+        ax.set_title(f"error budget ({budget.attrs['card']})")
+
     figure("layer_error.png", layer_error)
     figure("energy.png", energy)
     if sweep is not None:
         figure("adc_sweep.png", adc_sweep)
+    if budget is not None:
+        figure("budget.png", error_budget)
     return written
 
 
@@ -181,11 +193,21 @@ def main(args: argparse.Namespace) -> int:
     sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
     if sweep is not None:
         written.append(save(sweep, out / "adc_sweep.nc"))
+    budget = None
+    if args.budget:
+        from ..layers.budget import budget_table, error_budget
+
+        with Progress(9, "error budget") as bar:
+            budget = error_budget(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
+                                  use_cache=not args.no_cache, on_row=lambda name: bar.advance())
+        written.append(save(budget.drop_vars("effect_description"), out / "budget.nc"))
+        print("error budget (each effect alone over the ideal base, then all):")
+        print(budget_table(budget))
     if sweep is not None:
         print("ADC sweep: " + ", ".join(f"{int(b)} bits cos {c:.5f} rho {r:.4f}" for b, c, r in
                                         zip(sweep.adc_bits.values, sweep.embedding_cosine.values,
                                             sweep.retrieval_spearman.values)))
     if not args.no_plots:
-        written += _plots(ds, sweep, out)
+        written += _plots(ds, sweep, out, budget)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -76,40 +76,54 @@ class ProgrammedMatrix:
 
 
 def program_matrix(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator, *, cells=None) -> ProgrammedMatrix:
-    """Program cell digits ``(..., rows, cols)`` to conductances ``g_min + d dg`` (S).
+    """Program cell digits ``(..., rows, cols)`` to conductances ``g_min + d dg`` (S) and read them
+    ``cfg.time`` later at ``cfg.temperature``.
 
-    ``ideal``: exact targets.  ``gaussian``: N(0, sigma (g_max - g_min)) error, clipped at 0.
-    ``device``: the tile card's ``[device]`` card through
-    :class:`cimphys.devices.cell_array.CellArrayModel` (programming error of its model -- PCM
-    statistics or write-verify of a dynamic RRAM --, d2d and c2c variability, stuck-at faults,
-    drift or retention to ``cfg.time``, read noise at ``cfg.temperature``); ideal cells when the
-    card names no device.  ``cells``: that device already characterised for the card
-    (:class:`~cimphys.devices.cell_array.CellArrayModel`; made here when omitted).
+    With a device card on the tile card (:class:`cimphys.devices.cell_array.CellArrayModel`;
+    ``cells``: that device already characterised for the card, made here when omitted):
+
+    - ``programming="device"``: each cell as the device model programs it (PCM statistics or
+      write-verify of a dynamic RRAM), with the card's d2d and c2c variability and stuck-at
+      faults; ``"ideal"``: exact targets; ``"gaussian"``: N(0, sigma (g_max - g_min)), clipped at 0;
+    - ``cfg.time > 0``: drift (PCM) or retention (RRAM with a ``[retention]`` table) of each cell,
+      as the ratio of its conductance at ``time`` to that right after programming (so it applies
+      to ideal targets too), and the global drift compensation factor ``sum g(0) / sum g(t)``
+      applied digitally (``drift_compensation``);
+    - ``cell_read_noise``: thermal, shot, 1/f and RTN current noise of every cell on every read.
+
+    Without a device card the cells are ideal: no drift, no cell noise, and the write costs are
+    the layer's assumed per-cell figures.
     """
     target = cfg.g_min + digits.astype(np.float64) * cfg.delta_g
     n_cells = int(target.size)
     rows = int(target.shape[-2])
-    fallback = (cfg.write_energy * n_cells, cfg.write_time * rows)
-    if cfg.programming == "gaussian":
-        g = np.maximum(target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min), 0)
-        return ProgrammedMatrix(g, None, 1.0, *fallback, n_cells)
-    device = cfg.device_card if cfg.programming == "device" else None
-    if device is None:
-        return ProgrammedMatrix(target, None, 1.0, *fallback, n_cells)
-    if cells is None:
+    device = cfg.device_card
+    if device is not None and cells is None:
         from ..devices.cell_array import CellArrayModel
 
         cells = CellArrayModel.from_card(device, g_min=cfg.g_min, g_max=cfg.g_max, v_read=cfg.design.v_read,
                                          bandwidth=cfg.design.bandwidth, temperature=cfg.temperature)
-    model = cells
-    prog = model.program(target, rng)
-    g = prog.conductance(time=cfg.time, temperature=cfg.temperature)
-    g0 = prog.conductance(time=0.0, temperature=cfg.temperature)
-    drift = float(g0.sum() / g.sum()) if cfg.drift_compensation and g.sum() > 0 else 1.0
-    noise = model.read_noise(g, temperature=cfg.temperature, time=max(cfg.time, 1e-9))
-    energy = float(prog.write_energy.sum()) if prog.write_energy is not None else fallback[0]
-    # rows are written one after another; a row's cells in parallel (the slowest cell sets it)
-    time = float(prog.write_time.max(axis=-1).sum(axis=-1).max()) if prog.write_time is not None else fallback[1]
+    prog = None if cells is None else cells.program(target, rng)
+    if cfg.programming == "gaussian":
+        g0 = np.maximum(target + rng.standard_normal(target.shape) * cfg.programming_sigma * (cfg.g_max - cfg.g_min), 0)
+    elif cfg.programming == "device" and prog is not None:
+        g0 = prog.conductance(time=0.0, temperature=cfg.temperature)
+    else:
+        g0 = target
+    g, drift = g0, 1.0
+    if prog is not None and cfg.time > 0.0:
+        before = prog.conductance(time=0.0, temperature=cfg.temperature)
+        after = prog.conductance(time=cfg.time, temperature=cfg.temperature)
+        g = g0 * np.divide(after, before, out=np.ones_like(after), where=before > 0)
+        drift = float(g0.sum() / g.sum()) if cfg.drift_compensation and g.sum() > 0 else 1.0
+    noise = None
+    if prog is not None and cfg.cell_read_noise:
+        noise = cells.read_noise(g, temperature=cfg.temperature, time=cfg.time, g_programmed=g0)
+    energy, time = cfg.write_energy * n_cells, cfg.write_time * rows
+    if prog is not None and prog.write_energy is not None:
+        energy = float(prog.write_energy.sum())
+        # rows are written one after another, a row's cells in parallel (the slowest one sets it)
+        time = float(prog.write_time.max(axis=-1).sum(axis=-1).max())
     return ProgrammedMatrix(np.clip(g, 0.0, None), noise, drift, energy, time, n_cells)
 
 

@@ -33,9 +33,9 @@ from .mapping import Mapping
 __all__ = ["DEFAULT_CARD", "PROGRAMMING", "CimConfig", "default_card"]
 
 DEFAULT_CARD = "isaac_128x128"
-#: ``device``: the tile card's [device] card, through the device layer's programming model
-#: (ideal cells when the card names none); ``ideal``: exact targets; ``gaussian``: N(0, sigma
-#: (g_max - g_min)) programming error, clipped at 0.
+#: ``device``: cells as the tile card's [device] card programs them (write error, variability,
+#: stuck-at faults; ideal cells when the card names none); ``ideal``: exact targets (the device
+#: still drifts and makes read noise); ``gaussian``: N(0, sigma (g_max - g_min)), clipped at 0.
 PROGRAMMING = ("device", "ideal", "gaussian")
 
 
@@ -65,6 +65,7 @@ class CimConfig:
     drift_compensation: bool = True  # global drift compensation (one factor per matrix, from a calibration read)
     adc_calibration: str = "max"   # "max" or "p99.9": |sense output| over the calibration reads
     column_gain_calibration: bool = True  # divide out each column's measured gain (IR drop, drift)
+    cell_read_noise: bool = True   # the cells' thermal, shot, 1/f and RTN noise on every read (device cards)
     cell_nonlinearity: float = 0.0  # 1/V, a of I = k sinh(a V) cells (0: linear cells; >0: a Newton solve per read)
     digital_mac_energy: float = 4.6e-12   # J per fp32 multiply-add (ops kept digital)
     digital_mac_time: float = 1e-12       # s per MAC (1 TMAC/s digital unit)

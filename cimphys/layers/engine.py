@@ -153,7 +153,7 @@ class AnalogEngine:
     def cells(self):
         """The tile card's device characterised once for this engine (None: ideal cells)."""
         cfg = self.cfg
-        if self._cells is None and cfg.programming == "device" and cfg.device_card is not None:
+        if self._cells is None and cfg.device_card is not None:
             from ..devices.cell_array import CellArrayModel
 
             self._cells = CellArrayModel.from_card(cfg.device_card, g_min=cfg.g_min, g_max=cfg.g_max,

@@ -59,3 +59,12 @@ def test_pool_collects_stacks_in_any_order_and_checks_input(rng):
         CharacterisationPool(wires, max_workers=True)
     with pytest.raises(InputError, match="g:"):
         characterise_stack(np.ones(3), wires)
+
+
+def test_sense_resistance_alone_has_a_closed_form(rng):
+    g = rng.uniform(1e-6, 1e-4, (9, 6))
+    t, y = characterise(g, Wires(r_sense=50.0))
+    v = rng.uniform(0.0, 0.3, (3, 9))
+    sol = Crossbar(g, r_wl=0.0, r_bl=0.0, r_sense=50.0).solve(v)
+    np.testing.assert_allclose(v @ t.T, sol.i_out, rtol=RTOL_EXACT)
+    np.testing.assert_allclose(np.einsum("bm,mk,bk->b", v, y, v), sol.power()["source"].sum(axis=-1), rtol=RTOL_EXACT)
