@@ -47,6 +47,9 @@ __all__ = ["Wires", "kcl_excess", "newton_measures", "solve_stamps", "solve_stam
 MARGIN = 0.5
 #: Iteration cap per linear solve; a vector that reaches it is reported as missed.
 MAX_CG = 400
+#: Batches of fewer node-inputs (B M N) than this run on one thread: under a shared machine's
+#: load (~8 on 2 cores) waking the thread pool cost more than it saved at 32 x 32 x 16.
+PARALLEL_MIN_NODES = 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,7 +341,7 @@ def solve_stamps(wires: Wires, d, c, v_in, y0, tol: float, eta=0.0, *, max_itera
     x = np.empty_like(y)
     eta_b = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (nb,)))
     res, res0, iters = np.empty(nb), np.empty(nb), np.empty(nb, np.int64)
-    kernel = _batch if parallel and nb > 1 else _batch_serial
+    kernel = _batch if parallel and d.size >= PARALLEL_MIN_NODES else _batch_serial
     kernel(f64(d), f64(c), f64(v_in), y, x, wires.gw, wires.gw_lo, wires.gw_hi, wires.gb, wires.gb_lo,
            wires.gb_hi, wires.vend, wires.dw, wires.db, float(tol), eta_b, MARGIN, int(max_iterations), res,
            res0, iters)
@@ -356,25 +359,38 @@ def solve_stamps_reference(network, d, c, v_in):
 
 @jit_parallel(error_model="numpy")
 def _measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n, out):
-    """Per vector: ``|i_n - i_lin|``, ``|dv|``, ``|v|`` and ``|i_n|`` maxima, and 1.0 when every
-    value is finite and ``g_n >= 0`` (a NaN linearisation error counts as infinite)."""
-    nb, m, n = i.shape
-    for b in prange(nb):
-        res = dv = sv = im = 0.0
-        ok = 1.0
-        for r in range(m):
-            for j in range(n):
-                dw = vw_n[b, r, j] - vw[b, r, j]
-                db = vb_n[b, r, j] - vb[b, r, j]
-                e = abs(i_n[b, r, j] - (i[b, r, j] + g[b, r, j] * (dw - db)))
-                if not e <= res:
-                    res = e if e == e else np.inf
-                dv = max(dv, abs(dw), abs(db))
-                sv = max(sv, abs(vw_n[b, r, j]), abs(vb_n[b, r, j]))
-                im = max(im, abs(i_n[b, r, j]))
-                if not (g_n[b, r, j] >= 0.0 and abs(i_n[b, r, j]) < np.inf and abs(dw) < np.inf and abs(db) < np.inf):
-                    ok = 0.0
-        out[b, 0], out[b, 1], out[b, 2], out[b, 3], out[b, 4] = res, dv, sv, im, ok
+    """:func:`_measures_one` of every vector, over the threads."""
+    for b in prange(i.shape[0]):
+        _measures_one(b, i, g, vw, vb, vw_n, vb_n, i_n, g_n, out)
+
+
+@jit(error_model="numpy")
+def _measures_serial(i, g, vw, vb, vw_n, vb_n, i_n, g_n, out):
+    """:func:`_measures_one` of every vector on one thread."""
+    for b in range(i.shape[0]):
+        _measures_one(b, i, g, vw, vb, vw_n, vb_n, i_n, g_n, out)
+
+
+@jit(error_model="numpy")
+def _measures_one(b, i, g, vw, vb, vw_n, vb_n, i_n, g_n, out):
+    """Vector ``b``: ``|i_n - i_lin|``, ``|dv|``, ``|v|`` and ``|i_n|`` maxima, and 1.0 when
+    every value is finite and ``g_n >= 0`` (a NaN linearisation error counts as infinite)."""
+    _, m, n = i.shape
+    res = dv = sv = im = 0.0
+    ok = 1.0
+    for r in range(m):
+        for j in range(n):
+            dw = vw_n[b, r, j] - vw[b, r, j]
+            db = vb_n[b, r, j] - vb[b, r, j]
+            e = abs(i_n[b, r, j] - (i[b, r, j] + g[b, r, j] * (dw - db)))
+            if not e <= res:
+                res = e if e == e else np.inf
+            dv = max(dv, abs(dw), abs(db))
+            sv = max(sv, abs(vw_n[b, r, j]), abs(vb_n[b, r, j]))
+            im = max(im, abs(i_n[b, r, j]))
+            if not (g_n[b, r, j] >= 0.0 and abs(i_n[b, r, j]) < np.inf and abs(dw) < np.inf and abs(db) < np.inf):
+                ok = 0.0
+    out[b, 0], out[b, 1], out[b, 2], out[b, 3], out[b, 4] = res, dv, sv, im, ok
 
 
 def newton_measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n) -> np.ndarray:
@@ -382,66 +398,84 @@ def newton_measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n) -> np.ndarray:
     current (A) of each vector's Newton step, and whether it is usable (1.0) -- one pass over
     the ``(B, M, N)`` arrays (a stamp ``I = i + g (dv_wl - dv_bl)`` with ``a == b == g``)."""
     out = np.empty((i.shape[0], 5))
-    _measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n, out)
+    kernel = _measures if i.size >= PARALLEL_MIN_NODES else _measures_serial
+    kernel(i, g, vw, vb, vw_n, vb_n, i_n, g_n, out)
     return out
 
 
 @jit_parallel(error_model="numpy")
 def _kcl(v_in, vw, vb, i_cell, g, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, atol, rtol, vntol, rtol_solve, out):
-    """Largest KCL imbalance less its allowance over every node of each vector (see
+    """:func:`_kcl_one` of every vector, over the threads."""
+    for b in prange(vw.shape[0]):
+        out[b] = _kcl_one(b, v_in, vw, vb, i_cell, g, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, atol, rtol, vntol,
+                          rtol_solve)
+
+
+@jit(error_model="numpy")
+def _kcl_serial(v_in, vw, vb, i_cell, g, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, atol, rtol, vntol, rtol_solve,
+                out):
+    """:func:`_kcl_one` of every vector on one thread."""
+    for b in range(vw.shape[0]):
+        out[b] = _kcl_one(b, v_in, vw, vb, i_cell, g, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, atol, rtol, vntol,
+                          rtol_solve)
+
+
+@jit(error_model="numpy")
+def _kcl_one(b, v_in, vw, vb, i_cell, g, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, atol, rtol, vntol, rtol_solve):
+    """Largest KCL imbalance less its allowance over every node of vector ``b`` (see
     :func:`kcl_excess`); ``gw`` is the transposed ``(N, M)`` array of :class:`Wires`."""
-    nb, m, n = vw.shape
-    for b in prange(nb):
-        imax = 0.0
-        vs = 0.0
-        for r in range(m):
-            vs = max(vs, abs(v_in[b, r]))
-            for j in range(n):
-                imax = max(imax, abs(i_cell[b, r, j]))
-                vs = max(vs, abs(vw[b, r, j]), abs(vb[b, r, j]))
-        base = atol + rtol * imax
-        tol_v = vntol + rtol_solve * vs
-        worst = -np.inf
-        for r in range(m):
-            for j in range(n):
-                cell = 2.0 * abs(g[b, r, j])
-                # word-line node (r, j)
-                x = vw[b, r]
-                tot = i_cell[b, r, j]
-                row = cell
-                gl = gw[j, r] if j > 0 else gw_lo[r]
-                xl = x[j - 1] if j > 0 else v_in[b, r]
-                tot += gl * (x[j] - xl)
-                row += gl
-                gr = gw[j + 1, r] if j < n - 1 else gw_hi[r]
-                xr = x[j + 1] if j < n - 1 else v_in[b, r]
-                tot += gr * (x[j] - xr)
-                row += gr
-                e = abs(tot) - base - tol_v * row
-                if not e <= worst:
-                    worst = e if e == e else np.inf
-                # bit-line node (r, j)
-                y = vb[b]
-                tot = -i_cell[b, r, j]
-                row = cell
-                gu = gb[r, j] if r > 0 else gb_lo[j]
-                yu = y[r - 1, j] if r > 0 else vend[j]
-                tot += gu * (y[r, j] - yu)
-                row += gu
-                gd = gb[r + 1, j] if r < m - 1 else gb_hi[j]
-                yd = y[r + 1, j] if r < m - 1 else vend[j]
-                tot += gd * (y[r, j] - yd)
-                row += gd
-                e = abs(tot) - base - tol_v * row
-                if not e <= worst:
-                    worst = e if e == e else np.inf
-        out[b] = worst
+    _, m, n = vw.shape
+    imax = 0.0
+    vs = 0.0
+    for r in range(m):
+        vs = max(vs, abs(v_in[b, r]))
+        for j in range(n):
+            imax = max(imax, abs(i_cell[b, r, j]))
+            vs = max(vs, abs(vw[b, r, j]), abs(vb[b, r, j]))
+    base = atol + rtol * imax
+    tol_v = vntol + rtol_solve * vs
+    worst = -np.inf
+    for r in range(m):
+        for j in range(n):
+            cell = 2.0 * abs(g[b, r, j])
+            # word-line node (r, j)
+            x = vw[b, r]
+            tot = i_cell[b, r, j]
+            row = cell
+            gl = gw[j, r] if j > 0 else gw_lo[r]
+            xl = x[j - 1] if j > 0 else v_in[b, r]
+            tot += gl * (x[j] - xl)
+            row += gl
+            gr = gw[j + 1, r] if j < n - 1 else gw_hi[r]
+            xr = x[j + 1] if j < n - 1 else v_in[b, r]
+            tot += gr * (x[j] - xr)
+            row += gr
+            e = abs(tot) - base - tol_v * row
+            if not e <= worst:
+                worst = e if e == e else np.inf
+            # bit-line node (r, j)
+            y = vb[b]
+            tot = -i_cell[b, r, j]
+            row = cell
+            gu = gb[r, j] if r > 0 else gb_lo[j]
+            yu = y[r - 1, j] if r > 0 else vend[j]
+            tot += gu * (y[r, j] - yu)
+            row += gu
+            gd = gb[r + 1, j] if r < m - 1 else gb_hi[j]
+            yd = y[r + 1, j] if r < m - 1 else vend[j]
+            tot += gd * (y[r, j] - yd)
+            row += gd
+            e = abs(tot) - base - tol_v * row
+            if not e <= worst:
+                worst = e if e == e else np.inf
+    return worst
 
 
 def kcl_excess(wires: Wires, v_in, v_wl, v_bl, i_cell, g, *, atol, rtol, vntol, rtol_solve) -> np.ndarray:
     """:func:`cimphys.circuits.newton.network_kcl_excess` of every vector at once, ``(B,)`` A,
     for a network of :class:`Wires` (no merged or fixed node) and a symmetric stamp ``g``."""
     out = np.empty(v_wl.shape[0])
-    _kcl(v_in, v_wl, v_bl, i_cell, g, wires.gw, wires.gw_lo, wires.gw_hi, wires.gb, wires.gb_lo, wires.gb_hi,
+    kernel = _kcl if v_wl.size >= PARALLEL_MIN_NODES else _kcl_serial
+    kernel(v_in, v_wl, v_bl, i_cell, g, wires.gw, wires.gw_lo, wires.gw_hi, wires.gb, wires.gb_lo, wires.gb_hi,
          wires.vend, float(atol), float(rtol), float(vntol), float(rtol_solve), out)
     return out
