@@ -10,7 +10,7 @@ import pytest
 
 from cimphys.cards import load_device
 from cimphys.circuits import spice
-from cimphys.circuits.array_write import apply_pulse, write_bias_voltages
+from cimphys.circuits.array_write import apply_pulse, read_through_array, write_bias_voltages, write_verify
 from cimphys.circuits.nodal import Network
 from cimphys.devices import StanfordPKU
 
@@ -100,3 +100,28 @@ def test_bias_voltages_and_bad_input():
     np.testing.assert_allclose(v_bl, [0.45, 0.0])
     with pytest.raises(Exception, match="scheme"):
         write_bias_voltages((3, 2), 0.9, 0, 1, "V/4")
+
+
+@pytest.mark.slow
+def test_write_verify_programs_a_small_matrix_through_the_array(pku):
+    """3 x 3 array from HRS to log-spaced targets inside the window, V/3, read back through the
+    array: every cell ends within 5 % of its target (the read-back, with IR drop and sneak
+    currents, is what is verified); V/3 half-selection stays below F_min, so no disturb."""
+    from cimphys.devices.variability import EnduranceWindow
+
+    m, n = 3, 3
+    gap0 = np.full((m, n), 1.7e-9)
+    g_lo = read_through_array(pku, np.full((m, n), 1.7e-9), 0.2)
+    g_hi = read_through_array(pku, np.full((m, n), 0.2e-9), 0.2)
+    rng = np.random.default_rng(3)
+    frac = rng.uniform(0.2, 0.8, (m, n))
+    target = np.exp(np.log(g_lo) + frac * (np.log(g_hi) - np.log(g_lo)))
+    window = EnduranceWindow(cycles=(1.0, 1e6), g_on=(4e-3, 2e-3), g_off=(1e-5, 2e-5))
+    x, ds = write_verify(pku, gap0, target, rtol=0.05, endurance=window, v_set=(1.35, 0.02, 2.0))
+    assert ds.done.values.all(), ds.error.values
+    assert np.abs(ds.error.values).max() <= 0.05 + 1e-9
+    # the final read-back equals an independent read of the returned states
+    np.testing.assert_allclose(ds.g_read.values, read_through_array(pku, x, 0.2), rtol=1e-12)
+    assert (ds.writes.values >= 1).all() and float(ds.energy) > 0 and float(ds.time) > 0
+    np.testing.assert_array_equal(ds.disturb.values, 0.0)
+    assert ds.g_on_window.shape == (m, n)
