@@ -217,11 +217,13 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
     for i in range(m):
         for j in range(n):
             f[i, j] = c[i, j] + d[i, j] * w[i, j]
+            fw[i, j] = w[i, j]  # keep W^-1 f_w for the WL voltages at the end
     for j in range(n):
         f[0, j] += vend[j] * gb_lo[j]
         f[m - 1, j] += vend[j] * gb_hi[j]
     r, z, p, q = np.empty((m, n)), np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
     _schur_apply(y, d, db, gb, gw, wcp, wip, u, uT, wT, w, q)
+    t = w.copy()  # W^-1 D y, carried along with y (x = W^-1 D y + W^-1 f_w at the end)
     for i in range(m):
         for j in range(n):
             r[i, j] = f[i, j] - q[i, j]
@@ -256,6 +258,7 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
         for i in range(m):
             for j in range(n):
                 y[i, j] += alpha * p[i, j]
+                t[i, j] += alpha * w[i, j]  # w = W^-1 D p from this iteration's product
                 r[i, j] -= alpha * q[i, j]
         _solve_bl(r, gb, bcp, bip, z)
         rz_new = 0.0
@@ -275,15 +278,10 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
             e = abs(z[i, j])
             if not e <= worst:
                 worst = e if e == e else np.inf
-    # WL voltages: x = W^-1 (D y + f_w)
+    # WL voltages: x = W^-1 (D y + f_w), from the carried W^-1 D y (no third WL solve)
     for i in range(m):
         for j in range(n):
-            u[i, j] = d[i, j] * y[i, j] - c[i, j]
-        u[i, 0] += v_in[i] * gw_lo[i]
-        u[i, n - 1] += v_in[i] * gw_hi[i]
-    _transpose(u, uT)
-    _solve_wl(uT, gw, wcp, wip, wT)
-    _transpose(wT, x)
+            x[i, j] = t[i, j] + fw[i, j]
     return worst / scale, z0 / scale, it
 
 
