@@ -66,7 +66,8 @@ def write_bias_voltages(shape, v_write: float, row: int, col: int, scheme: str =
 
 
 def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 16, r_wl=1.0, r_bl=1.0,
-                r_driver=0.0, r_sense=0.0, options: NewtonOptions | None = None, rtol: float = 1e-6):
+                r_driver=0.0, r_sense=0.0, options: NewtonOptions | None = None, rtol: float = 1e-6,
+                selector=None):
     """One write pulse through the array; returns ``(new_state, dataset)``.
 
     Parameters
@@ -87,6 +88,9 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
         The wires, as in :class:`cimphys.circuits.nodal.Network`.
     rtol : float
         Relative tolerance of each cell's state integration.
+    selector : cimphys.devices.SinhSelector, optional
+        1S1R cells (:class:`cimphys.devices.SelectorMemoryCell`): the state then moves under the
+        memory element's own share of the cell voltage.
 
     Returns
     -------
@@ -110,14 +114,17 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
     x0 = x.copy()
     v_cells, i_cells = np.empty((substeps, m, n)), np.empty((substeps, m, n))
     e_sources = 0.0
+    from ..devices import SelectorMemoryCell
+
     for k in range(substeps):
-        sol = solve_nonlinear(net, model.read_cell(x), v_in, options)
+        cells = model.read_cell(x) if selector is None else SelectorMemoryCell(selector, model, x)
+        sol = solve_nonlinear(net, cells, v_in, options)
         v_cell = sol.v_wl - sol.v_bl
         v_cells[k], i_cells[k] = v_cell, sol.i_cell
         e_sources += dt * (_wl_source_power(net, v_in, sol.v_wl) - float(net.v_bl_end @ sol.i_out))
-        moving = np.abs(v_cell) > 0
-        if moving.any():
-            ds = integrate(model, hold, x.reshape(-1), v_scale=v_cell.reshape(-1), record="final",
+        v_mem = v_cell if selector is None else cells.memory_voltage(v_cell)
+        if (np.abs(v_mem) > 0).any():
+            ds = integrate(model, hold, x.reshape(-1), v_scale=v_mem.reshape(-1), record="final",
                            quantities=("state",), rtol=rtol, atol=1e-12)
             x = ds.state.values[-1].reshape(m, n)
     return x, _dataset(model, x0, x, v_cells, i_cells, dt, e_sources)

@@ -228,13 +228,14 @@ def kernel_sources_digest() -> str:
 def test_kernel_cache_digest_is_current():
     """Guards against stale Numba caches: update KERNEL_SOURCES in _dispatch.py, dynamics.py and
     fixed_step.py (the integrators inline the model kernels)."""
-    from cimphys.devices import _dispatch, dynamics, fixed_step
+    from cimphys.devices import _dispatch, dynamics, fixed_step, selector
 
     digest = kernel_sources_digest()
     where = "_dispatch.py, dynamics.py and fixed_step.py"
     assert _dispatch.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
     assert dynamics.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
     assert fixed_step.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {where}'
+    assert selector.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in selector.py too'
 
 
 def test_final_record_of_a_sinusoid_equals_the_full_run():
