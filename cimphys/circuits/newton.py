@@ -39,10 +39,20 @@ If plain Newton (with the step limited to ``v_step_max`` volts per node, SPICE's
 limiting) fails, the aids are tried in turn, each from scratch: **gmin stepping** (a shunt
 conductance across every cell, stepped down by decades to zero) and **source stepping** (the
 word-line sources ramped from 0 to ``v_in``, the step adapted to success; bit-line bias
-voltages set on the ``Network`` are not ramped).  Input vectors of a batch are solved one after
-the other, each as a full network solve.  If all fail,
-:class:`cimphys.errors.ConvergenceError` is raised with the iterations spent and the last
-residual; an unconverged answer is never returned.
+voltages set on the ``Network`` are not ramped).  If all fail,
+:class:`cimphys.errors.ConvergenceError` is raised naming the input vector, with the
+iterations spent and the last residual; an unconverged answer is never returned.
+
+A batch of input vectors of a two-terminal cell whose differential conductance is not
+negative, on a network with no zero wire segment or end (:func:`cimphys.circuits.schur.eligible`),
+takes plain Newton for all its vectors together: each vector keeps its own Jacobian values on
+the shared sparsity, and one Numba kernel (:mod:`cimphys.circuits.newton_batch`, threads over
+the vectors) solves every vector's Newton step by the bit-line Schur complement, warm-started
+from the vector's previous iterate, as an inexact Newton step (CG stopped once its residual
+has fallen by ``min(1e-2, |dv| / |v|)`` of the last update, Eisenstat-Walker's choice that
+keeps the convergence quadratic [3]_).  The convergence tests and the independent full-network
+KCL check are those above, vector by vector; a vector that plain Newton does not bring home
+goes on alone through the aids.  Other batches are solved one vector after the other.
 
 References
 ----------
@@ -50,17 +60,21 @@ References
    M520 (1975), ch. 5 (Newton-Raphson, voltage limiting, convergence tests).
 .. [2] A. Chen, IEEE Trans. Electron Devices 60, 1318 (2013), doi:10.1109/TED.2013.2246791
    (crossbar with nonlinear devices solved on the full network).
+.. [3] S. C. Eisenstat, H. F. Walker, "Choosing the forcing terms in an inexact Newton
+   method", SIAM J. Sci. Comput. 17, 16 (1996). doi:10.1137/0917003
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import ConvergenceError, InputError
-from .nodal import RTOL_SOLVE, solve_linear
+from . import schur
+from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
+from .nodal import RTOL_SOLVE, output_currents, solve_linear
 
 __all__ = ["NewtonOptions", "NonlinearSolution", "network_kcl_excess", "solve_nonlinear"]
 
@@ -79,6 +93,9 @@ MAX_ITER = 60  # per Newton run; a converging run on these networks takes 3-10
 V_STEP_MAX = 0.5  # V: SPICE-style limit on the largest node-voltage change per iteration
 GMIN_DECADES = 12  # gmin stepping: from g_start down 12 decades, then 0
 SOURCE_MIN_STEP = 1e-4  # source stepping gives up when the ramp step falls below this
+# Forcing term of the batched path's first inexact step (the later ones follow |dv| / |v|):
+# the first update is ~0.1 of the drive, so a 1e-2 linear error there costs no extra iteration.
+ETA_MAX = 1e-2
 
 
 _STRATEGIES = ("newton", "gmin", "source")
@@ -185,6 +202,14 @@ class _Stamper:
             a += gmin
             b += gmin
         return i, a, b
+
+
+    def two_terminal(self, vw: np.ndarray, vb: np.ndarray):
+        """``(I, dI/dV)`` of a two-terminal cell at ``vw - vb``, without the stamp's copies."""
+        v = vw - vb
+        i, g = np.empty_like(v), np.empty_like(v)
+        self.cell._evaluate(v.reshape(-1), i.reshape(-1), g.reshape(-1))
+        return i, g
 
 
 class _Failed(Exception):
@@ -327,10 +352,71 @@ def _source_stepping(network, stamp, v_in, opts):
         ds = min(2.0 * ds, 0.5)
 
 
-def _solve_one(network, stamp, v_in, opts):
+def _batched_eligible(network, stamp, batch: int, opts: NewtonOptions) -> bool:
+    """Whether a batch takes :func:`_newton_batched` (see the module docstring)."""
+    if batch < 2 or stamp.three or opts.strategies[0] != "newton":
+        return False
+    ones = np.ones(network.shape)
+    return schur.eligible(network, ones, ones)
+
+
+def _newton_batched(network, stamp, v, opts):
+    """Plain Newton on every vector of ``v (B, M)`` at once.
+
+    Returns ``(results, failed)``: ``results[k]`` the tuple of :func:`_newton` for each vector
+    that converged (else None), ``failed`` the indices that did not (their aids follow).
+    """
+    nb, (m, n) = v.shape[0], network.shape
+    wires = Wires.of(network)
+    vw = np.repeat(v[:, :, None], n, axis=2)
+    vb = np.zeros((nb, m, n))
+    i, g = stamp.two_terminal(vw, vb)
+    results = [None] * nb
+    live = np.arange(nb)
+    if (g < 0).any() or not np.isfinite(g).all():
+        return results, list(live)  # a negative stamp: not for the symmetric CG, aids take it
+    kcl_prev = np.zeros(nb, bool)
+    eta = np.full(nb, ETA_MAX)
+    for it in range(1, opts.max_iter + 1):
+        c = i - g * (vw - vb)
+        vw_n, vb_n, res, _, _ = solve_stamps(wires, g, c, v[live], vb, RTOL_SOLVE, eta[live])
+        i_n, g_n = stamp.two_terminal(vw_n, vb_n)
+        residual, dv, scale_v, i_max, ok = newton_measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n).T
+        ok = (ok > 0) & np.isfinite(res)
+        kcl_ok = residual <= opts.atol_kcl + opts.rtol_kcl * i_max
+        floor_ok = kcl_ok & kcl_prev[live] & (dv <= opts.vntol + RTOL_V_FLOOR * scale_v)
+        done = ok & ((kcl_ok & (dv <= opts.vntol + opts.rtol_v * scale_v)) | floor_ok)
+        if done.any():
+            idx = np.flatnonzero(done)
+            excess = kcl_excess(wires, v[live[idx]], vw_n[idx], vb_n[idx], i_n[idx], g_n[idx], atol=opts.atol_kcl,
+                                rtol=opts.rtol_kcl, vntol=opts.vntol, rtol_solve=RTOL_SOLVE)
+            for k, e in zip(idx, excess):
+                if e <= 0.0:
+                    results[live[k]] = (vw_n[k], vb_n[k], None, i_n[k], it, float(residual[k]))
+                else:
+                    done[k] = False
+        kcl_prev[live] = kcl_ok
+        eta[live] = np.minimum(ETA_MAX, dv / np.maximum(scale_v, 1e-300))
+        keep = ok & ~done
+        if not keep.any():
+            break
+        lam = np.minimum(1.0, opts.v_step_max / np.maximum(dv, 1e-300))
+        damped = lam < 1.0
+        if damped.any():  # voltage limiting: a damped step, relinearised where it lands
+            lam3 = lam[damped, None, None]
+            vw_n[damped] = vw[damped] + lam3 * (vw_n[damped] - vw[damped])
+            vb_n[damped] = vb[damped] + lam3 * (vb_n[damped] - vb[damped])
+            i_n[damped], g_n[damped] = stamp.two_terminal(vw_n[damped], vb_n[damped])
+        if keep.all():
+            live, vw, vb, i, g = live, vw_n, vb_n, i_n, g_n
+        else:
+            live, vw, vb, i, g = live[keep], vw_n[keep], vb_n[keep], i_n[keep], g_n[keep]
+    failed = [k for k in range(nb) if results[k] is None]
+    return results, failed
+
+
+def _solve_one(network, stamp, v_in, opts, spent=0, residual=np.inf):
     """Plain Newton, then the aids in turn; (result tuple, method) or ConvergenceError."""
-    spent = 0
-    residual = np.inf
     runs = {
         "newton": lambda: _newton(network, stamp, v_in, _initial_guess(network, v_in), 0.0, opts),
         "gmin": lambda: _gmin_stepping(network, stamp, v_in, opts),
@@ -381,11 +467,24 @@ def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -
         raise InputError(f"v_in: expected {m} word-line voltages in the last axis, got shape {v.shape}")
     stamp = _Stamper(cell, (m, n))
     rows = v.reshape(-1, m)
-    results, methods = [], []
-    for k in range(rows.shape[0]):  # one full network solve per input vector
-        out, method = _solve_one(network, stamp, rows[k], opts)
-        results.append(out)
-        methods.append(method)
+    results, methods = [None] * rows.shape[0], ["newton"] * rows.shape[0]
+    todo, aids = range(rows.shape[0]), opts
+    if _batched_eligible(network, stamp, rows.shape[0], opts):
+        results, todo = _newton_batched(network, stamp, rows, opts)
+        for k, out in enumerate(results):
+            if out is not None:  # the output currents from the answer, as the linear solve gives them
+                i_out = output_currents(network, out[3][None], out[1][None])[0]
+                results[k] = (out[0], out[1], i_out, *out[3:])
+        aids = replace(opts, strategies=opts.strategies[1:]) if len(opts.strategies) > 1 else None
+    for k in todo:  # one full network solve per input vector
+        try:
+            if aids is None:
+                raise ConvergenceError("Newton did not converge (tried newton; residual in A)", iterations=opts.max_iter,
+                                       residual=np.inf)
+            results[k], methods[k] = _solve_one(network, stamp, rows[k], aids)
+        except ConvergenceError as exc:
+            raise ConvergenceError(f"input vector {k} of {rows.shape[0]}: {exc.args[0].split(' (after')[0]}",
+                                   iterations=exc.iterations, residual=exc.residual) from None
     stacked = [np.stack([r[j] for r in results]) for j in range(4)]
     if v.ndim == 1:
         stacked = [s[0] for s in stacked]

@@ -7,7 +7,7 @@ from .cell import TwoTerminalCell
 from .sinh import SinhCell
 from .mosfet import Level1Mosfet
 from .access import OneTransistorOneResistor
-from .selector import SelectorResistorCell, SinhSelector
+from .selector import SelectorMemoryCell, SelectorResistorCell, SinhSelector
 from .pcm import PCMModel
 from .variability import EnduranceWindow, Variability
 from .drift import LinearIonDrift
@@ -26,6 +26,7 @@ __all__ = [
     "SinhCell",
     "Level1Mosfet",
     "OneTransistorOneResistor",
+    "SelectorMemoryCell",
     "SelectorResistorCell",
     "SinhSelector",
     "TwoTerminalCell",

@@ -28,7 +28,7 @@ __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate"
 # edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
 # both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
 # prints the new value.
-KERNEL_SOURCES = "67fba54aa8a901ce"
+KERNEL_SOURCES = "5acadc9eafc5260b"
 
 
 @jit
@@ -230,13 +230,15 @@ def _eval_iv_pku_flat(v, x, P, i, g):
     i0 = P[2, 0]
     g0 = P[3, 0]
     v0 = P[4, 0]
+    g_min = P[14, 0]
+    g_max = P[15, 0]
     nbad = 0
     for c in range(v.size):
         vc = v[c]
         xc = x[c]
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
-        i[c], g[c] = _pku_iv_vec(vc, xc, i0, g0, v0)
+        i[c], g[c] = _pku_iv_vec(vc, xc, i0, g0, v0, g_min, g_max)
     return nbad
 
 

@@ -74,7 +74,7 @@ from .waveforms import Waveform, pulse_train, pwl, sinusoid, triangle
 __all__ = ["METHODS", "Waveform", "integrate", "model_from_card", "pulse_train", "pwl", "sinusoid", "triangle"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "67fba54aa8a901ce"
+KERNEL_SOURCES = "5acadc9eafc5260b"
 
 # Cells from which integrate() spreads over threads by default: a cell of a pulse train costs
 # microseconds, so a few thousand cells outweigh a thread-pool launch (tens of microseconds)

@@ -54,7 +54,7 @@ from ._dispatch import _rate, _split_drive, _split_rate, _split_shape
 __all__ = ["BLOCK", "FIXED_METHODS", "ORDER", "run_fixed", "stage_drive", "step_grid"]
 
 # Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "67fba54aa8a901ce"
+KERNEL_SOURCES = "5acadc9eafc5260b"
 
 # Cells per block: large enough that the per-block cost of each stage (a call, array views)
 # is small against the cells, small enough that a block's state, rates and rate constants

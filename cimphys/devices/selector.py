@@ -32,9 +32,15 @@ from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from ..checks import as_scalar
 from ..errors import InputError
+from ._dispatch import _iv
 from .cell import TwoTerminalCell, flat_parameter
 
-__all__ = ["SPEC", "SelectorResistorCell", "SinhSelector"]
+# Digest of the model kernel sources that _selector_memory_iv inlines (through _dispatch._iv):
+# kept equal to _dispatch.KERNEL_SOURCES so that Numba's cache of this file is renewed with them
+# (tests/unit/devices/test_dynamics.py checks it).
+KERNEL_SOURCES = "5acadc9eafc5260b"
+
+__all__ = ["SPEC", "SelectorMemoryCell", "SelectorResistorCell", "SinhSelector"]
 
 SPEC = register_model(
     ModelSpec(
@@ -161,3 +167,93 @@ class SelectorResistorCell(TwoTerminalCell):
 
     def _evaluate(self, v, i, g):
         _one_s_one_r_iv(v, self.r, self._packed, i, g)
+
+
+@jit
+def _selector_memory_root(v, mid, x, P, k, i0, v0, rtol, maxiter):
+    """Selector voltage ``u`` with ``i0 sinh(u/v0) = I_m(v - u)`` (the memory element of model
+    ``mid`` at state ``x``); bracketed Newton: the residual rises monotonically in ``u``."""
+    if v == 0.0:
+        return 0.0
+    lo = min(0.0, v)
+    hi = max(0.0, v)
+    u = 0.5 * v
+    tol = rtol * abs(v)
+    for _ in range(maxiter):
+        im, gm = _iv(mid, v - u, x, P, k)
+        f = i0 * math.sinh(u / v0) - im
+        if f == 0.0:
+            return u
+        if f > 0.0:
+            hi = u
+        else:
+            lo = u
+        df = i0 / v0 * math.cosh(u / v0) + gm
+        un = u - f / df
+        if not (lo < un < hi):
+            un = 0.5 * (lo + hi)
+        if abs(un - u) <= tol or hi - lo <= tol:
+            return un
+        u = un
+    return u
+
+
+@jit
+def _selector_memory_iv(v, mid, x, P, p, i, g, u_out):
+    """1S1R with a dynamic memory element: current, dI/dV and the selector voltage per cell."""
+    nk = P.shape[1]
+    nx = x.size
+    for c in range(v.size):
+        k = 0 if nk == 1 else c % nk
+        xc = x[c % nx]
+        u = _selector_memory_root(v[c], mid, xc, P, k, p[0], p[1], p[2], int(p[3]))
+        gs = p[0] / p[1] * math.cosh(u / p[1])
+        im, gm = _iv(mid, v[c] - u, xc, P, k)
+        i[c] = im
+        g[c] = gs * gm / (gs + gm) if gs + gm > 0.0 else 0.0
+        u_out[c] = u
+
+
+class SelectorMemoryCell(TwoTerminalCell):
+    """1S1R cell whose memory element is a dynamic device model at its state.
+
+    ``I = i_0 sinh(V_s / v_0) = I_m(V - V_s; state)``: the selector in series with the memory
+    element's own nonlinear I-V (VTEAM, Yakopcic, Stanford-PKU, ... at its state), not a fixed
+    resistor.  The selector voltage is solved per cell by a bracketed Newton iteration to machine
+    precision; ``dI/dV = g_s g_m / (g_s + g_m)``.  :meth:`memory_voltage` gives the voltage the
+    memory element sees, which is what drives its state.
+
+    Parameters
+    ----------
+    selector : SinhSelector
+    model : cimphys.devices.DynamicModel
+    state : float or array_like
+        The memory element's state per cell (``model.state_unit``).
+    """
+
+    def __init__(self, selector: SinhSelector, model, state):
+        if not isinstance(selector, SinhSelector):
+            raise InputError(f"selector: expected a SinhSelector, got {type(selector).__name__}")
+        frozen = model.read_cell(state)  # checks the states and their shape
+        self.selector, self.model = selector, model
+        self.state = frozen.state
+        self._shape = frozen.shape
+        self._packed = np.array([selector.i_0, selector.v_0, _ROOT_RTOL, _ROOT_MAXITER], dtype=float)
+
+    def with_state(self, state) -> SelectorMemoryCell:
+        """The same cell at other states."""
+        return SelectorMemoryCell(self.selector, self.model, state)
+
+    def _solve(self, v):
+        v = np.ascontiguousarray(v, dtype=float).reshape(-1)
+        i, g, u = np.empty_like(v), np.empty_like(v), np.empty_like(v)
+        _selector_memory_iv(v, self.model.model_id, self.state, self.model._P, self._packed, i, g, u)
+        return i, g, u
+
+    def _evaluate(self, v, i, g):
+        i[:], g[:], _ = self._solve(v)
+
+    def memory_voltage(self, v) -> np.ndarray:
+        """Voltage across the memory element (V) at cell voltages ``v`` (V)."""
+        v = np.asarray(v, dtype=float)
+        return (v.reshape(-1) - self._solve(v)[2]).reshape(v.shape)

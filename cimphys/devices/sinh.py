@@ -37,14 +37,36 @@ SPEC = register_model(
 
 @jit
 def _sinh_iv(v, k, a, i, g):
+    """Current and dI/dV of every cell; ``k`` and ``a`` repeat over ``v`` (a batch of arrays).
+
+    sinh and cosh from one exponential (expm1 below |x| = 0.5, where e^x - e^-x would cancel);
+    the parameter indices wrap with a counter, not a modulo (an integer division per cell).
+    """
     nk = k.size
     na = a.size
+    ik = 0
+    ia = 0
     for c in range(v.size):
-        kc = k[c % nk]
-        ac = a[c % na]
+        kc = k[ik]
+        ac = a[ia]
+        ik += 1
+        ia += 1
+        if ik == nk:
+            ik = 0
+        if ia == na:
+            ia = 0
         x = ac * v[c]
-        i[c] = kc * math.sinh(x)
-        g[c] = kc * ac * math.cosh(x)
+        if abs(x) < 0.5:
+            m = math.expm1(x)  # sinh x = m (m + 2) / (2 (m + 1)), cosh x = 1 + m^2 / (2 (m + 1))
+            half = 0.5 / (m + 1.0)
+            s = m * (m + 2.0) * half
+            ch = 1.0 + m * m * half
+        else:
+            e = math.exp(abs(x))
+            s = math.copysign(0.5 * (e - 1.0 / e), x)
+            ch = 0.5 * (e + 1.0 / e)
+        i[c] = kc * s
+        g[c] = kc * ac * ch
 
 
 class SinhCell(TwoTerminalCell):

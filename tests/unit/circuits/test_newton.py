@@ -217,6 +217,8 @@ def test_an_inexact_linear_solve_is_never_accepted(rng, monkeypatch):
 
 
 def test_batch_equals_single_solves(rng):
+    """A batch takes the batched kernel (its own CG), a single vector the per-vector path: both
+    converged to the same KCL tolerance, so they agree to round-off of the solve, not bit for bit."""
     m, n = 4, 3
     cell = SinhCell(k=rng.uniform(1e-6, 1e-5, (m, n)), a=4.0)
     net = Network.build((m, n), r_wl=2.0, r_bl=2.0)
@@ -224,7 +226,8 @@ def test_batch_equals_single_solves(rng):
     batch = solve_nonlinear(net, cell, v)
     assert batch.v_wl.shape == (3, m, n) and batch.i_out.shape == (3, n)
     for k in range(3):
-        np.testing.assert_array_equal(batch.i_out[k], solve_nonlinear(net, cell, v[k]).i_out)
+        single = solve_nonlinear(net, cell, v[k]).i_out
+        np.testing.assert_allclose(batch.i_out[k], single, rtol=RTOL_TWIN, atol=RTOL_TWIN * np.abs(single).max())
     ds = batch.to_xarray()
     assert ds["i_out"].dims == ("batch", "col")
     assert all("units" in ds[name].attrs and "long_name" in ds[name].attrs for name in ds.data_vars)

@@ -93,6 +93,7 @@ def yakopcic_rate(p, v, x):
 
 # --- Stanford-PKU (Guan 2012, Jiang 2014) ------------------------------------------------------
 def pku_iv(p, v, g):
+    g = np.clip(g, p["g_min"], p["g_max"])  # the release clips the integrated gap
     pre = p["i0"] * np.exp(-g / p["g0"])
     return pre * np.sinh(v / p["v0"]), pre * np.cosh(v / p["v0"]) / p["v0"]
 
@@ -101,8 +102,14 @@ def pku_rate(p, v, g):
     i, _ = pku_iv(p, v, g)
     temp = p.get("t0", 298.0) + np.abs(v * i) * p.get("r_th", 2.1e3)
     kt = K_B_OVER_Q * temp
-    gamma = p["gamma0"] - p["beta"] * (g / p["g1"]) ** 3
-    return -p["vel0"] * np.exp(-p["ea"] / kt) * np.sinh(gamma * p["a0"] / p["t_ox"] * v / kt)
+    g = np.clip(g, p["g_min"], p["g_max"])
+    gamma = np.where(v < 0, p.get("gamma_reset", 16.0), p["gamma0"]) - p["beta"] * (g / p["g1"]) ** 3
+    # F_min: no motion below it; a C1 smoothstep over a relative width f_min_width around it
+    width = p.get("f_min_width", 0.0)
+    rel = gamma * np.abs(v) / p["t_ox"] / p.get("f_min", 1.4e9) - 1.0
+    s = np.clip(rel / width + 0.5, 0.0, 1.0) if width > 0 else (rel >= 0).astype(float)
+    step = s * s * (3 - 2 * s)
+    return -p["vel0"] * np.exp(-p["ea"] / kt) * np.sinh(gamma * p["a0"] / p["t_ox"] * v / kt) * step
 
 
 def central_difference(fn, v, h=1e-6):

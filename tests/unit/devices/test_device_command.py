@@ -21,7 +21,8 @@ def test_sweep_writes_netcdf_and_png(tmp_path, capsys):
 
 
 def test_pulses_potentiate_then_depress(tmp_path, capsys):
-    args = ["device", "guan2012_stanford_pku", "--pulses", "0.8:20e-6:4", "--pulses=-0.9:20e-6:4",
+    # 1.6 V: above the release's minimum field (F_min t_ox / gamma ~ 1.2 V at 1.4 nm); 0.8 V would not move it
+    args = ["device", "guan2012_stanford_pku", "--pulses", "1.6:20e-6:4", "--pulses=-1.6:20e-6:4",
             "--state0", "1.4e-9", "-o", str(tmp_path)]
     assert main(args) == 0
     ds = results.open(capsys.readouterr().out.split()[0])

@@ -86,3 +86,31 @@ def test_rejects_bad_inputs():
     cell = SelectorResistorCell(SinhSelector(1e-9, 0.1), r=np.full((2, 2), 1e3))
     with pytest.raises(InputError, match="v"):
         cell.current(np.array([[0.1, np.inf], [0.0, 0.0]]))
+
+
+def test_selector_with_a_dynamic_memory_element_matches_a_root_finder():
+    """1S1R whose memory element is the Stanford model at its gap: the kernel's series solve
+    against scipy's brentq on the same two laws, cell by cell (machine precision both)."""
+    from scipy.optimize import brentq
+
+    from cimphys.cards import load_device
+    from cimphys.devices import SelectorMemoryCell, StanfordPKU
+
+    model = StanfordPKU.from_card(load_device("guan2012_stanford_pku"))
+    sel = SinhSelector(i_0=1e-6, v_0=0.1)
+    rng = np.random.default_rng(5)
+    gap = rng.uniform(0.2e-9, 1.7e-9, (3, 4))
+    cell = SelectorMemoryCell(sel, model, gap)
+    v = rng.uniform(-1.5, 1.5, (3, 4))
+    i, g = cell.current_and_conductance(v)
+    for (r, c), vv in np.ndenumerate(v):
+        u = brentq(lambda x: sel.i_0 * np.sinh(x / sel.v_0) - model.current(vv - x, gap[r, c]), min(0, vv),
+                   max(0, vv), xtol=1e-300, rtol=1e-15)
+        assert i[r, c] == pytest.approx(float(model.current(vv - u, gap[r, c])), rel=1e-11)
+    # dI/dV by central differences (h = 1 uV): 1e-6 relative
+    h = 1e-6
+    fd = (cell.current(v + h) - cell.current(v - h)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+    # the memory element's share is what is left after the selector: between 0 and V
+    vm = cell.memory_voltage(v)
+    assert ((vm / v > 0) & (np.abs(vm) < np.abs(v))).all()

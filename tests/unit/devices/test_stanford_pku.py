@@ -21,9 +21,10 @@ def params():
 
 
 def test_kernels_match_twin(params, rng):
-    model = StanfordPKU(**params)
+    model = StanfordPKU(**{**params, "r_th": 2.1e3})
+    params = {**params, "r_th": 2.1e3}
     v = rng.uniform(-2.0, 2.0, 4000)
-    g = rng.uniform(params["g_min"], params["g_max"], v.size)
+    g = rng.uniform(0.0, params["t_ox"], v.size)  # integrated gaps, also beyond [g_min, g_max]
     i, di = model.current_and_conductance(v, g)
     i_ref, di_ref = pku_iv(params, v, g)
     np.testing.assert_allclose(i, i_ref, rtol=RTOL_KERNEL)
@@ -33,8 +34,8 @@ def test_kernels_match_twin(params, rng):
 
 
 def test_signs_and_heating(params):
-    model = StanfordPKU(**params)
-    assert model.rate(1.0, 1e-9) < 0 < model.rate(-1.0, 1e-9)  # SET shrinks the gap
+    model = StanfordPKU(**{**params, "r_th": 2.1e3})  # the card's r_th is 0 (see its provenance)
+    assert model.rate(1.5, 1e-9) < 0 < model.rate(-1.5, 1e-9)  # SET shrinks the gap
     assert model.rate(0.0, 1e-9) == 0.0
     cold = StanfordPKU(**{**params, "r_th": 0.0})
     assert abs(model.rate(1.2, 0.5e-9)) > abs(cold.rate(1.2, 0.5e-9))  # Joule heating speeds it up
@@ -100,7 +101,7 @@ def test_vectorised_iv_path_reports_bad_cells(params):
     with pytest.raises(InputError, match="^v: "):
         model.current_and_conductance(v, g)
     v[617] = 0.0
-    g[700] = 2.0 * params["g_max"]
+    g[700] = 2.0 * params["t_ox"]  # beyond the integrated gap's bounds [0, t_ox]
     with pytest.raises(InputError, match="at flat index 700"):
         model.current_and_conductance(v, g)
 
