@@ -46,10 +46,10 @@ amplifier's input resistance), ``alpha`` (drift compensation), ``n_samples``.
 ``noise_model.prog_coeff``         device card ``prog_coeff`` in uS
 ``noise_model.t_0``, ``t_read``    device card ``t0``, ``t_read`` (s)
 ``noise_model.*_scale``            1.0 (prog, read, drift: the card's fits unscaled)
-``noise_model.drift_nu_mean/std``  ``mu_nu``, ``sigma_nu`` at ``G = g_max / 2`` (the full fits are
-                                   in ``cimphys.drift``)
 ``drift_compensation``             ``"GlobalDriftCompensation"`` (as in the physics)
-``t_inference``                    s since programming
+``t_inference``                    s since programming (``t_inference_aihwkit``: s since ``t_0``,
+                                   aihwkit's count; :mod:`cimphys.exports.aihwkit` builds the
+                                   real ``InferenceRPUConfig``)
 ``forward.inp_res``                ``1 / (2 (2**input_bits - 1))``: aihwkit quantises inputs in
                                    ``[-1, 1]`` with step ``2 inp_res``; ours step ``1/(2**b - 1)``
 ``forward.out_bound``              ADC full scale in normalised units (``rows``; offset of
@@ -713,8 +713,12 @@ def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
     return {
         "format": "aihwkit-inference", "generator": f"cimphys {__version__}",
         "device_card": model.attrs["device_card"], "circuit_card": model.attrs["circuit_card"],
-        "noise_model": dev["noise_model"], "drift_compensation": dev["drift_compensation"],
+        # only the arguments aihwkit's noise model takes (its drift fits are built in; the card's
+        # are in the cimphys block): cimphys.exports.aihwkit.rpu_config builds the real objects
+        "noise_model": {k: v for k, v in dev["noise_model"].items() if not k.startswith("drift_nu_")},
+        "drift_compensation": dev["drift_compensation"],
         "t_inference": p["t_inference"],
+        "t_inference_aihwkit": p["t_inference"] - dev["noise_model"].get("t_0", 0.0),  # aihwkit counts from t_0
         "rpu_config": {"forward": {
             "is_perfect": False, "inp_bound": 1.0, "inp_res": 1.0 / (2 * (2 ** p["input_bits"] - 1)),
             "out_bound": p["out_bound"], "out_res": step / (2 * p["out_bound"]),
