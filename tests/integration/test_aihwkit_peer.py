@@ -63,3 +63,37 @@ def test_real_rpu_config_and_analog_linear(pcm_config):
     layer.eval()
     layer.drift_analog_weights(t_inference(pcm_config))
     assert layer(torch.ones(2, 8)).shape == (2, 4)
+
+
+@pytest.mark.slow
+def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
+    """aihwkit's own PCMLikeNoiseModel, built from the export alone, drifts a layer of uniform
+    weights to the error distribution cimphys's card gives a cell at the same time (programming,
+    drift and 1/f read noise, no compensation): mean and std within the issue's 5 %.  Measured
+    (200 000 weights, torch seed 0): aihwkit mean -0.1158, std 0.0772 of g_max; the card's fits
+    -0.1124, 0.0763 (+3.0 %, +1.3 %; aihwkit's single-pair converter adds the noise of the
+    unused minus device, ~+2 % on the mean).  Only the device statistics: the tile's IR drop and
+    ADC are in forward.out_res/out_bound and the cimphys block, not checked here."""
+    pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 (pulls torch)")
+    import torch
+    from aihwkit.nn import AnalogLinear
+
+    from cimphys.export import _statistical_levels
+
+    rpu = rpu_config(pcm_config)
+    rpu.drift_compensation = None
+    rpu.mapping.weight_scaling_omega = 0.0  # weights as given: w = 1 is g_max
+    torch.manual_seed(0)
+    w = torch.rand(400, 500)
+    w[0, 0] = 1.0
+    layer = AnalogLinear(500, 400, bias=False, rpu_config=rpu)
+    layer.set_weights(w)
+    layer.eval()
+    layer.drift_analog_weights(t_inference(pcm_config))
+    drifted = next(layer.analog_tiles()).get_weights(apply_weight_scaling=False)[0]
+    theirs = (drifted - w).numpy().ravel()
+    rng = np.random.default_rng(0)
+    levels = rng.uniform(0.0, 1.0, 200_000)
+    ours = _statistical_levels(pcm_config["cimphys"], levels, rng)[0] - levels
+    assert theirs.mean() == pytest.approx(ours.mean(), rel=0.05)
+    assert theirs.std() == pytest.approx(ours.std(), rel=0.05)
