@@ -148,12 +148,12 @@ def notes(p: dict, adc_bits: int) -> dict:
         "approximations": (
             f"one programming sigma for all levels (the std over uniform levels; the level-dependent fit is in "
             f"cimphys' LUT/aihwkit files); the static error's mean ({mean:.3g} of the window) has no CrossSim "
-            f"field (add it to the product, see weights); PCM drift and 1/f read noise at t_inference are folded into the static programming error "
-            f"(CrossSim 3.2's PCMJoshi has no drift law); RRAM read noise as proportional to G (thermal + shot "
-            f"scale as G**0.5); differential tiles: CrossSim's BALANCED core puts the + and - cells in two "
-            f"arrays, the tile interleaves them in one; PCM global drift compensation: the factor is estimated "
-            f"per tile from its own cells, a tile-wide error CrossSim's independent cell errors do not have "
-            f"(measured: CrossSim's error std 9 % below the physics on a 32 x 16 isaac tile at 3600 s)"),
+            f"field (add it to the product, see weights); PCM drift and 1/f read noise at t_inference are folded "
+            f"into the static programming error (CrossSim 3.2's PCMJoshi has no drift law); RRAM read noise as "
+            f"proportional to G (thermal + shot scale as G**0.5); differential tiles: CrossSim's BALANCED core "
+            f"puts the + and - cells in two arrays, the tile interleaves them in one; PCM global drift "
+            f"compensation: the tile estimates its factor from its own cells, a tile-wide error that CrossSim's "
+            f"independent cell errors lack, so CrossSim's error std comes out below the physics' for PCM cards"),
         "cimphys_notes": p.get("notes", ""),
     }
 
