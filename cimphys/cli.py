@@ -24,6 +24,8 @@ COMMANDS = (
     ("bench", "cimphys.commands.bench", "run the benchmarks of a source checkout and print their tables"),
     ("run", "cimphys.commands.run", "run a transformer's matmuls on CIM tiles; report fidelity, energy, latency"),
     ("device", "cimphys.commands.device", "run a device card under a sweep or pulse train: NetCDF + I-V or G-vs-pulse plot"),
+    ("calibrate", "cimphys.commands.calibrate", "fit a device law to measured I-V sweeps; write the card with provenance and a plot"),
+    ("export", "cimphys.commands.export", "export a device card in a tile for CrossSim, aihwkit, or as a NetCDF error table"),
 )
 
 

@@ -46,10 +46,10 @@ amplifier's input resistance), ``alpha`` (drift compensation), ``n_samples``.
 ``noise_model.prog_coeff``         device card ``prog_coeff`` in uS
 ``noise_model.t_0``, ``t_read``    device card ``t0``, ``t_read`` (s)
 ``noise_model.*_scale``            1.0 (prog, read, drift: the card's fits unscaled)
-``noise_model.drift_nu_mean/std``  ``mu_nu``, ``sigma_nu`` at ``G = g_max / 2`` (the full fits are
-                                   in ``cimphys.drift``)
 ``drift_compensation``             ``"GlobalDriftCompensation"`` (as in the physics)
-``t_inference``                    s since programming
+``t_inference``                    s since programming (``t_inference_aihwkit``: s since ``t_0``,
+                                   aihwkit's count; :mod:`cimphys.exports.aihwkit` builds the
+                                   real ``InferenceRPUConfig``)
 ``forward.inp_res``                ``1 / (2 (2**input_bits - 1))``: aihwkit quantises inputs in
                                    ``[-1, 1]`` with step ``2 inp_res``; ours step ``1/(2**b - 1)``
 ``forward.out_bound``              ADC full scale in normalised units (``rows``; offset of
@@ -86,19 +86,9 @@ mean programming error; ``read_noise``, the per-read noise in normalised units; 
 ``prog_measured`` bins, the fit residuals and the write-verify settings), ``g_min`` offset, clip
 window, the IR-drop gain table and ``s_eff`` per ADC setting.
 
-(c) :func:`crosssim_config` -- Sandia CrossSim vocabulary (``xbar.device`` / ``array`` / ``adc`` /
-``dac``): ``Rmin = 1/g_max``, ``Rmax = 1/g_min``; ``programming_error`` as
-``NormalIndependentDevice`` with ``magnitude`` the rms of ``sigma_P / g_max`` over uniform levels
-(RRAM: of the fitted ``sigma_prog`` over the span); ``read_noise`` as ``NormalProportionalDevice``
-with the rms relative read noise at ``t_inference`` (RRAM: thermal + shot ``sigma_G / G`` over
-uniform levels of the tile window); ``drift_error`` as ``PCMJoshi`` (CrossSim's implementation of
-the same IBM fits; RRAM: disabled) with ``device.time = t_inference``;
-``array.parasitics.Rp_row/Rp_col`` = wire resistance per
-cell / ``Rmin`` (CrossSim's normalisation); ``adc.mvm`` ``bits``, ``adc_per_ibit`` (one
-conversion per input slice), ``calibrated_range`` normalised to ``Gmax``; ``dac.mvm`` ``bits``,
-``input_bitslicing``, ``slice_size``.  CrossSim applies read noise at every read and uses one
-sigma for all levels: those two are approximations of this model, stated in ``notes`` (RRAM: also
-the programming bias, which neither vocabulary has).
+(c) :func:`crosssim_config` -- Sandia CrossSim 3.2's own parameter tree (``core`` / ``simulation`` /
+``xbar``), which ``CrossSimParameters.from_json`` loads and an ``AnalogCore`` runs; the mapping of
+every field, and the notes file beside it, are in :mod:`cimphys.exports.crosssim`.
 
 References
 ----------
@@ -342,7 +332,7 @@ def _parameters(dev: DeviceStatistics, card, bits_axis, t) -> dict:
     return {
         "rows": m, "cols": card["cols"], "differential": bool(diff), "input_bits": b_in, "dac_bits": tile.dac.bits,
         "g_min_s": card["g_min_s"], "g_max_s": card["g_max_s"], "g_min_norm": card["g_min_s"] / dg,
-        "r_wire_ohm": card["r_wire_per_cell_ohm"], "sense_r_norm": tile.sense.r_sense * dg, "out_bound": phase_full * float(place.sum()) / norm,
+        "r_wire_ohm": card["r_wire_per_cell_ohm"], "r_driver_ohm": card["r_driver_ohm"], "sense_r_norm": tile.sense.r_sense * dg, "out_bound": phase_full * float(place.sum()) / norm,
         "s_phase": s_phase, "s_eff": s_eff, "noise_phase": noise, "t_inference": t, "phase_full": phase_full,
         "read_noise": _read_noise_phase(card, tile.dac.lsb) if dev.read_noise else None,
         **dev.params, "aihwkit_device": dev.aihwkit, "crosssim_device": dev.crosssim, "notes": dev.notes,
@@ -390,8 +380,12 @@ def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
     return {
         "format": "aihwkit-inference", "generator": f"cimphys {__version__}",
         "device_card": model.attrs["device_card"], "circuit_card": model.attrs["circuit_card"],
-        "noise_model": dev["noise_model"], "drift_compensation": dev["drift_compensation"],
+        # only the arguments aihwkit's noise model takes (its drift fits are built in; the card's
+        # are in the cimphys block): cimphys.exports.aihwkit.rpu_config builds the real objects
+        "noise_model": {k: v for k, v in dev["noise_model"].items() if not k.startswith("drift_nu_")},
+        "drift_compensation": dev["drift_compensation"],
         "t_inference": p["t_inference"],
+        "t_inference_aihwkit": p["t_inference"] - dev["noise_model"].get("t_0", 0.0),  # aihwkit counts from t_0
         "rpu_config": {"forward": {
             "is_perfect": False, "inp_bound": 1.0, "inp_res": 1.0 / (2 * (2 ** p["input_bits"] - 1)),
             "out_bound": p["out_bound"], "out_res": step / (2 * p["out_bound"]),
@@ -406,28 +400,11 @@ def aihwkit_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
 
 
 def crosssim_config(model: xr.Dataset, adc_bits: int | None = None) -> dict:
-    """(c) The tile in Sandia CrossSim's configuration vocabulary, one ADC setting (module doc)."""
-    p, bits = _params(model), _pick_bits(model, adc_bits)
-    r_min = 1.0 / p["g_max_s"]
-    slicing = p["dac_bits"] < p["input_bits"]
-    return {
-        "format": "crosssim-inference", "generator": f"cimphys {__version__}",
-        "xbar": {
-            "device": {
-                "cell_bits": 0, "Rmin": r_min, "Rmax": 1.0 / p["g_min_s"], "infinite_on_off_ratio": False,
-                "clip_conductance": True, "time": p["t_inference"], **p["crosssim_device"],
-            },
-            "array": {"parasitics": {"enable": p["r_wire_ohm"] > 0, "Rp_row": p["r_wire_ohm"] / r_min,
-                                     "Rp_col": p["r_wire_ohm"] / r_min, "gate_input": False}},
-            "adc": {"mvm": {"model": "IdealADC", "bits": bits, "signed": p["differential"], "adc_per_ibit": slicing,
-                            "adc_range_option": "CALIBRATED",
-                            "calibrated_range": [0.0, p["phase_full"] / (p["g_max_s"] * (2 ** p["dac_bits"] - 1))]}},
-            "dac": {"mvm": {"model": "IdealDAC", "bits": p["input_bits"], "input_bitslicing": slicing,
-                            "slice_size": p["dac_bits"], "signed": False}},
-        },
-        "notes": p["notes"] + ("; calibrated_range: ADC range of one read in units of the current of one cell at "
-                               "Gmax with a full-scale input slice"),
-    }
+    """(c) The tile as a Sandia CrossSim 3.2 parameter tree, one ADC setting: exactly the keys
+    ``CrossSimParameters`` takes (:func:`cimphys.exports.crosssim.parameters`)."""
+    from .exports import crosssim
+
+    return crosssim.parameters(_params(model), _pick_bits(model, adc_bits))
 
 
 def write_aihwkit(model: xr.Dataset, path, adc_bits: int | None = None) -> Path:
@@ -436,8 +413,11 @@ def write_aihwkit(model: xr.Dataset, path, adc_bits: int | None = None) -> Path:
 
 
 def write_crosssim(model: xr.Dataset, path, adc_bits: int | None = None) -> Path:
-    """Write :func:`crosssim_config` as JSON."""
-    return _write_json(crosssim_config(model, adc_bits), path)
+    """Write :func:`crosssim_config` as JSON (``CrossSimParameters.from_json`` reads it) and its
+    notes, what CrossSim has no field for, as ``<stem>.notes.json`` beside it."""
+    from .exports import crosssim
+
+    return crosssim.write(_params(model), _pick_bits(model, adc_bits), path)[0]
 
 
 def _write_json(payload: dict, path) -> Path:

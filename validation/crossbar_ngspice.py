@@ -77,7 +77,7 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         for method in ("direct", "iterative"):
             xb = cimphys.Crossbar(g, method=method, **kwargs)
             if method == "direct":
-                path = spice.write_netlist(out_dir / f"{name}.cir", xb.network, v_in, spice.resistor_cells(g))
+                path = xb.to_spice(out_dir / f"{name}.cir", v_in, title=name)
                 ref = spice.crossbar_from_values(spice.run_ngspice(path), xb.network)
                 files += [str(path), str(path.with_suffix(".raw"))]
             sol = xb.solve(v_in)

@@ -1,7 +1,7 @@
 """Campaign: Newton on the full crossbar against ngspice, sinh and 1T1R cells.
 
 The reference crossbar of DESIGN.md with nonlinear cells is written as an ngspice netlist by
-:mod:`cimphys.circuits.spice`:
+``Crossbar.to_spice`` (:func:`cimphys.circuits.spice.write_crossbar`):
 
 * sinh cells as behavioural current sources ``B... I = k*sinh(a*(V(wl)-V(bl)))``;
 * 1S1R cells as a B-source selector ``I = i_0 sinh(V/v_0)`` in series with a resistor;
@@ -11,7 +11,7 @@ The reference crossbar of DESIGN.md with nonlinear cells is written as an ngspic
   per row by an ideal source, bulk at 0 V;
 
 solved with ``.op`` (``reltol=1e-9 abstol=1e-18 vntol=1e-12``) and compared with
-:func:`cimphys.circuits.newton.solve_nonlinear`: ``i_out`` and every node voltage within
+``Crossbar.solve`` (:func:`cimphys.circuits.newton.solve_nonlinear`): ``i_out`` and every node voltage within
 ``RTOL`` relative (to the largest value of the quantity).  Cases: square and non-square
 arrays, wire segments 0.1 .. 20 ohm, with and without driver and sense resistance, and the
 networks of :mod:`cimphys.circuits.sneak` (floating lines for a read, biased BL ends for a
@@ -24,30 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cimphys.circuits import spice
-from cimphys.circuits.newton import solve_nonlinear
-from cimphys.circuits.nodal import Network
+from cimphys.circuits import Crossbar, spice
 from cimphys.devices import Level1Mosfet, OneTransistorOneResistor, SelectorResistorCell, SinhCell, SinhSelector
 
 # ngspice stops at reltol 1e-9 on its own Newton updates; 1e-7 leaves two decades for that.
 RTOL = 1e-7
-# Added to spice.OPTIONS: gmin off the MOSFET junctions, more DC iterations for big arrays.
-EXTRA_OPTIONS = ".options gmin=1e-20 itl1=500"
 NMOS = dict(vto=0.43, kp=115e-6, lambda_=0.06, gamma=0.4, phi=0.6, w=0.5e-6, l=0.25e-6)
-
-
-def _fmt(x: float) -> str:
-    return repr(float(x))
-
-
-def access_lines(r: np.ndarray, mos: Level1Mosfet):
-    def lines(i, j, wl, bl):
-        return [
-            f"rc{i}_{j} {wl} x{i}_{j} {_fmt(r[i, j])}",
-            f"mc{i}_{j} x{i}_{j} g{i} {bl} 0 nacc w={_fmt(mos.w)} l={_fmt(mos.l)}",
-        ]
-
-    return lines
 
 
 def cases(quick: bool):
@@ -75,18 +57,8 @@ def cases(quick: bool):
     return base if quick else base + full
 
 
-def selector_lines(r: np.ndarray, sel: SinhSelector):
-    def lines(i, j, wl, bl):
-        return [
-            f"bsel{i}_{j} {wl} y{i}_{j} i={_fmt(sel.i_0)}*sinh((v({wl})-v(y{i}_{j}))/{_fmt(sel.v_0)})",
-            f"rm{i}_{j} y{i}_{j} {bl} {_fmt(r[i, j])}",
-        ]
-
-    return lines
-
-
 def build_case(kind, shape, seed):
-    """Cell model, ngspice element writer, extra lines and v_in for one random case."""
+    """Cell model and v_in for one random case."""
     rng = np.random.default_rng(seed)
     m, n = shape
     if kind == "sinh":
@@ -94,19 +66,18 @@ def build_case(kind, shape, seed):
         v_in = rng.uniform(0.1, 0.4, m)
         if m == 10:  # the V/3 write case: row 3 at V = 1 V, the others at V/3
             v_in = np.where(np.arange(m) == 3, 1.0, 1 / 3)
-        return SinhCell(k=k, a=a), spice.sinh_cells(k, a), [EXTRA_OPTIONS], v_in
+        return SinhCell(k=k, a=a), v_in
     if kind == "1s1r":
         sel = SinhSelector(i_0=2e-10, v_0=0.0724)
         r = np.where(rng.uniform(size=shape) < 0.8, 1e4, 1e6)  # mostly on: a heavy sneak pattern
-        return SelectorResistorCell(sel, r), selector_lines(r, sel), [EXTRA_OPTIONS], np.full(m, 1.0)
+        return SelectorResistorCell(sel, r), np.full(m, 1.0)
     mos = Level1Mosfet(**NMOS)
     r = rng.uniform(5e3, 2e4, shape)
     vg = rng.uniform(1.0, 1.8, m)
-    extra = [EXTRA_OPTIONS, mos.spice_model("nacc")] + [f"vg{i} g{i} 0 dc {_fmt(vg[i])}" for i in range(m)]
     v_in = rng.uniform(0.1, 0.5, m)
     if m == 6:  # the body-effect case: rows 1 and 4 driven negative, below their BL nodes
         v_in[1::3] = -rng.uniform(0.1, 0.4, v_in[1::3].size)
-    return OneTransistorOneResistor(mos, r, vg), access_lines(r, mos), extra, v_in
+    return OneTransistorOneResistor(mos, r, vg), v_in
 
 
 def run(out_dir: Path, quick: bool = False) -> dict:
@@ -114,12 +85,12 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     checks, files = [], []
     for seed, (name, kind, shape, wires) in enumerate(cases(quick)):
-        cell, lines, extra, v_in = build_case(kind, shape, seed)
-        net = Network.build(shape, **wires)
-        path = spice.write_netlist(out_dir / f"{name}.cir", net, v_in, lines, extra=extra, title=name)
+        cell, v_in = build_case(kind, shape, seed)
+        xb = Crossbar(None, cell=cell, **wires)
+        path = xb.to_spice(out_dir / f"{name}.cir", v_in, title=name)
         files.append(str(path))
-        ref = dict(zip(("v_wl", "v_bl", "i_out"), spice.crossbar_from_values(spice.run_ngspice(path), net)))
-        sol = solve_nonlinear(net, cell, v_in)
+        ref = dict(zip(("v_wl", "v_bl", "i_out"), spice.crossbar_from_values(spice.run_ngspice(path), xb.network)))
+        sol = xb.solve(v_in)
         for key in ("i_out", "v_wl", "v_bl"):
             err = float(np.max(np.abs(getattr(sol, key) - ref[key])) / np.max(np.abs(ref[key])))
             check = {"name": f"{name} {key}", "value": err, "tolerance": RTOL, "unit": "1", "passed": err <= RTOL}

@@ -176,6 +176,13 @@ class Crossbar:
         t, offset = self._transfer
         return v @ t.T + offset
 
+    def to_spice(self, path, v_in, *, title: str = "cimphys crossbar"):
+        """Write this array, driven by ``v_in`` ((M,) V), as an ngspice ``.op`` netlist; returns its
+        path.  Linear, sinh, 1S1R and 1T1R cells (:func:`cimphys.circuits.spice.write_crossbar`)."""
+        from .spice import write_crossbar
+
+        return write_crossbar(self, path, v_in, title=title)
+
 
 @dataclass(frozen=True, eq=False)
 class CrossbarSolution:

@@ -3,13 +3,17 @@
 :func:`write_netlist` writes the network of :class:`cimphys.circuits.nodal.Network` (every
 option) with cells given by a *cell writer*: a callable ``cells(i, j, top, bottom) -> list of
 netlist lines`` for the cell at row ``i``, column ``j`` between node names ``top`` (WL side)
-and ``bottom`` (BL side).  :func:`resistor_cells` and :func:`sinh_cells` are provided; other
-cells (e.g. 1T1R with a level-1 MOSFET) pass their own writer plus ``extra`` lines for
-``.model`` cards and gate sources.  :func:`run_ngspice` runs ``ngspice -b`` on the operating
+and ``bottom`` (BL side).  :func:`resistor_cells`, :func:`sinh_cells`,
+:func:`selector_resistor_cells` (1S1R: a sinh selector B source in series with the state resistor)
+and :func:`access_cells` (1T1R: the state resistor in series with ngspice's level-1 MOSFET, its
+``.model`` and gate sources from :func:`access_extra`) are provided; :func:`cells_of` picks the
+writer for a :class:`cimphys.Crossbar`'s cells and :func:`write_crossbar` (``Crossbar.to_spice``)
+writes any array the solvers take.  :func:`run_ngspice` runs ``ngspice -b`` on the operating
 point and returns every node voltage and source current; :func:`crossbar_from_values` turns
 those into ``v_wl, v_bl, i_out``.
 
-Node names: WL node ``(i, j)`` is ``w{i}_{j}``, BL node ``b{i}_{j}``, WL source ``in{i}``, sense
+Node names: WL node ``(i, j)`` is ``w{i}_{j}``, the inner node of a 1S1R or 1T1R cell ``y{i}_{j}``,
+the gate line of row ``i`` ``g{i}``, BL node ``b{i}_{j}``, WL source ``in{i}``, sense
 node of BL ``j`` is ``s{j}``, held by the voltage source ``vs{j}`` whose current ``i(vs{j})``
 is ``i_out[j]`` (SPICE's source current flows from its + node through it, here out of the
 array).  A zero resistance is written as a 0 V source, which ngspice treats exactly.
@@ -33,12 +37,18 @@ from ..errors import InputError
 from .nodal import Network
 
 __all__ = [
+    "NONLINEAR_OPTIONS",
     "OPTIONS",
+    "access_cells",
+    "access_extra",
+    "cells_of",
     "crossbar_from_values",
     "resistor_cells",
     "run_ngspice",
+    "selector_resistor_cells",
     "simulate",
     "sinh_cells",
+    "write_crossbar",
     "write_netlist",
 ]
 
@@ -46,7 +56,21 @@ __all__ = [
 #: 1e-9 agreement asked of the linear solvers.
 OPTIONS = ".options reltol=1e-9 abstol=1e-18 vntol=1e-12"
 
+#: Added for nonlinear cells: no gmin across the MOSFET junctions (cimphys has none), and more
+#: DC iterations than ngspice's default 100 for large arrays of exponential cells.
+NONLINEAR_OPTIONS = ".options gmin=1e-20 itl1=500"
+
 CellWriter = Callable[[int, int, str, str], Sequence[str]]
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _per_cell(values, shape) -> np.ndarray:
+    """A flat or scalar cell parameter as an (M, N) array."""
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    return np.full(shape, arr[0]) if arr.size == 1 else arr.reshape(shape)
 
 
 def resistor_cells(G) -> CellWriter:
@@ -71,6 +95,75 @@ def sinh_cells(k, a) -> CellWriter:
         return [f"bc{i}_{j} {top} {bottom} i={kk:.17g}*sinh({aa:.17g}*(v({top})-v({bottom})))"]
 
     return lines
+
+
+def selector_resistor_cells(r, i_0: float, v_0: float) -> CellWriter:
+    """1S1R cells: selector ``I = i_0 sinh(V/v_0)`` (A, V) as a B source from the WL node to the
+    inner node ``y{i}_{j}``, then the state resistance ``r`` (ohm, (M, N)) to the BL node."""
+    r = np.asarray(r, dtype=float)
+
+    def lines(i, j, top, bottom):
+        mid = f"y{i}_{j}"
+        return [f"bsel{i}_{j} {top} {mid} i={_fmt(i_0)}*sinh((v({top})-v({mid}))/{_fmt(v_0)})",
+                f"rm{i}_{j} {mid} {bottom} {_fmt(r[i, j])}"]
+
+    return lines
+
+
+def access_cells(r, w: float, l: float, model: str = "nacc") -> CellWriter:  # noqa: E741 - SPICE's name
+    """1T1R cells: state resistance ``r`` (ohm, (M, N)) from the WL node to ``y{i}_{j}``, then the
+    NMOS ``model`` (drain ``y``, gate ``g{i}``, source the BL node, bulk ground) of width ``w`` and
+    length ``l`` (m)."""
+    r = np.asarray(r, dtype=float)
+
+    def lines(i, j, top, bottom):
+        mid = f"y{i}_{j}"
+        return [f"rc{i}_{j} {top} {mid} {_fmt(r[i, j])}",
+                f"mc{i}_{j} {mid} g{i} {bottom} 0 {model} w={_fmt(w)} l={_fmt(l)}"]
+
+    return lines
+
+
+def access_extra(mosfet, v_gate, rows: int, model: str = "nacc") -> list[str]:
+    """The level-1 ``.model`` line of ``mosfet`` and one gate source per row (``v_gate`` V,
+    scalar or (M,))."""
+    vg = np.broadcast_to(np.asarray(v_gate, dtype=float).reshape(-1), (rows,))
+    return [mosfet.spice_model(model)] + [f"vg{i} g{i} 0 dc {_fmt(vg[i])}" for i in range(rows)]
+
+
+def cells_of(cell, G, shape) -> tuple[CellWriter, list[str]]:
+    """The cell writer and extra lines for a :class:`cimphys.Crossbar`'s cells.
+
+    ``cell`` None: linear cells of conductance ``G``; :class:`~cimphys.devices.SinhCell`,
+    :class:`~cimphys.devices.SelectorResistorCell` (1S1R) and
+    :class:`~cimphys.devices.OneTransistorOneResistor` (1T1R) map to their writers.
+    """
+    from ..devices import OneTransistorOneResistor, SelectorResistorCell, SinhCell
+
+    if cell is None:
+        return resistor_cells(G), []
+    if isinstance(cell, SinhCell):
+        return sinh_cells(_per_cell(cell.k, shape), _per_cell(cell.a, shape)), [NONLINEAR_OPTIONS]
+    if isinstance(cell, SelectorResistorCell):
+        sel = cell.selector
+        return selector_resistor_cells(_per_cell(cell.r, shape), sel.i_0, sel.v_0), [NONLINEAR_OPTIONS]
+    if isinstance(cell, OneTransistorOneResistor):
+        mos = cell.mosfet
+        return (access_cells(_per_cell(cell.r, shape), mos.w, mos.l),
+                [NONLINEAR_OPTIONS, *access_extra(mos, cell.v_gate, shape[0])])
+    raise InputError(f"cell: no SPICE writer for {type(cell).__name__}; netlists cover linear, SinhCell, "
+                     f"SelectorResistorCell (1S1R) and OneTransistorOneResistor (1T1R) cells")
+
+
+def write_crossbar(crossbar, path, v_in, *, title: str = "cimphys crossbar") -> Path:
+    """Write the ngspice operating-point netlist of ``crossbar`` (:class:`cimphys.Crossbar`: its
+    wires, drivers, sense resistances, boundary options and cells) driven by ``v_in`` (M,) V.
+
+    Run it with ``ngspice -b path``: it writes every node voltage and source current to
+    ``<stem>.raw``; ``i(vs{j})`` is ``i_out[j]`` (:func:`run_ngspice`, :func:`crossbar_from_values`).
+    """
+    cells, extra = cells_of(crossbar.cell, crossbar.G, crossbar.shape)
+    return write_netlist(path, crossbar.network, v_in, cells, extra=extra, title=title)
 
 
 def _branch(name: str, n1: str, n2: str, r: float) -> str:

@@ -7,7 +7,9 @@ uniformly in the card's window and a batch of random digital inputs runs through
 (DACs, array, sense amplifiers, ADCs), seeded.  Prints the read energy (and, for a card, the
 energy and latency of one matrix-vector product by component).  Writes ``crossbar.nc`` (node
 voltages, currents, power, ideal currents, IR-drop loss, energy) and ``crossbar.png``
-(node-voltage heat maps and the IR-drop loss per column) to the output folder.
+(node-voltage heat maps and the IR-drop loss per column) to the output folder.  ``--spice
+out.cir`` also writes the solved array as an ngspice netlist (``Crossbar.to_spice``; the first input
+vector of a .npz, the full-scale read of a card) to check the case in one's own SPICE.
 """
 
 from __future__ import annotations
@@ -27,20 +29,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=16, help="random input vectors for a card (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of conductances, inputs and noise (default 0)")
     parser.add_argument("-o", "--out-dir", type=Path, default=Path("."), help="output folder (default: .)")
+    parser.add_argument("--spice", type=Path, metavar="OUT.cir",
+                        help="also write the array as an ngspice .op netlist (first input vector; a card: full-scale read)")
 
 
 def main(args: argparse.Namespace) -> int:
     from ..results import save
 
     if args.input.endswith(".npz"):
-        ds, lines = _solve_npz(args)
+        ds, lines, xb, v_first = _solve_npz(args)
     else:
-        ds, lines = _solve_card(args)
+        ds, lines, xb, v_first = _solve_card(args)
     ds.attrs["input"] = str(args.input)
     for line in lines:
         print(line)
     out = Path(args.out_dir)
-    for path in (save(ds, out / "crossbar.nc"), _plot(ds, out / "crossbar.png")):
+    paths = [save(ds, out / "crossbar.nc"), _plot(ds, out / "crossbar.png")]
+    if args.spice is not None:
+        paths.append(xb.to_spice(args.spice, v_first, title=f"cimphys crossbar {Path(args.input).name}"))
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -64,7 +71,7 @@ def _solve_npz(args):
     lines = [f"array {xb.G.shape[0]}x{xb.G.shape[1]}, {e.size} input vector(s)",
              f"worst IR-drop loss {float(np.max(ds['ir_drop_loss'])):.3%}",
              f"read energy per vector {e.mean():.4g} J over {args.t_read:g} s"]
-    return ds, lines
+    return ds, lines, xb, np.atleast_2d(data["v_in"])[0]
 
 
 def _solve_card(args):
@@ -96,7 +103,7 @@ def _solve_card(args):
              f"energy per MVM {float(record.energy_total.mean()):.4g} J ("
              + ", ".join(f"{k[7:]} {float(record[k].mean()):.3g}" for k in components) + ")",
              f"latency per MVM {float(record.latency):.4g} s"]
-    return ds, lines
+    return ds, lines, tile.crossbar, v_full[0]
 
 
 def _load(path: Path) -> dict:
