@@ -48,6 +48,7 @@ __all__ = [
     "CardRef",
     "ModelSpec",
     "Parameter",
+    "card_digest",
     "card_dirs",
     "list_cards",
     "load_card",
@@ -224,11 +225,8 @@ class Card:
     def with_parameters(self, **changes: Any) -> Card:
         """A copy with some parameters changed, checked like a card on disk."""
         where = f"{self.name} (with_parameters)"
-        params = dict(self.parameters)
-        for key, value in changes.items():
-            if isinstance(value, tuple):
-                value = list(value)
-            params[key] = value
+        params = {**self.parameters, **changes}
+        params = {key: list(value) if isinstance(value, tuple) else value for key, value in params.items()}
         checked = _check_table(where, "parameters", params, self.spec.parameters)
         _run_checks(where, self.spec, checked)
         return dataclasses.replace(self, parameters=MappingProxyType(checked))
@@ -448,3 +446,36 @@ def load_device(name_or_path: str | Path) -> Card:
 def load_circuit(name_or_path: str | Path) -> Card:
     """Load a circuit card (``circuits/NAME.toml``) by name or path."""
     return load_card(name_or_path, "circuit")
+
+
+def card_digest(card: Card | str | Path, kind: str = "device") -> str:
+    """SHA-256 (hex) of what a card says: its kind, model, parameters and optional tables.
+
+    ``card`` is a :class:`Card` or a name or path loaded as ``kind``.  Two cards that load to the
+    same numbers have the same digest wherever they lie and whatever their provenance or
+    comments say; editing any value changes it.  Cache keys use it for cards named by path
+    or name, whose contents can change while the name stays (:mod:`cimphys.cache`).
+
+    Examples
+    --------
+    >>> card = load_device("nandakumar2019_pcm")
+    >>> card_digest(card) == card_digest("nandakumar2019_pcm")
+    True
+    """
+    import hashlib
+    import json
+
+    if not isinstance(card, Card):
+        card = load_card(card, kind)
+    content = {"kind": card.kind, "model": card.model, "parameters": dict(card.parameters),
+               "sections": {title: dict(table) for title, table in card.sections.items()}}
+    text = json.dumps(content, sort_keys=True, allow_nan=True, default=_digest_value)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest_value(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"card_digest: cannot encode {type(value).__name__}")

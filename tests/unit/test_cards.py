@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from cimphys.errors import CardError
 from tests.conftest import SINH_CARD
 
 GOOD = SINH_CARD
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse(text: str):
@@ -127,3 +129,25 @@ def test_parameter_kinds(parameter, good, bad):
     for value in bad:
         with pytest.raises(ValueError):
             parameter.check(value)
+
+
+def test_card_digest_follows_values_not_names_or_comments(tmp_path):
+    """card_digest keys caches and sweep stores: every value changes it, comments and paths do not."""
+    from cimphys.cards import card_digest, load_device
+
+    base = card_digest("nandakumar2019_pcm")
+    text = (ROOT / "devices" / "nandakumar2019_pcm.toml").read_text()
+    moved = tmp_path / "elsewhere.toml"
+    moved.write_text(text.replace("# S;", "# siemens;"))
+    assert card_digest(moved) == base
+    card = load_device("nandakumar2019_pcm")
+    checked = 0
+    for key, value in card.parameters.items():
+        changed = [v * 1.001 for v in value] if isinstance(value, (list, tuple)) else value * 1.001
+        try:
+            other = card.with_parameters(**{key: changed})
+        except CardError:  # a change out of the declared range is not a card
+            continue
+        assert card_digest(other) != base, key
+        checked += 1
+    assert checked >= len(card.parameters) - 2
