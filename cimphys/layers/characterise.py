@@ -12,10 +12,14 @@ Disk cache
 ----------
 Characterising a whole model takes tens of seconds, so what a characterised matrix needs
 (the sensed transfer matrices ``T+ - T-`` and the row sums of the programmed conductances, for
-the read energy) is stored as ``<cache_dir>/<key>.npz`` with ``key`` the
-SHA-256 of the weights' bytes, the fields of the :class:`CimConfig` that decide the tiles
-(:meth:`CimConfig.tile_identity`), the seed and a format version; the calibrated ADC ranges of a whole model are stored next to them
-(``<key>.ranges.npz``, keyed by the configuration, seed, calibration tokens and all weights).
+the read energy) is stored as an entry of :mod:`cimphys.cache` (``<cache_dir>/<key>.npz``: key
+over every input, content hash checked on read, atomic writes; a damaged entry is recomputed).
+:func:`cache_key` covers the weights (dtype, shape, bytes), the whole :class:`CimConfig`
+(every field: a field that does not decide the tiles costs a recomputation, never a stale
+result), the contents of the device card that ``pcm`` and ``write_verify`` programming read
+(:func:`cimphys.cards.card_digest`), the seed and :data:`CACHE_VERSION`.  The calibrated ADC
+ranges of a whole model are stored next to them (``<key>.ranges.npz``, keyed by the caller:
+the configuration, seed, calibration tokens and all weights).
 ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
 """
@@ -23,13 +27,14 @@ SHA-256 of the weights' bytes, the fields of the :class:`CimConfig` that decide 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from .._numba import jit_parallel, prange
+from ..cache import EntryCache
+from ..cache import cache_key as _entry_key
 from ..errors import InputError
 from .config import CimConfig
 
@@ -43,7 +48,7 @@ CACHE_ENV = "CIMPHYS_CACHE_DIR"
 #: of 1e-5 S), so rounding shows at ~1e-11 of max |T| (measured 8.7e-12 on a 128 x 128 tile of
 #: the default card), far below the float32 the cache stores (6e-8) and an ADC LSB (4e-3).
 RTOL_TRANSFER = 1e-9
-CACHE_VERSION = "h6-tiles-2"
+CACHE_VERSION = "h6-tiles-3"
 
 
 def tile_transfer(g: np.ndarray, cfg: CimConfig) -> np.ndarray:
@@ -284,55 +289,50 @@ def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
 
 
 def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
-    """SHA-256 of the weights, the configuration and the seed."""
-    h = hashlib.sha256()
-    h.update(CACHE_VERSION.encode())
-    h.update(repr(cfg.tile_identity()).encode())
-    h.update(repr(seed).encode())
+    """Key of the tile entry of weights ``w`` under ``cfg`` and ``seed`` (see the module doc).
+
+    Every input of the characterisation enters it: the weights as float32 (what the mapping
+    reads), every field of ``cfg``, the device card's contents where the programming reads one,
+    and the seed.
+    """
     w = np.ascontiguousarray(w, dtype=np.float32)
-    h.update(repr(w.shape).encode())
-    h.update(w.tobytes())
-    return h.hexdigest()
+    return _entry_key("tiles", CACHE_VERSION, cfg, _device_card_digest(cfg), seed, w)
+
+
+def _device_card_digest(cfg: CimConfig) -> str | None:
+    """Digest of the device card the programming reads (None where it reads none)."""
+    if cfg.programming not in ("pcm", "write_verify"):
+        return None
+    from ..cards import card_digest
+
+    # the default of cimphys.layers.analog (pcm programming without a card)
+    return card_digest(cfg.device_card or "nandakumar2019_pcm", "device")
 
 
 def load_cached(folder: Path, key: str):
-    """``(sensed, row_g)`` of :attr:`AnalogMatrix.characterised` from the cache, or None."""
-    path = folder / f"{key}.npz"
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as data:
-            return data["sensed"], data["row_g"]
-    except (OSError, KeyError, ValueError):  # a damaged entry is recomputed, never trusted
-        return None
+    """``(sensed, row_g)`` of :attr:`AnalogMatrix.characterised` from the cache, or None.
+
+    A damaged or edited entry is named in a :class:`~cimphys.errors.CacheWarning`, deleted and
+    reported as a miss (:class:`cimphys.cache.EntryCache`).
+    """
+    data = EntryCache(folder).load(key, ("sensed", "row_g"))
+    return None if data is None else (data["sensed"], data["row_g"])
 
 
-def save_cached(folder: Path, key: str, sensed: np.ndarray, row_g: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.npz"
-    tmp = folder / f"{key}.{os.getpid()}.part.npz"
-    np.savez(tmp, sensed=sensed, row_g=row_g)
-    tmp.replace(path)
-    return path
+def save_cached(folder: Path, key: str, sensed: np.ndarray, row_g: np.ndarray) -> Path | None:
+    """Store ``(sensed, row_g)`` as entry ``key``; None where the folder cannot be written."""
+    return EntryCache(folder).save(key, {"sensed": sensed, "row_g": row_g})
 
 
-def save_ranges(folder: Path, key: str, ranges: dict) -> Path:
+def save_ranges(folder: Path, key: str, ranges: dict) -> Path | None:
     """Store calibrations ``{(op, layer): AnalogMatrix.calibration}`` as ``<key>.ranges.npz``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.ranges.npz"
-    tmp = folder / f"{key}.{os.getpid()}.part.npz"
-    np.savez(tmp, **{f"{op}@{layer}": fs for (op, layer), fs in ranges.items()})
-    tmp.replace(path)
-    return path
+    return EntryCache(folder, ".ranges.npz").save(key, {f"{op}@{layer}": fs for (op, layer), fs in ranges.items()})
 
 
 def load_ranges(folder: Path, key: str):
-    """``{(op, layer): calibration}`` stored by :func:`save_ranges`, or None."""
-    path = folder / f"{key}.ranges.npz"
-    if not path.is_file():
+    """``{(op, layer): calibration}`` stored by :func:`save_ranges`, or None (checked like
+    every entry, :class:`cimphys.cache.EntryCache`)."""
+    data = EntryCache(folder, ".ranges.npz").load(key)
+    if data is None:
         return None
-    try:
-        with np.load(path) as data:
-            return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files}
-    except (OSError, KeyError, ValueError):
-        return None
+    return {(k.split("@")[0], int(k.split("@")[1])): v for k, v in data.items()}
