@@ -251,3 +251,74 @@ def test_cell_model_goes_through_the_nonlinear_hook(reference_dir):
     assert rel(sol.i_out, d["i_out"]) < 1e-8
     with pytest.raises(InputError, match="linear"):
         xb.transfer_matrix()
+
+
+# -- issue 18: impossible answers, silently coerced or ignored input, memory guards --------------
+@pytest.mark.parametrize("method", ["direct", "block", "auto"])
+@pytest.mark.parametrize(("n", "batch"), [(8, 1), (64, 8)])
+def test_no_node_outside_the_sources_range(method, n, batch):
+    """Regression (issue 18.9): G = 1e20 S with 1 ohm wires passed the residual check with
+    v_bl ~ 1e3 V from a 0.2 V source on the direct and block paths (checked failing before:
+    direct gave 546 V, block 1339 V).  A passive network's nodes lie within its sources' range
+    (maximum principle), so such an answer is now refused: a ConvergenceError naming why."""
+    g = np.random.default_rng(0).uniform(0.5, 1.0, (n, n)) * 1e20
+    try:
+        sol = Crossbar(g, r_wl=1.0, r_bl=1.0, method=method).solve(np.full((batch, n), 0.2))
+    except cimphys.errors.ConvergenceError as exc:
+        assert "maximum principle" in str(exc)
+        return
+    for v in (sol.v_wl, sol.v_bl):
+        assert v.min() >= -1e-9 * 0.2 and v.max() <= 0.2 * (1 + 1e-9)
+
+
+def test_maximum_principle_holds_on_sound_arrays(rng):
+    """The check never refuses a physical array (the answers it passes are the usual ones)."""
+    g = rng.uniform(1e-6, 1e-4, (32, 24))
+    v = rng.uniform(-0.2, 0.3, (4, 32))
+    for method in ("direct", "iterative", "block"):
+        sol = Crossbar(g, r_wl=2.0, r_bl=2.0, r_driver=10.0, r_sense=5.0, method=method).solve(v)
+        assert sol.v_bl.min() >= v.min() and sol.v_wl.max() <= v.max()
+
+
+def test_caller_array_stays_writable_and_private(rng):
+    """Regression (issue 18.10): Crossbar(G) made the caller's G read-only."""
+    g = rng.uniform(1e-6, 1e-4, (3, 2))
+    xb = Crossbar(g)
+    assert g.flags.writeable
+    g[0, 0] = 5e-5  # the crossbar keeps its own copy
+    assert xb.G[0, 0] != 5e-5 and not xb.G.flags.writeable
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"G": np.full((2, 2), 1e-5 + 0j)}, "real conductances"),
+        ({"G": np.ones((2, 2), dtype=bool)}, "real conductances"),
+        ({"G": np.full((2, 2), 1e-5), "cell": cimphys.devices.SinhCell(k=1e-6, a=2.0)}, "G, cell: give one"),
+        ({"G": np.full((2, 2), 1e-5), "shape": (3, 3)}, "does not match G"),
+        ({"G": None, "cell": cimphys.devices.SinhCell(k=np.full((2, 3), 1e-6), a=2.0), "shape": (3, 3)},
+         "does not match the cell"),
+    ],
+)
+def test_conflicting_or_coerced_inputs_are_refused(kwargs, match):
+    """Regression (issue 18.10): complex and boolean G were coerced, G with cell= and a shape
+    contradicting the cell parameters were ignored (checked failing before: no error)."""
+    with pytest.raises(InputError, match=match):
+        Crossbar(**kwargs)
+
+
+def test_explicit_methods_check_their_memory_before_allocating():
+    """Regression (issue 18.10): method="block" skipped the memory guard (a 1024 x 1024 array grew
+    past 3.2 GB) and method="direct" above the node limit failed with a made-up "missed tol
+    after 1000 iterations, residual nan"."""
+    g = np.broadcast_to(1e-5, (1024, 1024))
+    with pytest.raises(InputError, match=r"method='block'.*GiB.*MAX_BLOCK_BYTES"):
+        Crossbar(g, method="block")
+    big = np.broadcast_to(1e-5, (1024, 1024))
+    with pytest.raises(InputError, match=r"method='direct'.*MAX_DIRECT_NODES"):
+        Crossbar(big, method="direct")
+    from cimphys.circuits.nodal import Network, solve_linear
+
+    net = Network.build((1024, 1024), 1.0, 1.0)
+    with pytest.raises(InputError, match="method='direct'"):
+        solve_linear(net, big, big, np.zeros((1024, 1024)), np.zeros(1024), method="direct")
