@@ -63,6 +63,20 @@ _PROVENANCE_REQUIRED = ("source", "fitted", "method", "residual")
 _PROVENANCE_OPTIONAL = ("doi", "url", "notes", "data", "figure", "table", "date", "authors")
 _MODEL_KEYS = ("name", "description")
 _PARAMETER_KINDS = ("float", "int", "bool", "str", "floats")
+#: Physical window of a parameter by unit, ``unit: (floor, cap)``: every parameter declared in
+#: that unit is held to ``|value| <= cap``, and one declared strictly positive to ``value >=
+#: floor``, on top of its own range, so that a unit slip in a card (S for uS, ohm for Mohm, a
+#: lost exponent sign) fails loudly instead of loading.  The bounds are far outside any memory
+#: device or periphery: a cell of more than 1 S or less than 1 mohm is a wire, above 1e15 ohm
+#: an open; TEAM/VTEAM rate constants, fit constants rather than velocities, span 4.7e-13 to
+#: 216 m/s in the published fits (Kvatinsky 2013, 2015); no cell or periphery sees 1 kV or 1 kA.
+PLAUSIBLE = {
+    "S": (1e-15, 1.0),
+    "ohm": (1e-3, 1e15),
+    "m/s": (1e-30, 1e6),
+    "V": (1e-9, 1e3),
+    "A": (1e-18, 1e3),
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,15 @@ class Parameter:
     def __post_init__(self):
         if self.kind not in _PARAMETER_KINDS:
             raise ValueError(f"Parameter {self.name}: kind {self.kind!r} not in {_PARAMETER_KINDS}")
+        if self.kind in ("float", "floats") and self.unit in PLAUSIBLE:
+            floor, cap = PLAUSIBLE[self.unit]
+            if self.low == 0.0 and self.low_open:  # strictly positive: at least the floor
+                object.__setattr__(self, "low", floor)
+                object.__setattr__(self, "low_open", False)
+            if self.low < -cap:
+                object.__setattr__(self, "low", -cap)
+            if self.high > cap:
+                object.__setattr__(self, "high", cap)
 
     @property
     def required(self) -> bool:

@@ -49,7 +49,7 @@ def test_to_toml_round_trips():
     [
         ("k = 1e-6", "kk = 1e-6", r"unknown key \[parameters\] 'kk'; did you mean 'k'\?"),
         ("k = 1e-6", "k_amp = 1e-6", r"unknown key \[parameters\] 'k_amp'; valid keys: a, k"),
-        ("k = 1e-6", "k = -1e-6", r"test.toml: \[parameters\] k = -1e-06: expected a finite number in \(0, 1\] A"),
+        ("k = 1e-6", "k = -1e-6", r"test.toml: \[parameters\] k = -1e-06: expected a finite number in \[1e-18, 1\] A"),
         ("k = 1e-6", 'k = "1e-6"', r"k = '1e-6': expected a finite number"),
         ("k = 1e-6", "k = nan", r"k = nan: expected a finite number"),
         ("k = 1e-6", "k = inf", r"k = inf: expected a finite number"),
@@ -151,3 +151,23 @@ def test_card_digest_follows_values_not_names_or_comments(tmp_path):
         assert card_digest(other) != base, key
         checked += 1
     assert checked >= len(card.parameters) - 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "card", "old", "new", "match"),
+    [
+        ("circuit", "circuits/isaac_128x128.toml", "g_max_s = 1e-5", "g_max_s = 1e5", r"g_max_s = 100000.*\[1e-15, 1\] S"),
+        ("device", "devices/kvatinsky2015_vteam_pickett.toml", "r_on = 1000.0", "r_on = 1e-30", r"r_on = 1e-30.*\[0.001, 1e\+15\] ohm"),
+        ("device", "devices/kvatinsky2015_vteam_pickett.toml", "k_off = 0.091", "k_off = 9e40", r"k_off = 9e\+40.*1e\+06\] m/s"),
+    ],
+)
+def test_unit_slips_fail_to_load(tmp_path, kind, card, old, new, match):
+    """Regression (issue 18.8): a tile card with g_max_s = 1e5 S and a device card with
+    r_on = 1e-30 ohm or k_off = 9e40 m/s loaded (checked failing before: no error).  Every
+    parameter is held to the physical window of its unit (cards.PLAUSIBLE)."""
+    text = (ROOT / card).read_text()
+    assert old in text
+    path = tmp_path / "slip.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(CardError, match=match):
+        load_card(path, kind)
