@@ -162,9 +162,8 @@ def test_rejects_bad_arguments(kwargs, match):
 
 
 def test_rejects_non_increasing_times():
-    bad = Waveform("pwl", np.array([0.0, 2e-3, 1e-3]), np.array([0.0, 3e-3]), np.array([0.0, 1.0]))
-    with pytest.raises(InputError, match="waveform.t"):
-        integrate(VTEAM(**SLOW_VTEAM), bad, 1e-9, method="euler")
+    with pytest.raises(InputError, match="t: expected at least 2 strictly increasing"):  # checked when built
+        Waveform("pwl", np.array([0.0, 2e-3, 1e-3]), np.array([0.0, 3e-3]), np.array([0.0, 1.0]))
 
 
 def test_device_command_fixed_step(tmp_path, capsys):
