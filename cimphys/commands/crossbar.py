@@ -143,7 +143,9 @@ def _plot(ds, path: Path) -> Path:
     loss = ds["ir_drop_loss"].values.reshape(-1, ds.sizes["col"])
     axes[2].plot(100 * loss.T, color="tab:red", alpha=max(0.1, 1 / len(loss)))
     axes[2].set(title="IR-drop loss per column", xlabel="column (bit line)", ylabel="loss (%)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from ..results import replacing
+
+    with replacing(path) as tmp:  # never a half-written PNG under the final name
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path
