@@ -409,6 +409,7 @@ def _init_worker(payload: bytes) -> None:
     import cloudpickle
 
     global _WORKER_CALL
+    _die_with_parent()
     dask_setup()
     # One point per core: a point's own parallel kernels would only oversubscribe the cores.
     if "numba" in sys.modules:
@@ -416,6 +417,25 @@ def _init_worker(payload: bytes) -> None:
     else:
         os.environ["NUMBA_NUM_THREADS"] = "1"
     _WORKER_CALL = cloudpickle.loads(payload)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when the process that started it dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), so a killed sweep leaves no worker computing points nobody
+    will store.  Under forkserver the parent is the fork server, which exits with the main
+    process.  Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: nothing to set
+        return
+    if os.getppid() == 1:  # the parent died before the call above: nobody to work for
+        os._exit(1)
 
 
 def _mp_context():
