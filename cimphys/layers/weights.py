@@ -107,7 +107,7 @@ def _expected_bert(cfg: dict) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     out = {
         "emb.word": ("embeddings.word_embeddings.weight", (int(cfg["vocab_size"]), h), False),
         "emb.pos": ("embeddings.position_embeddings.weight", (int(cfg["max_position_embeddings"]), h), False),
-        "emb.type": ("embeddings.token_type_embeddings.weight", (int(cfg.get("type_vocab_size", 2)), h), False),
+        "emb.type": ("embeddings.token_type_embeddings.weight", (int(cfg.get("type_vocab_size") or 2), h), False),
         "emb.ln.g": ("embeddings.LayerNorm.weight", (h,), False),
         "emb.ln.b": ("embeddings.LayerNorm.bias", (h,), False),
     }
