@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -322,3 +324,49 @@ def test_explicit_methods_check_their_memory_before_allocating():
     net = Network.build((1024, 1024), 1.0, 1.0)
     with pytest.raises(InputError, match="method='direct'"):
         solve_linear(net, big, big, np.zeros((1024, 1024)), np.zeros(1024), method="direct")
+
+
+def _npy_renamed(path):
+    with path.open("wb") as handle:
+        np.save(handle, np.ones((2, 2)))
+
+
+def _truncated(path):
+    np.savez(path, G=np.full((8, 8), 1e-5), v_in=np.ones(8))
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _text(path):
+    path.write_text("G = 1e-5\n")
+
+
+def _objects(path):
+    np.savez(path, G=np.array([{"G": 1}], dtype=object), v_in=np.ones(1))
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "match"),
+    [
+        (_npy_renamed, [], r"bad\.npz: not an \.npz archive \(a \.npy array"),
+        (_truncated, [], r"bad\.npz: damaged \.npz"),
+        (_text, [], r"bad\.npz: not an \.npz archive \(not a zip archive"),
+        (_objects, [], r"bad\.npz: holds arrays of Python objects, which are refused"),
+        (None, ["--batch", "0"], r"--batch: expected at least 1 input vector, got 0"),
+        (None, ["--t-read", "-1"], r"--t-read: expected a positive read time"),
+    ],
+)
+def test_cli_bad_input_files_get_one_clear_line(tmp_path, capsys, make, args, match):
+    """Regression (issue 18.10): a .npy renamed .npz, a truncated .npz and a text file gave raw
+    tracebacks (the text one suggesting allow_pickle), --batch 0 a raw error from deep inside
+    (checked failing before: exit through an uncaught exception or the wrong message)."""
+    from cimphys.cli import main
+
+    path = tmp_path / "bad.npz"
+    if make is not None:
+        make(path)
+    else:
+        np.savez(path, G=np.full((2, 2), 1e-5), v_in=np.ones(2))
+    assert main(["crossbar", str(path), *args, "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "Traceback" not in err and "allow_pickle" not in err
