@@ -262,15 +262,29 @@ def test_no_node_outside_the_sources_range(method, n, batch):
     """Regression (issue 18.9): G = 1e20 S with 1 ohm wires passed the residual check with
     v_bl ~ 1e3 V from a 0.2 V source on the direct and block paths (checked failing before:
     direct gave 546 V, block 1339 V).  A passive network's nodes lie within its sources' range
-    (maximum principle), so such an answer is now refused: a ConvergenceError naming why."""
+    (maximum principle), so such an answer is refused by the solver (a ConvergenceError naming
+    why); the Crossbar refuses such G earlier still (see the next test)."""
+    from cimphys.circuits.nodal import Network, solve_linear
+
     g = np.random.default_rng(0).uniform(0.5, 1.0, (n, n)) * 1e20
+    net = Network.build((n, n), 1.0, 1.0)
     try:
-        sol = Crossbar(g, r_wl=1.0, r_bl=1.0, method=method).solve(np.full((batch, n), 0.2))
+        v_wl, v_bl, _ = solve_linear(net, g, g, np.zeros_like(g), np.full((batch, n), 0.2), method=method)
     except cimphys.errors.ConvergenceError as exc:
         assert "maximum principle" in str(exc)
         return
-    for v in (sol.v_wl, sol.v_bl):
+    for v in (v_wl, v_bl):
         assert v.min() >= -1e-9 * 0.2 and v.max() <= 0.2 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("g_r", [1e7, 1e12, 1e20])
+def test_ill_conditioned_arrays_are_refused(g_r):
+    """Regression (issue 18.9): at G*r = 1e12 the iterative path answered 0.168 V where SuperLU
+    answered 0.197 V, and at 1e20 0 V everywhere, each passing its residual check (checked
+    failing before: no error).  No float64 solve is trustworthy there; Crossbar says so."""
+    g = np.random.default_rng(0).uniform(0.5, 1.0, (8, 8)) * g_r
+    with pytest.raises(InputError, match=r"G\*r = .*GR_MAX.*check the units of G"):
+        Crossbar(g, r_wl=1.0, r_bl=1.0, method="iterative")
 
 
 def test_maximum_principle_holds_on_sound_arrays(rng):
