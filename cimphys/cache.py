@@ -7,7 +7,9 @@ rules decides when a stored result may stand in for a computation.
 Key
 ---
 An entry is named by :func:`cache_key`: the SHA-256 (hex) of :data:`FORMAT_VERSION` followed
-by a canonical, length-prefixed encoding of every input of the cached result (:func:`canonical`):
+by a canonical encoding of every input of the cached result (:func:`canonical`), in which every
+item is self-delimiting (a type tag, then a byte length or an item count) so that no two inputs
+share an encoding:
 
 - ``None``, ``bool``, ``int``, ``float`` (and their NumPy scalars), ``str``, ``bytes``: a type tag
   and the value (floats by their exact ``float.hex``, so ``0.1`` and ``0.1 + 1e-17`` differ);
@@ -81,45 +83,64 @@ _unwritable_reported: set[str] = set()
 
 def canonical(obj) -> bytes:
     """The canonical byte encoding of ``obj`` that :func:`cache_key` hashes (see module doc)."""
-    out = bytearray()
+    out = _Bytes()
     _encode(obj, out)
     return bytes(out)
 
 
-def _put(out: bytearray, tag: bytes, payload: bytes) -> None:
-    out += tag + len(payload).to_bytes(8, "little") + payload
+class _Bytes(bytearray):
+    """Collects an encoding (``update`` like a hashlib object)."""
+
+    def update(self, data) -> None:
+        self += data
 
 
-def _encode(obj, out: bytearray) -> None:
+def _put(h, tag: bytes, payload: bytes) -> None:
+    h.update(tag + len(payload).to_bytes(8, "little"))
+    h.update(payload)
+
+
+def _encode(obj, h) -> None:
+    """Feed the encoding of ``obj`` to ``h`` (a hashlib object or :class:`_Bytes`).
+
+    Every item is self-delimiting (a tag, then a length or an item count), so the encoding of a
+    sequence of items is unambiguous.  Array data go to ``h`` as a view: no copy of the bytes.
+    """
     if obj is None:
-        _put(out, b"N", b"")
+        h.update(b"N")
     elif isinstance(obj, (bool, np.bool_)):
-        _put(out, b"B", b"1" if obj else b"0")
+        h.update(b"B1" if obj else b"B0")
     elif isinstance(obj, (int, np.integer)):
-        _put(out, b"I", str(int(obj)).encode())
+        _put(h, b"I", str(int(obj)).encode())
     elif isinstance(obj, (float, np.floating)):
-        _put(out, b"F", float(obj).hex().encode())
+        _put(h, b"F", float(obj).hex().encode())
     elif isinstance(obj, str):
-        _put(out, b"S", obj.encode("utf-8", "surrogatepass"))
+        _put(h, b"S", obj.encode("utf-8", "surrogatepass"))
     elif isinstance(obj, bytes):
-        _put(out, b"Y", obj)
+        _put(h, b"Y", obj)
     elif isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise TypeError("cache key: object arrays cannot be keyed (their bytes are pointers)")
-        head = json.dumps([obj.dtype.str, list(obj.shape)]).encode()
-        _put(out, b"A", head + b"\0" + np.ascontiguousarray(obj).tobytes())
+        _put(h, b"A", json.dumps([obj.dtype.str, list(obj.shape)]).encode())
+        data = np.ascontiguousarray(obj).reshape(-1).view(np.uint8)
+        h.update(data.size.to_bytes(8, "little"))
+        h.update(data)
     elif isinstance(obj, Path):
-        _put(out, b"P", _file_digest(obj).encode())
+        _put(h, b"P", _file_digest(obj).encode())
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        inner = bytearray()
-        _encode(type(obj).__qualname__, inner)
-        _encode({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, inner)
-        _put(out, b"D", bytes(inner))
+        h.update(b"D")
+        _encode(type(obj).__qualname__, h)
+        _encode({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, h)
     elif isinstance(obj, Mapping):
-        items = sorted((canonical(k), canonical(v)) for k, v in obj.items())
-        _put(out, b"M", b"".join(k + v for k, v in items))
+        keys = sorted((canonical(k), i, k) for i, k in enumerate(obj))
+        h.update(b"M" + len(keys).to_bytes(8, "little"))
+        for encoded, _, k in keys:
+            h.update(encoded)
+            _encode(obj[k], h)
     elif isinstance(obj, (list, tuple)):
-        _put(out, b"L" if isinstance(obj, list) else b"T", b"".join(canonical(v) for v in obj))
+        h.update((b"L" if isinstance(obj, list) else b"T") + len(obj).to_bytes(8, "little"))
+        for v in obj:
+            _encode(v, h)
     else:
         raise TypeError(f"cache key: cannot key a {type(obj).__name__} ({obj!r:.60}); "
                         "pass its fields, arrays or a dataclass")
@@ -135,12 +156,14 @@ def _file_digest(path: Path) -> str:
 def cache_key(*parts) -> str:
     """SHA-256 (hex) of :data:`FORMAT_VERSION` and the canonical encoding of ``parts``."""
     h = hashlib.sha256(FORMAT_VERSION.encode())
-    h.update(canonical(parts))
+    _encode(parts, h)
     return h.hexdigest()
 
 
 def _content_digest(arrays: Mapping[str, np.ndarray]) -> str:
-    return hashlib.sha256(canonical({k: np.asarray(v) for k, v in arrays.items()})).hexdigest()
+    h = hashlib.sha256()
+    _encode({k: np.asarray(v) for k, v in arrays.items()}, h)
+    return h.hexdigest()
 
 
 class _BadEntry(Exception):
