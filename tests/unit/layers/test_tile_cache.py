@@ -141,3 +141,60 @@ def test_ranges_round_trip_and_damage(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.warns(CacheWarning, match=r"r\.ranges\.npz"):
         assert load_ranges(tmp_path, "r") is None
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny BERT, a batch, and a function embedding it on tiles with wires (cache in use)."""
+    from cimphys.layers.engine import AnalogEngine
+    from cimphys.layers.tiny import write_tiny_bert
+    from cimphys.layers.transformer import BertEncoder
+    from cimphys.layers.weights import load_model
+
+    model = BertEncoder(load_model(write_tiny_bert(tmp_path_factory.mktemp("bert"), seed=11)))
+    ids = np.random.default_rng(7).integers(1, 100, size=(3, 8))
+    mask = np.ones(ids.shape, dtype=np.float32)
+    cfg = CimConfig(r_wl=1.0, r_bl=1.0).with_(rows=16, cols=16)
+
+    def embed(**cache):
+        eng = AnalogEngine(cfg, seed=0, **cache)
+        eng.calibrate(model, ids[:2], mask[:2])
+        return model.pool(model.forward(ids, mask, eng)[-1], mask), eng
+
+    return embed
+
+
+@pytest.mark.slow
+def test_run_with_doctored_tile_entries_matches_a_fresh_run(tiny_run, tmp_path):
+    """Regression (issue 18.5), end to end: tile entries with their values negated were used
+    (embedding cosine 0.767 instead of 0.990).  Now each is refused, recomputed and rewritten,
+    and the run equals one without any cache."""
+    fresh, _ = tiny_run(use_cache=False)
+    tiny_run(cache_dir=tmp_path)
+    entries = [p for p in tmp_path.glob("*.npz") if not p.name.endswith(".ranges.npz")]
+    assert entries
+    for path in entries:
+        with np.load(path) as data:
+            members = {k: data[k] for k in data.files}
+        members["sensed"] = -members["sensed"]
+        with path.open("wb") as handle:
+            np.savez(handle, **members)
+    with pytest.warns(CacheWarning, match="does not match its SHA-256"):
+        again, eng = tiny_run(cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, fresh)
+    again, eng = tiny_run(cache_dir=tmp_path)  # the rewritten entries are whole again
+    assert eng.cache_hits > 0
+    np.testing.assert_array_equal(again, fresh)
+
+
+@pytest.mark.slow
+def test_unwritable_cache_folder_runs_without_it(tiny_run, tmp_path):
+    """Regression (issue 18.10): an unwritable cache folder failed the run after its work; now
+    the run finishes with one warning and the same numbers."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    fresh, _ = tiny_run(use_cache=False)
+    with pytest.warns(CacheWarning, match="cannot be written") as record:
+        out, _ = tiny_run(cache_dir=blocker / "cache")
+    assert len([w for w in record if issubclass(w.category, CacheWarning)]) == 1
+    np.testing.assert_array_equal(out, fresh)
