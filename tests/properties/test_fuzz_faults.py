@@ -10,7 +10,8 @@ Bounded so that the whole file runs in well under a minute: every ``@settings`` 
 - an arbitrary ``config.json`` or weights file in a model folder gives the model or one
   :class:`InputError`, never another exception;
 - the tile cache key changes when any configuration field or device card value changes;
-- a process killed while writing results leaves the old file or the new one, never a mix.
+- a process killed while writing results leaves the old file or the new one, never a mix;
+- `cimphys crossbar` on a damaged or arbitrary .npz runs or prints one InputError line.
 """
 
 from __future__ import annotations
@@ -296,3 +297,37 @@ def test_result_writer_killed_leaves_a_whole_file(tmp_path, delay):
         proc.wait()
     v = cimphys.open(path).v.values
     assert v.size == 200_000 and (v == v[0]).all()
+
+
+# -- the crossbar command's .npz input ------------------------------------------------------
+@settings(max_examples=15, deadline=10000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=edits, body=st.one_of(st.none(), st.binary(max_size=200)))
+def test_crossbar_command_on_arbitrary_npz(tmp_path, capsys, edits, body):
+    """``cimphys crossbar FILE.npz`` on a damaged archive or arbitrary bytes: it runs, or exits 1
+    with one InputError line naming the file -- never a raw BadZipFile/EOFError/ValueError."""
+    from cimphys.cli import main
+
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    path = folder / "in.npz"
+    if body is None:
+        np.savez(path, G=np.full((3, 2), 1e-5), v_in=np.full(3, 0.2))
+        raw = bytearray(path.read_bytes())
+        for op, where, value in edits:
+            i = where % max(len(raw), 1)
+            if op == "flip" and raw:
+                raw[i] ^= value
+            elif op == "cut":
+                del raw[i:]
+            elif op == "zero" and raw:
+                raw[i:i + value] = bytes(len(raw[i:i + value]))
+            else:
+                raw += bytes([value]) * (where % 64 + 1)
+        path.write_bytes(bytes(raw))
+    else:
+        path.write_bytes(body)
+    capsys.readouterr()
+    code = main(["crossbar", str(path), "-o", str(folder / "out")])
+    err = capsys.readouterr().err
+    if code != 0:
+        assert code == 1 and err.count("\n") == 1, err
+        assert "InputError" in err and (str(path) in err or "G" in err or "v_in" in err), err
