@@ -42,7 +42,8 @@ as much as the user's home directory.
 Writing goes to a unique temporary file in the same folder (``tempfile.mkstemp``), is flushed
 and ``fsync``-ed, then renamed over the entry (``os.replace``, atomic on POSIX), so a reader or
 a second writer sees the old entry or the new one, never half of one, and a killed writer
-leaves at most a ``.part`` file that no reader opens.  A folder that cannot be created or
+leaves at most a ``.part`` file that no reader opens (deleted by the next save of that key once
+it is an hour old).  A folder that cannot be created or
 written is reported once (:class:`~cimphys.errors.CacheWarning`) and the run goes on without
 the cache.
 
@@ -59,11 +60,13 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +81,8 @@ __all__ = ["FORMAT_VERSION", "EntryCache", "cache_key", "canonical"]
 FORMAT_VERSION = "cimphys-cache-1"
 _HEADER = "__cimphys_cache__"
 _PART = ".part"
+#: Age after which a temporary of a key is taken for a killed writer's and deleted, s.
+STALE_PART_SECONDS = 3600.0
 _unwritable_reported: set[str] = set()
 
 
@@ -256,12 +261,22 @@ class EntryCache:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+            self._remove_stale_parts(key)
         except OSError as exc:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
             self._report_unwritable(exc)
             return None
         return path
+
+    def _remove_stale_parts(self, key: str) -> None:
+        """Delete temporaries of this key that a killed writer left (older than
+        :data:`STALE_PART_SECONDS`, so a live writer's file is never touched)."""
+        now = time.time()
+        for part in self.folder.glob(f".{key}.*{_PART}"):
+            with contextlib.suppress(OSError):
+                if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                    part.unlink()
 
     def _report_unwritable(self, exc: OSError) -> None:
         folder = str(self.folder)

@@ -283,3 +283,17 @@ def test_zip_members_are_stored_uncompressed(entry):
     with zipfile.ZipFile(path) as archive:
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
         assert "__cimphys_cache__.npy" in archive.namelist()
+
+
+def test_stale_temporaries_of_a_key_are_removed(tmp_path):
+    """A killed writer's ``.part`` file is deleted by the next save of its key once it is old;
+    a fresh one (a live writer's) and other keys' are left alone."""
+    cache = EntryCache(tmp_path)
+    old, fresh, other = (tmp_path / n for n in (".k1.a.part", ".k1.b.part", ".k2.c.part"))
+    for p in (old, fresh, other):
+        p.write_bytes(b"half")
+    past = time.time() - 2 * 3600
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    cache.save("k1", ARRAYS)
+    assert not old.exists() and fresh.exists() and other.exists()
