@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import pytest
 
@@ -69,3 +70,42 @@ def test_sweep_workers_die_with_the_main_process(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(main.pid, signal.SIGKILL)  # whatever is left, however the test ended
+
+
+@pytest.mark.slow
+def test_killed_cimphys_run_leaves_only_whole_files(tmp_path):
+    """SIGKILL ``cimphys run`` (tiny BERT, wired tiles, its own tile cache) while it
+    characterises and calibrates: every cache entry left loads without a warning (whole,
+    hash-checked), the output folder holds no partial result, and a rerun on the same cache
+    finishes without meeting a damaged entry."""
+    import numpy as np
+
+    from cimphys.cache import EntryCache
+    from cimphys.errors import CacheWarning
+    from cimphys.layers.tiny import write_tiny_bert
+    from cimphys.layers.weights import default_model_dir
+
+    model = write_tiny_bert(tmp_path / "m", seed=1, positions=128, tokenizer_from=default_model_dir())
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    argv = [sys.executable, "-c", "import sys; from cimphys.cli import main; sys.exit(main())", "run",
+            "--model", str(model), "--sentences", "4", "--wire-r", "1", "--no-plots",
+            "--cache-dir", str(cache), "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(list(cache.glob("*.npz"))) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(float(np.random.default_rng(18).uniform(0.0, 0.5)))  # seeded: a mid-run moment
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before the kill"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # a half-written entry would warn
+        for path in cache.glob("*.npz"):
+            suffix = ".ranges.npz" if path.name.endswith(".ranges.npz") else ".npz"
+            assert EntryCache(cache, suffix).load(path.name[: -len(suffix)]) is not None, path.name
+    assert not [p for p in out.glob("*") if p.suffix == ".nc" and not p.stat().st_size]
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S * 3)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "cache entry" not in again.stderr and "embedding cosine to fp32" in again.stdout
