@@ -146,8 +146,10 @@ def test_bounds_records_threads_and_quiet_steps(rng):
 
 
 def test_non_finite_rate_names_cell_and_time():
-    k_off = np.array([1.0, 1.0, 1e100, 1.0])
-    model = VTEAM(**{**SLOW_VTEAM, "k_off": k_off, "alpha_off": 50.0, "v_off": 1e-3, "window": "none"})
+    # cell 2's rate overflows: (1000 V / 1 uV)^50 = 1e450 (rates within the physical window of
+    # cards.PLAUSIBLE; the other cells' (1e9)^3 stay finite)
+    alpha_off = np.array([3.0, 3.0, 50.0, 3.0])
+    model = VTEAM(**{**SLOW_VTEAM, "alpha_off": alpha_off, "v_off": 1e-6, "window": "none"})
     with pytest.raises(ConvergenceError, match=r"cell 2 .*not finite.* t = "):
         integrate(model, pulse_train(1000.0, 1e-6, 1), np.full(4, 1e-9), method="euler")
 
