@@ -9,7 +9,8 @@ metrics to keep and where the store goes::
     seed = 0                              # optional (default 0)
 
     [model]
-    function = "crossbar_adc"             # a built-in model (see MODELS) or "package.module:function"
+    function = "crossbar_adc"             # a registered model: a key of MODELS, or of the
+                                          # ``models`` mapping passed to load_campaign
     parameters = { rows = 32, cols = 16 } # optional fixed keyword arguments
 
     [card]                                # optional; each card is passed as <kind>_card=Card
@@ -28,16 +29,20 @@ metrics to keep and where the store goes::
 
 An unknown table or key fails with :class:`~cimphys.errors.InputError` naming the file, the key
 and the closest valid key; so does an axis or parameter the function does not take.  The fixed
-parameters, cards and metrics enter the sweep's fingerprint, so editing them never resumes a
-store computed with the old values.  Nothing in a campaign file is executed: the function is
-looked up by name.
+parameters, the cards' contents (:func:`cimphys.cards.card_digest`, not their names or paths)
+and the metrics enter the sweep's fingerprint, so editing any of them, a card file in place
+included, never resumes a store computed with the old values: the store is refused.
+
+Nothing in a campaign file is executed or imported.  ``function`` is looked up by name among the
+package's registered models (:data:`MODELS`) and the functions the caller hands over from Python
+(``load_campaign(path, models={"power": power})``); any other name, a dotted path such as
+``"os:system"`` included, is refused with one :class:`~cimphys.errors.InputError`.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import inspect
 import json
 import sys
@@ -83,6 +88,7 @@ class Campaign:
     metrics: tuple[str, ...] = ()
     store: Path | None = None
     path: Path | None = None
+    models: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def n_points(self) -> int:
@@ -92,7 +98,7 @@ class Campaign:
         """Sweep the campaign; ``store`` (default: the file's ``[store] path``) resumes if it exists."""
         from .sweep import sweep
 
-        fn = resolve_function(self.function, self._where("model.function"))
+        fn = resolve_function(self.function, self._where("model.function"), self.models)
         self._check_signature(fn)
         cards = {f"{kind}_card": _load_card(kind, ref, self._where(f"card.{kind}")) for kind, ref in self.cards.items()}
         point = _CampaignPoint(self, fn, cards)
@@ -123,12 +129,17 @@ class _CampaignPoint:
     """The function of one point: axes from the sweep, fixed parameters and cards from the file."""
 
     def __init__(self, campaign: Campaign, fn, cards: dict):
+        from .cards import card_digest
+
         self.fn, self.cards = fn, cards
         self.parameters = dict(campaign.parameters)
         self.metrics = campaign.metrics
         self.campaign = campaign.name
-        identity = json.dumps({"parameters": self.parameters, "cards": dict(campaign.cards),
-                               "metrics": list(self.metrics)}, sort_keys=True, default=str)
+        # cards enter by what they say (card_digest), not by their name or path: editing a card
+        # file in place must not resume a store computed from its old values
+        identity = json.dumps({"parameters": self.parameters, "metrics": list(self.metrics),
+                               "cards": {kind: card_digest(card) for kind, card in cards.items()}},
+                              sort_keys=True, default=str)
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         self.__module__ = "cimphys.campaign"
         self.__qualname__ = f"campaign[{campaign.name}]:{campaign.function}:{digest}"
@@ -151,15 +162,25 @@ class _CampaignPoint:
         return {m: result[m] for m in self.metrics}
 
 
-def load_campaign(path) -> Campaign:
+def load_campaign(path, models=None) -> Campaign:
     """Read and check a campaign TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The campaign file.
+    models : mapping of str to callable, optional
+        The caller's own functions, by the name the file's ``model.function`` may give; they are
+        looked up alongside :data:`MODELS` (a name in both is refused).  A file can never name a
+        function any other way.
 
     Raises
     ------
     InputError
-        Unreadable file, unknown table or key (with the closest valid one), missing key, or a
-        value of the wrong type.
+        Unreadable file, unknown table or key (with the closest valid one), missing key, a value
+        of the wrong type, or a ``model.function`` that is not a registered model.
     """
+    models = _check_models(models)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such campaign file")
@@ -176,13 +197,24 @@ def load_campaign(path) -> Campaign:
     if seed < 0:
         raise InputError(f"{path}: campaign.seed: expected an int >= 0, got {seed!r}")
     store = data.get("store", {}).get("path")
+    resolve_function(model["function"], f"{path}: model.function", models)
     return Campaign(
         name=camp["name"], description=camp.get("description", ""), seed=seed,
         function=model["function"], parameters=MappingProxyType(dict(model.get("parameters", {}))),
         cards=MappingProxyType(dict(data.get("card", {}))),
         axes=MappingProxyType({k: _axis(path, k, v) for k, v in data["axes"].items()}),
-        metrics=tuple(metrics), store=Path(store) if store else None, path=path,
+        metrics=tuple(metrics), store=Path(store) if store else None, path=path, models=models,
     )
+
+
+def _check_models(models) -> MappingProxyType:
+    models = dict(models or {})
+    for name, fn in models.items():
+        if not isinstance(name, str) or not callable(fn):
+            raise InputError(f"load_campaign: models: expected a mapping of names to functions, got {name!r}: {fn!r:.60}")
+        if name in MODELS:
+            raise InputError(f"load_campaign: models: {name!r} is already a built-in model; pick another name")
+    return MappingProxyType(models)
 
 
 def _check_tables(path: Path, data: dict) -> None:
@@ -245,22 +277,18 @@ def _suggest(key: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (expected one of {', '.join(sorted(options))})"
 
 
-def resolve_function(spec: str, where: str = "function"):
-    """The callable a campaign names: a key of :data:`MODELS` or ``"package.module:function"``."""
-    if spec in MODELS:
-        return MODELS[spec]
-    if ":" not in spec:
-        raise InputError(f"{where}: {spec!r} is neither a built-in model{_suggest(spec, MODELS)} "
-                         f"nor 'package.module:function'")
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InputError(f"{where}: cannot import module {module_name!r}: {exc}") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise InputError(f"{where}: module {module_name!r} has no function {attr!r}")
-    return fn
+def resolve_function(spec: str, where: str = "function", models=None):
+    """The callable a campaign names: a key of :data:`MODELS` or of ``models`` (the caller's own).
+
+    Nothing is imported: a dotted ``"package.module:function"`` is refused like any unknown name.
+    """
+    known = {**MODELS, **(models or {})}
+    if isinstance(spec, str) and spec in known:
+        return known[spec]
+    hint = _suggest(spec, known) if isinstance(spec, str) else ""
+    raise InputError(f"{where}: {spec!r} is not a registered model{hint}; a campaign file names only "
+                     f"registered models (a function of your own: load_campaign(path, models={{'name': fn}}) "
+                     f"from Python)")
 
 
 def _load_card(kind: str, ref: str, where: str):

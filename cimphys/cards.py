@@ -48,6 +48,7 @@ __all__ = [
     "CardRef",
     "ModelSpec",
     "Parameter",
+    "card_digest",
     "card_dirs",
     "list_cards",
     "load_card",
@@ -62,6 +63,20 @@ _PROVENANCE_REQUIRED = ("source", "fitted", "method", "residual")
 _PROVENANCE_OPTIONAL = ("doi", "url", "notes", "data", "figure", "table", "date", "authors")
 _MODEL_KEYS = ("name", "description")
 _PARAMETER_KINDS = ("float", "int", "bool", "str", "floats")
+#: Physical window of a parameter by unit, ``unit: (floor, cap)``: every parameter declared in
+#: that unit is held to ``|value| <= cap``, and one declared strictly positive to ``value >=
+#: floor``, on top of its own range, so that a unit slip in a card (S for uS, ohm for Mohm, a
+#: lost exponent sign) fails loudly instead of loading.  The bounds are far outside any memory
+#: device or periphery: a cell of more than 1 S or less than 1 mohm is a wire, above 1e15 ohm
+#: an open; TEAM/VTEAM rate constants, fit constants rather than velocities, span 4.7e-13 to
+#: 216 m/s in the published fits (Kvatinsky 2013, 2015); no cell or periphery sees 1 kV or 1 kA.
+PLAUSIBLE = {
+    "S": (1e-15, 1.0),
+    "ohm": (1e-3, 1e15),
+    "m/s": (1e-30, 1e6),
+    "V": (1e-9, 1e3),
+    "A": (1e-18, 1e3),
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,15 @@ class Parameter:
     def __post_init__(self):
         if self.kind not in _PARAMETER_KINDS:
             raise ValueError(f"Parameter {self.name}: kind {self.kind!r} not in {_PARAMETER_KINDS}")
+        if self.kind in ("float", "floats") and self.unit in PLAUSIBLE:
+            floor, cap = PLAUSIBLE[self.unit]
+            if self.low == 0.0 and self.low_open:  # strictly positive: at least the floor
+                object.__setattr__(self, "low", floor)
+                object.__setattr__(self, "low_open", False)
+            if self.low < -cap:
+                object.__setattr__(self, "low", -cap)
+            if self.high > cap:
+                object.__setattr__(self, "high", cap)
 
     @property
     def required(self) -> bool:
@@ -224,11 +248,8 @@ class Card:
     def with_parameters(self, **changes: Any) -> Card:
         """A copy with some parameters changed, checked like a card on disk."""
         where = f"{self.name} (with_parameters)"
-        params = dict(self.parameters)
-        for key, value in changes.items():
-            if isinstance(value, tuple):
-                value = list(value)
-            params[key] = value
+        params = {**self.parameters, **changes}
+        params = {key: list(value) if isinstance(value, tuple) else value for key, value in params.items()}
         checked = _check_table(where, "parameters", params, self.spec.parameters)
         _run_checks(where, self.spec, checked)
         return dataclasses.replace(self, parameters=MappingProxyType(checked))
@@ -460,3 +481,36 @@ def load_device(name_or_path: str | Path) -> Card:
 def load_circuit(name_or_path: str | Path) -> Card:
     """Load a circuit card (``circuits/NAME.toml``) by name or path."""
     return load_card(name_or_path, "circuit")
+
+
+def card_digest(card: Card | str | Path, kind: str = "device") -> str:
+    """SHA-256 (hex) of what a card says: its kind, model, parameters and optional tables.
+
+    ``card`` is a :class:`Card` or a name or path loaded as ``kind``.  Two cards that load to the
+    same numbers have the same digest wherever they lie and whatever their provenance or
+    comments say; editing any value changes it.  Cache keys use it for cards named by path
+    or name, whose contents can change while the name stays (:mod:`cimphys.cache`).
+
+    Examples
+    --------
+    >>> card = load_device("nandakumar2019_pcm")
+    >>> card_digest(card) == card_digest("nandakumar2019_pcm")
+    True
+    """
+    import hashlib
+    import json
+
+    if not isinstance(card, Card):
+        card = load_card(card, kind)
+    content = {"kind": card.kind, "model": card.model, "parameters": dict(card.parameters),
+               "sections": {title: dict(table) for title, table in card.sections.items()}}
+    text = json.dumps(content, sort_keys=True, allow_nan=True, default=_digest_value)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest_value(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"card_digest: cannot encode {type(value).__name__}")

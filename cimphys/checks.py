@@ -65,6 +65,8 @@ def as_array(
     InputError
         If the value is not numeric, not finite, out of range or of the wrong shape.
     """
+    if np.iscomplexobj(value):  # the cast below would drop the imaginary part with a mere warning
+        raise InputError(f"{name}: expected real numbers in {unit or 'SI units'}, got complex values {value!r:.80}")
     try:
         arr = np.asarray(value, dtype=dtype, order="C")
     except (TypeError, ValueError) as exc:

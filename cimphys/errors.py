@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["CardError", "CimphysWarning", "ConvergenceError", "InputError"]
+__all__ = ["CacheWarning", "CardError", "CimphysWarning", "ConvergenceError", "InputError"]
 
 
 class CimphysWarning(UserWarning):
     """A warning raised by cimphys itself (the test suite turns these into errors)."""
+
+
+class CacheWarning(UserWarning):
+    """A disk cache entry was refused (damaged, edited, foreign) or the cache folder is unwritable.
+
+    The run goes on (the entry is recomputed, or the cache is skipped), so this is deliberately
+    not a :class:`CimphysWarning`: the test suite does not turn it into an error, and tests that
+    damage a cache expect it with ``pytest.warns``.
+    """
 
 
 class InputError(ValueError):

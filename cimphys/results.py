@@ -8,8 +8,11 @@ is installed; otherwise scipy's NetCDF-3 writer, which needs no C library.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-from collections.abc import Mapping
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ import xarray as xr
 
 from .errors import InputError
 
-__all__ = ["check_labelled", "open", "save", "variable"]
+__all__ = ["check_labelled", "open", "replacing", "save", "variable"]
 
 _BOOL_FLAG = "cimphys_dtype"
 
@@ -73,13 +76,43 @@ def save(ds: xr.Dataset, path: str | Path) -> Path:
     """
     check_labelled(ds)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     engine = _engine()
-    tmp = path.with_name(path.name + ".part")
     out = _netcdf3_safe(ds) if engine == "scipy" else ds
-    out.to_netcdf(tmp, engine=engine)
-    tmp.replace(path)  # never leave a half-written result under the final name
+    with replacing(path) as tmp:
+        out.to_netcdf(tmp, engine=engine)
     return path
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to; renamed over ``path`` on success.
+
+    The temporary file has a unique name in the same folder (``tempfile.mkstemp``, so two
+    writers never share one), is ``fsync``-ed and then renamed (atomic on POSIX): a reader sees
+    the old file or the new one, never half of one, and a writer that fails or is killed leaves
+    at most its own ``.part`` file.  Used for results and figures alike.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> with replacing(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(path)  # never leave a half-written result under the final name
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def open(path: str | Path) -> xr.Dataset:  # noqa: A001 - mirrors xarray.open_dataset

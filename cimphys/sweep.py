@@ -61,6 +61,7 @@ import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 import contextlib
 import difflib
+import functools
 import inspect
 import multiprocessing
 import os
@@ -146,7 +147,7 @@ def sweep(fn, *, store=None, seed=0, scheduler=None, workers=None, progress=None
     """
     checked = _check_axes(fn, axes)
     seed = _check_seed(seed)
-    fp = fingerprint(_qualname(fn), seed, checked)
+    fp = fingerprint(_identity(fn, store), seed, checked)
     sink = MemoryStore(fp) if store is None else ZarrStore(store, fp, overwrite=overwrite)
     pending = np.flatnonzero(~sink.done_mask())
     tasks = [(int(i), _point(checked, sink.shape, int(i))) for i in pending]
@@ -223,6 +224,24 @@ def _parameters(fn) -> set[str] | None:
     if inspect.Parameter.VAR_KEYWORD in kinds:
         return None
     return {n for n, p in sig.parameters.items() if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
+
+
+def _identity(fn, store) -> str:
+    """``fn``'s name for the store's fingerprint: its qualified name and, for a
+    ``functools.partial``, a digest of the arguments it binds (so a store computed with other
+    bound values is refused, not resumed)."""
+    name = _qualname(fn)
+    if not isinstance(fn, functools.partial) or not (fn.args or fn.keywords):
+        return name
+    from .cache import cache_key
+
+    try:
+        return f"{name}[{cache_key(list(fn.args), dict(fn.keywords))[:16]}]"
+    except (TypeError, OSError) as exc:
+        if store is None:
+            return name  # nothing is resumed without a store
+        raise InputError(f"store: the arguments fn binds cannot be fingerprinted ({exc}); bind numbers, "
+                         "strings, arrays or dataclasses (e.g. cards), or pass them as axes") from None
 
 
 def _qualname(fn) -> str:
@@ -409,6 +428,7 @@ def _init_worker(payload: bytes) -> None:
     import cloudpickle
 
     global _WORKER_CALL
+    _die_with_parent()
     dask_setup()
     # One point per core: a point's own parallel kernels would only oversubscribe the cores.
     if "numba" in sys.modules:
@@ -416,6 +436,25 @@ def _init_worker(payload: bytes) -> None:
     else:
         os.environ["NUMBA_NUM_THREADS"] = "1"
     _WORKER_CALL = cloudpickle.loads(payload)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this worker when the process that started it dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), so a killed sweep leaves no worker computing points nobody
+    will store.  Under forkserver the parent is the fork server, which exits with the main
+    process.  Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: nothing to set
+        return
+    if os.getppid() == 1:  # the parent died before the call above: nobody to work for
+        os._exit(1)
 
 
 def _mp_context():

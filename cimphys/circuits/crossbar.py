@@ -77,16 +77,19 @@ class Crossbar:
         self.cell = cell
         if G is None and cell is None:
             raise InputError("G: expected an (M, N) conductance array in S when no cell model is given")
-        self.G = None if G is None else as_array("G", G, unit="S", low=0.0, ndim=2)
-        if self.G is not None:
-            self.G.setflags(write=False)
+        if G is not None and cell is not None:
+            raise InputError("G, cell: give one; a cell model uses its own parameters, so G would be ignored")
+        self.G = None if G is None else _conductances(G)
         shape = self._shape(shape)
         self.network = Network.build(shape, r_wl, r_bl, r_driver, r_sense, **options)
+        if self.G is not None:
+            _check_conditioning(self.G, self.network)
         if differential and shape[1] % 2:
             raise InputError(f"differential: needs an even number of columns, got N={shape[1]}")
         self.differential = bool(differential)
         if method not in METHODS:
             raise InputError(f"method: expected one of {METHODS}, got {method!r}")
+        _check_method_memory(method, shape)
         self.method = method
         self._factor: BlockFactor | None = None  # built on demand, then reused by solve()
         # The transfer matrix, cached per instance under a per-instance lock: on Python < 3.12
@@ -102,6 +105,8 @@ class Crossbar:
             return self.G.shape
         cell_shape = tuple(getattr(self.cell, "shape", ()) or ())
         if len(cell_shape) == 2:
+            if shape is not None and tuple(shape) != cell_shape:
+                raise InputError(f"shape: {tuple(shape)} does not match the cell parameters' shape {cell_shape}")
             return cell_shape
         if shape is None:
             raise InputError("shape: give (M, N) when the cell parameters are scalars and G is None")
@@ -182,6 +187,50 @@ class Crossbar:
         from .spice import write_crossbar
 
         return write_crossbar(self, path, v_in, title=title)
+
+
+def _conductances(G) -> np.ndarray:
+    """``G`` checked (real numbers >= 0 S, 2-D) and copied: the crossbar keeps a read-only copy,
+    so the caller's array stays writable and later edits to it do not reach the crossbar."""
+    kind = np.asarray(G).dtype.kind
+    if kind in "bcSUO" and not (kind == "O" and np.asarray(G, dtype=object).size == 0):
+        raise InputError(f"G: expected real conductances in S, got an array of dtype {np.asarray(G).dtype}")
+    g = np.array(as_array("G", G, unit="S", low=0.0, ndim=2), dtype=np.float64, order="C", copy=True)
+    g.setflags(write=False)
+    return g
+
+
+#: Largest cell conductance x wire segment resistance a crossbar may have.  Physical arrays sit
+#: at 1e-6..1e-2; beyond ~1e10 the nodal system's conditioning swamps float64 and the solver
+#: paths disagree while each passes its residual check (measured on 64 x 64 at 0.2 V: at 1e12
+#: the iterative path gave a 0.168 V node where SuperLU gave 0.197 V; at 1e20 0 V everywhere).
+GR_MAX = 1e6
+
+
+def _check_conditioning(g: np.ndarray, network) -> None:
+    """Refuse cells that conduct so much more than a wire segment that no float64 solve of the
+    network is trustworthy (such a cell is a short: model it as one)."""
+    r_seg = max(float(network.r_wl.max()), float(network.r_bl.max()))
+    g_r = float(g.max()) * r_seg
+    if g_r > GR_MAX:
+        raise InputError(f"G: a cell of {g.max():.3g} S with {r_seg:.3g} ohm wire segments has G*r = {g_r:.3g}, above "
+                         f"crossbar.GR_MAX = {GR_MAX:g}: the nodal system is too ill-conditioned for float64 "
+                         "(physical arrays have G*r below 1e-2); check the units of G")
+
+
+def _check_method_memory(method: str, shape) -> None:
+    """An explicit ``method`` that cannot fit is refused before anything is allocated (``"auto"``
+    chooses within the same limits by itself)."""
+    from .nodal import MAX_DIRECT_NODES
+    from .transfer import MAX_BLOCK_BYTES
+
+    m, n = shape
+    if method == "block" and 8 * m * n * n > MAX_BLOCK_BYTES:
+        raise InputError(f"method='block': the factor of a {m} x {n} array needs {8 * m * n * n / 2**30:.3g} GiB, "
+                         f"above transfer.MAX_BLOCK_BYTES = {MAX_BLOCK_BYTES / 2**30:.3g} GiB; use 'iterative' or 'auto'")
+    if method == "direct" and 2 * m * n > MAX_DIRECT_NODES:
+        raise InputError(f"method='direct': a {m} x {n} array has {2 * m * n} nodes, above the direct path's limit "
+                         f"nodal.MAX_DIRECT_NODES = {MAX_DIRECT_NODES}; use 'iterative' or 'auto'")
 
 
 @dataclass(frozen=True, eq=False)

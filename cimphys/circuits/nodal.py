@@ -101,6 +101,12 @@ AUTO_ITERATIVE_CELLS = 4096
 METHODS = ("auto", "direct", "iterative", "block")
 #: Largest system (nodes) the SuperLU fallback is allowed to factorise.
 MAX_DIRECT_NODES = 2_000_000
+#: How far (relative to the largest source voltage) a node of a passive network may lie outside
+#: its sources' range before the answer is refused.  Exact arithmetic gives 0 (maximum
+#: principle); a sound solve's rounding is ~cond * 1e-16 of the voltage scale, below 1e-12 for
+#: any physical array (G r <= 1), so 1e-9 refuses only answers rounding has swamped, like the
+#: 1041 V node of a 0.2 V source that G = 1e20 S with 1 ohm wires gave.
+RTOL_BOUNDS = 1e-9
 #: ``method="auto"`` factorises (:class:`BlockFactor`) when a batch has this many inputs.
 AUTO_BLOCK_BATCH = 8
 
@@ -475,6 +481,9 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
         raise InputError(f"method: expected one of {METHODS}, got {method!r}")
     tol = as_scalar("tol", tol, low=0.0, low_open=True)
     a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
+    if method == "direct" and 2 * a.size > MAX_DIRECT_NODES:
+        raise InputError(f"method='direct': the {network.shape[0]} x {network.shape[1]} array has {2 * a.size} nodes, "
+                         f"above the direct path's limit of {MAX_DIRECT_NODES}; use method='iterative' or 'auto'")
     big = a.size >= AUTO_ITERATIVE_CELLS
     if (method == "iterative" or (method == "auto" and big)) and schur.eligible(network, a, b):
         found = schur.solve_symmetric(network, a, c3, v2, tol)
@@ -506,7 +515,29 @@ def _fallback(network, a, b, c3, v2, batched, tol):
     res = network_residual(network, a, b, c3, v2, v_wl, v_bl)
     if res > tol:
         raise ConvergenceError("direct crossbar nodal solve missed its tolerance", iterations=1, residual=res)
-    return _finish(network, a, b, c3, v2, v_wl, v_bl, batched)
+    return _finish(network, a, b, c3, v2, v_wl, v_bl, batched, direct=True)
+
+
+def _within_sources(network, a, b, c3, v2, v_wl, v_bl) -> bool:
+    """Maximum principle: every node of a passive network (cells ``a == b >= 0``, ``c == 0``,
+    resistive wires) lies within the range of its source voltages, per batch member.
+
+    True where it holds within :data:`RTOL_BOUNDS`, or where the stamp is not passive (a
+    linearised nonlinear cell carries a current source ``c``) or there is no source.
+    """
+    if c3.any() or not np.array_equal(a, b) or (a < 0).any():
+        return True
+    src_bl = network.v_bl_end[~network.bl_floating]
+    src_wl = v2[:, ~network.wl_floating]
+    lo = np.minimum(src_wl.min(axis=1, initial=np.inf), src_bl.min(initial=np.inf))
+    hi = np.maximum(src_wl.max(axis=1, initial=-np.inf), src_bl.max(initial=-np.inf))
+    if not np.isfinite(lo).all():
+        return True
+    slack = RTOL_BOUNDS * np.maximum(np.abs(lo), np.abs(hi))
+    nb = v_bl.shape[0]
+    nodes_lo = np.minimum(v_wl.reshape(nb, -1).min(axis=1), v_bl.reshape(nb, -1).min(axis=1))
+    nodes_hi = np.maximum(v_wl.reshape(nb, -1).max(axis=1), v_bl.reshape(nb, -1).max(axis=1))
+    return bool((nodes_lo >= lo - slack).all() and (nodes_hi <= hi + slack).all())
 
 
 def _block_pays(network: Network, batch: int) -> bool:
@@ -516,7 +547,16 @@ def _block_pays(network: Network, batch: int) -> bool:
     return batch >= AUTO_BLOCK_BATCH and m * n >= AUTO_ITERATIVE_CELLS and block_fits(network)
 
 
-def _finish(network, a, b, c3, v2, v_wl, v_bl, batched):
+def _finish(network, a, b, c3, v2, v_wl, v_bl, batched, *, direct=False):
+    if not _within_sources(network, a, b, c3, v2, v_wl, v_bl):
+        if not direct:  # a residual-checked answer that no passive network can give: try SuperLU
+            return _fallback(network, a, b, c3, v2, batched, RTOL_SOLVE)
+        g_r = float(np.abs(a).max() * max(network.r_wl.max(), network.r_bl.max(), 1e-300))
+        raise ConvergenceError(
+            "crossbar nodal solve gave node voltages outside its sources' range, impossible for a "
+            f"passive network (maximum principle); the system is too ill-conditioned for float64 "
+            f"(largest cell conductance x wire segment resistance = {g_r:.3g})",
+            iterations=1, residual=network_residual(network, a, b, c3, v2, v_wl, v_bl))
     if (network.sense_resistance() > 0).all():  # Ohm's law alone: skip the (B, M, N) cell currents
         i_cell = np.zeros((v_bl.shape[0], 1, v_bl.shape[2]))  # unused by output_currents here
     else:

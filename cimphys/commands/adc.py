@@ -49,7 +49,10 @@ def _plot(ds, path) -> None:
     ax1.set_title(f"{ds.attrs['kind']} {ds.attrs['bits']}-bit: ENOB {float(ds.enob):.2f} bit, "
                   f"SNDR {float(ds.sndr):.1f} dB")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from ..results import replacing
+
+    with replacing(path) as tmp:  # never a half-written PNG under the final name
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 

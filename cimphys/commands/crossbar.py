@@ -34,8 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..results import save
 
+    import numpy as np
+
+    if args.batch < 1:
+        raise InputError(f"--batch: expected at least 1 input vector, got {args.batch}")
+    if not (args.t_read > 0 and np.isfinite(args.t_read)):
+        raise InputError(f"--t-read: expected a positive read time in s, got {args.t_read!r}")
     if args.input.endswith(".npz"):
         ds, lines, xb, v_first = _solve_npz(args)
     else:
@@ -113,11 +120,20 @@ def _load(path: Path) -> dict:
 
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        kind = "a .npy array" if magic == b"\x93NUM" else "not a zip archive"
+        raise InputError(f"{path}: not an .npz archive ({kind}; save G and v_in with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable .npz ({exc})") from exc
+            data = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy each raise their own types
+        if "allow_pickle" in str(exc):
+            raise InputError(f"{path}: holds arrays of Python objects, which are refused (unpickling runs "
+                             "code); expected numeric arrays G and v_in") from None
+        raise InputError(f"{path}: damaged .npz ({type(exc).__name__}: {exc})") from None
+    return data
 
 
 def _with_ir_drop(ds, g, sol):
@@ -150,7 +166,9 @@ def _plot(ds, path: Path) -> Path:
     loss = ds["ir_drop_loss"].values.reshape(-1, ds.sizes["col"])
     axes[2].plot(100 * loss.T, color="tab:red", alpha=max(0.1, 1 / len(loss)))
     axes[2].set(title="IR-drop loss per column", xlabel="column (bit line)", ylabel="loss (%)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from ..results import replacing
+
+    with replacing(path) as tmp:  # never a half-written PNG under the final name
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

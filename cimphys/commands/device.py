@@ -74,8 +74,7 @@ def main(args: argparse.Namespace) -> int:
         amps = np.concatenate([np.full(c, a) for (a, _, _), c in zip(args.pulses, counts)])
         wave = pulse_train(amps, widths.pop(), amps.size, period=args.period)
         kind = "pulses"
-    fixed = {"substeps": args.substeps} if args.method in ("euler", "heun", "rk4") else {}
-    ds = integrate(model, wave, x0, rtol=args.rtol, method=args.method, **fixed)
+    ds = integrate(model, wave, x0, rtol=args.rtol, method=args.method, substeps=args.substeps)
     ds.attrs.update(card=card.name, source=str(card.provenance["source"]), drive=kind)
     stem = out / f"{card.name}_{kind}"
     nc = save(ds, stem.with_suffix(".nc"))
@@ -109,6 +108,9 @@ def _plot(ds, model, wave, kind, path, title):
         ax.set_title(f"{title}: conductance after each pulse")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    from ..results import replacing
+
+    with replacing(path) as tmp:  # never a half-written PNG under the final name
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path

@@ -155,6 +155,8 @@ def write_report(results: list[dict], out: Path, quick: bool = False) -> Path:
 
 def _plots(result: dict, out: Path) -> list[str]:
     """PNG plots for one campaign, relative to ``out``; none if matplotlib is missing."""
+    from ..results import replacing
+
     try:
         import matplotlib
 
@@ -179,7 +181,8 @@ def _plots(result: dict, out: Path) -> list[str]:
         ax.set_xlabel("|value| / tolerance")
         ax.set_title(f"{stem}: checks")
         fig.tight_layout()
-        fig.savefig(out / f"{stem}_checks.png", dpi=80)
+        with replacing(out / f"{stem}_checks.png") as tmp:
+            fig.savefig(tmp, dpi=80)
         plt.close(fig)
         names.append(f"{stem}_checks.png")
     data = result.get("data")
@@ -206,6 +209,8 @@ def _plot_netcdf(plt, path: Path, out: Path, stem: str) -> list[str]:
 def _plot_data(plt, data, out: Path, stem: str) -> list[str]:
     import numpy as np
 
+    from ..results import replacing
+
     if hasattr(data, "data_vars"):  # an xarray Dataset: each 1-D variable against its coordinate
         curves = {}
         for name, var in data.data_vars.items():
@@ -226,7 +231,8 @@ def _plot_data(plt, data, out: Path, stem: str) -> list[str]:
         ax.set_title(f"{stem}: {name}")
         fig.tight_layout()
         fname = f"{stem}_{name}.png"
-        fig.savefig(out / fname, dpi=80)
+        with replacing(out / fname) as tmp:
+            fig.savefig(tmp, dpi=80)
         plt.close(fig)
         names.append(fname)
     return names

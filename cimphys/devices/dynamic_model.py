@@ -61,7 +61,7 @@ class DynamicModel:
         """
         arrays, shapes = [], set()
         for name, value, limits in rows:
-            arr = as_array(name, value, ndim=(0, 1, 2), **limits)
+            arr = as_array(name, value, ndim=(0, 1, 2), **_physical(limits))
             if arr.ndim:
                 shapes.add(arr.shape)
             arrays.append(arr)
@@ -219,3 +219,18 @@ class FixedStateCell(TwoTerminalCell):
         if evaluate_iv_into(self.model.model_id, v, self.state, self.model._P, i, g) >= 0:
             as_array("v", v, unit="V")  # the state was checked on construction
 
+
+def _physical(limits: dict) -> dict:
+    """``limits`` tightened to the physical window of their unit (:data:`cimphys.cards.PLAUSIBLE`),
+    so that a model built directly refuses the unit slips a card would (r_on = 1e-30 ohm)."""
+    from ..cards import PLAUSIBLE
+
+    if limits.get("unit") not in PLAUSIBLE:
+        return limits
+    floor, cap = PLAUSIBLE[limits["unit"]]
+    out = dict(limits)
+    if out.get("low") == 0.0 and out.get("low_open"):
+        out["low"], out["low_open"] = floor, False
+    out["low"] = max(out.get("low", -np.inf), -cap)
+    out["high"] = min(out.get("high", np.inf), cap)
+    return out

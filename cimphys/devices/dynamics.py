@@ -459,6 +459,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         x0 = np.ascontiguousarray(state0, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
         raise InputError(f"state0: expected numbers in {model.state_unit}, got {state0!r:.80}") from exc
+    if x0.size == 0:
+        raise InputError(f"state0: expected the initial state of at least one cell ({model.state_unit}), got {state0!r:.80}")
     model._check_state(x0)  # finite and within bounds, without temporaries
     vs = np.ones(1) if v_scale is None else as_array("v_scale", v_scale, ndim=(0, 1)).reshape(-1)
     if vs.size not in (1, x0.size):

@@ -21,7 +21,9 @@ import numpy as np
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 
-__all__ = ["Waveform", "pulse_train", "pwl", "sinusoid", "triangle"]
+__all__ = ["KINDS", "Waveform", "pulse_train", "pwl", "sinusoid", "triangle"]
+
+KINDS = ("pwl", "sine")
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,30 @@ class Waveform:
     frequency: float = 0.0
     phase: float = 0.0
     offset: float = 0.0
+
+    def __post_init__(self):
+        """Checks a waveform built directly as thoroughly as the builders below do."""
+        if self.kind not in KINDS:
+            raise InputError(f"kind: expected one of {KINDS}, got {self.kind!r}")
+        set_ = object.__setattr__  # frozen dataclass: store the checked, read-only arrays
+        set_(self, "t", _frozen(_increasing("t", self.t)))
+        if self.kind == "pwl":
+            knots_t = _increasing("knots_t", self.knots_t)
+            knots_v = as_array("knots_v", self.knots_v, unit="V", shape=knots_t.shape)
+            if self.t[0] < knots_t[0] or self.t[-1] > knots_t[-1]:
+                raise InputError(f"t: expected times within the knots' span [{knots_t[0]:g}, {knots_t[-1]:g}] s, "
+                                 f"got [{self.t[0]:g}, {self.t[-1]:g}] s")
+            set_(self, "knots_t", _frozen(knots_t))
+            set_(self, "knots_v", _frozen(knots_v))
+        else:
+            if np.size(self.knots_t) or np.size(self.knots_v):
+                raise InputError("knots_t, knots_v: a sinusoid has no knots (give empty arrays)")
+            set_(self, "knots_t", _frozen(np.empty(0)))
+            set_(self, "knots_v", _frozen(np.empty(0)))
+        checks = {"amplitude": ("V", {"low": 0.0}), "frequency": ("Hz", {"low": 0.0, "low_open": self.kind == "sine"}),
+                  "phase": ("rad", {}), "offset": ("V", {})}
+        for name, (unit, bounds) in checks.items():
+            set_(self, name, as_scalar(name, getattr(self, name), unit=unit, **bounds))
 
     def __call__(self, t) -> np.ndarray:
         t = as_array("t", t, unit="s")
@@ -74,6 +100,12 @@ class Waveform:
         """``[kind, amplitude, 2 pi frequency, phase, offset]`` for the integration kernel."""
         return np.array([0.0 if self.kind == "pwl" else 1.0, self.amplitude,
                          2 * np.pi * self.frequency, self.phase, self.offset])
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    out = np.array(arr, dtype=np.float64)
+    out.setflags(write=False)
+    return out
 
 
 def _increasing(name: str, t) -> np.ndarray:

@@ -1,26 +1,30 @@
 """The disk cache of characterised tiles and calibrated ADC ranges.
 
 Characterising a whole model's tiles (:mod:`cimphys.circuits.tile_characterise`: each tile's
-transfer matrix ``T`` and input admittance ``Y`` with every wire, driver and sense resistance)
-takes tens of seconds, so each matrix's ``(T, Y)`` per row block is stored as
-``<cache_dir>/<key>.npz`` (float32: ``sensed`` holds ``T`` (row blocks, tiles, N, M), ``row_g``
-holds ``Y`` (row blocks, tiles, M, M)) with ``key`` the SHA-256 of the weights' bytes, every
-input of the configuration (:meth:`CimConfig.identity`: the tile card's and the device card's
-full contents and every layer-level field), the seed and a format version; the calibrated ADC
-ranges of a whole model are stored next to them (``<key>.ranges.npz``, keyed by the
-configuration, seed, calibration tokens and all weights).
+transfer matrix ``T`` and, for drivers with several levels, its input admittance ``Y``, with
+every wire, driver and sense resistance) takes tens of seconds, so each matrix's ``(T, Y)`` per
+row block is stored as an entry of :mod:`cimphys.cache` (``<cache_dir>/<key>.npz``: key over
+every input, content hash checked on read, atomic writes; a damaged entry is named in a warning
+and recomputed).  The entry holds float32 ``sensed``, ``T`` (row blocks, tiles, N, M), and
+``row_g``, ``Y`` (row blocks, tiles, M, M), or an empty array where binary drivers need no ``Y``.
+:func:`cache_key` covers the weights (dtype, shape, bytes), every input of the configuration
+(:meth:`CimConfig.identity`: the tile card's and the device card's full contents and every
+layer-level field), the seed and :data:`CACHE_VERSION`.  The calibrated ADC ranges of a whole
+model are stored next to them (``<key>.ranges.npz``, keyed by the caller: the configuration,
+seed, calibration tokens and all weights).
 ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ..cache import EntryCache
+from ..cache import cache_key as _entry_key
 from .config import CimConfig
 
 __all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges"]
@@ -38,55 +42,40 @@ def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
 
 
 def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
-    """SHA-256 of the weights, the configuration and the seed."""
-    h = hashlib.sha256()
-    h.update(CACHE_VERSION.encode())
-    h.update(repr(cfg.identity()).encode())
-    h.update(repr(seed).encode())
+    """Key of the tile entry of weights ``w`` under ``cfg`` and ``seed`` (see the module doc).
+
+    Every input of the characterisation enters it: the weights as float32 (what the mapping
+    reads), every input of ``cfg`` (:meth:`CimConfig.identity`, the device card's contents
+    included), and the seed.
+    """
     w = np.ascontiguousarray(w, dtype=np.float32)
-    h.update(repr(w.shape).encode())
-    h.update(w.tobytes())
-    return h.hexdigest()
+    return _entry_key("tiles", CACHE_VERSION, cfg.identity(), seed, w)
 
 
 def load_cached(folder: Path, key: str):
-    """``(sensed, row_g)`` of :attr:`AnalogMatrix.characterised` from the cache, or None."""
-    path = folder / f"{key}.npz"
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as data:
-            return data["sensed"], data["row_g"]
-    except (OSError, KeyError, ValueError):  # a damaged entry is recomputed, never trusted
-        return None
+    """``(T, Y)`` stacks of entry ``key`` (``Y`` empty for binary drivers), or None.
+
+    A damaged or edited entry is named in a :class:`~cimphys.errors.CacheWarning`, deleted and
+    reported as a miss (:class:`cimphys.cache.EntryCache`).
+    """
+    data = EntryCache(folder).load(key, ("sensed", "row_g"))
+    return None if data is None else (data["sensed"], data["row_g"])
 
 
-def save_cached(folder: Path, key: str, sensed: np.ndarray, row_g: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.npz"
-    tmp = folder / f"{key}.{os.getpid()}.part.npz"
-    np.savez(tmp, sensed=sensed, row_g=row_g)
-    tmp.replace(path)
-    return path
+def save_cached(folder: Path, key: str, t: np.ndarray, y: np.ndarray) -> Path | None:
+    """Store ``(T, Y)`` as entry ``key``; None where the folder cannot be written."""
+    return EntryCache(folder).save(key, {"sensed": t, "row_g": y})
 
 
-def save_ranges(folder: Path, key: str, ranges: dict) -> Path:
-    """Store calibrations ``{(op, layer): AnalogMatrix.calibration}`` as ``<key>.ranges.npz``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.ranges.npz"
-    tmp = folder / f"{key}.{os.getpid()}.part.npz"
-    np.savez(tmp, **{f"{op}@{layer}": fs for (op, layer), fs in ranges.items()})
-    tmp.replace(path)
-    return path
+def save_ranges(folder: Path, key: str, ranges: dict) -> Path | None:
+    """Store calibrations ``{(op, layer): array}`` as ``<key>.ranges.npz``."""
+    return EntryCache(folder, ".ranges.npz").save(key, {f"{op}@{layer}": fs for (op, layer), fs in ranges.items()})
 
 
 def load_ranges(folder: Path, key: str):
-    """``{(op, layer): calibration}`` stored by :func:`save_ranges`, or None."""
-    path = folder / f"{key}.ranges.npz"
-    if not path.is_file():
+    """``{(op, layer): array}`` stored by :func:`save_ranges`, or None (checked like every entry,
+    :class:`cimphys.cache.EntryCache`)."""
+    data = EntryCache(folder, ".ranges.npz").load(key)
+    if data is None:
         return None
-    try:
-        with np.load(path) as data:
-            return {(k.split("@")[0], int(k.split("@")[1])): data[k] for k in data.files}
-    except (OSError, KeyError, ValueError):
-        return None
+    return {(k.split("@")[0], int(k.split("@")[1])): v for k, v in data.items()}

@@ -88,7 +88,12 @@ class _Model:
 
     def _check_ids(self, ids, mask):
         vocab = self.t["emb.word"].shape[0]
-        ids = as_array("ids", ids, ndim=2, low=0, high=vocab - 1).astype(np.int64)
+        kind = np.asarray(ids).dtype.kind
+        checked = as_array("ids", ids, ndim=2, low=0, high=vocab - 1)
+        if kind not in "iuf" or (kind == "f" and not np.array_equal(checked, np.round(checked))):
+            raise InputError(f"ids: expected integer token ids, got {np.asarray(ids).dtype} values such as "
+                             f"{np.asarray(ids).ravel()[:3]!r}")
+        ids = checked.astype(np.int64)
         if ids.shape[1] > self.weights.max_length or ids.shape[1] == 0:
             raise InputError(f"ids: sequence length {ids.shape[1]} outside [1, {self.weights.max_length}]")
         mask = np.ones(ids.shape) if mask is None else as_array("mask", mask, shape=ids.shape, low=0, high=1)

@@ -107,7 +107,7 @@ def _expected_bert(cfg: dict) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     out = {
         "emb.word": ("embeddings.word_embeddings.weight", (int(cfg["vocab_size"]), h), False),
         "emb.pos": ("embeddings.position_embeddings.weight", (int(cfg["max_position_embeddings"]), h), False),
-        "emb.type": ("embeddings.token_type_embeddings.weight", (int(cfg.get("type_vocab_size", 2)), h), False),
+        "emb.type": ("embeddings.token_type_embeddings.weight", (int(cfg.get("type_vocab_size") or 2), h), False),
         "emb.ln.g": ("embeddings.LayerNorm.weight", (h,), False),
         "emb.ln.b": ("embeddings.LayerNorm.bias", (h,), False),
     }
@@ -158,6 +158,16 @@ _REQUIRED_CONFIG = {
              "vocab_size", "max_position_embeddings"),
     "gpt2": ("n_embd", "n_layer", "n_head", "vocab_size", "n_positions"),
 }
+_OPTIONAL_SIZES = ("type_vocab_size", "n_inner")
+#: Largest accepted size of each config.json entry: past the largest published models of each
+#: family by 10x or more, so that a typo or a doctored file (1e9 layers) fails before any table
+#: of expected tensors is built.
+_MAX_SIZE = {
+    "hidden_size": 1 << 16, "n_embd": 1 << 16, "intermediate_size": 1 << 18, "n_inner": 1 << 18,
+    "num_hidden_layers": 1024, "n_layer": 1024, "num_attention_heads": 1024, "n_head": 1024,
+    "vocab_size": 1 << 24, "max_position_embeddings": 1 << 20, "n_positions": 1 << 20, "type_vocab_size": 1024,
+}
+_TENSORS_PER_LAYER = {"bert": 16, "gpt2": 12}
 _PREFIXES = {"bert": ("bert.", "model."), "gpt2": ("transformer.", "model.")}
 
 
@@ -169,12 +179,22 @@ def _read_config(folder: Path) -> tuple[str, dict]:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise InputError(f"{path}: expected a JSON object of settings, got a {type(cfg).__name__}")
     arch = str(cfg.get("model_type", "")).lower()
     if arch not in _REQUIRED_CONFIG:
         raise InputError(f"{path}: model_type {cfg.get('model_type')!r} is not supported; expected 'bert' or 'gpt2'")
     missing = [k for k in _REQUIRED_CONFIG[arch] if k not in cfg]
     if missing:
         raise InputError(f"{path}: missing keys {missing} for model_type {arch!r}")
+    for key in (*_REQUIRED_CONFIG[arch], *(k for k in _OPTIONAL_SIZES if cfg.get(k) is not None)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_SIZE[key]:
+            raise InputError(f"{path}: {key} = {value!r}: expected an integer in [1, {_MAX_SIZE[key]}]")
+    hidden, heads = (cfg["hidden_size"], cfg["num_attention_heads"]) if arch == "bert" else (cfg["n_embd"], cfg["n_head"])
+    if hidden % heads:
+        raise InputError(f"{path}: {'hidden_size' if arch == 'bert' else 'n_embd'} = {hidden} is not divisible by "
+                         f"{'num_attention_heads' if arch == 'bert' else 'n_head'} = {heads}")
     return arch, cfg
 
 
@@ -233,6 +253,10 @@ def load_model(folder: str | Path | None = None) -> ModelWeights:
         raw = load_file(str(st_path))
     except Exception as exc:  # safetensors raises its own error types
         raise InputError(f"{st_path}: cannot be read as safetensors ({exc})") from exc
+    n_layers = cfg["num_hidden_layers" if arch == "bert" else "n_layer"]
+    if n_layers * _TENSORS_PER_LAYER[arch] > len(raw):
+        raise InputError(f"{folder / 'config.json'}: {n_layers} layers need {n_layers * _TENSORS_PER_LAYER[arch]} "
+                         f"tensors, but {st_path} holds {len(raw)}")
     expected = _expected_bert(cfg) if arch == "bert" else _expected_gpt2(cfg)
     raw = _strip_prefix(raw, {hf for hf, _, _ in expected.values()}, _PREFIXES[arch])
     tensors = {}

@@ -98,36 +98,36 @@ def test_validate_only_and_bad_folder(folder, tmp_path, capsys):
     assert main(["validate", "--campaigns", str(tmp_path / "missing")]) == 1
 
 
-def test_sweep_command_runs_resumes_and_protects_the_store(tmp_path, monkeypatch, capsys):
-    (tmp_path / "cli_model_h7.py").write_text(
-        "def f(a, b, rng):\n    return {'s': a + b + rng.random()}\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_sweep_command_runs_resumes_and_protects_the_store(tmp_path, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text(textwrap.dedent("""
         [campaign]
         name = "cli"
         [model]
-        function = "cli_model_h7:f"
+        function = "crossbar_adc"
+        parameters = { rows = 4, cols = 3, batch = 2 }
         [axes]
-        a = [1, 2, 3]
-        b = [0.5, 1.5]
+        r_wire = [0.5, 1.0, 2.0]
+        adc_bits = [4, 6]
     """))
     store = tmp_path / "s.zarr"
     args = ["sweep", str(toml), "--store", str(store), "--scheduler", "serial", "--no-progress"]
     assert main(args + ["-o", str(tmp_path / "s.nc")]) == 0
     first = open_sweep(store)
-    assert first.s.shape == (3, 2) and (tmp_path / "s.nc").is_file()
+    assert first.rel_error_rms.shape == (3, 2) and (tmp_path / "s.nc").is_file()
     assert main(args) == 0  # resumes a finished store: same numbers
-    np.testing.assert_array_equal(open_sweep(store).s.values, first.s.values)
+    np.testing.assert_array_equal(open_sweep(store).rel_error_rms.values, first.rel_error_rms.values)
     toml.write_text(toml.read_text().replace('name = "cli"', 'name = "cli"\nseed = 1'))
     assert main(args) == 1
     assert "another sweep" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0
-    assert not np.array_equal(open_sweep(store).s.values, first.s.values)
+    assert not np.array_equal(open_sweep(store).rel_error_rms.values, first.rel_error_rms.values)
     toml.write_text(toml.read_text().replace("[axes]", "[axis]"))
     assert main(args) == 1
     assert "did you mean 'axes'" in capsys.readouterr().err
+    toml.write_text(toml.read_text().replace("[axis]", "[axes]").replace('"crossbar_adc"', '"os:system"'))
+    assert main(args) == 1
+    assert "not a registered model" in capsys.readouterr().err
 
 
 def test_bench_command_runs_a_benchmark_folder(tmp_path, capsys):

@@ -8,7 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimphys.cards import parse_card_bytes, _toml_value
+from cimphys.cards import PLAUSIBLE, _toml_value, parse_card_bytes
 from cimphys.errors import CardError
 
 WHERE = "prop.toml"
@@ -84,7 +84,7 @@ def test_numeric_values_are_range_checked(k, a):
         card = parse_card_bytes(raw.encode(), "device", WHERE, "prop")
     except CardError as exc:
         assert "expected a finite number" in str(exc)
-        assert not (0 < k <= 1 and 0 < a <= 1e3)
+        assert not (PLAUSIBLE["A"][0] <= k <= 1 and 0 < a <= 1e3)  # k in A: the unit's physical floor
     else:
         assert card["k"] == k and card["a"] == a
 
@@ -95,7 +95,9 @@ def test_arbitrary_tables(tables):
     check(toml_document(tables).encode())
 
 
-@settings(max_examples=30, deadline=5000)
+# 20 s: tomllib takes ~1-2 s for a 20000-deep dotted key on a free core and 5.9 s was seen on the
+# shared 2-core machine at load 10 (a flaky DeadlineExceeded at the former 5 s)
+@settings(max_examples=30, deadline=20000)
 @given(st.integers(min_value=1, max_value=20000), st.sampled_from(["[", "{a=", "a."]))
 def test_deep_nesting(depth, opener):
     if opener == "[":

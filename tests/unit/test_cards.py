@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from cimphys.errors import CardError
 from tests.conftest import SINH_CARD
 
 GOOD = SINH_CARD
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse(text: str):
@@ -47,7 +49,7 @@ def test_to_toml_round_trips():
     [
         ("k = 1e-6", "kk = 1e-6", r"unknown key \[parameters\] 'kk'; did you mean 'k'\?"),
         ("k = 1e-6", "k_amp = 1e-6", r"unknown key \[parameters\] 'k_amp'; valid keys: a, k"),
-        ("k = 1e-6", "k = -1e-6", r"test.toml: \[parameters\] k = -1e-06: expected a finite number in \(0, 1\] A"),
+        ("k = 1e-6", "k = -1e-6", r"test.toml: \[parameters\] k = -1e-06: expected a finite number in \[1e-18, 1\] A"),
         ("k = 1e-6", 'k = "1e-6"', r"k = '1e-6': expected a finite number"),
         ("k = 1e-6", "k = nan", r"k = nan: expected a finite number"),
         ("k = 1e-6", "k = inf", r"k = inf: expected a finite number"),
@@ -127,3 +129,45 @@ def test_parameter_kinds(parameter, good, bad):
     for value in bad:
         with pytest.raises(ValueError):
             parameter.check(value)
+
+
+def test_card_digest_follows_values_not_names_or_comments(tmp_path):
+    """card_digest keys caches and sweep stores: every value changes it, comments and paths do not."""
+    from cimphys.cards import card_digest, load_device
+
+    base = card_digest("nandakumar2019_pcm")
+    text = (ROOT / "devices" / "nandakumar2019_pcm.toml").read_text()
+    moved = tmp_path / "elsewhere.toml"
+    moved.write_text(text.replace("# S;", "# siemens;"))
+    assert card_digest(moved) == base
+    card = load_device("nandakumar2019_pcm")
+    checked = 0
+    for key, value in card.parameters.items():
+        changed = [v * 1.001 for v in value] if isinstance(value, (list, tuple)) else value * 1.001
+        try:
+            other = card.with_parameters(**{key: changed})
+        except CardError:  # a change out of the declared range is not a card
+            continue
+        assert card_digest(other) != base, key
+        checked += 1
+    assert checked >= len(card.parameters) - 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "card", "old", "new", "match"),
+    [
+        ("circuit", "circuits/isaac_128x128.toml", "g_max_s = 1e-5", "g_max_s = 1e5", r"g_max_s = 100000.*\[1e-15, 1\] S"),
+        ("device", "devices/kvatinsky2015_vteam_pickett.toml", "r_on = 1000.0", "r_on = 1e-30", r"r_on = 1e-30.*\[0.001, 1e\+15\] ohm"),
+        ("device", "devices/kvatinsky2015_vteam_pickett.toml", "k_off = 0.091", "k_off = 9e40", r"k_off = 9e\+40.*1e\+06\] m/s"),
+    ],
+)
+def test_unit_slips_fail_to_load(tmp_path, kind, card, old, new, match):
+    """Regression (issue 18.8): a tile card with g_max_s = 1e5 S and a device card with
+    r_on = 1e-30 ohm or k_off = 9e40 m/s loaded (checked failing before: no error).  Every
+    parameter is held to the physical window of its unit (cards.PLAUSIBLE)."""
+    text = (ROOT / card).read_text()
+    assert old in text
+    path = tmp_path / "slip.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(CardError, match=match):
+        load_card(path, kind)

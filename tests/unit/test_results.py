@@ -49,3 +49,47 @@ def test_save_refuses_unlabelled_variables(tmp_path):
 def test_open_missing_file(tmp_path):
     with pytest.raises(InputError, match="no such result file"):
         cimphys.open(tmp_path / "absent.nc")
+
+
+def test_concurrent_writers_never_share_a_temporary(tmp_path, rng, monkeypatch):
+    """Regression (issue 18.10): save wrote to the fixed name ``<path>.part``, so two writers
+    of one result clobbered each other's temporary (checked failing before: FileNotFoundError
+    from the second rename, or a file mixing both).  Now each has its own; the survivor is
+    whole and equal to one of the two results."""
+    import threading
+
+    monkeypatch.setattr(cimphys.results, "_engine", lambda: "scipy")  # no HDF5 global lock in the way
+    first, second = labelled(rng), labelled(rng)
+    path = tmp_path / "r.nc"
+    errors = []
+
+    def write(ds):
+        try:
+            for _ in range(15):
+                cimphys.save(ds, path)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(ds,)) for ds in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    back = cimphys.open(path)
+    assert any(np.array_equal(back.i_out.values, ds.i_out.values) for ds in (first, second))
+    assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
+
+
+def test_failed_write_leaves_the_old_result(tmp_path, rng, monkeypatch):
+    ds = labelled(rng)
+    path = cimphys.save(ds, tmp_path / "r.nc")
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", broken)
+    with pytest.raises(OSError, match="disk full"):
+        cimphys.save(ds, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["r.nc"]

@@ -224,3 +224,24 @@ def test_kept_freed_memory_spares_page_faults():
     # page faults per point by default, none kept).
     assert faults["default"] > 10 * 2000, faults
     assert faults["keep"] < faults["default"] / 100, faults
+
+
+def _scaled(v, scale=1.0):
+    return {"y": v * scale}
+
+
+def test_partial_bound_values_enter_the_fingerprint(tmp_path):
+    """Regression (issue 18.3): the fingerprint held only the function's name, so a store
+    computed with functools.partial(f, scale=2) was resumed for scale=3 and mixed old and new
+    points (checked failing before: the second run returned the scale=2 numbers)."""
+    import functools
+
+    store = tmp_path / "s.zarr"
+    first = sweep(functools.partial(_scaled, scale=2.0), store=store, scheduler="serial", v=[1.0, 2.0])
+    assert first.y.values.tolist() == [2.0, 4.0]
+    again = sweep(functools.partial(_scaled, scale=2.0), store=store, scheduler="serial", v=[1.0, 2.0])
+    assert again.y.values.tolist() == [2.0, 4.0]
+    with pytest.raises(InputError, match="another sweep"):
+        sweep(functools.partial(_scaled, scale=3.0), store=store, scheduler="serial", v=[1.0, 2.0])
+    with pytest.raises(InputError, match="cannot be fingerprinted"):
+        sweep(functools.partial(_scaled, scale=object()), store=tmp_path / "t.zarr", scheduler="serial", v=[1.0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -251,3 +253,134 @@ def test_cell_model_goes_through_the_nonlinear_hook(reference_dir):
     assert rel(sol.i_out, d["i_out"]) < 1e-8
     with pytest.raises(InputError, match="linear"):
         xb.transfer_matrix()
+
+
+# -- issue 18: impossible answers, silently coerced or ignored input, memory guards --------------
+@pytest.mark.parametrize("method", ["direct", "block", "auto"])
+@pytest.mark.parametrize(("n", "batch"), [(8, 1), (64, 8)])
+def test_no_node_outside_the_sources_range(method, n, batch):
+    """Regression (issue 18.9): G = 1e20 S with 1 ohm wires passed the residual check with
+    v_bl ~ 1e3 V from a 0.2 V source on the direct and block paths (checked failing before:
+    direct gave 546 V, block 1339 V).  A passive network's nodes lie within its sources' range
+    (maximum principle), so such an answer is refused by the solver (a ConvergenceError naming
+    why); the Crossbar refuses such G earlier still (see the next test)."""
+    from cimphys.circuits.nodal import Network, solve_linear
+
+    g = np.random.default_rng(0).uniform(0.5, 1.0, (n, n)) * 1e20
+    net = Network.build((n, n), 1.0, 1.0)
+    try:
+        v_wl, v_bl, _ = solve_linear(net, g, g, np.zeros_like(g), np.full((batch, n), 0.2), method=method)
+    except cimphys.errors.ConvergenceError as exc:
+        assert "maximum principle" in str(exc)
+        return
+    for v in (v_wl, v_bl):
+        assert v.min() >= -1e-9 * 0.2 and v.max() <= 0.2 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("g_r", [1e7, 1e12, 1e20])
+def test_ill_conditioned_arrays_are_refused(g_r):
+    """Regression (issue 18.9): at G*r = 1e12 the iterative path answered 0.168 V where SuperLU
+    answered 0.197 V, and at 1e20 0 V everywhere, each passing its residual check (checked
+    failing before: no error).  No float64 solve is trustworthy there; Crossbar says so."""
+    g = np.random.default_rng(0).uniform(0.5, 1.0, (8, 8)) * g_r
+    with pytest.raises(InputError, match=r"G\*r = .*GR_MAX.*check the units of G"):
+        Crossbar(g, r_wl=1.0, r_bl=1.0, method="iterative")
+
+
+def test_maximum_principle_holds_on_sound_arrays(rng):
+    """The check never refuses a physical array (the answers it passes are the usual ones)."""
+    g = rng.uniform(1e-6, 1e-4, (32, 24))
+    v = rng.uniform(-0.2, 0.3, (4, 32))
+    for method in ("direct", "iterative", "block"):
+        sol = Crossbar(g, r_wl=2.0, r_bl=2.0, r_driver=10.0, r_sense=5.0, method=method).solve(v)
+        assert sol.v_bl.min() >= v.min() and sol.v_wl.max() <= v.max()
+
+
+def test_caller_array_stays_writable_and_private(rng):
+    """Regression (issue 18.10): Crossbar(G) made the caller's G read-only."""
+    g = rng.uniform(1e-6, 1e-4, (3, 2))
+    xb = Crossbar(g)
+    assert g.flags.writeable
+    g[0, 0] = 5e-5  # the crossbar keeps its own copy
+    assert xb.G[0, 0] != 5e-5 and not xb.G.flags.writeable
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"G": np.full((2, 2), 1e-5 + 0j)}, "real conductances"),
+        ({"G": np.ones((2, 2), dtype=bool)}, "real conductances"),
+        ({"G": np.full((2, 2), 1e-5), "cell": cimphys.devices.SinhCell(k=1e-6, a=2.0)}, "G, cell: give one"),
+        ({"G": np.full((2, 2), 1e-5), "shape": (3, 3)}, "does not match G"),
+        ({"G": None, "cell": cimphys.devices.SinhCell(k=np.full((2, 3), 1e-6), a=2.0), "shape": (3, 3)},
+         "does not match the cell"),
+    ],
+)
+def test_conflicting_or_coerced_inputs_are_refused(kwargs, match):
+    """Regression (issue 18.10): complex and boolean G were coerced, G with cell= and a shape
+    contradicting the cell parameters were ignored (checked failing before: no error)."""
+    with pytest.raises(InputError, match=match):
+        Crossbar(**kwargs)
+
+
+def test_explicit_methods_check_their_memory_before_allocating():
+    """Regression (issue 18.10): method="block" skipped the memory guard (a 1024 x 1024 array grew
+    past 3.2 GB) and method="direct" above the node limit failed with a made-up "missed tol
+    after 1000 iterations, residual nan"."""
+    g = np.broadcast_to(1e-5, (1024, 1024))
+    with pytest.raises(InputError, match=r"method='block'.*GiB.*MAX_BLOCK_BYTES"):
+        Crossbar(g, method="block")
+    big = np.broadcast_to(1e-5, (1024, 1024))
+    with pytest.raises(InputError, match=r"method='direct'.*MAX_DIRECT_NODES"):
+        Crossbar(big, method="direct")
+    from cimphys.circuits.nodal import Network, solve_linear
+
+    net = Network.build((1024, 1024), 1.0, 1.0)
+    with pytest.raises(InputError, match="method='direct'"):
+        solve_linear(net, big, big, np.zeros((1024, 1024)), np.zeros(1024), method="direct")
+
+
+def _npy_renamed(path):
+    with path.open("wb") as handle:
+        np.save(handle, np.ones((2, 2)))
+
+
+def _truncated(path):
+    np.savez(path, G=np.full((8, 8), 1e-5), v_in=np.ones(8))
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _text(path):
+    path.write_text("G = 1e-5\n")
+
+
+def _objects(path):
+    np.savez(path, G=np.array([{"G": 1}], dtype=object), v_in=np.ones(1))
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "match"),
+    [
+        (_npy_renamed, [], r"bad\.npz: not an \.npz archive \(a \.npy array"),
+        (_truncated, [], r"bad\.npz: damaged \.npz"),
+        (_text, [], r"bad\.npz: not an \.npz archive \(not a zip archive"),
+        (_objects, [], r"bad\.npz: holds arrays of Python objects, which are refused"),
+        (None, ["--batch", "0"], r"--batch: expected at least 1 input vector, got 0"),
+        (None, ["--t-read", "-1"], r"--t-read: expected a positive read time"),
+    ],
+)
+def test_cli_bad_input_files_get_one_clear_line(tmp_path, capsys, make, args, match):
+    """Regression (issue 18.10): a .npy renamed .npz, a truncated .npz and a text file gave raw
+    tracebacks (the text one suggesting allow_pickle), --batch 0 a raw error from deep inside
+    (checked failing before: exit through an uncaught exception or the wrong message)."""
+    from cimphys.cli import main
+
+    path = tmp_path / "bad.npz"
+    if make is not None:
+        make(path)
+    else:
+        np.savez(path, G=np.full((2, 2), 1e-5), v_in=np.ones(2))
+    assert main(["crossbar", str(path), *args, "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert "Traceback" not in err and "allow_pickle" not in err

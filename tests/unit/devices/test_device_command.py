@@ -35,7 +35,9 @@ def test_pulses_potentiate_then_depress(tmp_path, capsys):
     ("argv", "message"),
     [(["device", "nandakumar2019_pcm", "--sweep=-1:1:1"], "no state dynamics"),
      (["device", "strukov2008_hp", "--pulses", "1:1e-3:2.5"], "COUNT"),
-     (["device", "strukov2008_hp", "--sweep=1:-1:1"], "v_min")],
+     (["device", "strukov2008_hp", "--sweep=1:-1:1"], "v_min"),
+     # regression (issue 18.10): --substeps was silently ignored with the adaptive methods
+     (["device", "strukov2008_hp", "--sweep=-1:1:1", "--substeps", "4"], "substeps: only the fixed-step methods")],
 )
 def test_errors_are_one_line(argv, message, tmp_path, capsys):
     assert main([*argv, "-o", str(tmp_path)]) == 1

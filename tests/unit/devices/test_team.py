@@ -137,3 +137,16 @@ def test_vectorised_linear_read_equals_scalar_loop_and_reports_bad_cells(rng):
     v[777] = np.nan
     with pytest.raises(InputError, match="^v: "):
         VTEAM(**params).current(v, x)
+
+
+@pytest.mark.parametrize(("change", "match"), [({"r_on": 1e-30}, r"r_on: expected values in \[0.001, 1e\+15\] ohm"),
+                                               ({"k_off": 9e40}, r"k_off: expected values in .*1e\+06\] m/s")])
+def test_direct_construction_refuses_unit_slips(change, match):
+    """Regression (issue 18.8): VTEAM(r_on=1e-30) and k_off = 9e40 were accepted when built
+    directly (the card check did not apply); the unit windows of cards.PLAUSIBLE now do."""
+    from cimphys.cards import load_device
+    from cimphys.devices import VTEAM
+
+    params = dict(load_device("kvatinsky2015_vteam_pickett").parameters)
+    with pytest.raises(InputError, match=match):
+        VTEAM(**{**params, **change})

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from cimphys.errors import InputError
 from cimphys.layers.matmul import DigitalEngine
 from cimphys.layers.sentences import sentences
 from cimphys.layers.tiny import write_tiny_bert, write_tiny_gpt2
@@ -170,3 +171,16 @@ def test_bad_token_ids_rejected(tmp_path):
         model.forward(np.array([[1, 2, 500]]))
     with pytest.raises(InputError, match="sequence length"):
         model.forward(np.ones((1, 40), dtype=int))
+
+
+@pytest.mark.parametrize("ids", [np.array([[1.5, 2.0]]), np.array([[True, False]]), np.array([["1", "2"]])])
+def test_token_ids_must_be_integers(tmp_path, ids):
+    """Regression (issue 18.10): float token ids were truncated to integers without a word."""
+    from cimphys.layers.tiny import write_tiny_gpt2
+    from cimphys.layers.transformer import GPT2Decoder
+    from cimphys.layers.weights import load_model
+
+    model = GPT2Decoder(load_model(write_tiny_gpt2(tmp_path / "g", seed=1)))
+    with pytest.raises(InputError, match="ids: expected"):
+        model.forward(ids)
+    assert model.forward(np.array([[1.0, 2.0]]))[-1].shape[:2] == (1, 2)  # integral floats are ids

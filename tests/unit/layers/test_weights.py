@@ -80,3 +80,43 @@ def test_nonfinite_weights_refused(tmp_path):
     save_file(raw, str(folder / "model.safetensors"))
     with pytest.raises(InputError, match="embeddings.LayerNorm.bias.*non-finite"):
         load_model(folder)
+
+
+def _edit_config(folder, **changes):
+    path = folder / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg.update(changes)
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("writer", "changes", "match"),
+    [
+        (write_tiny_bert, {"num_hidden_layers": 10**9}, r"num_hidden_layers = 1000000000: expected an integer in \[1, 1024\]"),
+        (write_tiny_bert, {"num_hidden_layers": 1000}, r"1000 layers need 16000 tensors, but .*model\.safetensors holds"),
+        (write_tiny_gpt2, {"n_layer": 500}, r"500 layers need 6000 tensors"),
+        (write_tiny_bert, {"num_attention_heads": 5}, r"hidden_size = 32 is not divisible by num_attention_heads = 5"),
+        (write_tiny_gpt2, {"n_head": 3}, r"n_embd = 32 is not divisible by n_head = 3"),
+        (write_tiny_bert, {"hidden_size": 32.0}, r"hidden_size = 32.0: expected an integer"),
+        (write_tiny_bert, {"vocab_size": True}, r"vocab_size = True: expected an integer"),
+        (write_tiny_bert, {"intermediate_size": -4}, r"intermediate_size = -4"),
+        (write_tiny_gpt2, {"n_inner": "128"}, r"n_inner = '128'"),
+    ],
+)
+def test_config_sizes_checked_before_any_table_is_built(tmp_path, writer, changes, match):
+    """Regression (issue 18.6, 18.10): num_hidden_layers = 1e9 spent 118 s and then a MemoryError
+    building the table of expected tensors; heads not dividing hidden passed.  Checked failing
+    before (all but the 1e9 case run; that one ran into the MemoryError of the report)."""
+    folder = writer(tmp_path / "m")
+    _edit_config(folder, **changes)
+    with pytest.raises(InputError, match=match):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"bert"', "3"])
+def test_config_json_must_be_an_object(tmp_path, text):
+    folder = write_tiny_bert(tmp_path / "m")
+    (folder / "config.json").write_text(text)
+    with pytest.raises(InputError, match=r"config\.json: expected a JSON object"):
+        load_model(folder)
