@@ -232,18 +232,24 @@ def test_damaged_weights_file(tiny_folder, tmp_path, cut, flip):
 @settings(max_examples=60, deadline=2000)
 @given(data=st.data())
 def test_tile_key_misses_when_any_config_field_changes(data):
-    """Draw a field of CimConfig (or its Mapping) and a new valid value: the key must change."""
+    """Draw a layer-level field of CimConfig or a number of its tile card, and a new valid value:
+    the key must change."""
     import dataclasses
 
     from cimphys.layers.characterise import cache_key as tile_key
     from cimphys.layers.config import CimConfig
 
-    base = CimConfig(r_wl=1.0, r_bl=0.5)
+    base = CimConfig()
     w = np.arange(12, dtype=np.float32).reshape(3, 4)
-    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(CimConfig) if f.name != "mapping"]
-                                      + [f"mapping.{f.name}" for f in dataclasses.fields(base.mapping)]))
-    owner, name = (base.mapping, field.split(".")[1]) if field.startswith("mapping.") else (base, field)
-    value = getattr(owner, name)
+    numbers = [(t, k) for t, table in [("parameters", base.card.parameters), *base.card.sections.items()]
+               for k, v in table.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    fields = [f.name for f in dataclasses.fields(CimConfig) if f.name != "card"]
+    pick = data.draw(st.sampled_from(fields + [f"{t}.{k}" for t, k in numbers]))
+    if "." in pick:
+        table, name = pick.split(".")
+        value = (base.card.parameters if table == "parameters" else base.card.sections[table])[name]
+    else:
+        table, name, value = None, pick, getattr(base, pick)
     if isinstance(value, bool):
         new = not value
     elif isinstance(value, int):
@@ -252,13 +258,17 @@ def test_tile_key_misses_when_any_config_field_changes(data):
         factor = data.draw(st.floats(1.001, 4.0))
         new = value * factor if value else factor * 1e-9
     else:
-        new = value + "x"
+        new = "p99.9" if name == "adc_calibration" else ("ideal" if value != "ideal" else "device")
     try:
-        changed = dataclasses.replace(owner, **{name: new})
-        cfg = dataclasses.replace(base, mapping=changed) if owner is base.mapping else changed
-    except InputError:
+        if table is None:
+            cfg = dataclasses.replace(base, **{name: new})
+        elif table == "parameters":
+            cfg = base.with_card(base.card.with_parameters(**{name: new}))
+        else:
+            cfg = base.with_card(base.card.with_section(table, **{name: new}))
+    except ValueError:
         assume(False)
-    assert tile_key(w, cfg, 0) != tile_key(w, base, 0), field
+    assert tile_key(w, cfg, 0) != tile_key(w, base, 0), pick
 
 
 # -- killed writers --------------------------------------------------------------------------

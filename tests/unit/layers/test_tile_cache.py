@@ -12,7 +12,6 @@ from cimphys.cards import load_device
 from cimphys.errors import CacheWarning, InputError
 from cimphys.layers.characterise import cache_key, load_cached, load_ranges, save_cached, save_ranges
 from cimphys.layers.config import PROGRAMMING, CimConfig
-from cimphys.layers.mapping import SIGN_SCHEMES, Mapping
 
 ROOT = Path(__file__).resolve().parents[3]
 W = np.random.default_rng(5).standard_normal((6, 4)).astype(np.float32)
@@ -30,44 +29,56 @@ def _perturbed(value, name):
         return [p for p in PROGRAMMING if p != value]
     if name == "adc_calibration":
         return ["p99.9"]
-    if name == "device_card":
-        return ["kvatinsky2013_team"]  # another shipped card
-    if name == "sign":
-        return [s for s in SIGN_SCHEMES if s != value]
-    if isinstance(value, str):
-        return [value + "x"]
     raise AssertionError(f"no perturbation for {name} = {value!r}")
 
 
-def _changes(obj):
-    """One valid changed copy of ``obj`` per dataclass field."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            for sub_name, sub in _changes(value):
-                yield f"{f.name}.{sub_name}", dataclasses.replace(obj, **{f.name: sub})
-            continue
-        for candidate in _perturbed(value, f.name):
-            try:
-                yield f.name, dataclasses.replace(obj, **{f.name: candidate})
-                break
-            except InputError:
-                continue
-        else:
-            raise AssertionError(f"{type(obj).__name__}.{f.name}: no valid perturbation of {value!r}")
-
-
-@pytest.mark.parametrize("base", [CimConfig(), CimConfig(programming="pcm", r_wl=1.0, drift_time=3600.0)])
+@pytest.mark.parametrize("base", [CimConfig(), CimConfig(programming="gaussian", time=3600.0)])
 def test_tile_key_changes_with_every_config_field(base):
-    """Perturb each field of the configuration (and of its mapping): the key must change, so no
-    stored characterisation is ever reused for inputs it was not computed from."""
+    """Perturb each layer-level field of the configuration: the key must change, so no stored
+    characterisation is ever reused for inputs it was not computed from."""
     key = cache_key(W, base, 0)
     names = []
-    for name, changed in _changes(base):
-        assert cache_key(W, changed, 0) != key, f"{name} does not reach the tile cache key"
-        names.append(name)
-    fields = {f.name for f in dataclasses.fields(CimConfig)} - {"mapping"}
-    assert fields | {f"mapping.{f.name}" for f in dataclasses.fields(Mapping)} == set(names)
+    for f in dataclasses.fields(CimConfig):
+        if f.name == "card":
+            continue  # the card's keys: the next test
+        for candidate in _perturbed(getattr(base, f.name), f.name):
+            try:
+                changed = dataclasses.replace(base, **{f.name: candidate})
+            except InputError:
+                continue
+            assert cache_key(W, changed, 0) != key, f"{f.name} does not reach the tile cache key"
+            names.append(f.name)
+            break
+    assert set(names) == {f.name for f in dataclasses.fields(CimConfig)} - {"card"}
+
+
+def test_tile_key_changes_with_every_tile_and_device_card_value(tmp_path):
+    """Each value of the tile card and of the device card it names changes the key."""
+    cfg = CimConfig()
+    key = cache_key(W, cfg, 0)
+    for name, value in cfg.card.parameters.items():
+        if isinstance(value, bool):
+            continue  # differential: a different layout, tested through the mapping
+        changed = cfg.card.with_parameters(**{name: value * 2 if name in ("rows", "cols") else value * 1.01})
+        assert cache_key(W, cfg.with_card(changed), 0) != key, name
+    for table, values in cfg.card.sections.items():
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                try:
+                    changed = cfg.card.with_section(table, **{name: value + 1 if isinstance(value, int) else
+                                                             value * 1.01 + 1e-30})
+                except ValueError:
+                    continue
+                assert cache_key(W, cfg.with_card(changed), 0) != key, f"{table}.{name}"
+    device = tmp_path / "vteam.toml"
+    card = load_device("kvatinsky2015_vteam_pickett")
+    device.write_text(card.to_toml())
+    with_file = cfg.with_card(cfg.card.with_section("device", card=str(device)))
+    key = cache_key(W, with_file, 0)
+    for name, value in card.parameters.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0:
+            device.write_text(card.with_parameters(**{name: value * 1.01}).to_toml())
+            assert cache_key(W, with_file, 0) != key, name
 
 
 def test_tile_key_changes_with_weights_and_seed():
@@ -82,31 +93,18 @@ def test_tile_key_changes_with_weights_and_seed():
 
 
 def test_tile_key_covers_device_card_contents(tmp_path):
-    """Regression (issue 18.4): with programming="pcm" the device card edited in place kept its
-    key (the key held the card's path), so the old tiles were reused.  Checked failing before
-    the fix (equal keys)."""
+    """Regression (issue 18.4): a device card edited in place kept its key (the key held the
+    card's path), so the old tiles were reused.  Checked failing before the fix (equal keys)."""
     card = tmp_path / "pcm.toml"
     text = (ROOT / "devices" / "nandakumar2019_pcm.toml").read_text()
     card.write_text(text)
-    cfg = CimConfig(programming="pcm", device_card=str(card))
+    cfg = CimConfig.from_card("hermes_256x256")
+    cfg = cfg.with_card(cfg.card.with_section("device", card=str(card)))
     key = cache_key(W, cfg, 0)
     card.write_text(text.replace("# S;", "# siemens;"))  # a comment: same numbers, same key
     assert cache_key(W, cfg, 0) == key
     card.write_text(text.replace("g_max = 25e-6", "g_max = 30e-6"))
     assert cache_key(W, cfg, 0) != key
-
-
-def test_tile_key_changes_with_every_device_card_value(tmp_path):
-    """Each parameter of the PCM card, nudged in a copy of the card file, changes the key."""
-    card = load_device("nandakumar2019_pcm")
-    path = tmp_path / "pcm.toml"
-    path.write_text(card.to_toml())
-    cfg = CimConfig(programming="write_verify", device_card=str(path))
-    key = cache_key(W, cfg, 0)
-    for name, value in card.parameters.items():
-        changed = [v * 1.01 for v in value] if isinstance(value, tuple) else value * 1.01
-        path.write_text(card.with_parameters(**{name: changed}).to_toml())
-        assert cache_key(W, cfg, 0) != key, name
 
 
 def test_doctored_tile_entry_is_recomputed(tmp_path):
