@@ -92,7 +92,7 @@ class LlamaTokenizer:
             raise InputError(f"{path}: tokenizer.ggml.pre {pre!r} is not supported; expected one of {sorted(_PRE)}")
         tokens = list(data["tokens"])
         vocab = {t: i for i, t in enumerate(tokens)}
-        merges = [tuple(m.split(" ", 1)) for m in data["merges"]]
+        merges = [tuple(m.split(" ", 1)) for m in data.get("merges") or []]
         tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
         split = [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
         if _PRE[pre]:
