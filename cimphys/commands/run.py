@@ -13,7 +13,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2), "
+                        "or 'smollm2' / a .gguf file / a Llama folder for a decoder LLM (perplexity run)")
+    parser.add_argument("--tokens", type=int, help="decoder LLMs: tokens of the bundled text to score (default all)")
     parser.add_argument("--card", help="circuit card name or path (default: built-in ISAAC-like tile)")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
@@ -150,6 +152,10 @@ def main(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
     weights = load_model(args.model)
+    if weights.arch == "llama":  # decoder LLMs: perplexity of a text instead of sentence embeddings
+        from .run_decoder import run_decoder
+
+        return run_decoder(args, weights, cfg, routing)
     n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
                                                          "qkv"})
     args.model = weights
