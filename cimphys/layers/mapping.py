@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import as_array
 from ..errors import InputError
 
-__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_matrix", "quantise_inputs", "quantise_weights"]
+__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_matrix", "map_q4_1", "quantise_inputs", "quantise_weights"]
 
 SIGN_SCHEMES = ("differential", "offset")
 
@@ -195,6 +195,36 @@ def map_matrix(w, mapping: Mapping) -> MappedMatrix:
     stack = np.stack(planes)  # (slices, rb*rows, cb*cols)
     digits = stack.reshape(m.n_slices, rb, m.rows, cb, m.cols).transpose(1, 3, 0, 2, 4)
     return MappedMatrix(m, (k, n), scale, q, np.ascontiguousarray(digits))
+
+
+def map_q4_1(codes: np.ndarray, scale: np.ndarray, mapping: Mapping) -> MappedMatrix:
+    """One block of 32 input rows of a Q4_1 matrix, its 4-bit codes stored as cell levels exactly.
+
+    ``codes`` (32, N) in 0..15 and the block's step ``scale`` (N,) (llama.cpp's ``d``).  The
+    code is the cell digit itself: one 16-level cell per weight (``cell_bits = 4``,
+    ``n_slices = 1``) in the offset scheme, so the tile computes ``Σ x (code - 8)`` and
+    ``w = d · code + m = d (code - 8) + (8 d + m)``: the caller adds ``(8 d + m) Σ x`` of the
+    block digitally.  ``mapping`` must have ``rows = 32``, ``cell_bits = 4``, ``n_slices = 1``
+    and ``sign = "offset"``.
+    """
+    m = mapping
+    if (m.rows, m.cell_bits, m.n_slices, m.sign) != (32, 4, 1, "offset"):
+        raise InputError(f"mapping: Q4_1 codes need rows=32, cell_bits=4, n_slices=1, sign='offset', got "
+                         f"{(m.rows, m.cell_bits, m.n_slices, m.sign)}")
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[0] != 32 or codes.min() < 0 or codes.max() > 15:
+        raise InputError(f"codes: expected (32, N) integers in 0..15, got shape {codes.shape}")
+    k, n = codes.shape
+    _, cb = m.grid(k, n)
+    wc = m.weight_cols
+    phys = np.zeros((m.rows, cb, m.cols), dtype=np.uint8)
+    u = np.zeros((m.rows, cb * wc), dtype=np.uint8)
+    u[:, :n] = codes
+    phys[:, :, :wc] = u.reshape(m.rows, cb, wc)
+    phys[:, :, m.cols - 1] = 8  # the mid-level reference column
+    digits = phys.transpose(1, 0, 2)[None, :, None]  # (1, cb, 1, rows, cols)
+    q = codes.astype(np.int64) - 8
+    return MappedMatrix(m, (k, n), np.asarray(scale, np.float64), q, np.ascontiguousarray(digits))
 
 
 def quantise_inputs(x, input_bits: int) -> tuple[np.ndarray, np.ndarray]:
