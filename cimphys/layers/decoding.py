@@ -90,6 +90,7 @@ def compare_generation(model, prompt: list[int], n_new: int, engine, *, sampler:
     ds.attrs.update(agreement=float(np.mean(same)) if same else 1.0,
                     first_divergence=int(same.index(False)) if False in same else n,
                     prompt_tokens=len(prompt), text_fp32=model.tokenizer.decode(ref.tokens),
+                    max_writes_per_cell=int(getattr(engine, "max_writes_per_cell", lambda: 0)()),
                     text_cim=model.tokenizer.decode(cim.tokens))
     return ds
 

@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import as_array
 from ..errors import InputError
 
-__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_matrix", "map_q4_1", "quantise_inputs", "quantise_weights"]
+__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_integers", "map_matrix", "map_q4_1", "quantise_inputs", "quantise_weights"]
 
 SIGN_SCHEMES = ("differential", "offset")
 
@@ -163,6 +163,20 @@ def quantise_weights(w, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
 def map_matrix(w, mapping: Mapping) -> MappedMatrix:
     """Quantise ``w`` (K, N), slice it and lay it out on tiles (see the module docstring)."""
     q, scale = quantise_weights(w, mapping)
+    return map_integers(q, scale, mapping)
+
+
+def map_integers(q: np.ndarray, scale: np.ndarray, mapping: Mapping) -> MappedMatrix:
+    """Slice integer weights ``q`` (K, N) (``w = scale[j] q[i, j]``) and lay them out on tiles.
+
+    ``q`` must be within the mapping's range (:func:`quantise_weights`); the KV cache on CIM
+    (:mod:`cimphys.layers.kv_cim`) quantises its rows itself and maps them with this.
+    """
+    b_all = mapping.n_slices * mapping.cell_bits
+    lo, hi = (-(2**b_all - 1), 2**b_all - 1) if mapping.sign == "differential" else (-(2 ** (b_all - 1)),
+                                                                                      2 ** (b_all - 1) - 1)
+    if q.size and (q.min() < lo or q.max() > hi):
+        raise InputError(f"q: integer weights must be in [{lo}, {hi}] for this mapping, got {q.min()}..{q.max()}")
     k, n = q.shape
     m = mapping
     rb, cb = m.grid(k, n)
