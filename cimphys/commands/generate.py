@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--routing", default="", help="e.g. 'qk=analog,av=analog,lm_head=analog'")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
+    parser.add_argument("--kv-cim", action="store_true", help="write the KV cache into CIM arrays (each token's "
+                        "key/value once) and read attention from them; reports writes per cell")
+    parser.add_argument("--q4-codes", action="store_true", help="map the Q4_1 projections' own 4-bit codes onto "
+                        "16-level cells (32-row blocks) instead of re-quantising the dequantised weights (no tile cache)")
     parser.add_argument("--fp32-only", action="store_true", help="generate in float32 only (no tiles)")
     parser.add_argument("--cache-dir", help="tile cache folder (default: $CIMPHYS_CACHE_DIR or ~/.cache/cimphys/tiles)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the tile cache")
@@ -34,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _engine(args, model, progress):
+    from ..errors import InputError
     from ..layers.engine import AnalogEngine
+    from ..layers.kv_cim import KVCimEngine
+    from ..layers.quantised import QuantisedEngine
     from ..layers.routing import Routing
     from .run import _config
 
@@ -45,9 +52,16 @@ def _engine(args, model, progress):
     n_static = model.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down"}) + \
         int(routing.is_analog("lm_head"))
     bar = progress(n_static, "programming tiles").__enter__()
-    eng = AnalogEngine(cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                       on_matrix=lambda op, layer, cached: bar.advance())
-    return eng, bar
+    def advance(op, layer, cached):
+        bar.advance()
+
+    if args.kv_cim and args.q4_codes:
+        raise InputError("--kv-cim and --q4-codes: choose one")
+    if args.q4_codes:
+        return QuantisedEngine(model.weights, cfg, routing, seed=args.seed, on_matrix=advance), bar
+    kind = KVCimEngine if args.kv_cim else AnalogEngine
+    return kind(cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                on_matrix=advance), bar
 
 
 def main(args: argparse.Namespace) -> int:
@@ -91,7 +105,8 @@ def main(args: argparse.Namespace) -> int:
           f"logit cosine to fp32 mean {float(ds.logit_cosine.mean()):.5f}, min {float(ds.logit_cosine.min()):.5f}")
     print(f"energy/generated token {float(e.sum()) * 1e9:.4g} nJ ({parts} nJ)")
     print(f"latency/generated token {lat * 1e6:.4g} us, cell writes/token "
-          f"{float(ds.cell_writes.mean()) if ds.sizes['token'] else 0.0:.4g}; prompt pass "
+          f"{float(ds.cell_writes.mean()) if ds.sizes['token'] else 0.0:.4g} (max writes per KV cell "
+          f"{ds.attrs['max_writes_per_cell']}); prompt pass "
           f"{float(ds.prompt_energy.sum()) * 1e9:.4g} nJ, {float(ds.prompt_latency) * 1e6:.4g} us")
     print(f"wrote {path}")
     return 0
