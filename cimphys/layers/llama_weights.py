@@ -179,7 +179,7 @@ def load_llama_folder(folder: Path, cfg: dict) -> LlamaWeights:
     """A Hugging Face Llama folder (``config.json``, ``model.safetensors``, ``tokenizer.json``)."""
     st_path = folder / SAFETENSORS_FILE
     if not st_path.is_file():
-        raise InputError(f"{st_path}: missing; weights must be in safetensors format")
+        raise InputError(f"{st_path}: missing; the weights of a llama model folder must be in safetensors format")
     for key in ("rope_scaling",):
         if cfg.get(key):
             raise InputError(f"{folder / 'config.json'}: {key} {cfg[key]!r} is not supported")
