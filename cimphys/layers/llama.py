@@ -106,8 +106,8 @@ class LlamaDecoder(_Model):
     Examples
     --------
     >>> model = build_model(load_model("smollm2"))           # doctest: +SKIP
-    >>> ids = model.tokenize(["The capital of France is"])   # doctest: +SKIP
-    >>> states, logits = model.forward(ids, logits=True)      # doctest: +SKIP
+    >>> ids, mask = model.tokenize(["The capital of France is"])   # doctest: +SKIP
+    >>> states, logits = model.forward(ids, mask, logits=True)      # doctest: +SKIP
     """
 
     def __init__(self, weights: LlamaWeights):
@@ -126,16 +126,21 @@ class LlamaDecoder(_Model):
             self._tokenizer = self.weights.tokenizer()
         return self._tokenizer
 
-    def tokenize(self, texts: Sequence[str]) -> np.ndarray:
-        """Token ids (batch, tokens) of equally long encodings (raises otherwise: no padding)."""
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and mask (batch, tokens), right-padded to the longest text (mask 0 on padding).
+
+        ``forward`` takes the pair as it comes: ``model.forward(model.tokenize(texts), logits=True)``.
+        """
         if isinstance(texts, str) or len(texts) == 0:
             raise InputError(f"texts: expected a non-empty list of strings, got {texts!r:.60}")
         enc = [self.tokenizer.encode(t) for t in texts]
-        if len({len(e) for e in enc}) != 1:
-            raise InputError(f"texts: token counts differ ({[len(e) for e in enc]}); run them one at a time")
-        if len(enc[0]) == 0:
+        if min(len(e) for e in enc) == 0:
             raise InputError("texts: a text encodes to no tokens")
-        return np.array(enc, dtype=np.int64)
+        n = max(len(e) for e in enc)
+        pad = self.tokenizer.eos_id or 0
+        ids = np.array([e + [pad] * (n - len(e)) for e in enc], dtype=np.int64)
+        mask = np.array([[1.0] * len(e) + [0.0] * (n - len(e)) for e in enc], dtype=F32)
+        return ids, mask
 
     def new_cache(self) -> KVCache:
         return KVCache(self.n_layers)
@@ -161,7 +166,7 @@ class LlamaDecoder(_Model):
 
         Parameters
         ----------
-        ids : (batch, n) int
+        ids : (batch, n) int, or the ``(ids, mask)`` pair of :meth:`tokenize`
             New tokens; with ``cache`` they follow its ``cache.length`` stored positions.
         mask : (batch, past + n) of 0/1, optional
             Key positions to attend to (padding 0), on top of the causal mask.
@@ -173,6 +178,8 @@ class LlamaDecoder(_Model):
             Read and extended in place (incremental decoding).
         """
         engine = engine or DigitalEngine()
+        if isinstance(ids, tuple) and len(ids) == 2 and mask is None:  # the pair tokenize() returns
+            ids, mask = ids
         past = cache.length if cache is not None else 0
         ids, mask = self._ids(ids, mask, past)
         t = self.t
@@ -201,12 +208,10 @@ class LlamaDecoder(_Model):
         """Additive (batch|1, 1, group·n, past + n) mask: causal, and padding from ``mask``."""
         q_pos = past + np.arange(n)
         k_pos = np.arange(past + n)
-        causal = np.where(k_pos[None, :] > q_pos[:, None], F32(MASK_VALUE), F32(0.0))
-        group = self.n_heads // self.n_kv
-        bias = np.tile(causal, (group, 1))[None, None]
+        blocked = np.tile(k_pos[None, :] > q_pos[:, None], (self.n_heads // self.n_kv, 1))[None, None]
         if mask is not None:
-            bias = np.maximum(bias + ((1.0 - mask) * MASK_VALUE).astype(F32)[:, None, None, :], F32(MASK_VALUE))
-        return bias.astype(F32)
+            blocked = blocked | (mask == 0)[:, None, None, :]
+        return np.where(blocked, F32(MASK_VALUE), F32(0.0)).astype(F32)
 
     def _attend(self, engine, i, h, cos, sin, bias, cache):
         """Grouped-query attention of normed (B, n, hidden) ``h``; returns (B, n, heads·d)."""

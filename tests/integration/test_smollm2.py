@@ -62,7 +62,11 @@ def test_chat_template_as_jinja_renders_it(smollm2):
 
 def test_tokenize_and_forward_entry_point(smollm2):
     """DESIGN.md: build_model(load_model("smollm2")) has tokenize(texts) and forward(ids, logits=True)."""
-    ids = smollm2.tokenize(["The capital of France is"])
-    states, logits = smollm2.forward(ids, logits=True)
-    assert logits.shape == (1, ids.shape[1], 49152) and len(states) == 31
+    ids, mask = smollm2.tokenize(["The capital of France is", "Hello"])
+    assert ids.shape == (2, 5) and mask[1].tolist() == [1, 0, 0, 0, 0]
+    states, logits = smollm2.forward(smollm2.tokenize(["The capital of France is"]), logits=True)
+    assert logits.shape == (1, 5, 49152) and len(states) == 31
     assert smollm2.tokenizer.decode([int(logits[0, -1].argmax())]) == " Paris"
+    # right padding changes nothing before it (causal mask)
+    _, both = smollm2.forward(ids, mask, logits=True)
+    np.testing.assert_allclose(both[1, :1], smollm2.forward(ids[1:, :1], logits=True)[1][0], rtol=0, atol=1e-3)

@@ -194,3 +194,16 @@ def test_tiny_gguf_tokenizer_parses_control_tokens(tmp_path, tiny):
     tok = load_model(write_tiny_llama_gguf(tmp_path / "m.gguf", cfg, t)).tokenizer()
     ids = tok.encode("<|im_start|>ab1<|im_end|>")
     assert ids[0] == 0 and ids[-1] == 1 and tok.decode(ids) == "<|im_start|>ab1<|im_end|>"
+
+
+def test_right_padding_masked(tmp_path, tiny):
+    """A padded batch row gives the unpadded sequence's logits at its real positions."""
+    cfg, t = tiny
+    model = build_model(load_model(write_tiny_llama(tmp_path / "m", cfg, t)))
+    ids = np.stack([IDS, np.r_[IDS[:7], [0] * 5]])
+    mask = np.stack([np.ones(12), np.r_[np.ones(7), np.zeros(5)]])
+    _, both = model.forward((ids, mask), logits=True)
+    _, short = model.forward(IDS[None, :7], logits=True)
+    assert _max_rel(both[1, :7], short[0]) < 1e-5
+    with pytest.raises(InputError, match="mask"):
+        model.forward(ids, mask[:, :5])
