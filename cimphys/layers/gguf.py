@@ -30,6 +30,7 @@ G. Gerganov et al., llama.cpp and the GGUF format, https://github.com/ggml-org/l
 from __future__ import annotations
 
 import importlib.util
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -125,6 +126,9 @@ GGML_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8:
 _SCALARS = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1",
             10: "<u8", 11: "<i8", 12: "<f8"}  # GGUF value types; 8 string, 9 array
 _STRING, _ARRAY, _BOOL = 8, 9, 7
+_STRUCT = {d: struct.Struct(d.replace("u1", "B").replace("i1", "b").replace("u2", "H").replace("i2", "h")
+                            .replace("u4", "I").replace("i4", "i").replace("f4", "f").replace("u8", "Q")
+                            .replace("i8", "q").replace("f8", "d")) for d in set(_SCALARS.values())}
 
 
 @dataclass(frozen=True)
@@ -142,23 +146,33 @@ class _Cursor:
 
     def __init__(self, buf, path: Path):
         self.buf, self.pos, self.path = buf, 0, path
+        self.view = memoryview(buf)
+
+    def _need(self, size: int) -> None:
+        if self.pos + size > len(self.buf):
+            raise InputError(f"{self.path}: truncated GGUF header at byte {self.pos}")
 
     def take(self, dtype: str, n: int = 1) -> np.ndarray:
         size = np.dtype(dtype).itemsize * n
-        if self.pos + size > len(self.buf):
-            raise InputError(f"{self.path}: truncated GGUF header at byte {self.pos}")
+        self._need(size)
         out = np.frombuffer(self.buf, dtype, n, self.pos)
         self.pos += size
         return out
 
     def scalar(self, dtype: str):
-        return self.take(dtype)[0].item()
+        fmt = _STRUCT[dtype]
+        self._need(fmt.size)
+        (v,) = fmt.unpack_from(self.view, self.pos)
+        self.pos += fmt.size
+        return v
 
     def string(self) -> str:
         n = self.scalar("<u8")
-        raw = bytes(self.take("u1", n))
+        self._need(n)
+        raw = self.view[self.pos:self.pos + n]
+        self.pos += n
         try:
-            return raw.decode("utf-8")
+            return str(raw, "utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"{self.path}: a GGUF string at byte {self.pos - n} is not UTF-8") from exc
 
