@@ -15,7 +15,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2), "
                         "or 'smollm2' / a .gguf file / a Llama folder for a decoder LLM (perplexity run)")
-    parser.add_argument("--tokens", type=int, help="decoder LLMs: tokens of the bundled text to score (default all)")
+    parser.add_argument("--tokens", type=int, help="decoder LLMs: tokens of the bundled text to score (default all "
+                        "2990; the analog pass costs ~28 multiply-adds per weight and token, so 256 for a quick look)")
     parser.add_argument("--card", help="circuit card name or path (default: built-in ISAAC-like tile)")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
