@@ -23,6 +23,7 @@ COMMANDS = (
     ("adc", "cimphys.commands.adc", "characterise a card's ADC (IEEE 1241): ENOB, SNDR, INL/DNL, with plots"),
     ("bench", "cimphys.commands.bench", "run the benchmarks of a source checkout and print their tables"),
     ("run", "cimphys.commands.run", "run a transformer's matmuls on CIM tiles; report fidelity, energy, latency"),
+    ("generate", "cimphys.commands.generate", "generate text with a decoder LLM on CIM tiles next to fp32; energy per token"),
     ("device", "cimphys.commands.device", "run a device card under a sweep or pulse train: NetCDF + I-V or G-vs-pulse plot"),
     ("calibrate", "cimphys.commands.calibrate", "fit a device law to measured I-V sweeps; write the card with provenance and a plot"),
     ("export", "cimphys.commands.export", "export a device card in a tile for CrossSim, aihwkit, or as a NetCDF error table"),

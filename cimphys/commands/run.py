@@ -13,7 +13,10 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--model", help="Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2), "
+                        "or 'smollm2' / a .gguf file / a Llama folder for a decoder LLM (perplexity run)")
+    parser.add_argument("--tokens", type=int, help="decoder LLMs: tokens of the bundled text to score (default all "
+                        "2990; the analog pass costs ~28 multiply-adds per weight and token, so 256 for a quick look)")
     parser.add_argument("--card", help="tile card name or path (default: isaac_128x128)")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
@@ -168,6 +171,10 @@ def main(args: argparse.Namespace) -> int:
                 raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
                                  f"{cfg.card_name} ({exc})") from exc
     weights = load_model(args.model)
+    if weights.arch == "llama":  # decoder LLMs: perplexity of a text instead of sentence embeddings
+        from .run_decoder import run_decoder
+
+        return run_decoder(args, weights, cfg, routing)
     n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
                                                          "qkv"})
     args.model = weights

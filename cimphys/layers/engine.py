@@ -45,12 +45,16 @@ __all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats"]
 #: - softmax: max, subtract, exp, row sum, normalise: 9 adds, 8 multiplies;
 #: - layernorm: mean, centre, variance (square, sum), normalise, gain, bias: 4 adds, 3 multiplies;
 #: - gelu_erf: x/sqrt(2), erf, x/2 (1 + erf): 14 adds, 18 multiplies;
-#: - gelu_tanh: c (x + 0.044715 x^3), tanh, x/2 (1 + tanh): 10 adds, 15 multiplies.
+#: - gelu_tanh: c (x + 0.044715 x^3), tanh, x/2 (1 + tanh): 10 adds, 15 multiplies;
+#: - rmsnorm: square and sum, normalise (the row's rsqrt taken once), gain: 1 add, 3 multiplies;
+#: - silu_mul (SwiGLU's SiLU(g)·u): exp(-g), 1 + e, reciprocal by two Newton steps, g·r, ·u:
+#:   9 adds, 13 multiplies.
 #:
 #: Energies per op: :attr:`CimConfig.fp_add_energy`, :attr:`CimConfig.fp_mul_energy`.
-DIGITAL_OP_COUNTS = {"softmax": (9, 8), "layernorm": (4, 3), "gelu_erf": (14, 18), "gelu_tanh": (10, 15)}
+DIGITAL_OP_COUNTS = {"softmax": (9, 8), "layernorm": (4, 3), "gelu_erf": (14, 18), "gelu_tanh": (10, 15),
+                     "rmsnorm": (1, 3), "silu_mul": (9, 13)}
 #: Report names of the digital nonlinearities (both GELU forms are "gelu").
-NONLINEAR_OPS = ("softmax", "layernorm", "gelu")
+NONLINEAR_OPS = ("softmax", "layernorm", "gelu", "rmsnorm", "silu")
 
 
 @dataclass
@@ -298,7 +302,7 @@ class AnalogEngine:
         """Count the digital energy and time of a nonlinearity over ``elements`` values.
 
         ``kind`` is a key of :data:`DIGITAL_OP_COUNTS`; the costs go to the ``digital`` bucket
-        of op ``softmax``, ``layernorm`` or ``gelu`` at ``layer`` (models call this; engines
+        of op ``softmax``, ``layernorm``, ``gelu``, ``rmsnorm`` or ``silu`` at ``layer`` (models call this; engines
         without it count nothing).  Latency: one op per ``digital_mac_time``.
         """
         if kind not in DIGITAL_OP_COUNTS:

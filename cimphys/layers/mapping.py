@@ -39,7 +39,7 @@ import numpy as np
 from ..checks import as_array
 from ..errors import InputError
 
-__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_matrix", "quantise_inputs", "quantise_weights"]
+__all__ = ["Mapping", "MappedMatrix", "input_digits", "map_integers", "map_matrix", "map_q4_1", "quantise_inputs", "quantise_weights"]
 
 SIGN_SCHEMES = ("differential", "offset")
 
@@ -163,6 +163,20 @@ def quantise_weights(w, mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
 def map_matrix(w, mapping: Mapping) -> MappedMatrix:
     """Quantise ``w`` (K, N), slice it and lay it out on tiles (see the module docstring)."""
     q, scale = quantise_weights(w, mapping)
+    return map_integers(q, scale, mapping)
+
+
+def map_integers(q: np.ndarray, scale: np.ndarray, mapping: Mapping) -> MappedMatrix:
+    """Slice integer weights ``q`` (K, N) (``w = scale[j] q[i, j]``) and lay them out on tiles.
+
+    ``q`` must be within the mapping's range (:func:`quantise_weights`); the KV cache on CIM
+    (:mod:`cimphys.layers.kv_cim`) quantises its rows itself and maps them with this.
+    """
+    b_all = mapping.n_slices * mapping.cell_bits
+    lo, hi = (-(2**b_all - 1), 2**b_all - 1) if mapping.sign == "differential" else (-(2 ** (b_all - 1)),
+                                                                                      2 ** (b_all - 1) - 1)
+    if q.size and (q.min() < lo or q.max() > hi):
+        raise InputError(f"q: integer weights must be in [{lo}, {hi}] for this mapping, got {q.min()}..{q.max()}")
     k, n = q.shape
     m = mapping
     rb, cb = m.grid(k, n)
@@ -195,6 +209,36 @@ def map_matrix(w, mapping: Mapping) -> MappedMatrix:
     stack = np.stack(planes)  # (slices, rb*rows, cb*cols)
     digits = stack.reshape(m.n_slices, rb, m.rows, cb, m.cols).transpose(1, 3, 0, 2, 4)
     return MappedMatrix(m, (k, n), scale, q, np.ascontiguousarray(digits))
+
+
+def map_q4_1(codes: np.ndarray, scale: np.ndarray, mapping: Mapping) -> MappedMatrix:
+    """One block of 32 input rows of a Q4_1 matrix, its 4-bit codes stored as cell levels exactly.
+
+    ``codes`` (32, N) in 0..15 and the block's step ``scale`` (N,) (llama.cpp's ``d``).  The
+    code is the cell digit itself: one 16-level cell per weight (``cell_bits = 4``,
+    ``n_slices = 1``) in the offset scheme, so the tile computes ``Σ x (code - 8)`` and
+    ``w = d · code + m = d (code - 8) + (8 d + m)``: the caller adds ``(8 d + m) Σ x`` of the
+    block digitally.  ``mapping`` must have ``rows = 32``, ``cell_bits = 4``, ``n_slices = 1``
+    and ``sign = "offset"``.
+    """
+    m = mapping
+    if (m.rows, m.cell_bits, m.n_slices, m.sign) != (32, 4, 1, "offset"):
+        raise InputError(f"mapping: Q4_1 codes need rows=32, cell_bits=4, n_slices=1, sign='offset', got "
+                         f"{(m.rows, m.cell_bits, m.n_slices, m.sign)}")
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[0] != 32 or codes.min() < 0 or codes.max() > 15:
+        raise InputError(f"codes: expected (32, N) integers in 0..15, got shape {codes.shape}")
+    k, n = codes.shape
+    _, cb = m.grid(k, n)
+    wc = m.weight_cols
+    phys = np.zeros((m.rows, cb, m.cols), dtype=np.uint8)
+    u = np.zeros((m.rows, cb * wc), dtype=np.uint8)
+    u[:, :n] = codes
+    phys[:, :, :wc] = u.reshape(m.rows, cb, wc)
+    phys[:, :, m.cols - 1] = 8  # the mid-level reference column
+    digits = phys.transpose(1, 0, 2)[None, :, None]  # (1, cb, 1, rows, cols)
+    q = codes.astype(np.int64) - 8
+    return MappedMatrix(m, (k, n), np.asarray(scale, np.float64), q, np.ascontiguousarray(digits))
 
 
 def quantise_inputs(x, input_bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -215,6 +215,10 @@ class GPT2Decoder(_Model):
         return states, engine.matmul("lm_head", self.n_layers - 1, states[-1], wte_t, None).astype(F32)
 
 
-def build_model(weights: ModelWeights) -> BertEncoder | GPT2Decoder:
-    """The model class for ``weights.arch``."""
+def build_model(weights: ModelWeights):
+    """The model class for ``weights.arch``: BertEncoder, GPT2Decoder or LlamaDecoder."""
+    if weights.arch == "llama":
+        from .llama import LlamaDecoder
+
+        return LlamaDecoder(weights)
     return BertEncoder(weights) if weights.arch == "bert" else GPT2Decoder(weights)

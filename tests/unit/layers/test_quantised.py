@@ -1,0 +1,80 @@
+"""Q4_1 codes as cell levels: exact with ideal periphery, better than re-quantising the
+dequantised weights onto the same 4-bit cells, and the tiny Q4_1 Llama through the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.errors import InputError
+from cimphys.layers import AnalogEngine, CimConfig, DigitalEngine, build_model, load_model
+from cimphys.layers.analog import AnalogMatrix
+from cimphys.layers.mapping import Mapping, map_matrix, map_q4_1
+from cimphys.layers.quantised import QuantisedEngine, QuantisedMatrix
+from cimphys.layers.tiny_llama import tiny_llama_config, tiny_llama_tensors, write_tiny_llama_gguf
+
+gguf = pytest.importorskip("gguf", reason="pip install gguf (the 'llm' extra of cimphys)")
+
+# 24-bit inputs and ADCs without wires: the only error is input rounding, 2**-23 relative per
+# element, summed over K = 64 terms with cancellation: 1e-5 of the output's scale is ample.
+RTOL_IDEAL = 1e-5
+IDEAL = CimConfig().with_(cols=16, input_bits=24, adc_bits=24)
+
+
+@pytest.fixture(scope="module")
+def q41(tmp_path_factory):
+    cfg = tiny_llama_config()
+    path = write_tiny_llama_gguf(tmp_path_factory.mktemp("q") / "m.gguf", cfg, tiny_llama_tensors(cfg, seed=9),
+                                 qtype="Q4_1")
+    return load_model(path)
+
+
+def _calibrated(am, x):
+    am.calibrate(x)
+    am.clear_calibration_data()
+    return am
+
+
+def test_codes_exact_with_ideal_periphery(q41, rng):
+    qt = q41.quant["blk.0.ffn_down.weight"]  # (out 64, in 96)
+    w = qt.dequantised().T.astype(np.float64)  # (in, out)
+    x = rng.standard_normal((6, w.shape[0]))
+    qm = _calibrated(QuantisedMatrix(qt.codes.T, qt.scale.T, qt.min.T, IDEAL, rng), x)
+    y, costs = qm.matmul(x)
+    ref = x @ w
+    assert np.abs(y - ref).max() / np.abs(ref).max() < RTOL_IDEAL
+    assert costs.digital > 0 and costs.adc > 0 and qm.n_tiles == 3 * 5  # 96/32 blocks x ceil(64/15) tiles
+    # the generic mapping of the dequantised weights onto the same 4-bit cells (sign and 4
+    # magnitude bits would need two cells; one 16-level cell leaves 3 bits of magnitude)
+    one_cell = IDEAL.with_(rows=32, cell_bits=4, n_slices=1, sign="offset")
+    generic = _calibrated(AnalogMatrix(map_matrix(w, one_cell.mapping), one_cell, rng), x)
+    err_generic = np.abs(generic.matmul(x)[0] - ref).max() / np.abs(ref).max()
+    assert err_generic > 100 * RTOL_IDEAL
+
+
+def test_map_q4_1_layout_and_checks():
+    codes = np.arange(32 * 5).reshape(32, 5) % 16
+    mm = map_q4_1(codes, np.ones(5), Mapping(rows=32, cols=8, cell_bits=4, n_slices=1, sign="offset"))
+    assert mm.digits.shape == (1, 1, 1, 32, 8)
+    assert np.array_equal(mm.digits[0, 0, 0, :, :5], codes) and np.all(mm.digits[0, 0, 0, :, 7] == 8)
+    assert np.array_equal(mm.q, codes - 8)
+    with pytest.raises(InputError, match="rows=32"):
+        map_q4_1(codes, np.ones(5), Mapping(rows=64, cols=8, cell_bits=4, n_slices=1, sign="offset"))
+    with pytest.raises(InputError, match="0..15"):
+        map_q4_1(codes + 1, np.ones(5), Mapping(rows=32, cols=8, cell_bits=4, n_slices=1, sign="offset"))
+
+
+def test_tiny_q4_1_llama_on_the_quantised_engine(q41):
+    """Ideal periphery: the whole decoder on code-mapped tiles gives the dequantised model's logits."""
+    model = build_model(q41)
+    ids = np.array([[3, 14, 15, 9, 2, 6, 5, 35]])
+    eng = QuantisedEngine(q41, IDEAL)
+    eng.calibrate(model, ids)
+    _, out = model.forward(ids, engine=eng, logits=True)
+    _, ref = model.forward(ids, engine=DigitalEngine(), logits=True)
+    assert np.abs(out - ref).max() / np.abs(ref).max() < 10 * RTOL_IDEAL  # 2 blocks of 6 products
+    assert all(isinstance(eng.matrices[(op, 0)], QuantisedMatrix) for op in ("query", "ffn_up", "ffn_down"))
+    with pytest.raises(InputError, match="no Q4_1"):
+        QuantisedEngine(load_model(write_tiny_llama_gguf(
+            q41.path.parent / "f32.gguf", tiny_llama_config(), tiny_llama_tensors(tiny_llama_config()))))
+    assert isinstance(eng, AnalogEngine)
