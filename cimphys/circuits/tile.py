@@ -288,8 +288,7 @@ class TileStack:
         s = self.design.subtraction
         i_all, p_src = [], 0.0
         for k, cell in enumerate(self.cells):
-            g = None if self.g is None else self.g[k]
-            xb = Crossbar(g, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
+            xb = Crossbar(None, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
                           r_sense=self.wires.r_sense, cell=cell, shape=self.shape)
             v = vt[min(k, vt.shape[0] - 1)]
             sol = xb.solve(v)
@@ -468,7 +467,7 @@ class Tile(TileStack):
         noise = None if cell_noise is None else tuple(np.asarray(a)[None] for a in cell_noise)
         super().__init__(design, None if g is None else g[None], seeds=[int(seed)],
                          cells=None if cell is None else [cell], characterisation=char, cell_noise=noise)
-        self.crossbar = Crossbar(g, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
+        self.crossbar = Crossbar(None if cell is not None else g, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
                                  r_sense=self.wires.r_sense, cell=cell, shape=self.shape)
 
     @classmethod

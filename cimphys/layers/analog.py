@@ -163,6 +163,15 @@ class AnalogMatrix:
         self._seen: list[list[np.ndarray]] = [[] for _ in range(self.n_rb)]
         self._fit = np.zeros((5,) + shape)  # sums of f t, t t, f u, t u, u u
 
+    @classmethod
+    def program(cls, mapped: MappedMatrix, cfg: CimConfig, rng: np.random.Generator, *, cells=None,
+                characterisation=None) -> AnalogMatrix:
+        """Program ``mapped`` through ``cfg``'s device (:func:`program_matrix`) and seed its tiles,
+        all from ``rng``: the matrix a caller gets from weights and one generator."""
+        programmed = program_matrix(mapped.digits, cfg, rng, cells=cells)
+        seeds = rng.integers(0, 2**62, size=mapped.digits.shape[:3])
+        return cls(mapped, cfg, programmed, seeds, characterisation=characterisation)
+
     def _sinh_cells(self, g: np.ndarray):
         """``I = k sinh(a V)`` cells (``cell_nonlinearity = a > 0``) with ``k = g v_read / sinh(a
         v_read)``: each passes its programmed conductance's current at the full read voltage and

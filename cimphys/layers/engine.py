@@ -341,9 +341,8 @@ class AnalogEngine:
         costs = Costs()
         for bh in range(bsz * heads):
             bi, hi = divmod(bh, heads)
-            mapped = map_matrix(w[bi, hi], self.cfg.mapping)
-            programmed = program_matrix(mapped.digits, self.cfg, rng, cells=self.cells)
-            am = AnalogMatrix(mapped, self.cfg, programmed, rng.integers(0, 2**62, size=mapped.digits.shape[:3]))
+            am = AnalogMatrix.program(map_matrix(w[bi, hi], self.cfg.mapping), self.cfg, rng, cells=self.cells)
+            programmed = am.programmed
             xb = np.asarray(x[bi, hi], np.float64)
             if self.calibrating:
                 am.calibrate(xb, rng)

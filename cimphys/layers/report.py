@@ -13,7 +13,8 @@
 - energy per token position split by array, DAC, sense, ADC, digital and write (the digital
   nonlinearities softmax, LayerNorm and GELU are ops of their own, digital bucket only:
   :data:`~cimphys.layers.engine.DIGITAL_OP_COUNTS`), latency per token, cell writes per token and, when dynamic products are written into arrays, the number
-  of tokens before the cells reach their endurance.
+  of tokens before the cells reach their endurance;
+- the one-off energy and time of programming the static weights (the device model's pulses).
 """
 
 from __future__ import annotations
@@ -109,6 +110,10 @@ def build_report(engine, emb, states, ref_emb, ref_states, mask, *, sentences=No
         "cell_writes_per_token": variable((), writes / tokens, "1", "cells written per token (dynamic ops)"),
         "endurance_tokens": variable((), life, "1",
                                      "tokens until the written cells reach their endurance"),
+        "programming_energy": variable((), engine.programming.write, "J",
+                                       "energy of programming every static weight once (device model's pulses)"),
+        "programming_time": variable((), engine.programming.write_time, "s",
+                                     "time of programming the static weights (matrices one after another)"),
     }
     coords = {"op": list(ops), "layer": np.array(layers), "bucket": list(BUCKETS), "state": np.arange(len(states)),
               "sentence": np.arange(emb.shape[0])}

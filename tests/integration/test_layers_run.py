@@ -13,17 +13,19 @@ from cimphys.results import check_labelled, open as open_result
 
 @pytest.mark.slow
 def test_minilm_short_analog_run():
-    # 256x256 tiles, no wires (and an ideal virtual ground): few tiles and no crossbar solves, so this stays a few seconds;
-    # the wire-resistance chain is exercised on the tiny model (tests/unit/layers/test_engine.py).
-    cfg = CimConfig.from_card("isaac_128x128", rows=256, cols=256, r_wl=0.0, r_bl=0.0, r_sense=0.0)
+    # 256x256 tiles without wires (the TIA's input resistance has a closed form): few tiles and no
+    # crossbar solves, so this stays a few seconds; the VTEAM cells programmed by write-verify.  The
+    # wire-resistance chain is exercised on the tiny model (tests/unit/layers/test_engine.py).
+    cfg = CimConfig.from_card("isaac_128x128", rows=256, cols=256, r_wire=0.0)
     ds = run_model(sentences=4, config=cfg, calibration=["The weather was calm and clear all day.", "He sold his old car to a neighbour."],
                    use_cache=False)
     check_labelled(ds)
     assert ds.sizes["layer"] == 6 and int(ds.tile_count) > 0
-    # 9-bit weights, 8-bit inputs and ADCs: products keep > 20 dB, embeddings stay close to fp32
-    assert float(ds.matmul_snr.min()) > 20.0
-    assert float(ds.embedding_cosine.min()) > 0.97
+    # 9-bit weights, 8-bit inputs and ADCs, write-verified cells: products keep > 15 dB, embeddings stay close
+    assert float(ds.matmul_snr.min()) > 15.0
+    assert float(ds.embedding_cosine.min()) > 0.95
     assert float(ds.energy_total_per_token) > 0 and float(ds.latency_per_token) > 0
+    assert ds.attrs["device_card"] == "kvatinsky2015_vteam_pickett" and float(ds.programming_energy) > 0
 
 
 @pytest.fixture(scope="module")
