@@ -44,7 +44,8 @@ def _config(args):
         from ..errors import InputError
 
         raise InputError("--card: no tile card given and the default card is not installed")
-    changes = {"input_bits": args.input_bits, "time": args.time, "temperature": args.temperature}
+    changes = {"input_bits": args.input_bits, "time": getattr(args, "time", 0.0),
+               "temperature": getattr(args, "temperature", 300.0)}
     if args.adc_bits is not None:
         changes["adc_bits"] = args.adc_bits
     if args.wire_r is not None:

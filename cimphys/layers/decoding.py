@@ -39,8 +39,13 @@ def totals(engine) -> np.ndarray:
     return out
 
 
-def calibrate(model, engine, text: str = CONSTITUTION, n_tokens: int = CALIBRATION_TOKENS) -> None:
-    """Set the engine's ADC ranges on the first ``n_tokens`` tokens of ``text``."""
+def calibrate(model, engine, text: str | None = None, n_tokens: int = CALIBRATION_TOKENS) -> None:
+    """Set the engine's ADC ranges on the first ``n_tokens`` tokens of ``text`` (default: the
+    bundled calibration sentences, :data:`cimphys.layers.sentences.CALIBRATION`, which are
+    neither the scored text nor a prompt: ranges set on evaluated inputs would be an oracle)."""
+    from .sentences import CALIBRATION
+
+    text = " ".join(CALIBRATION) if text is None else text
     ids = np.array([model.tokenizer.encode(text)[:n_tokens]])
     engine.calibrate(model, ids)
     engine.reset_stats()

@@ -10,11 +10,14 @@ one column per position) and V (one row per position, head size columns):
   earlier positions never change;
 - a cell is written when its target level changes (erased cells sit at level 0 = ``g_min``; a
   new tile's reference column is written once); it keeps its programmed conductance (and its
-  programming error) afterwards.  Write energy ``write_energy`` per cell, write time
-  ``write_time`` per row (rows one after another, tiles in parallel), and writes per cell
-  counted over the generation (:meth:`KVCimEngine.max_writes_per_cell` against ``endurance``);
-- reads go through the tile chain of the card (transfer matrices of the written tiles, wire
-  resistance included), the ADC ranges calibrated on each call's own reads.
+  programming error) afterwards.  With a device card the cells are programmed by its model
+  (:func:`~cimphys.layers.analog.program_matrix`) and a write costs the model's mean pulse
+  energy and time per programmed cell (the layer's assumed figures without one); rows are
+  written one after another, tiles in parallel; writes per cell are counted over the generation
+  (:meth:`KVCimEngine.max_writes_per_cell` against ``endurance``);
+- reads go through the tile chain of the card (:class:`~cimphys.circuits.tile.TileStack` of
+  the written tiles, wire resistance and the cells' read noise included), the ADC range of each
+  (op, layer) set from the calibration pass (other text), never from the call's own reads.
 
 Re-characterising the written tiles at every step (one crossbar solve per tile) is what makes
 this slow with wires: about 4 tiles per block and KV head per generated token.
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analog import AnalogMatrix, Costs, program_conductances
+from .analog import AnalogMatrix, Costs, ProgrammedMatrix, program_matrix
 from .engine import AnalogEngine
 from .mapping import map_integers
 from .routing import Routing
@@ -101,17 +104,26 @@ class KVCimEngine(AnalogEngine):
         g = _pad(old.g, shape) if keep else np.zeros(shape)
         writes = _pad(old.writes, shape) if keep else np.zeros(shape, np.int64)
         changed = mapped.digits != prev
-        g[changed] = program_conductances(mapped.digits[changed], self.cfg, rng)
+        programmed = program_matrix(mapped.digits, self.cfg.with_(time=0.0), rng, cells=self.cells)
+        g[changed] = programmed.g[changed]
         g[~changed & (prev == 0) & (g == 0)] = self.cfg.g_min  # erased cells never written
         writes += changed
         rows_written = changed.any(axis=4).sum(axis=3).max() if changed.any() else 0
         arr = _KVArray(w.copy(), q, scale, mapped.digits, g, writes)
         self.kv[key] = arr
-        return arr, int(changed.sum()), float(rows_written) * self.cfg.write_time
+        cells = int(changed.sum())
+        per_cell = programmed.write_energy / max(programmed.cell_writes, 1)
+        per_row = programmed.write_time / shape[3]  # rows one after another: mean time of one row
+        self._write_energy = cells * per_cell
+        return arr, cells, float(rows_written) * per_row
 
-    def _dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, stats) -> np.ndarray:
+    def _dynamic(self, op: str, layer: int, x: np.ndarray, w: np.ndarray, stats) -> np.ndarray | None:
         k = self._calls[(op, layer)]
         self._calls[(op, layer)] += 1
+        if not self.calibrating and (op, layer) not in self._dynamic_range:
+            from ..errors import InputError
+
+            raise InputError(f"{op} of layer {layer}: no ADC range for the KV arrays; calibrate the engine first")
         rng, read_rng = self._rng(op, layer, 2, k), self._rng(op, layer, 1, k)
         bsz, heads, n, _ = x.shape
         out = np.empty(x.shape[:-1] + (w.shape[-1],), np.float32)
@@ -121,18 +133,29 @@ class KVCimEngine(AnalogEngine):
             bi, hi = divmod(bh, heads)
             arr, cells, t_write = self._array((op, layer, bi, hi), op, np.asarray(w[bi, hi], np.float64), rng)
             mapped = map_integers(arr.q, arr.scale if op == "qk" else np.ones(arr.q.shape[1]), self.cfg.mapping)
-            am = AnalogMatrix(mapped, self.cfg, rng, g=arr.g)
+            noise = None
+            if self.cells is not None and self.cfg.cell_read_noise:
+                noise = self.cells.read_noise(arr.g, temperature=self.cfg.temperature, time=self.cfg.time)
+            am = AnalogMatrix(mapped, self.cfg, ProgrammedMatrix(arr.g, noise, 1.0, 0.0, 0.0, 0),
+                              read_rng.integers(0, 2**62, size=mapped.digits.shape[:3]))
             xb = np.asarray(x[bi, hi], np.float64)
             if op == "av":
                 xb = xb * arr.scale[None, :]  # s_t p_t: the value row's scale applied before the DAC
-            am.calibrate(xb)
-            am.clear_calibration_data()
-            y, c = am.matmul(xb, read_rng)
+            if self.calibrating:
+                am.calibrate(xb, rng)
+                self._dynamic_range[(op, layer)] = max(self._dynamic_range.get((op, layer), 0.0), am.observed_peak())
+                continue
+            for stack in am.stacks:
+                stack.set_symmetric_range(self._dynamic_range[(op, layer)])
+            y, c = am.matmul(xb)
             out[bi, hi] = y
             c.cell_writes = cells
-            c.write = cells * self.cfg.write_energy
+            c.write = self._write_energy
             costs.add(c)
             write_time = max(write_time, t_write)  # the heads' arrays are written in parallel
+        if self.calibrating:
+            self.kv.clear()  # the calibration text's cache is not the generation's
+            return None
         costs.write_time = write_time
         costs.latency += write_time
         costs.rows = bsz * n

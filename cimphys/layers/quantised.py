@@ -31,7 +31,7 @@ from .engine import AnalogEngine
 from .gguf import QK
 from .mapping import map_q4_1
 
-__all__ = ["QuantisedEngine", "QuantisedMatrix", "q4_1_sources"]
+__all__ = ["QuantisedEngine", "QuantisedMatrix", "offset_config", "q4_1_sources"]
 
 
 class QuantisedMatrix:
@@ -48,18 +48,20 @@ class QuantisedMatrix:
         Programming draws.
     """
 
-    def __init__(self, codes, scale, mins, cfg, rng):
+    def __init__(self, codes, scale, mins, cfg, rng, cells=None):
         k, n = codes.shape
         if k % QK or scale.shape != (k // QK, n) or mins.shape != scale.shape:
             raise InputError(f"codes: expected (K, N) with K a multiple of {QK} and (K/32, N) scales, got "
                              f"{codes.shape}, {scale.shape}, {mins.shape}")
-        self.cfg = cfg.with_(rows=QK, cell_bits=4, n_slices=1, sign="offset")
+        self.cfg = offset_config(cfg)
         self.shape = (k, n)
         self.offset = (8.0 * scale + mins).astype(np.float64)  # (K/32, N)
-        self.blocks = [AnalogMatrix(map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], self.cfg.mapping), self.cfg, rng)
-                       for b in range(k // QK)]
+        self.blocks = [AnalogMatrix.program(map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], self.cfg.mapping),
+                                            self.cfg, rng, cells=cells) for b in range(k // QK)]
         self.mapped = self.blocks[0].mapped
-        self.characterised = None  # not cached
+        self.programming = Costs(write=sum(a.programmed.write_energy for a in self.blocks),
+                                 write_time=sum(a.programmed.write_time for a in self.blocks),
+                                 cell_writes=sum(a.programmed.cell_writes for a in self.blocks))
 
     @property
     def n_tiles(self) -> int:
@@ -69,14 +71,14 @@ class QuantisedMatrix:
     def calibrated(self) -> bool:
         return all(a.calibrated for a in self.blocks)
 
-    def calibrate(self, x) -> None:
+    def calibrate(self, x, rng: np.random.Generator) -> None:
         x = np.asarray(x, np.float64)
         for b, a in enumerate(self.blocks):
-            a.calibrate(x[:, b * QK:(b + 1) * QK])
+            a.calibrate(x[:, b * QK:(b + 1) * QK], rng)
 
-    def clear_calibration_data(self) -> None:
+    def finish_calibration(self) -> None:
         for a in self.blocks:
-            a.clear_calibration_data()
+            a.finish_calibration()
 
     @property
     def calibration(self):
@@ -86,21 +88,33 @@ class QuantisedMatrix:
         for a, c in zip(self.blocks, stacked):
             a.set_calibration(c)
 
-    def matmul(self, x, rng: np.random.Generator | None = None) -> tuple[np.ndarray, Costs]:
+    def matmul(self, x) -> tuple[np.ndarray, Costs]:
         """``x @ w`` (batch, N): the blocks' analog partial sums plus the digital min terms."""
         x = np.asarray(x, np.float64)
         costs = Costs()
         y = np.zeros((x.shape[0], self.shape[1]))
         for b, a in enumerate(self.blocks):
-            yb, c = a.matmul(x[:, b * QK:(b + 1) * QK], rng)
+            yb, c = a.matmul(x[:, b * QK:(b + 1) * QK])
             y += yb
             costs.add(c)
         costs.rows = x.shape[0]
         sums = x.reshape(x.shape[0], -1, QK).sum(axis=2)  # (batch, K/32)
         y += sums @ self.offset
         macs = float(x.shape[0]) * self.offset.size
-        costs.digital += macs * self.cfg.digital_mac_energy + x.size * self.cfg.digital_add_energy
+        costs.digital += macs * self.cfg.digital_mac_energy + x.size * self.cfg.fp_add_energy
         return y, costs
+
+
+def offset_config(cfg):
+    """``cfg`` on 32-row tiles with one 4-bit cell per weight and offset encoding: a differential
+    card is read single-ended, its pair sense amplifiers subtracting the reference column instead."""
+    out = cfg.with_(rows=QK, cell_bits=4, n_slices=1)
+    if out.design.differential:
+        card = out.card.with_parameters(differential=False)
+        if out.design.mode == "pair":
+            card = card.with_section("sense", mode="reference")
+        out = out.with_card(card)
+    return out
 
 
 def q4_1_sources(weights) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -154,10 +168,11 @@ class QuantisedEngine(AnalogEngine):
         key = (op, layer)
         if name is None or key in self.matrices:
             return super().matrix(op, layer, w)
-        am = QuantisedMatrix(*self.sources[name], self.cfg, self._rng(op, layer, 0))
+        am = QuantisedMatrix(*self.sources[name], self.cfg, self._rng(op, layer, 0), cells=self.cells)
         if key in self._ranges:
             am.set_calibration(self._ranges[key])
         self.matrices[key] = am
+        self.programming.add(am.programming)
         if self.on_matrix is not None:
             self.on_matrix(op, layer, False)
         return am

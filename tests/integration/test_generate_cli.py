@@ -16,9 +16,10 @@ pytest.importorskip("gguf", reason="pip install gguf (the 'llm' extra of cimphys
 def small_tiles(monkeypatch):
     """32x32 tiles without wire resistance instead of the default card: no tile solves (the
     plumbing is under test here; the tile physics in tests/unit/layers)."""
-    from cimphys.layers import CimConfig
+    import cimphys.commands.run as run_command
 
-    monkeypatch.setattr("cimphys.commands.run._default_config", lambda: CimConfig().with_(rows=32, cols=32))
+    real = run_command._config
+    monkeypatch.setattr(run_command, "_config", lambda args: real(args).with_(rows=32, cols=32, r_wire=0.0))
 
 
 @pytest.fixture(scope="module")

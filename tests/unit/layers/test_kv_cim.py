@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cimphys.layers import AnalogEngine, CimConfig, DigitalEngine, Routing, build_model, load_model
+from cimphys.layers import AnalogEngine, DigitalEngine, Routing, build_model, load_model
 from cimphys.layers.kv_cim import KVCimEngine
 from cimphys.layers.mapping import map_integers
 from cimphys.layers.tiny_llama import tiny_llama_config, tiny_llama_tensors, write_tiny_llama
+from small_cards import config
 
-CFG = CimConfig().with_(rows=16, cols=16)
+CFG = config(16, 16, differential=True)
 PROMPT = [3, 14, 15, 9, 2, 6]
 
 

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 from cimphys.errors import InputError
-from cimphys.layers import AnalogEngine, CimConfig, DigitalEngine, build_model, load_model
+from cimphys.layers import AnalogEngine, DigitalEngine, build_model, load_model
 from cimphys.layers.analog import AnalogMatrix
 from cimphys.layers.mapping import Mapping, map_matrix, map_q4_1
 from cimphys.layers.quantised import QuantisedEngine, QuantisedMatrix
 from cimphys.layers.tiny_llama import tiny_llama_config, tiny_llama_tensors, write_tiny_llama_gguf
+from small_cards import config
 
 gguf = pytest.importorskip("gguf", reason="pip install gguf (the 'llm' extra of cimphys)")
 
-# 24-bit inputs and ADCs without wires: the only error is input rounding, 2**-23 relative per
-# element, summed over K = 64 terms with cancellation: 1e-5 of the output's scale is ample.
-RTOL_IDEAL = 1e-5
-IDEAL = CimConfig().with_(cols=16, input_bits=24, adc_bits=24)
+# 24-bit inputs, 16-bit ideal ADCs over calibrated ranges, no wires, ideal cells: each read is
+# quantised to ~2^-15 of its range, kept relative by the binary shift-add: 1e-4 of the output.
+RTOL_IDEAL = 1e-4
+IDEAL = config(32, 16, input_bits=24, adc_bits=16)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,8 @@ def q41(tmp_path_factory):
 
 
 def _calibrated(am, x):
-    am.calibrate(x)
-    am.clear_calibration_data()
+    am.calibrate(x, np.random.default_rng(0))
+    am.finish_calibration()
     return am
 
 
@@ -46,8 +47,8 @@ def test_codes_exact_with_ideal_periphery(q41, rng):
     assert costs.digital > 0 and costs.adc > 0 and qm.n_tiles == 3 * 5  # 96/32 blocks x ceil(64/15) tiles
     # the generic mapping of the dequantised weights onto the same 4-bit cells (sign and 4
     # magnitude bits would need two cells; one 16-level cell leaves 3 bits of magnitude)
-    one_cell = IDEAL.with_(rows=32, cell_bits=4, n_slices=1, sign="offset")
-    generic = _calibrated(AnalogMatrix(map_matrix(w, one_cell.mapping), one_cell, rng), x)
+    one_cell = IDEAL.with_(rows=32, cell_bits=4, n_slices=1)
+    generic = _calibrated(AnalogMatrix.program(map_matrix(w, one_cell.mapping), one_cell, rng), x)
     err_generic = np.abs(generic.matmul(x)[0] - ref).max() / np.abs(ref).max()
     assert err_generic > 100 * RTOL_IDEAL
 
@@ -72,7 +73,9 @@ def test_tiny_q4_1_llama_on_the_quantised_engine(q41):
     eng.calibrate(model, ids)
     _, out = model.forward(ids, engine=eng, logits=True)
     _, ref = model.forward(ids, engine=DigitalEngine(), logits=True)
-    assert np.abs(out - ref).max() / np.abs(ref).max() < 10 * RTOL_IDEAL  # 2 blocks of 6 products
+    # 2 blocks of 6 products, each with ~3e-5 relative ADC rounding, compounded through RMSNorm and
+    # softmax (measured 1.1e-3): 5e-3
+    assert np.abs(out - ref).max() / np.abs(ref).max() < 5e-3
     assert all(isinstance(eng.matrices[(op, 0)], QuantisedMatrix) for op in ("query", "ffn_up", "ffn_down"))
     with pytest.raises(InputError, match="no Q4_1"):
         QuantisedEngine(load_model(write_tiny_llama_gguf(
