@@ -59,14 +59,15 @@ def test_tile_key_changes_with_every_tile_and_device_card_value(tmp_path):
     for name, value in cfg.card.parameters.items():
         if isinstance(value, bool):
             continue  # differential: a different layout, tested through the mapping
-        changed = cfg.card.with_parameters(**{name: value * 2 if name in ("rows", "cols") else value * 1.01})
+        changed = cfg.card.with_parameters(**{name: value * 2 if name in ("rows", "cols") else
+                                              (value * 1.01 if value else 0.5)})
         assert cache_key(W, cfg.with_card(changed), 0) != key, name
     for table, values in cfg.card.sections.items():
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 try:
                     changed = cfg.card.with_section(table, **{name: value + 1 if isinstance(value, int) else
-                                                             value * 1.01 + 1e-30})
+                                                             (value * 1.01 if value else 1e-3)})
                 except ValueError:
                     continue
                 assert cache_key(W, cfg.with_card(changed), 0) != key, f"{table}.{name}"
