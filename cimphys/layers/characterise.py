@@ -5,7 +5,7 @@ transfer matrix ``T`` and, for drivers with several levels, its input admittance
 every wire, driver and sense resistance) takes tens of seconds, so each matrix's ``(T, Y)`` per
 row block is stored as an entry of :mod:`cimphys.cache` (``<cache_dir>/<key>.npz``: key over
 every input, content hash checked on read, atomic writes; a damaged entry is named in a warning
-and recomputed).  The entry holds float32 ``sensed``, ``T`` (row blocks, tiles, N, M), and
+and recomputed).  The entry holds float64 (so that a run from the cache equals one without it, bit for bit) ``sensed``, ``T`` (row blocks, tiles, N, M), and
 ``row_g``, ``Y`` (row blocks, tiles, M, M), or an empty array where binary drivers need no ``Y``.
 :func:`cache_key` covers the weights (dtype, shape, bytes), every input of the configuration
 (:meth:`CimConfig.identity`: the tile card's and the device card's full contents and every

@@ -203,8 +203,9 @@ class AnalogEngine:
     def _save(self, key: str | None, am: AnalogMatrix) -> None:
         if key is not None:
             t, y = zip(*am.characterisation)
-            y = np.zeros(0, np.float32) if y[0] is None else np.stack(y).astype(np.float32)
-            save_cached(self.cache_dir, key, np.stack(t).astype(np.float32), y)
+            # float64: a run from the cache gives the numbers of a run without it, bit for bit
+            y = np.zeros(0) if y[0] is None else np.stack(y)
+            save_cached(self.cache_dir, key, np.stack(t), y)
 
     def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
         """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""

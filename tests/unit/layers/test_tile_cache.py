@@ -12,6 +12,7 @@ from cimphys.cards import load_device
 from cimphys.errors import CacheWarning, InputError
 from cimphys.layers.characterise import cache_key, load_cached, load_ranges, save_cached, save_ranges
 from cimphys.layers.config import PROGRAMMING, CimConfig
+from small_cards import config
 
 ROOT = Path(__file__).resolve().parents[3]
 W = np.random.default_rng(5).standard_normal((6, 4)).astype(np.float32)
@@ -59,8 +60,8 @@ def test_tile_key_changes_with_every_tile_and_device_card_value(tmp_path):
     for name, value in cfg.card.parameters.items():
         if isinstance(value, bool):
             continue  # differential: a different layout, tested through the mapping
-        changed = cfg.card.with_parameters(**{name: value * 2 if name in ("rows", "cols") else
-                                              (value * 1.01 if value else 0.5)})
+        new = value + 1 if isinstance(value, int) else (value * 1.01 if value else 0.5)
+        changed = cfg.card.with_parameters(**{name: new})
         assert cache_key(W, cfg.with_card(changed), 0) != key, name
     for table, values in cfg.card.sections.items():
         for name, value in values.items():
@@ -153,7 +154,7 @@ def tiny_run(tmp_path_factory):
     model = BertEncoder(load_model(write_tiny_bert(tmp_path_factory.mktemp("bert"), seed=11)))
     ids = np.random.default_rng(7).integers(1, 100, size=(3, 8))
     mask = np.ones(ids.shape, dtype=np.float32)
-    cfg = CimConfig(r_wl=1.0, r_bl=1.0).with_(rows=16, cols=16)
+    cfg = config(16, 16, r_wire=1.0)
 
     def embed(**cache):
         eng = AnalogEngine(cfg, seed=0, **cache)
