@@ -79,6 +79,8 @@ def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib
     import numpy as np
 
+    from ..results import replacing
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -89,7 +91,8 @@ def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
         draw(ax)
         fig.tight_layout()
         written.append(out / name)
-        fig.savefig(written[-1], dpi=120)
+        with replacing(written[-1]) as tmp:  # a killed run leaves no half-written PNG
+            fig.savefig(tmp, dpi=120, format="png")
         plt.close(fig)
 
     def layer_error(ax):

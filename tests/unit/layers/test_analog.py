@@ -121,3 +121,34 @@ def test_config_is_the_card_plus_layer_choices():
         cfg.with_(sense_noise=1.0)
     with pytest.raises(InputError, match="programming"):
         CimConfig(programming="pcm")
+
+
+@pytest.mark.parametrize("table,key,values", [
+    ("dac", "mismatch_sigma", (0.0, 0.05, 0.2)),
+    ("sense", "offset_sigma_v", (0.0, 0.01, 0.04)),
+    ("sense", "noise_v_rms", (0.0, 0.01, 0.04)),
+    ("adc", "noise_lsb", (0.0, 1.0, 4.0)),
+    ("adc", "gain_error", (0.0, 0.05, 0.2)),
+])
+def test_each_periphery_effect_grows_with_its_magnitude(rng, table, key, values):
+    """Mean product error over seeds (common random numbers) grows with each effect's magnitude."""
+    w, x = rng.standard_normal((30, 10)), rng.standard_normal((6, 30))
+    errs = []
+    for value in values:
+        cfg = config(16, 12, adc_bits=10, column_gain_calibration=False,
+                     sections={table: {key: value}, **({"dac": {"bits": 2, key: value}} if table == "dac" else {})})
+        errs.append(np.mean([product_error(cfg, w, x, seed=s)[1] for s in (0, 1, 2)]))
+    assert errs[0] < errs[1] < errs[2], errs
+
+
+def test_device_effects_grow_with_their_magnitude(rng):
+    """Programming spread and the time after programming (PCM drift, without the digital
+    compensation) make the product worse, and more so as they grow."""
+    w, x = rng.standard_normal((30, 10)), rng.standard_normal((6, 30))
+    spread = [np.mean([product_error(config(16, 12, adc_bits=10, programming="gaussian", programming_sigma=s),
+                                     w, x, seed=k)[1] for k in (0, 1, 2)]) for s in (0.0, 0.01, 0.04)]
+    assert spread[0] < spread[1] < spread[2], spread
+    pcm = config(16, 12, adc_bits=10, device="nandakumar2019_pcm", column_gain_calibration=False,
+                 drift_compensation=False, cell_read_noise=False, programming="ideal")
+    drift = [np.mean([product_error(pcm.with_(time=t), w, x, seed=k)[1] for k in (0, 1)]) for t in (0.0, 1e3, 1e7)]
+    assert drift[0] < drift[1] < drift[2], drift
