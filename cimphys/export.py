@@ -140,7 +140,13 @@ def _cards(device, circuit, rows, cols):
     if cols is not None:
         step = 2 if circuit["differential"] else 1
         changes["cols"] = int(as_scalar("cols", cols, low=step, high=circuit["cols"])) // step * step
-    return device, (circuit.with_parameters(**changes) if changes else circuit)
+    circuit = circuit.with_parameters(**changes) if changes else circuit
+    if circuit.sections.get("sense", {}).get("mode") == "reference":
+        # The exported error model is of weights in every column, each column read on its own:
+        # aihwkit and CrossSim have no reference column.  The card's reference subtraction is
+        # how the layer adapter reads its offset encoding; here every column is a weight column.
+        circuit = circuit.with_section("sense", mode="column")
+    return device, circuit
 
 
 def _bandwidth(tile: Card) -> float:
