@@ -20,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", help="tile card name or path (default: isaac_128x128)")
     parser.add_argument("--adc-bits", type=int, help="ADC resolution (overrides the card)")
     parser.add_argument("--wire-r", type=float, help="word- and bit-line resistance per cell segment, ohm")
-    parser.add_argument("--time", type=float, default=0.0,
+    parser.add_argument("--time", dest="read_time", type=float, default=0.0,
                         help="seconds after programming at which the model is read (drift, retention; default 0)")
-    parser.add_argument("--temperature", type=float, default=300.0, help="cell temperature during reads, K (default 300)")
+    parser.add_argument("--temperature", dest="cell_temperature", type=float, default=300.0,
+                        help="cell temperature during reads, K (default 300)")
     parser.add_argument("--sentences", type=int, help="number of bundled sentences to encode (default: all 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of programming and read noise (default 0)")
     parser.add_argument("--input-bits", type=int, default=8, help="activation resolution incl. sign (default 8)")
@@ -44,8 +45,8 @@ def _config(args):
         from ..errors import InputError
 
         raise InputError("--card: no tile card given and the default card is not installed")
-    changes = {"input_bits": args.input_bits, "time": getattr(args, "time", 0.0),
-               "temperature": getattr(args, "temperature", 300.0)}
+    changes = {"input_bits": args.input_bits, "time": getattr(args, "read_time", 0.0),
+               "temperature": getattr(args, "cell_temperature", 300.0)}
     if args.adc_bits is not None:
         changes["adc_bits"] = args.adc_bits
     if args.wire_r is not None:

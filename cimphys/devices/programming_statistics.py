@@ -290,6 +290,11 @@ def programming_window(card: Card, model, v_read: float) -> tuple[np.ndarray, np
     lo, hi = (float(np.min(b)) for b in model.state_bounds)
     states = np.linspace(lo, hi, 4097)
     g = _chord(model, v_read, states)
+    # a model whose physics clips its state (Stanford-PKU: the integrated gap may run past the
+    # gap the current sees) has flat ends: the programmable states are between them
+    moving = np.flatnonzero(np.diff(g) != 0.0)
+    if moving.size:
+        states, g = states[moving[0]:moving[-1] + 2], g[moving[0]:moving[-1] + 2]
     if np.all(np.diff(g) < 0):
         states, g = states[::-1], g[::-1]
     if not np.all(np.diff(g) > 0):

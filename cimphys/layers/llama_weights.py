@@ -206,4 +206,6 @@ def read_llama_config(path: Path) -> dict:
         cfg = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    if not isinstance(cfg, dict):
+        return None  # not an object: the generic reader names the file and what it expected
     return cfg if str(cfg.get("model_type", "")).lower() == "llama" else None

@@ -99,13 +99,16 @@ def test_uncalibrated_matrix_refuses(rng):
 @pytest.mark.slow
 def test_nonlinear_cells_through_newton(rng):
     w, x = rng.standard_normal((12, 6)), rng.standard_normal((4, 12))
-    base = config(16, 8, adc_bits=12, n_slices=1, cell_bits=6)
+    # a near-ideal virtual ground (TIA gain 1e12: input resistance 1e-7 ohm), so that every
+    # selected cell sees v_read itself
+    ground = {"sense": {"gain": 1e12}}
+    base = config(16, 8, adc_bits=12, n_slices=1, cell_bits=6, sections=ground)
     linear = product_error(base, w, x)[0]
     # 1-bit DACs and no wires: every selected cell sees exactly v_read, where k sinh(a v_read) = g v_read
     same = product_error(base.with_(cell_nonlinearity=10.0), w, x)[0]
     np.testing.assert_allclose(same, linear, rtol=1e-6, atol=1e-9 * np.abs(linear).max())
     # 2-bit DACs: cells at v_read/3 and 2v_read/3 pass less than g v, more so as a grows
-    two = config(16, 8, adc_bits=12, n_slices=1, cell_bits=6, sections={"dac": {"bits": 2}})
+    two = config(16, 8, adc_bits=12, n_slices=1, cell_bits=6, sections={"dac": {"bits": 2}, **ground})
     errs = [product_error(two.with_(cell_nonlinearity=a), w, x)[1] for a in (1e-3, 8.0, 20.0)]
     assert errs[0] < errs[1] < errs[2], errs
 

@@ -83,7 +83,9 @@ def test_error_grows_monotonically_with_wire_resistance(tiny, batch, tmp_path):
     # seeds vary the sense-amplifier noise; ideal programming lets the seeds share characterised tiles
     ids, mask = batch
     ref = _embed(tiny, ids, mask, DigitalEngine())
-    base = config(adc_bits=10, n_slices=1, cell_bits=6, sections={"sense": {"noise_v_rms": 2e-4}})
+    # without the column-gain calibration, which would absorb the wires' mean attenuation
+    base = config(adc_bits=10, n_slices=1, cell_bits=6, sections={"sense": {"noise_v_rms": 2e-4}},
+                  column_gain_calibration=False)
     errs = []
     for r in (0.0, 10.0, 40.0, 160.0):
         cfg = base.with_(r_wire=r)
