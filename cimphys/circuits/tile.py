@@ -93,7 +93,9 @@ class TileStack:
     cell_noise : (ndarray, ndarray, ndarray), optional
         The cells' read-noise coefficients per tile: thermal ``(tiles, M, N)`` A**2, shot
         ``(tiles, M, N)`` A**2/V and 1/f ``(tiles, M, N)`` A**2/V**2; on every read column ``j``
-        gets a Gaussian current of variance ``sum_i thermal + |v_i| shot + v_i**2 flicker``.
+        gets a Gaussian current of variance ``sum_i thermal + |v_i| shot + v_i**2 flicker``
+        (for drives of 0 or ``V``, and pulse widths whose cell conducts at ``V`` for a fraction
+        ``v_i / V`` of the read, ``sum_i thermal + v_i (shot + V flicker)``).
     """
 
     def __init__(self, card, conductances, *, seeds=0, cells=None, characterisation=None, cell_noise=None):
@@ -270,8 +272,14 @@ class TileStack:
         noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
             if current_noise is not None else self._cell_noise
         if noise is not None:
-            var = noise[0][:, None, :] + np.matmul(np.abs(vt), noise[1]) + np.matmul(vt * vt, noise[2])
-            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:]) for g in gens])
+            if self.linear and binary:
+                # every drive is 0 or V (or V for a fraction v/V of the read, PWM): |v| shot and
+                # v**2 flicker are both v (shot + V flicker), one product instead of two
+                var = noise[0][:, None, :] + np.matmul(vt, noise[1] + peak * noise[2])
+            else:
+                var = noise[0][:, None, :] + np.matmul(np.abs(vt), noise[1]) + np.matmul(vt * vt, noise[2])
+            # float32 normals: half the cost of the largest draw of a run, far finer than any ADC
+            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:], dtype=np.float32) for g in gens])
         i = np.ascontiguousarray(i.transpose(1, 0, 2))  # (batch, tiles, C)
         sense_noise = None
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
