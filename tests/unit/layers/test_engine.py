@@ -245,3 +245,16 @@ def test_dropped_queue_leaves_a_working_engine(tiny, batch):
     assert eng._pool is None and not eng._pending
     eng.calibrate(tiny, ids[:2], mask[:2])  # queues again and collects everything
     assert len(eng.matrices) == 6 * tiny.n_layers and eng._pool is None
+
+
+def test_range_cache_key_covers_every_config_input(tiny, batch):
+    """Regression (issue 18.2): the ADC-range cache key left out column_gain_calibration, so a run
+    with it off reused the gains of a run with it on (cosine 0.990 from the cache, 0.051 fresh).
+    The key is now over CimConfig.identity(): every layer field and both cards' contents."""
+    ids, mask = batch
+    base = config()
+    key = AnalogEngine(base, seed=0, cache_dir="unused")._calibration_key(tiny, ids, mask)
+    for changed in (base.with_(column_gain_calibration=False), base.with_(adc_calibration="p99.9"),
+                    base.with_(cell_bits=3), base.with_card(base.card.with_section("sense", power_w=2e-6))):
+        assert AnalogEngine(changed, seed=0, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
+    assert AnalogEngine(base, seed=1, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
