@@ -100,70 +100,40 @@ def _transpose(a, out):
 
 
 @jit(error_model="numpy")
-def _factor_wl(dT, dw, gwT, cp, ip):
-    """Thomas factors of every word line with cell stamps, all in the transposed ``(N, M)``
-    layout: the recurrence runs along the columns with the M word lines innermost, so one
-    column step of all the lines is one contiguous loop that vectorises (a loop along one line
-    would wait on each division).  ``cp`` is minus the super-diagonal over the pivot."""
-    n, m = dT.shape
-    for j in range(n):
-        for i in range(m):
-            piv = dT[j, i] + dw[j, i]
-            if j > 0:
-                piv -= gwT[j, i] * cp[j - 1, i]
-            ip[j, i] = 1.0 / piv
-        if j < n - 1:
-            for i in range(m):
-                cp[j, i] = gwT[j + 1, i] * ip[j, i]
+def _factor_lines(d, dd, g, cp, ip):
+    """Thomas factors of every line at once, the lines innermost: ``d, dd (K, L)`` the diagonal
+    (stamp and wire parts) of L tridiagonal systems of K unknowns along axis 0, ``g`` the wire
+    conductance coupling unknown k to k-1.  One step along the lines is one contiguous loop over
+    the L lines, which vectorises (a loop along one line would wait on each division).  ``cp``
+    is minus the super-diagonal over the pivot.  Word lines run in the transposed ``(N, M)``
+    layout, bit lines in ``(M, N)``."""
+    k_len, n_lines = d.shape
+    for k in range(k_len):
+        for i in range(n_lines):
+            piv = d[k, i] + dd[k, i]
+            if k > 0:
+                piv -= g[k, i] * cp[k - 1, i]
+            ip[k, i] = 1.0 / piv
+        if k < k_len - 1:
+            for i in range(n_lines):
+                cp[k, i] = g[k + 1, i] * ip[k, i]
         else:
-            for i in range(m):
-                cp[j, i] = 0.0
+            for i in range(n_lines):
+                cp[k, i] = 0.0
 
 
 @jit(error_model="numpy")
-def _solve_wl(r, gwT, cp, ip, z):
-    """``z = W^-1 r`` for every word line, transposed ``(N, M)`` layout (see :func:`_factor_wl`)."""
-    n, m = r.shape
-    for i in range(m):
+def _solve_lines(r, g, cp, ip, z):
+    """``z = L^-1 r`` for every line of :func:`_factor_lines`, the same layout."""
+    k_len, n_lines = r.shape
+    for i in range(n_lines):
         z[0, i] = r[0, i] * ip[0, i]
-    for j in range(1, n):
-        for i in range(m):
-            z[j, i] = (r[j, i] + gwT[j, i] * z[j - 1, i]) * ip[j, i]
-    for j in range(n - 2, -1, -1):
-        for i in range(m):
-            z[j, i] += cp[j, i] * z[j + 1, i]
-
-
-@jit(error_model="numpy")
-def _factor_bl(d, db, gb, cp, ip):
-    """Thomas factors of every bit line (along the rows), all columns at once."""
-    m, n = d.shape
-    for i in range(m):
-        for j in range(n):
-            piv = d[i, j] + db[i, j]
-            if i > 0:
-                piv -= gb[i, j] * cp[i - 1, j]
-            ip[i, j] = 1.0 / piv
-        if i < m - 1:
-            for j in range(n):
-                cp[i, j] = gb[i + 1, j] * ip[i, j]
-        else:
-            for j in range(n):
-                cp[i, j] = 0.0
-
-
-@jit(error_model="numpy")
-def _solve_bl(r, gb, cp, ip, z):
-    """``z = B^-1 r`` for every bit line."""
-    m, n = r.shape
-    for j in range(n):
-        z[0, j] = r[0, j] * ip[0, j]
-    for i in range(1, m):
-        for j in range(n):
-            z[i, j] = (r[i, j] + gb[i, j] * z[i - 1, j]) * ip[i, j]
-    for i in range(m - 2, -1, -1):
-        for j in range(n):
-            z[i, j] += cp[i, j] * z[i + 1, j]
+    for k in range(1, k_len):
+        for i in range(n_lines):
+            z[k, i] = (r[k, i] + g[k, i] * z[k - 1, i]) * ip[k, i]
+    for k in range(k_len - 2, -1, -1):
+        for i in range(n_lines):
+            z[k, i] += cp[k, i] * z[k + 1, i]
 
 
 @jit(error_model="numpy")
@@ -174,7 +144,7 @@ def _schur_apply(p, d, db, gb, gwT, wcp, wip, u, uT, wT, w, q):
         for j in range(n):
             u[i, j] = d[i, j] * p[i, j]
     _transpose(u, uT)
-    _solve_wl(uT, gwT, wcp, wip, wT)
+    _solve_lines(uT, gwT, wcp, wip, wT)
     _transpose(wT, w)
     for i in range(m):
         for j in range(n):
@@ -197,8 +167,8 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
     wcp, wip, dT, uT, wT = np.empty((n, m)), np.empty((n, m)), np.empty((n, m)), np.empty((n, m)), np.empty((n, m))
     bcp, bip = np.empty((m, n)), np.empty((m, n))
     _transpose(d, dT)
-    _factor_wl(dT, dw, gw, wcp, wip)
-    _factor_bl(d, db, gb, bcp, bip)
+    _factor_lines(dT, dw, gw, wcp, wip)
+    _factor_lines(d, db, gb, bcp, bip)
     fw, f = np.empty((m, n)), np.empty((m, n))
     u, w = np.empty((m, n)), np.empty((m, n))
     scale = 0.0
@@ -212,7 +182,7 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
         scale = max(scale, abs(vend[j]))
     scale = max(scale, 1e-300)
     _transpose(fw, uT)
-    _solve_wl(uT, gw, wcp, wip, wT)  # W^-1 f_w
+    _solve_lines(uT, gw, wcp, wip, wT)  # W^-1 f_w
     _transpose(wT, w)
     for i in range(m):
         for j in range(n):
@@ -227,7 +197,7 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
     for i in range(m):
         for j in range(n):
             r[i, j] = f[i, j] - q[i, j]
-    _solve_bl(r, gb, bcp, bip, z)
+    _solve_lines(r, gb, bcp, bip, z)
     rz = 0.0
     for i in range(m):
         for j in range(n):
@@ -260,7 +230,7 @@ def _one(d, c, v_in, y, x, gw, gw_lo, gw_hi, gb, gb_lo, gb_hi, vend, dw, db, tol
                 y[i, j] += alpha * p[i, j]
                 t[i, j] += alpha * w[i, j]  # w = W^-1 D p from this iteration's product
                 r[i, j] -= alpha * q[i, j]
-        _solve_bl(r, gb, bcp, bip, z)
+        _solve_lines(r, gb, bcp, bip, z)
         rz_new = 0.0
         for i in range(m):
             for j in range(n):
