@@ -130,16 +130,9 @@ edits = st.lists(st.tuples(st.sampled_from(["flip", "cut", "append", "zero"]), s
                            st.integers(1, 255)), min_size=1, max_size=3)
 
 
-@FAST
-@given(edits=edits)
-def test_damaged_entry_is_never_used(tmp_path, edits):
-    """Flip, cut, zero or append bytes anywhere in an entry: the read returns exactly what was
-    stored (the edit missed every checked byte, e.g. the zip's padding) or None with a warning
-    naming the file -- never other numbers."""
-    cache = EntryCache(tempfile.mkdtemp(dir=tmp_path))
-    key = cache_key("fuzz")
-    path = cache.save(key, STORED)
-    raw = bytearray(path.read_bytes())
+def damaged(data: bytes, edits) -> bytes:
+    """``data`` after ``edits``: (op, where, value) flips, cuts, zeroed runs or appended bytes."""
+    raw = bytearray(data)
     for op, where, value in edits:
         i = where % max(len(raw), 1)
         if op == "flip" and raw:
@@ -150,6 +143,19 @@ def test_damaged_entry_is_never_used(tmp_path, edits):
             raw[i:i + value] = bytes(len(raw[i:i + value]))
         else:
             raw += bytes([value]) * (where % 64 + 1)
+    return bytes(raw)
+
+
+@FAST
+@given(edits=edits)
+def test_damaged_entry_is_never_used(tmp_path, edits):
+    """Flip, cut, zero or append bytes anywhere in an entry: the read returns exactly what was
+    stored (the edit missed every checked byte, e.g. the zip's padding) or None with a warning
+    naming the file -- never other numbers."""
+    cache = EntryCache(tempfile.mkdtemp(dir=tmp_path))
+    key = cache_key("fuzz")
+    path = cache.save(key, STORED)
+    raw = damaged(path.read_bytes(), edits)
     assume(bytes(raw) != path.read_bytes())
     path.write_bytes(bytes(raw))
     got, warned = _load_quietly(cache, key)
@@ -321,18 +327,7 @@ def test_crossbar_command_on_arbitrary_npz(tmp_path, capsys, edits, body):
     path = folder / "in.npz"
     if body is None:
         np.savez(path, G=np.full((3, 2), 1e-5), v_in=np.full(3, 0.2))
-        raw = bytearray(path.read_bytes())
-        for op, where, value in edits:
-            i = where % max(len(raw), 1)
-            if op == "flip" and raw:
-                raw[i] ^= value
-            elif op == "cut":
-                del raw[i:]
-            elif op == "zero" and raw:
-                raw[i:i + value] = bytes(len(raw[i:i + value]))
-            else:
-                raw += bytes([value]) * (where % 64 + 1)
-        path.write_bytes(bytes(raw))
+        path.write_bytes(damaged(path.read_bytes(), edits))
     else:
         path.write_bytes(body)
     capsys.readouterr()
