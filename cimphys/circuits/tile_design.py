@@ -31,7 +31,7 @@ from ..cards import Card, ModelSpec, Parameter, load_circuit, register_model
 from ..checks import as_array
 from ..errors import CardError, InputError
 from .adc import ADC, ADC_PARAMETERS
-from .dac import DAC_PARAMETERS
+from .dac import DAC, DAC_PARAMETERS
 from .energy import ENERGY_PARAMETERS, EnergyModel
 from .sense import SENSE_PARAMETERS, sense_from_parameters
 from .tile_characterise import Wires
@@ -111,6 +111,8 @@ class TileDesign:
         The card's ``[dac]``, ``[sense]``, ``[adc]`` tables with defaults.
     energy_table, device : dict
         ``[energy]`` and ``[device]`` with defaults.
+    binary_drivers : bool
+        Every word line is driven to 0 V or one common level (see :meth:`_binary_drivers`).
     """
 
     card: Card
@@ -137,10 +139,20 @@ class TileDesign:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "subtraction", _subtraction(mode, values["cols"], values["differential"]))
+        object.__setattr__(self, "binary_drivers", self._binary_drivers())
         if values["sense"]["kind"] == "integrator" and values["sense"]["t_int_s"] > p["t_read_s"] * (1 + 1e-12):
             raise CardError(f"{card.name}: [sense] t_int_s = {values['sense']['t_int_s']!r} s: an integrator cannot "
                             f"integrate longer than the read, t_read_s = {p['t_read_s']!r} s")
         _check_full_scale(card, self)
+
+    def _binary_drivers(self) -> bool:
+        """Whether every word line is driven to 0 V or one common level ``V`` (1-bit DACs without
+        mismatch, or pulse widths at ``v_read``): the sources then deliver ``V sum_j i_out[j]``
+        (pulse widths: over the charge-equivalent voltages), and no input admittance is needed."""
+        if self.dac["kind"] == "pwm":  # every pulse is 0 V or v_read, whatever its width
+            return True
+        dac = DAC.from_parameters(self.dac, v_max=self.v_read, t_read=self.t_read, drivers=self.rows)
+        return dac.identical and dac.levels.size == 2 and dac.levels[0] == 0.0
 
     # ------------------------------------------------------------------ what the card gives
     @property
@@ -197,18 +209,6 @@ class TileDesign:
     def r_sense(self) -> float:
         """The sense amplifier's input resistance, solved with the array (ohm)."""
         return float(self.sense_amplifier().r_sense)
-
-    @property
-    def binary_drivers(self) -> bool:
-        """Whether every word line is driven to 0 V or one common level ``V`` (1-bit DACs without
-        mismatch, or pulse widths at ``v_read``): the sources then deliver ``V sum_j i_out[j]``
-        (pulse widths: over the charge-equivalent voltages), and no input admittance is needed."""
-        from .dac import DAC
-
-        if self.dac["kind"] == "pwm":  # every pulse is 0 V or v_read, whatever its width
-            return True
-        dac = DAC.from_parameters(self.dac, v_max=self.v_read, t_read=self.t_read, drivers=self.rows)
-        return dac.identical and dac.levels.size == 2 and dac.levels[0] == 0.0
 
     @property
     def wires(self) -> Wires:

@@ -147,6 +147,7 @@ class AnalogEngine:
         self._dynamic_range: dict[tuple[str, int], float] = {}  # (op, layer) -> ADC half range (V)
         self._pending: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (w, mapped, programmed, seeds, pending, key)
         self._pool: CharacterisationPool | None = None
+        self._loaded: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (cache key, characterisation)
         self._cells = None
 
     # -- programming ------------------------------------------------------------------------
@@ -225,7 +226,9 @@ class AnalogEngine:
         else:
             mapped, programmed, seeds = self._program(op, layer, w)
             ckey = self._cache_key(op, layer, w)
-            cached = char = self._load(ckey, mapped.digits.shape[0])
+            loaded = self._loaded.pop(key, None)  # read by program() already
+            cached = char = loaded[1] if loaded is not None and loaded[0] == ckey else self._load(
+                ckey, mapped.digits.shape[0])
             self.cache_hits += cached is not None
         am = AnalogMatrix(mapped, self.cfg, programmed, seeds, characterisation=char)
         if cached is None:
@@ -259,10 +262,13 @@ class AnalogEngine:
             key = (op, layer)
             if key in self.matrices or key in self._pending:
                 continue
+            if not self._solves:
+                continue  # nothing to solve
             ckey = self._cache_key(op, layer, w)
-            if not self._solves or (ckey is not None and
-                                    self._load(ckey, 1 + (w.shape[0] - 1) // self.cfg.mapping.rows) is not None):
-                continue  # nothing to solve, or in the cache: matrix() loads it when first used
+            char = None if ckey is None else self._load(ckey, 1 + (w.shape[0] - 1) // self.cfg.mapping.rows)
+            if char is not None:
+                self._loaded[key] = (ckey, char)  # matrix() takes it when first used
+                continue
             mapped, programmed, seeds = self._program(op, layer, w)
             if self._pool is None:
                 self._pool = CharacterisationPool(self.cfg.design.wires, not self.cfg.design.binary_drivers)
