@@ -96,6 +96,7 @@ class CimConfig:
                 self.adc_calibration[1:])):
             raise InputError(f"adc_calibration: expected 'max' or 'pNN.N', got {self.adc_calibration!r}")
         self.mapping  # noqa: B018 - checks cell_bits, n_slices, input_bits against the card
+        self.device_card  # noqa: B018 - a [device] card that does not load fails here, not mid-run
 
     # ------------------------------------------------------------------ derived from the card
     @property
