@@ -178,11 +178,6 @@ class TileStack:
         return self._char
 
     @property
-    def needs_admittance(self) -> bool:
-        """Whether the characterisation must include ``Y`` (drivers with several levels)."""
-        return not self.binary_drivers
-
-    @property
     def characterisation(self) -> tuple[np.ndarray, np.ndarray]:
         """``(T (tiles, N, M), Y (tiles, M, M))`` in S, computed once (linear cells only)."""
         return self._characterised()

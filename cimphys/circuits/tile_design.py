@@ -165,11 +165,6 @@ class TileDesign:
         return self.subtraction.shape[0]
 
     @property
-    def outputs(self) -> int:
-        """Output columns per tile: channels, or pairs of channels subtracted digitally."""
-        return self.channels // 2 if self.differential and self.mode == "column" else self.channels
-
-    @property
     def g_min(self) -> float:
         return float(self.card["g_min_s"])
 
