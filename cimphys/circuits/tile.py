@@ -203,14 +203,14 @@ class TileStack:
             thermal, shot = (as_array(f"current_noise {k}", a, low=0.0, shape=lead + s) for k, a, s in
                              zip(names, parts, ((n,), (m, n))))
             flicker = np.zeros(lead + (m, n))
-            thermal = thermal[..., None, :] * (np.arange(m) == 0)[:, None]  # the column total on row 0
         elif len(parts) == 3:
             thermal, shot, flicker = (as_array(f"cell_noise {k}", a, low=0.0, shape=lead + (m, n))
                                       for k, a in zip(names, parts))
+            thermal = thermal.sum(axis=-2)  # per column
         else:
             raise InputError("current_noise: expected a pair (thermal (N,), shot (M, N)) of variances")
         s2 = np.abs(self.design.subtraction).T  # variances add through the subtraction
-        folded = (thermal.sum(axis=-2) @ s2, shot @ s2, flicker @ s2)
+        folded = (thermal @ s2, shot @ s2, flicker @ s2)
         return folded if stacked else tuple(a[None] for a in folded)
 
     # ----------------------------------------------------------------- the analog part
