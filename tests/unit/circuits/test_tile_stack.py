@@ -106,3 +106,29 @@ def test_stack_inputs_are_checked():
         card(sense={"mode": "pair"}) and TileStack(card(sense={"mode": "pair"}), np.zeros((1, 12, 8)))
     with pytest.raises(CardError, match="units of g_max_s"):
         Tile(card({"g_max_s": 0.9}), None, cell=object())
+
+
+def test_pulse_width_inputs_against_the_pulse_by_pulse_charge(rng):
+    """A PWM tile (integrator sensing, wires): its codes are the integer product of an ideal chain
+    with the charge-equivalent drive, and its array energy is V times the charge the pulses
+    deliver, slot by slot (cimphys.circuits.dac.pulse_width_charge, one solve per active set)."""
+    from cimphys.circuits.crossbar import Crossbar
+    from cimphys.circuits.dac import pulse_width_charge
+
+    bits, t_read = 3, 7e-8
+    c = card({"r_wire_per_cell_ohm": 3.0, "t_read_s": t_read}, dac={"kind": "pwm", "bits": bits, "mismatch_sigma": 0.0},
+             sense={"kind": "integrator", "c_int_f": 1e-12, "t_int_s": t_read, "v_swing_v": 100.0,
+                    "offset_sigma_v": 0.0, "noise_v_rms": 0.0},
+             adc={"bits": 16, "kind": "ideal", "cap_mismatch_sigma": 0.0, "comparator_noise_lsb": 0.0, "noise_lsb": 0.0})
+    g = rng.uniform(0.0, 16 * G_UNIT, (12, 8))
+    tile = Tile(c, g)
+    x = rng.integers(0, 2**bits, (4, 12))
+    _, record = tile.mvm(x, input_bits=bits)
+    t_unit = t_read / (2**bits - 1)
+    xb = Crossbar(g, r_wl=3.0, r_bl=3.0, r_sense=0.0)
+    q = pulse_width_charge(lambda v: xb.solve(v).i_out, x, 0.3, t_unit, bits)  # C per column
+    # the same charge from the tile's transfer matrix (linear cells: superposition); 1e-9: both are
+    # residual-checked linear solves (RTOL_SOLVE), rounding apart
+    np.testing.assert_allclose(tile.read(x * 0.3 / (2**bits - 1)).i_out * t_read, q, rtol=1e-9)
+    # energy: each pulse slot drives its rows at 0.3 V, so the sources deliver 0.3 V times that charge
+    np.testing.assert_allclose(record.energy_array.values, 0.3 * q.sum(axis=1), rtol=1e-9)
