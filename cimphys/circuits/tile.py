@@ -273,8 +273,7 @@ class TileStack:
                 var = noise[0][:, None, :] + np.matmul(vt, noise[1] + peak * noise[2])
             else:
                 var = noise[0][:, None, :] + np.matmul(np.abs(vt), noise[1]) + np.matmul(vt * vt, noise[2])
-            # float32 normals: half the cost of the largest draw of a run, far finer than any ADC
-            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:], dtype=np.float32) for g in gens])
+            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:]) for g in gens])
         i = np.ascontiguousarray(i.transpose(1, 0, 2))  # (batch, tiles, C)
         sense_noise = None
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
