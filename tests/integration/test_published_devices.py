@@ -1,0 +1,58 @@
+"""Device cards against their sources' stated results (validation/published_devices.py): the
+Stanford RRAM release's shipped benchmark outputs and Strukov et al. 2008's M(q)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cimphys.results import open as open_result
+from conftest import load_module
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    return load_module("validation/published_devices.py")
+
+
+@pytest.fixture(scope="module")
+def result(campaign, tmp_path_factory):
+    return campaign.run(tmp_path_factory.mktemp("devices"), quick=True)
+
+
+def test_contract_and_every_check_passes(result):
+    assert result["campaign"] == "published_devices"
+    failed = [c for c in result["checks"] if not c["passed"]]
+    assert not failed and result["passed"], failed
+    names = " ".join(c["name"] for c in result["checks"])
+    assert names.count("Stanford DC RESET") == 3 and names.count("Stanford SET pulse") == 3 and "Strukov" in names
+
+
+def test_checks_carry_the_printed_benchmark_values(campaign, result):
+    # the references are the release's printed numbers, not something the model produced
+    refs = sorted(c["reference"] for c in result["checks"] if c["name"].startswith("Stanford"))
+    assert refs == sorted([*campaign.DC_I.tolist(), *campaign.PULSE_I.tolist()])
+    # the tightest points: the 6-digit DC point and the SET current at gap_min
+    for start in ("Stanford DC RESET |I| at -1.50025", "Stanford SET pulse I at 23.2"):
+        (check,) = [c for c in result["checks"] if c["name"].startswith(start)]
+        assert check["value"] < 1e-4
+
+
+def test_wrong_card_value_fails_the_checklist(campaign):
+    # a 5 % change of the current prefactor I0 moves every DC point by 5 %: the check catches it
+    from cimphys.cards import load_device
+
+    params = dict(load_device("guan2012_stanford_pku").parameters)
+    params["i0"] *= 1.05
+    rel = np.abs(campaign.stanford_dc(params) / campaign.DC_I - 1.0)
+    assert (rel > campaign.RTOL_DC).all()
+
+
+def test_strukov_curve_file_and_eq2_span(result):
+    ds = open_result(result["files"][0])
+    assert ds.charge.attrs["units"] == "C" and ds.memristance_model.attrs["units"] == "ohm"
+    # the half sine (flux 1/pi V s) moves the state to 0.22 D: M falls from R_off = 16 kohm by ~22 %
+    assert ds.memristance_eq2.values.max() == pytest.approx(16000.0, rel=1e-3)
+    assert 0.74 < ds.memristance_eq2.values.min() / 16000.0 < 0.80
