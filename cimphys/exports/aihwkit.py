@@ -10,7 +10,14 @@ with the noise model the JSON names and only the arguments that model accepts:
 * ``ReRamWan2022NoiseModel(coeff_dic, g_max, noise_scale)`` with the ``coeff_dic`` keys as floats
   (JSON keys are strings);
 * ``GlobalDriftCompensation`` when the JSON names it, and the ``forward`` IO parameters with
-  ``w_noise_type = ADDITIVE_CONSTANT``.
+  ``w_noise_type = ADDITIVE_CONSTANT``;
+* one device per weight for a single-ended tile (``SingleDeviceConductanceConverter``, 0 to
+  ``g_max``): aihwkit's default pair converter would add an unused minus device whose
+  programming noise, clipped at zero conductance, biases every output negative (about
+  ``sigma_P(0) / sqrt(2 pi)`` per active row: -0.06 of an output of 32 rows, a third of the error
+  spread); and ``mapping.weight_scaling_omega = 0``, so that a normalised weight keeps its level
+  (``w = 1`` is ``g_max``).  aihwkit's single-device converter maps the matrix's own
+  ``[min, max]`` onto ``[0, g_max]``: weights that span ``[0, 1]`` map as cimphys maps them.
 
 aihwkit counts ``t_inference`` from ``t_0`` (its drift uses ``(t_inference + t_0) / t_0``);
 cimphys counts from programming.  :func:`t_inference` gives aihwkit's value for the exported time.
@@ -66,7 +73,10 @@ def rpu_config(config: dict):
     from aihwkit.simulator.parameters.enums import WeightNoiseType
 
     name, kwargs = noise_model_arguments(config)
+    if name == "PCMLikeNoiseModel" and not config["cimphys"].get("differential", False):
+        kwargs["g_converter"] = inference.SingleDeviceConductanceConverter(g_max=kwargs["g_max"], g_min=0.0)
     rpu = InferenceRPUConfig(noise_model=getattr(inference, name)(**kwargs))
+    rpu.mapping.weight_scaling_omega = 0.0
     rpu.drift_compensation = (inference.GlobalDriftCompensation()
                               if config.get("drift_compensation") == "GlobalDriftCompensation" else None)
     forward = dict(config["rpu_config"]["forward"])

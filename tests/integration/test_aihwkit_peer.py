@@ -1,8 +1,11 @@
 """The aihwkit export, turned into aihwkit 1.1's own objects.
 
 The argument mapping is checked without aihwkit; building the real ``InferenceRPUConfig`` and an
-``AnalogLinear`` needs ``pip install aihwkit==1.1.0`` (it pulls torch; its compiled extension must
-match the torch it was built against) and skips without it.
+``AnalogLinear`` needs aihwkit 1.1.0 and skips without it.  Its compiled extension matches torch
+2.10.0 only (with torch 2.9.1 an undefined c10 symbol, with the 2.13.0+cpu wheel "weights must be a
+CPU tensor" on CPU tensors), and PyPI has only the CUDA build of torch 2.10.0, which runs on CPU:
+``pip install torch==2.10.0 && pip install --no-deps aihwkit==1.1.0 && pip install scipy tqdm
+protobuf requests`` (a venv of 7.7 GB, most of it the CUDA libraries torch pulls).
 """
 
 from __future__ import annotations
@@ -70,10 +73,11 @@ def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
     """aihwkit's own PCMLikeNoiseModel, built from the export alone, drifts a layer of uniform
     weights to the error distribution cimphys's card gives a cell at the same time (programming,
     drift and 1/f read noise, no compensation): mean and std within the issue's 5 %.  Measured
-    (200 000 weights, torch seed 0): aihwkit mean -0.1158, std 0.0772 of g_max; the card's fits
-    -0.1124, 0.0763 (+3.0 %, +1.3 %; aihwkit's single-pair converter adds the noise of the
-    unused minus device, ~+2 % on the mean).  Only the device statistics: the tile's IR drop and
-    ADC are in forward.out_res/out_bound and the cimphys block, not checked here."""
+    (200 000 weights, torch seed 0, one device per weight as the single-ended tile has it):
+    aihwkit mean -0.1127, std 0.0771 of g_max; the card's fits -0.1124, 0.0763 (+0.3 %, +1.1 %;
+    with aihwkit's default pair converter, whose unused minus device adds its programming noise,
+    +3.0 % and +1.3 %).  Only the device statistics: the tile's IR drop and ADC are in
+    forward.out_res/out_bound and the cimphys block; the MVM test below runs them."""
     pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 (pulls torch)")
     import torch
     from aihwkit.nn import AnalogLinear
@@ -97,3 +101,49 @@ def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
     ours = _statistical_levels(pcm_config["cimphys"], levels, rng)[0] - levels
     assert theirs.mean() == pytest.approx(ours.mean(), rel=0.05)
     assert theirs.std() == pytest.approx(ours.std(), rel=0.05)
+
+
+@pytest.mark.slow
+def test_analog_linear_mvm_reproduces_the_exported_error_statistics():
+    """An aihwkit ``AnalogLinear`` built from the export alone, run as an MVM on the inputs and
+    weights the physics draws (PCM on a 32 x 16 corner of the ISAAC tile, 16-bit bit-serial inputs,
+    8-bit ADC, 1 h after programming, global drift compensation), against the error moments
+    cimphys's physics exported.  aihwkit has no nodal IR-drop model: the exported per-column wire
+    gain (``cimphys.ir_gain``) is applied to its output, on the signal and on the tile's g_min
+    offset, as the physics sees it.
+
+    The std agrees within the issue's 5 % (measured +0.6 %, 16 tiles x 64 inputs x 16 columns:
+    sampling ~0.4 %).  The mean does not: aihwkit -0.049, the physics -0.067 (27 % less negative).
+    Of the physics' mean, -0.052 is the wires' IR drop and -0.015 remains without wires in
+    cimphys's own emulation of the export (``emulate_errors``), which aihwkit's device statistics
+    (+0.002) do not reproduce; the gap is held here at its measured size so that a change shows.
+    Without the single-device converter the mean would be off by a further -0.058."""
+    pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 torch==2.10.0 (the torch it was built against)")
+    import torch
+    from aihwkit.nn import AnalogLinear
+
+    rows, cols, n_tiles, batch = 32, 16, 16, 64
+    ds = error_model("nandakumar2019_pcm", "isaac_128x128", adc_bits=(8,), input_magnitudes=(1.0,),
+                     weight_magnitudes=(1.0,), rows=rows, cols=cols, n_tiles=n_tiles, batch=batch, seed=2)
+    config = json.loads(json.dumps(aihwkit_config(ds)))
+    c = config["cimphys"]
+    x_full, gain = 2 ** c["input_bits"] - 1, np.asarray(c["ir_gain"]["value"])[0][0]
+    rng = np.random.default_rng(5)
+    torch.manual_seed(5)
+    errors = []
+    for _ in range(n_tiles):
+        w = rng.uniform(0.0, 1.0, (rows, cols))
+        w[0, 0], w[0, 1] = 1.0, 0.0  # span [0, 1]: aihwkit's single-device converter maps min..max
+        layer = AnalogLinear(rows, cols, bias=False, rpu_config=rpu_config(config))
+        layer.set_weights(torch.tensor(w.T, dtype=torch.float32))
+        layer.eval()
+        layer.program_analog_weights()
+        layer.drift_analog_weights(t_inference(config))
+        x = rng.integers(0, x_full + 1, (batch, rows)) / x_full
+        y = layer(torch.tensor(x, dtype=torch.float32)).detach().numpy().astype(float)
+        offset = c["g_min_norm"] * x.sum(axis=1, keepdims=True)
+        errors.append((gain * (y + offset) - offset - x @ w).ravel())
+    err = np.concatenate(errors)
+    mean, std = float(ds.error_mean.squeeze()), float(ds.error_std.squeeze())
+    assert err.std() == pytest.approx(std, rel=0.05)
+    assert 0.6 < err.mean() / mean < 0.85  # the gap described above (measured 0.73)
