@@ -19,6 +19,8 @@ from cimphys.errors import InputError
 from cimphys.export import aihwkit_config, error_model
 from cimphys.exports.aihwkit import IBM_PCM_FITS, noise_model_arguments, rpu_config, t_inference
 
+AIHWKIT_INSTALL = "pip install torch==2.10.0 && pip install --no-deps aihwkit==1.1.0 (see the module docstring)"
+
 
 @pytest.fixture(scope="module")
 def pcm_config():
@@ -54,7 +56,7 @@ def test_reram_coefficient_keys_become_floats():
 
 
 def test_real_rpu_config_and_analog_linear(pcm_config):
-    pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 (pulls torch)")
+    pytest.importorskip("aihwkit", reason=AIHWKIT_INSTALL)
     import torch
     from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
     from aihwkit.nn import AnalogLinear
@@ -78,7 +80,7 @@ def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
     with aihwkit's default pair converter, whose unused minus device adds its programming noise,
     +3.0 % and +1.3 %).  Only the device statistics: the tile's IR drop and ADC are in
     forward.out_res/out_bound and the cimphys block; the MVM test below runs them."""
-    pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 (pulls torch)")
+    pytest.importorskip("aihwkit", reason=AIHWKIT_INSTALL)
     import torch
     from aihwkit.nn import AnalogLinear
 
@@ -103,29 +105,15 @@ def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
     assert theirs.std() == pytest.approx(ours.std(), rel=0.05)
 
 
-@pytest.mark.slow
-def test_analog_linear_mvm_reproduces_the_exported_error_statistics():
-    """An aihwkit ``AnalogLinear`` built from the export alone, run as an MVM on the inputs and
-    weights the physics draws (PCM on a 32 x 16 corner of the ISAAC tile, 16-bit bit-serial inputs,
-    8-bit ADC, 1 h after programming, global drift compensation), against the error moments
-    cimphys's physics exported.  aihwkit has no nodal IR-drop model: the exported per-column wire
-    gain (``cimphys.ir_gain``) is applied to its output, on the signal and on the tile's g_min
-    offset, as the physics sees it.
-
-    The std agrees within the issue's 5 % (measured +0.6 %, 16 tiles x 64 inputs x 16 columns:
-    sampling ~0.4 %).  The mean does not: aihwkit -0.049, the physics -0.067 (27 % less negative).
-    Of the physics' mean, -0.052 is the wires' IR drop and -0.015 remains without wires in
-    cimphys's own emulation of the export (``emulate_errors``), which aihwkit's device statistics
-    (+0.002) do not reproduce; the gap is held here at its measured size so that a change shows.
-    Without the single-device converter the mean would be off by a further -0.058."""
-    pytest.importorskip("aihwkit", reason="pip install aihwkit==1.1.0 torch==2.10.0 (the torch it was built against)")
+def _analog_linear_errors(config, rows, cols, n_tiles, batch, exported_alpha=None):
+    """MVM errors of aihwkit ``AnalogLinear`` layers built from the export alone, on uniform
+    weights and inputs drawn as the physics draws them.  aihwkit has no nodal IR-drop model: the
+    exported per-column wire gain (``cimphys.ir_gain``) is applied to its output, on the signal
+    and on the tile's g_min offset, as the physics sees them.  ``exported_alpha``: replace
+    aihwkit's drift compensation by the exported factor."""
     import torch
     from aihwkit.nn import AnalogLinear
 
-    rows, cols, n_tiles, batch = 32, 16, 16, 64
-    ds = error_model("nandakumar2019_pcm", "isaac_128x128", adc_bits=(8,), input_magnitudes=(1.0,),
-                     weight_magnitudes=(1.0,), rows=rows, cols=cols, n_tiles=n_tiles, batch=batch, seed=2)
-    config = json.loads(json.dumps(aihwkit_config(ds)))
     c = config["cimphys"]
     x_full, gain = 2 ** c["input_bits"] - 1, np.asarray(c["ir_gain"]["value"])[0][0]
     rng = np.random.default_rng(5)
@@ -134,16 +122,62 @@ def test_analog_linear_mvm_reproduces_the_exported_error_statistics():
     for _ in range(n_tiles):
         w = rng.uniform(0.0, 1.0, (rows, cols))
         w[0, 0], w[0, 1] = 1.0, 0.0  # span [0, 1]: aihwkit's single-device converter maps min..max
-        layer = AnalogLinear(rows, cols, bias=False, rpu_config=rpu_config(config))
+        rpu = rpu_config(config)
+        if exported_alpha is not None:
+            rpu.drift_compensation = None
+        layer = AnalogLinear(rows, cols, bias=False, rpu_config=rpu)
         layer.set_weights(torch.tensor(w.T, dtype=torch.float32))
         layer.eval()
         layer.program_analog_weights()
         layer.drift_analog_weights(t_inference(config))
         x = rng.integers(0, x_full + 1, (batch, rows)) / x_full
         y = layer(torch.tensor(x, dtype=torch.float32)).detach().numpy().astype(float)
+        y *= 1.0 if exported_alpha is None else exported_alpha
         offset = c["g_min_norm"] * x.sum(axis=1, keepdims=True)
         errors.append((gain * (y + offset) - offset - x @ w).ravel())
-    err = np.concatenate(errors)
+    return np.concatenate(errors)
+
+
+def _pcm_on_isaac(rows, cols, n_tiles, batch=64):
+    ds = error_model("nandakumar2019_pcm", "isaac_128x128", adc_bits=(8,), input_magnitudes=(1.0,),
+                     weight_magnitudes=(1.0,), rows=rows, cols=cols, n_tiles=n_tiles, batch=batch, seed=2)
+    return ds, json.loads(json.dumps(aihwkit_config(ds)))
+
+
+@pytest.mark.slow
+def test_analog_linear_mvm_reproduces_the_exported_error_spread():
+    """PCM on a 32 x 16 corner of the ISAAC tile (16-bit bit-serial inputs, 8-bit ADC, 1 h after
+    programming, aihwkit's own global drift compensation), against the error moments cimphys's
+    physics exported.  The spread is the devices' (programming, drift, 1/f): std within the
+    issue's 5 % (measured +0.6 %).  The mean (-0.067) is here the IR drop (-0.052) plus the
+    sampling error of the static device error: it is fixed per column, so 16 tiles x 16 columns
+    are 256 independent draws of std 0.18, a standard error of 0.011 per side; held to two
+    combined standard errors (measured: aihwkit -0.049, 1.1 of them)."""
+    pytest.importorskip("aihwkit", reason=AIHWKIT_INSTALL)
+    rows, cols, n_tiles = 32, 16, 16
+    ds, config = _pcm_on_isaac(rows, cols, n_tiles)
+    err = _analog_linear_errors(config, rows, cols, n_tiles, 64)
     mean, std = float(ds.error_mean.squeeze()), float(ds.error_std.squeeze())
     assert err.std() == pytest.approx(std, rel=0.05)
-    assert 0.6 < err.mean() / mean < 0.85  # the gap described above (measured 0.73)
+    standard_error = np.sqrt(2.0) * std / np.sqrt(n_tiles * cols)
+    assert abs(err.mean() - mean) < 2.0 * standard_error
+
+
+@pytest.mark.slow
+def test_analog_linear_mvm_on_the_full_isaac_tile():
+    """The full 128 x 128 ISAAC tile, where the wires' IR drop dominates the mean (-4.48 against a
+    standard error of 0.05): with the exported drift-compensation factor, aihwkit's MVM gives the
+    mean within 5 % (measured -4.1 %).  Two gaps are held at their measured size: the std is 5.4 %
+    low (the physics' IR drop depends on each input pattern and tile; one exported gain per column
+    does not carry that spread), and with aihwkit's own GlobalDriftCompensation the mean is 17 %
+    low: aihwkit reads one-hot inputs through the quantised output, whose step at 128 rows is a
+    third of one weight, while the physics compensates on the conductance sums."""
+    pytest.importorskip("aihwkit", reason=AIHWKIT_INSTALL)
+    rows, cols, n_tiles = 128, 128, 4
+    ds, config = _pcm_on_isaac(rows, cols, n_tiles)
+    mean, std = float(ds.error_mean.squeeze()), float(ds.error_std.squeeze())
+    err = _analog_linear_errors(config, rows, cols, n_tiles, 64, exported_alpha=float(ds.alpha.mean()))
+    assert err.mean() == pytest.approx(mean, rel=0.05)
+    assert 0.92 < err.std() / std < 0.97
+    own = _analog_linear_errors(config, rows, cols, n_tiles, 64)
+    assert 0.75 < own.mean() / mean < 0.90
