@@ -26,7 +26,10 @@ Published figures (facts carried over with their citation):
   card is held against Table II per crossbar: the array's read power (computed here from the
   card's conductance window, read voltage and wires: a physics result, tolerance a factor of 2
   because the card's window is an assumption, see its header) and the crossbar with its
-  periphery (array + ADC + DAC + sense), tolerance 25 %.
+  periphery (array + ADC + DAC + sense), tolerance 25 %.  Only the paper's abstract could be
+  read offline here: the ADC and DAC figures are those the card's header quotes from Table II,
+  the arrays' 2.4 mW per IMA is from the same table as we recall it and was not re-read (HERMES's
+  two figures are in its abstract, checked).
 * **NeuRRAM** -- W. Wan et al., Nature 608, 504 (2022): the chip's TOPS/W is given only as bars of
   Extended Data Fig. 12e (per input/output precision); no number in the text was available to us
   offline, so the card's model figures are reported (``info``) and not checked.
