@@ -64,7 +64,7 @@ def test_hermes_period_matches_the_chip_throughput(result):
 def test_hermes_efficiency_gap_is_the_one_reported(result):
     # The card's core (array + PWM drivers + integrators + 256 8-bit ADCs at an assumed Walden FOM
     # of 50 fJ/step) gives ~1.7x the chip's 9.76 TOPS/W, which counts the whole chip (digital
-    # units, network).  The check fails at its 50 % tolerance; held at the measured gap, +-10 %.
+    # units, network).  The check fails at its 50 % tolerance; held at the measured gap (1.70x).
     check = _check(result, "HERMES TOPS/W")
     assert not check["passed"]
     assert check["reference"] == 9.76
