@@ -121,7 +121,7 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
         sol = solve_nonlinear(net, cells, v_in, options)
         v_cell = sol.v_wl - sol.v_bl
         v_cells[k], i_cells[k] = v_cell, sol.i_cell
-        e_sources += dt * (_wl_source_power(net, v_in, sol.v_wl) - float(net.v_bl_end @ sol.i_out))
+        e_sources += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
         v_mem = v_cell if selector is None else cells.memory_voltage(v_cell)
         if (np.abs(v_mem) > 0).any():
             ds = integrate(model, hold, x.reshape(-1), v_scale=v_mem.reshape(-1), record="final",
@@ -130,12 +130,10 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
     return x, _dataset(model, x0, x, v_cells, i_cells, dt, e_sources)
 
 
-def _wl_source_power(net: Network, v_in: np.ndarray, v_wl: np.ndarray) -> float:
-    """Power the word-line sources deliver, W (current through the driver end, ``r > 0``)."""
-    r_lo = net.r_driver + net.r_wl[:, 0]
-    if not (r_lo > 0).all() or net.wl_drive != "near":
-        raise InputError("r_driver, r_wl: the source energy needs a resistive near end and wl_drive='near'")
-    return float(np.sum(v_in * (v_in - v_wl[:, 0]) / r_lo))
+def _wl_source_power(v_in: np.ndarray, i_cell: np.ndarray) -> float:
+    """Power the word-line sources deliver, W: a word line's only way out is through its cells
+    (KCL), so its source supplies their summed current, whatever its wires (zero included)."""
+    return float(v_in @ i_cell.sum(axis=1))
 
 
 def _dataset(model, x0, x, v_cells, i_cells, dt, e_sources):
