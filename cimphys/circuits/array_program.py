@@ -41,13 +41,17 @@ References
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from .array_write import SCHEMES, _verify_dataset, _wl_source_power
-from .newton import NewtonOptions, solve_nonlinear
-from .nodal import Network
+from . import schur
+from .newton import RTOL_V_FLOOR, NewtonOptions, NonlinearSolution, solve_nonlinear
+from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
+from .nodal import RTOL_SOLVE, Network, output_currents
 
 __all__ = ["ArrayWriter", "row_bias_voltages", "write_verify_rows"]
 
@@ -103,33 +107,69 @@ class ArrayWriter:
         self.options, self.rtol = options, as_scalar("rtol", rtol, low=1e-13, high=1.0)
         self._read_net = Network.build(self.shape, **self.wires)
         self._last = {}  # kind -> (v_wl, v_bl) of the last solve of that kind
+        self._eligible = None  # whether the wires take the batched kernels (newton_batch)
+        self._wires = None  # their Wires, sources at 0 V
+        self._cells = (None, None, None)  # (states, cells, memory elements alone)
+        self._holds = {}  # substep duration -> its unit waveform
         self.solves = 0
         self.newton_iterations = 0
 
     def cells(self, x):
-        """The circuit's cells at states ``x``."""
+        """The circuit's cells at states ``x`` (built and checked once per state array: a
+        verify read and the next pulse see the same states)."""
         from ..devices import SelectorMemoryCell
 
-        return self.model.read_cell(x) if self.selector is None else SelectorMemoryCell(self.selector, self.model, x)
+        x = np.asarray(x, dtype=float)
+        if self._cells[0] is None or not np.array_equal(self._cells[0], x):
+            cells = self.model.read_cell(x) if self.selector is None else SelectorMemoryCell(self.selector, self.model, x)
+            self._cells = (x.copy(), cells, self.model.read_cell(x) if self.selector is not None else cells)
+        return self._cells[1]
+
+    def _read_cells(self, x):
+        """The memory elements alone at states ``x`` (what a read sees without a selector)."""
+        self.cells(x)
+        return self._cells[2]
+
+    def _network(self, v_bl_end):
+        """The array's network with these bit-line end sources (the wires built once)."""
+        return replace(self._read_net, v_bl_end=np.asarray(v_bl_end, dtype=np.float64))
 
     def _solve(self, net, cells, v_in, kind):
-        sol = solve_nonlinear(net, cells, v_in, self.options, initial=self._last.get(kind))
-        self._last[kind] = (sol.v_wl, sol.v_bl)
+        """Operating point from the last solve of this ``kind``: :func:`_warm_newton` when the
+        network takes the batched kernels, else (or if it fails) :func:`solve_nonlinear`."""
+        start = self._last.get(kind)
+        if start is not None:  # the last answer moved with the sources (exact for the wires)
+            vw, vb, u_wl, u_bl = start
+            start = (vw + (v_in - u_wl)[:, None], vb + (net.v_bl_end - u_bl)[None, :])
+        sol = None
+        if start is not None and self._lean(net):
+            wires = replace(self._wires, vend=net.v_bl_end)
+            sol = _warm_newton(net, wires, cells, v_in, start, self.options or NewtonOptions())
+        if sol is None:
+            sol = solve_nonlinear(net, cells, v_in, self.options, initial=start)
+        self._last[kind] = (sol.v_wl, sol.v_bl, np.array(v_in, dtype=float), net.v_bl_end.copy())
         self.solves += 1
         self.newton_iterations += int(sol.iterations.sum())
         return sol
+
+    def _lean(self, net) -> bool:
+        if self._eligible is None:
+            ones = np.ones(self.shape)
+            self._eligible = schur.eligible(net, ones, ones)
+            self._wires = Wires.of(self._read_net) if self._eligible else None
+        return self._eligible
 
     def read_row(self, x, row: int, v_read: float) -> np.ndarray:
         """Conductance each cell of ``row`` reads as through the array, ``i_out / v_read`` (S, ``(N,)``)."""
         v_in = np.zeros(self.shape[0])
         v_in[row] = v_read
-        sol = self._solve(self._read_net, self.model.read_cell(x), v_in, ("read", row))
+        sol = self._solve(self._read_net, self._read_cells(x), v_in, ("read", row))
         return sol.i_out / v_read
 
     def read_all(self, x, v_read: float) -> np.ndarray:
         """Every cell's read-back (S, ``(M, N)``): each row read alone, the rows solved as one batch."""
         v_in = np.diag(np.full(self.shape[0], float(v_read)))
-        sol = solve_nonlinear(self._read_net, self.model.read_cell(x), v_in, self.options)
+        sol = solve_nonlinear(self._read_net, self._read_cells(x), v_in, self.options)
         self.solves += self.shape[0]
         self.newton_iterations += int(sol.iterations.sum())
         return sol.i_out / v_read
@@ -139,11 +179,13 @@ class ArrayWriter:
         :func:`cimphys.circuits.array_write.apply_pulse`).  ``kind`` names the warm start."""
         from ..devices import integrate, pwl
 
-        m, n = self.shape
-        net = Network.build(self.shape, v_bl_end=v_bl_end, **self.wires)
+        net = self._network(as_array("v_bl_end", v_bl_end, unit="V", shape=(self.shape[1],)))
+        v_in = as_array("v_in", v_in, unit="V", shape=(self.shape[0],))
         dt = width / substeps
-        hold = pwl([0.0, dt], [1.0, 1.0])  # 1 V, scaled per cell by its own voltage
-        x = np.array(x, dtype=float)
+        if dt not in self._holds:
+            self._holds[dt] = pwl([0.0, dt], [1.0, 1.0])  # 1 V, scaled per cell by its own voltage
+        hold = self._holds[dt]
+        x = np.asarray(x, dtype=float)
         energy = 0.0
         for _ in range(substeps):
             cells = self.cells(x)
@@ -151,10 +193,12 @@ class ArrayWriter:
             v_cell = sol.v_wl - sol.v_bl
             energy += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
             v_mem = (v_cell if self.selector is None else cells.memory_voltage(v_cell)).reshape(-1)
-            flat = x.reshape(-1)
+            flat = x.reshape(-1)  # read only: the states move in a copy
             # per-cell parameters: every cell integrated (the model cannot be cut to a subset)
             moving = np.flatnonzero(self.model.rate(v_mem, flat)) if not self.model.shape else np.arange(flat.size)
             if moving.size:
+                x = x.copy()
+                flat = x.reshape(-1)
                 flat[moving] = integrate(self.model, hold, flat[moving], v_scale=v_mem[moving], record="final",
                                          rtol=self.rtol, atol=1e-12, labelled=False)[-1]
         return x, energy
@@ -248,3 +292,51 @@ def _program_row(writer, x, i, target, book, v_read, scheme, width, substeps, ra
             book.pulses += 1
             x = x_new
     return x
+
+
+#: Newton iterations a warm start may take before the general solver takes over: a start from
+#: the previous substep converges in 2-4 (measured), quadratically.
+WARM_MAX_ITER = 8
+
+
+def _warm_newton(net, wires, cells, v_in, start, opts: NewtonOptions):
+    """Plain Newton on one vector from ``start = (v_wl, v_bl)``, with the kernels and the tests
+    of :func:`cimphys.circuits.newton.solve_nonlinear`'s batched path (the KCL and update tests,
+    then the full-network KCL check) without its per-call set-up; None when it does not
+    converge in ``WARM_MAX_ITER`` iterations (the caller then runs the general solver)."""
+    m, n = net.shape
+    v = np.asarray(v_in, dtype=np.float64).reshape(1, m)
+    vw, vb = (np.array(a, dtype=np.float64).reshape(1, m, n) for a in start)
+    i, g = _iv(cells, vw, vb)
+    kcl_prev, eta = False, np.array([1e-2])
+    for it in range(1, WARM_MAX_ITER + 1):
+        if (g < 0).any() or not np.isfinite(g).all():
+            return None
+        vw_n, vb_n, res, _, _ = solve_stamps(wires, g, i - g * (vw - vb), v, vb, RTOL_SOLVE, eta)
+        i_n, g_n = _iv(cells, vw_n, vb_n)
+        residual, dv, scale_v, i_max, ok = newton_measures(i, g, vw, vb, vw_n, vb_n, i_n, g_n)[0]
+        if not (ok > 0 and np.isfinite(res[0])):
+            return None
+        kcl_ok = residual <= opts.atol_kcl + opts.rtol_kcl * i_max
+        done = kcl_ok and (dv <= opts.vntol + opts.rtol_v * scale_v
+                           or kcl_prev and dv <= opts.vntol + RTOL_V_FLOOR * scale_v)
+        if done and kcl_excess(wires, v, vw_n, vb_n, i_n, g_n, atol=opts.atol_kcl, rtol=opts.rtol_kcl,
+                               vntol=opts.vntol, rtol_solve=RTOL_SOLVE)[0] <= 0.0:
+            i_out = output_currents(net, i_n, vb_n)[0]
+            return NonlinearSolution(vw_n[0], vb_n[0], i_out, i_n[0], np.array([it]), np.array([residual]),
+                                     ("newton",))
+        kcl_prev, eta = kcl_ok, np.array([min(1e-2, dv / max(scale_v, 1e-300))])
+        if dv > opts.v_step_max:  # voltage limiting, as the general solver does
+            lam = opts.v_step_max / dv
+            vw_n, vb_n = vw + lam * (vw_n - vw), vb + lam * (vb_n - vb)
+            i_n, g_n = _iv(cells, vw_n, vb_n)
+        vw, vb, i, g = vw_n, vb_n, i_n, g_n
+    return None
+
+
+def _iv(cells, vw, vb):
+    """Current (A) and dI/dV (S) of every cell at the node voltages."""
+    v = (vw - vb).reshape(-1)
+    i, g = np.empty_like(v), np.empty_like(v)
+    cells._evaluate(v, i, g)
+    return i.reshape(vw.shape), g.reshape(vw.shape)
