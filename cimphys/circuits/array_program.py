@@ -56,12 +56,16 @@ from .nodal import RTOL_SOLVE, Network, output_currents
 __all__ = ["ArrayWriter", "row_bias_voltages", "write_verify_rows"]
 
 
-def row_bias_voltages(shape, row: int, amplitudes, scheme: str = "V/3"):
+def row_bias_voltages(shape, row: int, amplitudes, scheme: str = "V/3", *, grounded: bool = False):
     """Word-line sources ``(M,)`` and bit-line end sources ``(N,)`` (V) to pulse row ``row``.
 
     ``amplitudes (N,)`` V: the voltage each cell of the row is to see, all of one sign, 0 for
     an inhibited cell.  The word line is driven at ``V_w``, the largest amplitude (signed); a
     pulsed cell's bit line at ``V_w - a_j``; the other lines at the scheme's fractions of ``V_w``.
+    ``grounded``: every line shifted by one voltage so that the lowest is 0 V, as a 1T1R array
+    is biased (its gates are referenced to ground: a line below ground would turn an "off"
+    transistor on).  Two-terminal cells see the same voltages either way, and the sources
+    deliver the same power (their currents sum to zero).
     """
     if scheme not in SCHEMES:
         raise InputError(f"scheme: expected one of {list(SCHEMES)}, got {scheme!r}")
@@ -78,6 +82,9 @@ def row_bias_voltages(shape, row: int, amplitudes, scheme: str = "V/3"):
     v_in = np.full(m, f_wl * v_w)
     v_in[row] = v_w
     v_bl = np.where(a != 0, v_w - a, f_bl * v_w)
+    if grounded:
+        low = min(v_in.min(), v_bl.min())
+        v_in, v_bl = v_in - low, v_bl - low
     return v_in, v_bl
 
 
@@ -98,11 +105,17 @@ class ArrayWriter:
     options : NewtonOptions, optional
     rtol : float
         Relative tolerance of each cell's state integration.
+    access : (Level1Mosfet, float), optional
+        1T1R cells (:class:`cimphys.devices.TransistorMemoryCell`) and the gate voltage (V) that
+        selects a row: the pulsed or read row's gate line at it, every other row's at 0 V.
     """
 
     def __init__(self, model, shape, *, r_wl=1.0, r_bl=1.0, r_driver=0.0, r_sense=0.0, selector=None,
-                 options: NewtonOptions | None = None, rtol: float = 1e-6):
-        self.model, self.shape, self.selector = model, tuple(shape), selector
+                 options: NewtonOptions | None = None, rtol: float = 1e-6, access=None):
+        if selector is not None and access is not None:
+            raise InputError("selector, access: a cell has a selector (1S1R) or an access transistor (1T1R), not both")
+        self.model, self.shape, self.selector, self.access = model, tuple(shape), selector, access
+        self.row = None  # the row whose gate is on (1T1R)
         self.wires = dict(r_wl=r_wl, r_bl=r_bl, r_driver=r_driver, r_sense=r_sense)
         self.options, self.rtol = options, as_scalar("rtol", rtol, low=1e-13, high=1.0)
         self._read_net = Network.build(self.shape, **self.wires)
@@ -120,13 +133,34 @@ class ArrayWriter:
         from ..devices import SelectorMemoryCell
 
         x = np.asarray(x, dtype=float)
+        if self.access is not None:
+            return self._gated(x)
         if self._cells[0] is None or not np.array_equal(self._cells[0], x):
             cells = self.model.read_cell(x) if self.selector is None else SelectorMemoryCell(self.selector, self.model, x)
             self._cells = (x.copy(), cells, self.model.read_cell(x) if self.selector is not None else cells)
         return self._cells[1]
 
+    def _gated(self, x):
+        """1T1R cells at states ``x`` with the gate of row ``self.row`` on, the others off."""
+        from ..devices.transistor_memory import TransistorMemoryCell
+
+        mosfet, v_on = self.access
+        v_gate = np.zeros(self.shape[0])
+        if self.row is not None:
+            v_gate[self.row] = v_on
+        return TransistorMemoryCell(mosfet, self.model, x, v_gate)
+
+    def _memory_voltage(self, cells, sol):
+        """The voltage each memory element sees at the solution (V, flat)."""
+        if self.access is not None:
+            return cells.memory_voltage(sol.v_wl, sol.v_bl).reshape(-1)
+        v_cell = sol.v_wl - sol.v_bl
+        return (v_cell if self.selector is None else cells.memory_voltage(v_cell)).reshape(-1)
+
     def _read_cells(self, x):
         """The memory elements alone at states ``x`` (what a read sees without a selector)."""
+        if self.access is not None:
+            return self._gated(x)
         self.cells(x)
         return self._cells[2]
 
@@ -142,7 +176,7 @@ class ArrayWriter:
             vw, vb, u_wl, u_bl = start
             start = (vw + (v_in - u_wl)[:, None], vb + (net.v_bl_end - u_bl)[None, :])
         sol = None
-        if start is not None and self._lean(net):
+        if start is not None and self.access is None and self._lean(net):
             wires = replace(self._wires, vend=net.v_bl_end)
             sol = _warm_newton(net, wires, cells, v_in, start, self.options or NewtonOptions())
         if sol is None:
@@ -163,20 +197,25 @@ class ArrayWriter:
         """Conductance each cell of ``row`` reads as through the array, ``i_out / v_read`` (S, ``(N,)``)."""
         v_in = np.zeros(self.shape[0])
         v_in[row] = v_read
+        self.row = row
         sol = self._solve(self._read_net, self._read_cells(x), v_in, ("read", row))
         return sol.i_out / v_read
 
     def read_all(self, x, v_read: float) -> np.ndarray:
         """Every cell's read-back (S, ``(M, N)``): each row read alone, the rows solved as one batch."""
+        if self.access is not None:  # a gate pattern per row: one read each
+            return np.stack([self.read_row(x, i, v_read) for i in range(self.shape[0])])
         v_in = np.diag(np.full(self.shape[0], float(v_read)))
         sol = solve_nonlinear(self._read_net, self._read_cells(x), v_in, self.options)
         self.solves += self.shape[0]
         self.newton_iterations += int(sol.iterations.sum())
         return sol.i_out / v_read
 
-    def pulse(self, x, v_in, v_bl_end, width: float, substeps: int = 1, kind=None):
+    def pulse(self, x, v_in, v_bl_end, width: float, substeps: int = 1, kind=None, row=None):
         """One write pulse; returns ``(new_state, energy_sources J)`` (the physics of
-        :func:`cimphys.circuits.array_write.apply_pulse`).  ``kind`` names the warm start."""
+        :func:`cimphys.circuits.array_write.apply_pulse`).  ``kind`` names the warm start;
+        ``row`` is the row whose access transistors are on (1T1R; None: all off)."""
+        self.row = row
         from ..devices import integrate, pwl
 
         net = self._network(as_array("v_bl_end", v_bl_end, unit="V", shape=(self.shape[1],)))
@@ -190,9 +229,8 @@ class ArrayWriter:
         for _ in range(substeps):
             cells = self.cells(x)
             sol = self._solve(net, cells, v_in, ("pulse", kind))
-            v_cell = sol.v_wl - sol.v_bl
             energy += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
-            v_mem = (v_cell if self.selector is None else cells.memory_voltage(v_cell)).reshape(-1)
+            v_mem = self._memory_voltage(cells, sol)
             flat = x.reshape(-1)  # read only: the states move in a copy
             # per-cell parameters: every cell integrated (the model cannot be cut to a subset)
             moving = np.flatnonzero(self.model.rate(v_mem, flat)) if not self.model.shape else np.arange(flat.size)
@@ -208,7 +246,7 @@ def write_verify_rows(model, state, g_target, *, v_read: float = 0.2, scheme: st
                       width: float = 10e-9, v_set=(1.2, 0.02, 2.0), v_reset=(1.2, 0.02, 2.0), rtol: float = 0.05,
                       max_pulses: int = 200, substeps: int = 2, t_read: float = 10e-9, endurance=None,
                       r_wl=1.0, r_bl=1.0, r_driver=0.0, r_sense=0.0, selector=None, rows=None,
-                      set_polarity: int = 1):
+                      set_polarity: int = 1, access=None):
     """Program ``g_target`` (S, read at ``v_read`` through the array) row by row, row-parallel.
 
     The arguments mean what they mean in :func:`cimphys.circuits.array_write.write_verify`; each
@@ -218,7 +256,9 @@ def write_verify_rows(model, state, g_target, *, v_read: float = 0.2, scheme: st
     limits the rows programmed (the others are left as they are, and reported as not done).
     ``set_polarity``: the sign of the pulses that raise a cell's conductance (+1 for the
     Stanford-PKU cell, whose gap closes under a positive voltage; -1 for VTEAM, which turns on
-    below ``v_on < 0``); ``v_set`` and ``v_reset`` are magnitudes.
+    below ``v_on < 0``); ``v_set`` and ``v_reset`` are magnitudes.  ``selector`` (1S1R) or
+    ``access = (mosfet, v_gate)`` (1T1R: the programmed row's gates on, the others off) as in
+    :class:`ArrayWriter`.
 
     Returns
     -------
@@ -238,7 +278,8 @@ def write_verify_rows(model, state, g_target, *, v_read: float = 0.2, scheme: st
     if set_polarity not in (1, -1):
         raise InputError(f"set_polarity: expected +1 or -1, got {set_polarity!r}")
     polarity = int(set_polarity)
-    writer = ArrayWriter(model, (m, n), r_wl=r_wl, r_bl=r_bl, r_driver=r_driver, r_sense=r_sense, selector=selector)
+    writer = ArrayWriter(model, (m, n), r_wl=r_wl, r_bl=r_bl, r_driver=r_driver, r_sense=r_sense, selector=selector,
+                         access=access)
     book = _Book(m, n)
     for i in range(m) if rows is None else np.atleast_1d(rows):
         x = _program_row(writer, x, int(i), target[i], book, v_read, scheme, width, substeps,
@@ -282,8 +323,8 @@ def _program_row(writer, x, i, target, book, v_read, scheme, width, substeps, ra
             if not sel.any():
                 continue
             v = np.where(sel, sign * polarity * amp, 0.0)
-            v_in, v_bl = row_bias_voltages(writer.shape, i, v, scheme)
-            x_new, energy = writer.pulse(x, v_in, v_bl, width, substeps, kind=(i, sign))
+            v_in, v_bl = row_bias_voltages(writer.shape, i, v, scheme, grounded=writer.access is not None)
+            x_new, energy = writer.pulse(x, v_in, v_bl, width, substeps, kind=(i, sign), row=i)
             moved = np.abs(x_new - x)
             moved[i, sel] = 0.0
             book.disturb += moved

@@ -1,16 +1,21 @@
 """Row-parallel write-verify through the array (:mod:`cimphys.circuits.array_program`) against
-the cell-by-cell scheme of :mod:`cimphys.circuits.array_write`, its bias pattern, and the
-write disturb of V/3 and V/2 on a device with asymmetric thresholds (VTEAM)."""
+the cell-by-cell scheme of :mod:`cimphys.circuits.array_write`, its bias pattern, the write
+disturb of V/3 and V/2 on a device with asymmetric thresholds (VTEAM), and a 1T1R write pulse
+against an ngspice transient."""
 
 from __future__ import annotations
+
+import subprocess
 
 import numpy as np
 import pytest
 
 from cimphys.cards import load_device
 from cimphys.circuits.array_program import ArrayWriter, row_bias_voltages, write_verify_rows
+from cimphys.circuits import spice
 from cimphys.circuits.array_write import apply_pulse, write_verify
-from cimphys.devices import StanfordPKU
+from cimphys.circuits.nodal import Network
+from cimphys.devices import Level1Mosfet, StanfordPKU
 from cimphys.devices.dynamics import model_from_card
 from cimphys.errors import InputError
 
@@ -132,3 +137,48 @@ def test_bad_arguments(pku):
         write_verify_rows(pku, np.full((2, 2), 1.7e-9), np.full((2, 2), 1e-4), set_polarity=0)
     with pytest.raises(InputError, match="g_target"):
         write_verify_rows(pku, np.full((2, 2), 1.7e-9), np.full((2, 3), 1e-4))
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+def test_1t1r_pulse_matches_an_ngspice_transient(pku, needs_ngspice, tmp_path):
+    """2 x 2 1T1R Stanford array, V/3 SET of cell (0, 0) through its transistor (gate 2.5 V; the
+    NMOS in saturation limits the current, a compliance; row 1's gates at 0 V), against ngspice:
+    the same wires, the level-1 NMOS (junctions off) and the card's Stanford equations as a B
+    source with the gap on a capacitor.  ngspice starts from its operating point (no ``uic``:
+    the inner nodes of the off cells float until it is solved)."""
+    from test_array_write import _pku_cell_lines
+
+    nmos = Level1Mosfet.from_card(load_device("level1_access_nmos"))
+    p = {k: float(v) for k, v in load_device("guan2012_stanford_pku").parameters.items()}
+    m, n, width = 2, 2, 200e-9
+    gap0 = np.full((m, n), 1.7e-9)
+    v_in, v_bl = row_bias_voltages((m, n), 0, [2.6, 0.0], "V/3", grounded=True)
+    v_gate = np.array([2.5, 0.0])
+    wires = dict(r_wl=5.0, r_bl=5.0, r_driver=10.0, r_sense=10.0)
+    net = Network.build((m, n), v_bl_end=v_bl, **wires)
+    cells = []
+    for i in range(m):
+        for j in range(n):
+            cells += _pku_cell_lines(p, i, j, f"w{i}_{j}", f"y{i}_{j}", gap0[i, j])
+            cells.append(f"mc{i}_{j} y{i}_{j} g{i} b{i}_{j} 0 nacc w={nmos.w!r} l={nmos.l!r}")
+    names = " ".join(f"v(x{i}_{j})" for i in range(m) for j in range(n))
+    text = ["* 1T1R array write pulse", *spice._wl_lines(net, v_in), *spice._bl_lines(net), *cells,
+            *spice.access_extra(nmos, v_gate, m), ".options reltol=1e-7 abstol=1e-15 vntol=1e-9", ".control",
+            "set numdgt=15", f"tran {width / 4000!r} {width!r} 0 {width / 4000!r}", f"wrdata x.txt {names}",
+            "quit", ".endc", ".end"]
+    (tmp_path / "w.cir").write_text("\n".join(text) + "\n")
+    subprocess.run(["ngspice", "-b", "w.cir"], cwd=tmp_path, capture_output=True, timeout=600, check=True)
+    ref = np.loadtxt(tmp_path / "x.txt")[-1, 1::2].reshape(m, n) * 1e-9
+    writer = ArrayWriter(pku, (m, n), access=(nmos, 2.5), **wires)
+    moved = gap0[0, 0] - ref[0, 0]
+    assert moved > 0.3e-9  # the selected cell sets (ngspice: 1.70 -> 1.31 nm)
+    # Lie splitting is first order: the error falls like 1 / substeps towards ngspice's answer
+    steps = np.array([16, 64])
+    errs = [abs(writer.pulse(gap0, v_in, v_bl, width, substeps=int(k), row=0)[0][0, 0] - ref[0, 0]) for k in steps]
+    slope = np.polyfit(np.log(steps), np.log(errs), 1)[0]
+    assert -1.3 < slope < -0.7, errs
+    assert errs[-1] < 0.02 * moved, errs  # 64 substeps: within 2 % of the move
+    x, _ = writer.pulse(gap0, v_in, v_bl, width, substeps=8, row=0)
+    np.testing.assert_allclose(np.delete(ref.ravel(), 0), np.delete(gap0.ravel(), 0), atol=1e-15)
+    np.testing.assert_array_equal(np.delete(x.ravel(), 0), np.delete(gap0.ravel(), 0))
