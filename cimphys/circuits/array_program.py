@@ -5,8 +5,10 @@ arrays program a row at once [1]_: the selected word line is driven at ``V_w``, 
 of every cell of that row that still needs a pulse at ``V_w - a_j`` (its own write driver sets
 its own amplitude ``a_j`` of incremental step pulse programming), and every other line at the
 scheme's inhibit voltage (V/3: unselected word lines at ``V_w / 3``, unselected bit lines at
-``2 V_w / 3``; V/2: both at ``V_w / 2``).  A cell that has passed verify is inhibited from
-then on.  The whole row is verified by one read through the array (its word line at
+``2 V_w / 3``; V/2: both at ``V_w / 2``).  A cell within tolerance is inhibited; every
+verify read judges the whole row again, so a cell that drifts out of tolerance while the
+others are programmed (the row's own IR drop grows as its cells turn on) is pulsed again.
+The whole row is verified by one read through the array (its word line at
 ``v_read``, the others and every bit line at 0 V), so every read-back carries the IR drop and
 the sneak currents of the array as programmed so far.  SET and RESET cells of the same row are
 pulsed in two pulses of opposite polarity.  With ``a_j >= |V_w| / 3`` no cell outside the row
@@ -310,7 +312,7 @@ def _program_row(writer, x, i, target, book, v_read, scheme, width, substeps, ra
     for _ in range(max_pulses + 1):
         g = writer.read_row(x, i, v_read)
         book.reads += 1
-        book.done[i] |= np.abs(g / target - 1.0) <= rtol
+        book.done[i] = np.abs(g / target - 1.0) <= rtol  # every verify read re-judges the whole row
         need = ~book.done[i] & (book.writes[i] < max_pulses)
         if not need.any():
             break
