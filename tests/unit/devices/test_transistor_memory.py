@@ -90,3 +90,11 @@ def test_gates_off_keep_vteam_cells_still_under_v3(nmos):
     np.testing.assert_array_equal(gated[off_rows], x0[off_rows])  # no disturb behind an off transistor
     # the selected cell sets in both; through its transistor less far (the NMOS drops voltage)
     assert gated[1, 1] < x0[1, 1] and bare[1, 1] < gated[1, 1]
+
+
+def test_docstring_example():
+    import doctest
+
+    from cimphys.devices import transistor_memory
+
+    assert doctest.testmod(transistor_memory).failed == 0
