@@ -1,4 +1,25 @@
-"""PCM write-verify throughput: the parallel Numba kernel against a vectorised NumPy loop.
+"""Write-verify throughput: PCM cells (statistical model) and a crossbar programmed through the array.
+
+**Through the array** (:func:`cimphys.circuits.array_program.write_verify_rows`): a 128 x 128
+matrix programmed row-parallel with write-verify, every pulse and every verify read solved as
+a circuit (2.5 ohm wires per cell, the ISAAC card's, Newton on the cells' I-V) and every
+cell's state integrated under its own voltage.  Cells: VTEAM, the Pickett fit
+(``kvatinsky2015_vteam_pickett``: the TiO2 device of the ISAAC card), from OFF (300 kOhm) to
+log-uniform targets in 110-280 kOhm (the ISAAC window's upper decade), 5 % tolerance, 10 ns
+pulses, one circuit solve per pulse (``substeps=1``; a held voltage over 10 ns).  SET pulses
+(negative) ramp from -1.6 V by 20 mV, RESET pulses from 0.4 V by 20 mV to 0.59 V.
+
+* V/2: no cell outside the pulsed ones sees more than |V_w|/2 < |v_on| (SET) or < v_off
+  (RESET): no disturb.  Budget (issue 14): <= 60 s on 2 cores; the figure is the wall time
+  against that budget, and against the cell-by-cell scheme
+  (:func:`cimphys.circuits.array_write.write_verify`, measured on the first cells of the same
+  matrix and scaled to all of them).
+* V/3 is not the scheme for this cell: a SET pulse puts +|V_w|/3 > v_off on every cell off
+  the selected row and columns, which then turn off (tests/unit/circuits/test_array_program.py);
+  the Stanford-PKU cell, which V/3 leaves still, draws ~0.1-1 mA per cell at its write
+  voltages, so a whole row of 128 drops volts along a 1 ohm word line and is programmed cell
+  by cell or a few cells at a time.
+
 
 Both run the same algorithm (cimphys.devices.programming module docstring): per pulse, correct by
 the last read error with the published programming noise, read with the published 1/f noise,
@@ -53,7 +74,61 @@ def numpy_write_verify(pcm, target, tol, max_pulses, rng, t_verify=1e-3):
     return g, rd, pulses
 
 
+ARRAY_BUDGET_S = 60.0  # issue 14: a 128 x 128 matrix through the array on 2 cores
+TARGET_VS_CELL_BY_CELL = 20.0
+
+
+def _array_problem(m: int):
+    from cimphys.cards import load_device
+    from cimphys.devices.dynamics import model_from_card
+
+    model = model_from_card(load_device("kvatinsky2015_vteam_pickett"))
+    target = 1.0 / np.exp(np.random.default_rng(1).uniform(np.log(110e3), np.log(280e3), (m, m)))
+    kw = dict(rtol=0.05, v_set=(1.6, 0.02, 2.5), v_reset=(0.4, 0.02, 0.59), set_polarity=-1, substeps=1,
+              r_wl=2.5, r_bl=2.5, width=10e-9, max_pulses=100)
+    return model, np.full((m, m), 3e-9), target, kw
+
+
+def array_records(quick: bool, scheme: str = "V/2") -> list[Record]:
+    """The 128 x 128 (quick: 32 x 32) matrix programmed through the array, row-parallel."""
+    import os
+    import time
+
+    from cimphys.circuits.array_program import write_verify_rows
+    from cimphys.circuits.array_write import write_verify
+
+    m = 32 if quick else 128
+    model, x0, target, kw = _array_problem(m)
+    write_verify_rows(model, x0[:4, :4], target[:4, :4], **kw)  # compile / load the caches
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    x, ds = write_verify_rows(model, x0, target, scheme=scheme, **kw)
+    ours = time.perf_counter() - start
+    k = 2  # the cell-by-cell peer on the first cells of row 0, scaled to the matrix
+    start = time.perf_counter()
+    write_verify(model, x0, target, scheme=scheme, cells=[(0, j) for j in range(k)], **kw)
+    peer = (time.perf_counter() - start) / k * m * m
+    err = np.abs(ds.error.values)
+    notes = (f"{m}x{m} {scheme}: done {ds.done.values.mean():.3f}, |error| median {np.median(err):.3f} max "
+             f"{err.max():.3f}, disturb max {float(ds.disturb.max()):.2e} m, writes/cell mean "
+             f"{float(ds.writes.mean()):.1f} max {int(ds.writes.max())}, row pulses {ds.attrs['pulses']}, reads "
+             f"{ds.attrs['reads']}, Newton it/solve {ds.attrs['newton_iterations'] / ds.attrs['solves']:.2f}, energy "
+             f"{float(ds.energy):.3g} J, chip time {float(ds.time):.3g} s; load avg {load:.1f} "
+             f"(1-min, at start) -> {os.getloadavg()[0]:.1f}")
+    name = f"VTEAM {m}x{m} write-verify through the array, {scheme} row-parallel"
+    budget = ARRAY_BUDGET_S * m / 128  # quick: rows scale the pulses and reads
+    return [
+        Record(name + ", wall time", ours, f"budget {budget:g} s", budget, "s", 1.0, notes=notes),
+        Record(name + ", vs cell by cell", ours, f"cell-by-cell write_verify ({k} cells, scaled)", peer, "s",
+               TARGET_VS_CELL_BY_CELL),
+    ]
+
+
 def run(quick: bool = False) -> list[Record]:
+    return pcm_records(quick) + array_records(quick)
+
+
+def pcm_records(quick: bool = False) -> list[Record]:
     from cimphys.devices.pcm import PCMModel
     from cimphys.devices.programming import _pcm_params, _run_write_verify, write_verify_pcm
 

@@ -121,7 +121,7 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
         sol = solve_nonlinear(net, cells, v_in, options)
         v_cell = sol.v_wl - sol.v_bl
         v_cells[k], i_cells[k] = v_cell, sol.i_cell
-        e_sources += dt * (_wl_source_power(net, v_in, sol.v_wl) - float(net.v_bl_end @ sol.i_out))
+        e_sources += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
         v_mem = v_cell if selector is None else cells.memory_voltage(v_cell)
         if (np.abs(v_mem) > 0).any():
             ds = integrate(model, hold, x.reshape(-1), v_scale=v_mem.reshape(-1), record="final",
@@ -130,12 +130,10 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
     return x, _dataset(model, x0, x, v_cells, i_cells, dt, e_sources)
 
 
-def _wl_source_power(net: Network, v_in: np.ndarray, v_wl: np.ndarray) -> float:
-    """Power the word-line sources deliver, W (current through the driver end, ``r > 0``)."""
-    r_lo = net.r_driver + net.r_wl[:, 0]
-    if not (r_lo > 0).all() or net.wl_drive != "near":
-        raise InputError("r_driver, r_wl: the source energy needs a resistive near end and wl_drive='near'")
-    return float(np.sum(v_in * (v_in - v_wl[:, 0]) / r_lo))
+def _wl_source_power(v_in: np.ndarray, i_cell: np.ndarray) -> float:
+    """Power the word-line sources deliver, W: a word line's only way out is through its cells
+    (KCL), so its source supplies their summed current, whatever its wires (zero included)."""
+    return float(v_in @ i_cell.sum(axis=1))
 
 
 def _dataset(model, x0, x, v_cells, i_cells, dt, e_sources):
@@ -182,14 +180,16 @@ def read_through_array(model, state, v_read: float, *, rows=None, r_wl=1.0, r_bl
 def write_verify(model, state, g_target, *, v_read: float = 0.2, scheme: str = "V/3", width: float = 10e-9,
                  v_set=(1.2, 0.02, 2.0), v_reset=(1.2, 0.02, 2.0), rtol: float = 0.05, max_pulses: int = 200,
                  substeps: int = 2, t_read: float = 10e-9, endurance=None, r_wl=1.0, r_bl=1.0, r_driver=0.0,
-                 r_sense=0.0):
+                 r_sense=0.0, set_polarity: int = 1, cells=None):
     """Program ``g_target`` (S, read at ``v_read`` through the array) cell by cell, row-major.
 
     Each pulse is :func:`apply_pulse` with the ``scheme``'s bias; SET pulses (positive) start at
     ``v_set[0]`` V and grow by ``v_set[1]`` up to ``v_set[2]`` while the read-back stays low;
     RESET pulses (negative) likewise with ``v_reset``; a change of direction restarts the
     ramp.  A cell is done when its read-back is within ``rtol`` of its target, or after
-    ``max_pulses`` (reported as failed, never silently).
+    ``max_pulses`` (reported as failed, never silently).  ``set_polarity``: the sign of the
+    pulses that raise the conductance (-1 for VTEAM).  ``cells``: ``(row, col)`` pairs to
+    program, in that order (default: all, row-major); the others are left as they are.
 
     Returns
     -------
@@ -210,30 +210,32 @@ def write_verify(model, state, g_target, *, v_read: float = 0.2, scheme: str = "
     done = np.zeros((m, n), bool)
     disturb = np.zeros((m, n))
     energy, reads, pulses = 0.0, 0, 0
-    for i in range(m):
-        for j in range(n):
-            direction, amp = 0, 0.0
-            for _ in range(max_pulses + 1):
-                g = read_through_array(model, x, v_read, rows=i, **wires)[i, j]
-                reads += 1
-                if abs(g / target[i, j] - 1.0) <= rtol:
-                    done[i, j] = True
-                    break
-                if writes[i, j] >= max_pulses:
-                    break
-                want = 1 if g < target[i, j] else -1
-                ramp = v_set if want > 0 else v_reset
-                amp = ramp[0] if want != direction else min(amp + ramp[1], ramp[2])
-                direction = want
-                v_in, v_bl = write_bias_voltages((m, n), want * amp, i, j, scheme)
-                x_new, ds = apply_pulse(model, x, v_in, v_bl, width, substeps=substeps, **wires)
-                moved = np.abs(x_new - x)
-                moved[i, j] = 0.0
-                disturb += moved
-                x = x_new
-                energy += float(ds.energy_sources)
-                writes[i, j] += 1
-                pulses += 1
+    if set_polarity not in (1, -1):
+        raise InputError(f"set_polarity: expected +1 or -1, got {set_polarity!r}")
+    order = [(i, j) for i in range(m) for j in range(n)] if cells is None else [(int(i), int(j)) for i, j in cells]
+    for i, j in order:
+        direction, amp = 0, 0.0
+        for _ in range(max_pulses + 1):
+            g = read_through_array(model, x, v_read, rows=i, **wires)[i, j]
+            reads += 1
+            if abs(g / target[i, j] - 1.0) <= rtol:
+                done[i, j] = True
+                break
+            if writes[i, j] >= max_pulses:
+                break
+            want = 1 if g < target[i, j] else -1
+            ramp = v_set if want > 0 else v_reset
+            amp = ramp[0] if want != direction else min(amp + ramp[1], ramp[2])
+            direction = want
+            v_in, v_bl = write_bias_voltages((m, n), set_polarity * want * amp, i, j, scheme)
+            x_new, ds = apply_pulse(model, x, v_in, v_bl, width, substeps=substeps, **wires)
+            moved = np.abs(x_new - x)
+            moved[i, j] = 0.0
+            disturb += moved
+            x = x_new
+            energy += float(ds.energy_sources)
+            writes[i, j] += 1
+            pulses += 1
     g_read = read_through_array(model, x, v_read, **wires)
     return x, _verify_dataset(model, g_read, target, done, writes, disturb, energy,
                               pulses * width + (reads + m) * t_read, endurance)

@@ -352,24 +352,28 @@ def _source_stepping(network, stamp, v_in, opts):
         ds = min(2.0 * ds, 0.5)
 
 
-def _batched_eligible(network, stamp, batch: int, opts: NewtonOptions) -> bool:
-    """Whether a batch takes :func:`_newton_batched` (see the module docstring)."""
-    if batch < 2 or stamp.three or opts.strategies[0] != "newton":
+def _batched_eligible(network, stamp, batch: int, opts: NewtonOptions, warm: bool = False) -> bool:
+    """Whether a batch takes :func:`_newton_batched` (see the module docstring); a single
+    vector does when it has a start of its own (``warm``: the kernel reuses it, CG included)."""
+    if batch < (1 if warm else 2) or stamp.three or opts.strategies[0] != "newton":
         return False
     ones = np.ones(network.shape)
     return schur.eligible(network, ones, ones)
 
 
-def _newton_batched(network, stamp, v, opts):
-    """Plain Newton on every vector of ``v (B, M)`` at once.
+def _newton_batched(network, stamp, v, opts, x0=None):
+    """Plain Newton on every vector of ``v (B, M)`` at once, from ``x0 = (v_wl, v_bl)`` each
+    ``(B, M, N)`` when given (else the ideal node voltages).
 
     Returns ``(results, failed)``: ``results[k]`` the tuple of :func:`_newton` for each vector
     that converged (else None), ``failed`` the indices that did not (their aids follow).
     """
     nb, (m, n) = v.shape[0], network.shape
     wires = Wires.of(network)
-    vw = np.repeat(v[:, :, None], n, axis=2)
-    vb = np.zeros((nb, m, n))
+    if x0 is None:
+        vw, vb = np.repeat(v[:, :, None], n, axis=2), np.zeros((nb, m, n))
+    else:
+        vw, vb = (np.array(a, dtype=np.float64).reshape(nb, m, n) for a in x0)
     i, g = stamp.two_terminal(vw, vb)
     results = [None] * nb
     live = np.arange(nb)
@@ -415,10 +419,12 @@ def _newton_batched(network, stamp, v, opts):
     return results, failed
 
 
-def _solve_one(network, stamp, v_in, opts, spent=0, residual=np.inf):
-    """Plain Newton, then the aids in turn; (result tuple, method) or ConvergenceError."""
+def _solve_one(network, stamp, v_in, opts, spent=0, residual=np.inf, x0=None):
+    """Plain Newton (from ``x0`` when given), then the aids in turn; (result tuple, method) or
+    ConvergenceError."""
+    start = _initial_guess(network, v_in) if x0 is None else x0
     runs = {
-        "newton": lambda: _newton(network, stamp, v_in, _initial_guess(network, v_in), 0.0, opts),
+        "newton": lambda: _newton(network, stamp, v_in, start, 0.0, opts),
         "gmin": lambda: _gmin_stepping(network, stamp, v_in, opts),
         "source": lambda: _source_stepping(network, stamp, v_in, opts),
     }
@@ -436,7 +442,8 @@ def _solve_one(network, stamp, v_in, opts, spent=0, residual=np.inf):
     raise ConvergenceError(message, iterations=spent, residual=residual)
 
 
-def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -> NonlinearSolution:
+def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None, *,
+                    initial=None) -> NonlinearSolution:
     """Operating point of ``network`` with nonlinear ``cell`` s, driven by ``v_in``.
 
     Parameters
@@ -449,6 +456,10 @@ def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -
         Word-line source voltages, ``(M,)`` or ``(batch, M)``.
     options : NewtonOptions, optional
         Tolerances and convergence aids.
+    initial : (v_wl, v_bl), optional
+        Where plain Newton starts (V, shaped like the node voltages), e.g. the answer of the
+        previous time step; the aids start from scratch as without it.  The convergence tests
+        and the KCL check are the same: only the iterations spent change.
 
     Returns
     -------
@@ -467,10 +478,11 @@ def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -
         raise InputError(f"v_in: expected {m} word-line voltages in the last axis, got shape {v.shape}")
     stamp = _Stamper(cell, (m, n))
     rows = v.reshape(-1, m)
+    x0 = None if initial is None else _start(initial, (rows.shape[0], m, n))
     results, methods = [None] * rows.shape[0], ["newton"] * rows.shape[0]
     todo, aids = range(rows.shape[0]), opts
-    if _batched_eligible(network, stamp, rows.shape[0], opts):
-        results, todo = _newton_batched(network, stamp, rows, opts)
+    if _batched_eligible(network, stamp, rows.shape[0], opts, warm=x0 is not None):
+        results, todo = _newton_batched(network, stamp, rows, opts, x0)
         for k, out in enumerate(results):
             if out is not None:  # the output currents from the answer, as the linear solve gives them
                 i_out = output_currents(network, out[3][None], out[1][None])[0]
@@ -481,7 +493,8 @@ def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -
             if aids is None:
                 raise ConvergenceError("Newton did not converge (tried newton; residual in A)", iterations=opts.max_iter,
                                        residual=np.inf)
-            results[k], methods[k] = _solve_one(network, stamp, rows[k], aids)
+            start = None if x0 is None or aids is not opts else (x0[0][k], x0[1][k])
+            results[k], methods[k] = _solve_one(network, stamp, rows[k], aids, x0=start)
         except ConvergenceError as exc:
             raise ConvergenceError(f"input vector {k} of {rows.shape[0]}: {exc.args[0].split(' (after')[0]}",
                                    iterations=exc.iterations, residual=exc.residual) from None
@@ -497,3 +510,19 @@ def solve_nonlinear(network, cell, v_in, options: NewtonOptions | None = None) -
         residual=np.array([r[5] for r in results]),
         method=tuple(methods),
     )
+
+
+def _start(initial, shape):
+    """``initial = (v_wl, v_bl)`` checked and shaped ``(B, M, N)`` each, V."""
+    try:
+        v_wl, v_bl = initial
+    except (TypeError, ValueError):
+        raise InputError(f"initial: expected (v_wl, v_bl) node voltages in V, got {type(initial).__name__}") from None
+    size = shape[0] * shape[1] * shape[2]
+    out = []
+    for name, a in (("initial v_wl", v_wl), ("initial v_bl", v_bl)):
+        a = as_array(name, a, unit="V")
+        if a.size != size:
+            raise InputError(f"{name}: expected {shape[1:]} node voltages per input vector, got shape {a.shape}")
+        out.append(a.reshape(shape))
+    return tuple(out)

@@ -390,7 +390,8 @@ def _grid(waveform: Waveform, t_keep: np.ndarray):
 
 def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", method="rk45",
               rtol=1e-6, atol=1e-9, max_steps=1_000_000, v_scale=None,
-              quantities=("state", "current", "conductance"), parallel=None, substeps=1) -> xr.Dataset:
+              quantities=("state", "current", "conductance"), parallel=None, substeps=1,
+              labelled=True) -> xr.Dataset:
     """Integrate the state of every cell of ``model`` under ``waveform``.
 
     Parameters
@@ -424,6 +425,9 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         Results are the same either way (each cell is integrated alone).
     substeps : int
         Fixed-step methods: equal steps per interval of ``waveform.t`` (default 1).
+    labelled : bool
+        False: return only the recorded states, a plain ``(time, cell)`` array (adaptive
+        methods), for callers that integrate in a loop (building the Dataset costs ~ms).
 
     Returns
     -------
@@ -477,6 +481,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
         raise InputError(f"substeps: only the fixed-step methods {sorted(FIXED_METHODS)} take it, got "
                          f"{substeps!r} with method {method!r}")
     if method in FIXED_METHODS:
+        if not labelled:
+            raise InputError(f"labelled: only the adaptive methods {sorted(METHODS)} return plain arrays")
         return _integrate_fixed(model, waveform, x0, vs, v_scale is not None, rows, method, substeps,
                                 bool(parallel), quantities)
     # A sinusoid keeps every report time as a step boundary even when not recorded, so that a
@@ -501,6 +507,8 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
             f"{STATUS[int(status[c])]}; {int((status != 0).sum())} cell(s) failed",
             iterations=int(nsteps[c]), residual=float("nan"),
         )
+    if not labelled:
+        return xrec
     steps_total, steps_max = int(nsteps.sum(dtype=np.int64)), int(nsteps.max())
     del status, nsteps
     return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
