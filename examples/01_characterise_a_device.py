@@ -29,6 +29,7 @@
 # 1-4 in one go: `cimphys calibrate data.csv --model yakopcic`.
 
 # %%
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -38,10 +39,9 @@ import cimphys
 from cimphys.devices import SinhCell, Yakopcic, calibrate, integrate, pwl
 from cimphys.devices.measurements import file_hash, read_sweeps
 
-HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()
+HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()  # a kernel runs in examples/
 DATA = HERE / "data" / "yakopcic_sweeps.csv"
-OUT = Path("characterise-out")
-OUT.mkdir(exist_ok=True)
+OUT = Path(tempfile.mkdtemp())  # where the fitted card goes
 
 # %% [markdown]
 # ## Read the sweeps
