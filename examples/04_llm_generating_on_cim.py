@@ -40,7 +40,8 @@ from cimphys.layers.decoding import calibrate, compare_generation, perplexity_re
 from cimphys.layers.kv_cim import KVCimEngine
 
 N_BLOCKS = 2       # of 30; None runs the whole model
-NEW_TOKENS = 4
+NEW_TOKENS = 3
+CALIBRATION_TOKENS = 32  # tokens of the bundled calibration sentences that set the ADC ranges
 ROUTING = Routing(frozenset({"query", "key", "value", "attn_out"}))  # Routing() adds the FFN
 CACHE = tempfile.mkdtemp()
 
@@ -64,7 +65,7 @@ print(f"{model.n_layers} blocks, prompt of {len(prompt)} tokens")
 runs = {}
 for name, kind in (("KV digital", AnalogEngine), ("KV on CIM", KVCimEngine)):
     engine = kind(cfg, ROUTING, seed=0, cache_dir=CACHE)
-    calibrate(model, engine)
+    calibrate(model, engine, n_tokens=CALIBRATION_TOKENS)
     runs[name] = compare_generation(model, prompt, NEW_TOKENS, engine, seed=0)
     ds = runs[name]
     print(f"{name}: token agreement with float32 {ds.attrs['agreement']:.2f}, logit cosine "
@@ -109,13 +110,13 @@ assert runs["KV on CIM"].attrs["max_writes_per_cell"] == 1
 # SmolLM2's own perplexity against ADC bits, or use `cimphys run --model smollm2 --adc-bits 6`.
 
 # %%
-TOKENS = 24
+TOKENS = 16
 ids = model.tokenizer.encode(CONSTITUTION)[:TOKENS]
 bits = (4, 6, 8)
 reports = {}
 for b in bits:
     engine = AnalogEngine(cfg.with_(adc_bits=b), ROUTING, seed=0, cache_dir=CACHE)
-    calibrate(model, engine)
+    calibrate(model, engine, n_tokens=CALIBRATION_TOKENS)
     reports[b] = rep = perplexity_report(model, ids, engine)
     print(f"{b}-bit ADCs: perplexity {float(rep.perplexity_cim):.4g} (float32 {float(rep.perplexity_fp32):.4g}), "
           f"KL(fp32||CIM) {float(rep.kl_divergence):.3g} nat, last hidden state off by "
