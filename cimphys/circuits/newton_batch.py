@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._numba import jit, jit_parallel, prange
+from .linear import solve_linear
 
 __all__ = ["Wires", "kcl_excess", "newton_measures", "solve_stamps", "solve_stamps_reference"]
 
@@ -318,9 +319,7 @@ def solve_stamps(wires: Wires, d, c, v_in, y0, tol: float, eta=0.0, *, max_itera
 
 def solve_stamps_reference(network, d, c, v_in):
     """The plain twin of :func:`solve_stamps`: SuperLU on the assembled nodal matrix, vector by
-    vector (:func:`cimphys.circuits.nodal.solve_linear` with ``method="direct"``)."""
-    from .nodal import solve_linear
-
+    vector (:func:`cimphys.circuits.linear.solve_linear` with ``method="direct"``)."""
     out = [solve_linear(network, d[b], d[b], c[b], v_in[b], method="direct") for b in range(d.shape[0])]
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 

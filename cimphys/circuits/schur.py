@@ -9,7 +9,7 @@ nodal matrix is symmetric positive definite when ``D >= 0``.  Ordering the unkno
 and eliminating the WL voltages ``x = W^-1 (D y + f_w)`` exactly leaves the Schur complement
 ``S y = B y - D W^-1 D y = f_b + D W^-1 f_w`` on the BL voltages, again SPD.  Preconditioned by
 ``B`` (one Thomas solve per bit line), the operator is ``B^-1 S = I - H`` with
-``H = B^-1 D W^-1 D`` the block Gauss-Seidel map of :mod:`cimphys.circuits.nodal`'s iterative
+``H = B^-1 D W^-1 D`` the block Gauss-Seidel map of :mod:`cimphys.circuits.iterative`'s
 path; ``H`` is self-adjoint in the ``B`` inner product with eigenvalues in ``[0, 1)``, so
 preconditioned CG [1]_ converges at the rate ``(sqrt(k) - 1) / (sqrt(k) + 1)`` with
 ``k <= 1 / (1 - rho(H))``, and each iteration costs one WL sweep, one BL sweep and one
@@ -69,6 +69,7 @@ import numpy as np
 from .._numba import jit
 from ..checks import as_scalar
 from ..errors import InputError
+from .lines import LineFactor
 
 __all__ = ["CHUNK", "eligible", "solve_symmetric"]
 
@@ -465,11 +466,9 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     ``a (M, N)`` S is the symmetric stamp; ``c3 (Bc, M, N)`` A with ``Bc`` 1 or the batch;
     ``v2 (B, M)`` V.  Returns ``(v_wl, v_bl, iterations, residual)`` with voltages
     ``(B, M, N)``, or ``None`` when the relative residual misses ``tol`` (caller falls back).
-    The arrays are those :func:`cimphys.circuits.nodal.check_stamp` returns (finite, float64,
-    C-contiguous); :func:`~cimphys.circuits.nodal.solve_linear` is the checked entry point.
+    The arrays are those :func:`cimphys.circuits.network.check_stamp` returns (finite, float64,
+    C-contiguous); :func:`~cimphys.circuits.linear.solve_linear` is the checked entry point.
     """
-    from .nodal import LineFactor  # the chain factorisation shared with the other paths
-
     m, n = network.shape
     tol = as_scalar("tol", tol, low=0.0, low_open=True)
     if not eligible(network, a, a):
