@@ -47,7 +47,7 @@ from . import schur
 from .block import BlockFactor, block_fits
 from .direct import MAX_DIRECT_NODES, network_residual, solve_direct
 from .iterative import MAX_ITERATIONS, solve_iterative
-from .lines import fixed_point_residual
+from .lines import fixed_point_residual, output_change
 from .network import Network, cell_currents, check_stamp, output_currents
 
 __all__ = [
@@ -63,7 +63,8 @@ __all__ = [
 
 #: Relative residual every solve must reach (KCL, in units of the largest branch current).
 RTOL_SOLVE = 1e-12
-#: ``method="auto"`` uses the iterative paths from this many cells on.
+#: ``method="auto"`` leaves the direct path from this many cells on, for stamps the symmetric CG
+#: does not take.
 AUTO_ITERATIVE_CELLS = 4096
 METHODS = ("auto", "direct", "iterative", "block")
 #: The paths a :class:`SolveReport` may name.
@@ -93,8 +94,8 @@ class SolveReport:
         Relative residual it reached (dimensionless; the KCL residual for ``"direct"``, the
         fixed-point residual of the line sweeps for the others).
     fell_back : bool
-        True when another path was tried first and declined or missed, so that ``"direct"``
-        answered.
+        True when the path first chosen (or forced) declined or missed and ``path`` answered
+        instead.
     time : float
         Wall time of the solve, s.
     """
@@ -115,16 +116,19 @@ class SolveReport:
 def choose_path(network: Network, a: np.ndarray, b: np.ndarray, batch: int, method: str = "auto") -> str:
     """The first path ``solve_linear`` tries for ``method`` on this network, stamp and batch.
 
-    ``"auto"``: the symmetric CG from ``AUTO_ITERATIVE_CELLS`` cells on when the stamp qualifies
-    (:func:`cimphys.circuits.schur.eligible`); else the block path for batches of at least
-    ``AUTO_BLOCK_BATCH`` inputs on arrays from ``AUTO_ITERATIVE_CELLS`` cells when the factor
-    fits in ``block.MAX_BLOCK_BYTES``; else the iterative path from ``AUTO_ITERATIVE_CELLS``
-    cells on, and the direct path for small arrays.  ``"iterative"`` takes the symmetric CG
-    where it qualifies.
+    ``"auto"``: the symmetric CG wherever the stamp qualifies
+    (:func:`cimphys.circuits.schur.eligible`: ``a == b >= 0``, no merged or fixed line node),
+    whatever the shape and batch: ``benchmarks/bench_solver_choice.py`` measured it the fastest
+    of the four paths on every case of its grid.  Otherwise (a non-symmetric stamp, zero wire
+    segments or ends) the block path for batches of at least ``AUTO_BLOCK_BATCH`` inputs on
+    arrays from ``AUTO_ITERATIVE_CELLS`` cells when the factor fits in
+    ``block.MAX_BLOCK_BYTES``, the iterative path from ``AUTO_ITERATIVE_CELLS`` cells on, and
+    the direct path for small arrays.  ``"iterative"`` takes the symmetric CG where it
+    qualifies.
     """
-    big = a.size >= AUTO_ITERATIVE_CELLS
-    if (method == "iterative" or (method == "auto" and big)) and schur.eligible(network, a, b):
+    if method in ("auto", "iterative") and schur.eligible(network, a, b):
         return "symmetric_cg"
+    big = a.size >= AUTO_ITERATIVE_CELLS
     if method == "block" or (method == "auto" and big and batch >= AUTO_BLOCK_BATCH and block_fits(network)):
         return "block"
     if method == "iterative" or (method == "auto" and big):
@@ -167,33 +171,77 @@ def solve_linear(network: Network, a, b, c, v_in, *, method: str = "auto", tol: 
     return solve_with_report(network, a, b, c, v_in, method=method, tol=tol)[:3]
 
 
-def solve_with_report(network: Network, a, b, c, v_in, *, method: str = "auto", tol: float = RTOL_SOLVE):
-    """:func:`solve_linear` with its :class:`SolveReport`: ``(v_wl, v_bl, i_out, report)``."""
+def solve_with_report(network: Network, a, b, c, v_in, *, method: str = "auto", tol: float = RTOL_SOLVE,
+                      path: str | None = None):
+    """:func:`solve_linear` with its :class:`SolveReport`: ``(v_wl, v_bl, i_out, report)``.
+
+    ``path`` (one of :data:`PATHS`) tries that path first whatever ``method`` would choose (for
+    benchmarks and tests of the choice); it still falls back to the direct path if it declines.
+    """
     start = time.perf_counter()
     if not isinstance(network, Network):
         raise InputError(f"network: expected a Network, got {type(network).__name__}")
     if method not in METHODS:
         raise InputError(f"method: expected one of {METHODS}, got {method!r}")
+    if path is not None and path not in PATHS:
+        raise InputError(f"path: expected one of {PATHS} or None, got {path!r}")
     tol = as_scalar("tol", tol, low=0.0, low_open=True)
     a, b, c3, v2, batched = check_stamp(network, a, b, c, v_in)
     if method == "direct" and 2 * a.size > MAX_DIRECT_NODES:
         raise InputError(f"method='direct': the {network.shape[0]} x {network.shape[1]} array has {2 * a.size} nodes, "
                          f"above the direct path's limit of {MAX_DIRECT_NODES}; use method='iterative' or 'auto'")
-    path = choose_path(network, a, b, v2.shape[0], method)
-    found = None
+    forced = path is not None
+    first = path if forced else choose_path(network, a, b, v2.shape[0], method)
+    path, found = first, None
     if path == "symmetric_cg":
-        found = schur.solve_symmetric(network, a, c3, v2, tol)
-        if found is None and method == "auto" and v2.shape[0] >= AUTO_BLOCK_BATCH and block_fits(network):
-            path = "block"
-        elif found is None:
-            path = "iterative"
+        if schur.eligible(network, a, b):
+            found = _symmetric_cg(network, a, b, c3, v2, tol)
+        if found is None:
+            path = _after_cg(network, v2.shape[0], method, forced=forced)
     if path == "block":
-        return _factored(BlockFactor(network, a, b), a, b, c3, v2, batched, tol, start)
+        return _factored(BlockFactor(network, a, b), a, b, c3, v2, batched, tol, start, fell_back=first != "block")
     if path == "iterative" and found is None:
         found = solve_iterative(network, a, b, c3, v2, tol)
     if path != "direct" and found is not None:
-        return _finish(network, a, b, c3, v2, batched, found, path, False, start)
-    return _fallback(network, a, b, c3, v2, batched, tol, path != "direct", start)
+        return _finish(network, a, b, c3, v2, batched, found, path, path != first, start)
+    return _fallback(network, a, b, c3, v2, batched, tol, first != "direct", start)
+
+
+def _symmetric_cg(network, a, b, c3, v2, tol):
+    """The symmetric CG to ``tol``, then on until the output currents are within ``tol`` of their
+    scale too; ``None`` where it cannot get there.
+
+    The CG's residual is a node-voltage change relative to the source voltages; where the sensed
+    end of a bit line has a small resistance, the drop across it, and so the output current, is a
+    small difference of node voltages, and the voltage residual reaches it amplified (on a 7 x 5
+    array with 2 ohm wires and biased BL ends, a residual of 6e-14 left 2e-11 in ``i_out``).
+    :func:`~cimphys.circuits.lines.output_change` measures that error by one more sweep; the CG
+    then runs on to the residual that brings it within ``tol`` (one or two more iterations),
+    with an iteration cap, so that a residual rounding does not let it reach is declined quickly.
+    """
+    found = schur.solve_symmetric(network, a, c3, v2, tol)
+    if found is None:
+        return None
+    change = output_change(network, a, b, c3, v2, found[0], found[1])
+    if change <= tol:
+        return found
+    tighter = max(found[3] * tol / change / 4.0, 1e-300)  # the gap, with a margin for the rate
+    again = schur.solve_symmetric(network, a, c3, v2, tighter, max_iterations=2 * found[2] + 10)
+    if again is None or output_change(network, a, b, c3, v2, again[0], again[1]) > tol:
+        return None
+    return again[0], again[1], found[2] + again[2], again[3]
+
+
+def _after_cg(network: Network, batch: int, method: str, *, forced: bool) -> str:
+    """The path that takes over where the symmetric CG declines: the block factor on arrays below
+    ``AUTO_ITERATIVE_CELLS`` cells or for batches of ``AUTO_BLOCK_BATCH`` (where it fits), else the
+    iterative path (``method="auto"``); the direct path for a forced CG."""
+    if forced:
+        return "direct"
+    small = network.shape[0] * network.shape[1] < AUTO_ITERATIVE_CELLS
+    if method == "auto" and (small or batch >= AUTO_BLOCK_BATCH) and block_fits(network):
+        return "block"
+    return "iterative"
 
 
 def solve_factored(factor: BlockFactor, c, v_in, *, tol: float = RTOL_SOLVE):
@@ -205,12 +253,12 @@ def solve_factored(factor: BlockFactor, c, v_in, *, tol: float = RTOL_SOLVE):
     return _factored(factor, a, b, c3, v2, batched, tol, start)
 
 
-def _factored(factor: BlockFactor, a, b, c3, v2, batched, tol, start):
+def _factored(factor: BlockFactor, a, b, c3, v2, batched, tol, start, *, fell_back: bool = False):
     net = factor.network
     v_wl, v_bl = factor.solve(c3, v2)
     res = fixed_point_residual(net, a, b, c3, v2, v_wl, v_bl)
     if res <= tol:
-        return _finish(net, a, b, c3, v2, batched, (v_wl, v_bl, 1, res), "block", False, start)
+        return _finish(net, a, b, c3, v2, batched, (v_wl, v_bl, 1, res), "block", fell_back, start)
     return _fallback(net, a, b, c3, v2, batched, tol, True, start)
 
 

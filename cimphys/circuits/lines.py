@@ -22,7 +22,7 @@ import numpy as np
 from .._numba import jit, jit_parallel, prange
 from .network import Chains, Network, writable
 
-__all__ = ["PARALLEL_MIN_NODES", "LineFactor", "LineSolver", "fixed_point_residual"]
+__all__ = ["PARALLEL_MIN_NODES", "LineFactor", "LineSolver", "fixed_point_residual", "output_change"]
 
 @jit(error_model="numpy")  # a singular chain gives inf/NaN, caught by the caller
 def _chain_factor(d, rseg, rlo, rhi, gid, low, cp, ipiv):
@@ -221,3 +221,22 @@ def fixed_point_residual(network, a, b, c3, v2, v_wl, v_bl) -> float:
     y_next = op.bl(np.ascontiguousarray(v_wl), np.empty_like(y))
     scale = max(np.abs(v2).max(), np.abs(network.v_bl_end).max(initial=0.0), np.abs(y).max(), 1e-300)
     return float(np.abs(y_next - y).max() / scale)
+
+
+def output_change(network, a, b, c3, v2, v_wl, v_bl) -> float:
+    """One more BL sweep from ``v_wl``: the largest change of an output current, relative to the
+    largest output current of its batch member (the output's analogue of
+    :func:`fixed_point_residual`; Ohm's law on each sensed end's resistance)."""
+    if not (np.isfinite(v_wl).all() and np.isfinite(v_bl).all()):
+        return np.inf
+    op = LineSolver(network, a, b, c3, v2)
+    y = np.ascontiguousarray(v_bl.transpose(0, 2, 1))
+    y_next = op.bl(np.ascontiguousarray(v_wl), np.empty_like(y))
+    row = -1 if network.sense_at == "last" else 0
+    r_end = network.sense_resistance()
+    ok = (r_end > 0) & ~network.bl_floating
+    r = np.where(ok, r_end, 1.0)
+    i_out = np.where(ok, (y[:, :, row] - network.v_bl_end) / r, 0.0)
+    change = np.where(ok, (y_next[:, :, row] - y[:, :, row]) / r, 0.0)
+    scale = np.maximum(np.abs(i_out).max(axis=1), 1e-300)
+    return float((np.abs(change).max(axis=1) / scale).max())

@@ -31,10 +31,31 @@ def _check(report: SolveReport, path: str, fell_back: bool = False) -> None:
     assert report.iterations >= 1
 
 
-def test_small_array_reports_the_direct_path(rng):
-    sol = Crossbar(_g(rng, 6, 5)).solve(rng.uniform(0, 0.2, 6))
+def test_small_array_with_merged_nodes_reports_the_direct_path(rng):
+    # Ideal word lines merge every WL node: no symmetric CG, and the array is too small for the
+    # iterative paths.
+    sol = Crossbar(_g(rng, 6, 5), r_wl=0.0).solve(rng.uniform(0, 0.2, 6))
     _check(sol.report, "direct")
     assert sol.report.iterations == 1  # one factorisation
+
+
+def test_small_symmetric_array_reports_cg(rng):
+    # The 48 x 64 array the issue timed: the symmetric CG was the fastest path there
+    # (benchmarks/bench_solver_choice.py), so auto takes it at any size.
+    sol = Crossbar(_g(rng, 48, 64)).solve(rng.uniform(0, 0.2, (64, 48)))
+    _check(sol.report, "symmetric_cg")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_forced_path_answers_and_agrees_with_superlu(rng, path):
+    net = Network.build((12, 10))
+    g, v = _g(rng, 12, 10), rng.uniform(0, 0.2, (3, 12))
+    *_, i_ref, ref = solve_with_report(net, g, g, np.zeros((12, 10)), v, method="direct")
+    *_, i_out, report = solve_with_report(net, g, g, np.zeros((12, 10)), v, path=path)
+    _check(report, path)
+    # Both answers meet a KCL residual of 1e-12 relative to the largest branch current; on this
+    # well-conditioned array (G r <= 1e-4) the outputs then agree to a few times that.
+    np.testing.assert_allclose(i_out, i_ref, rtol=1e-10, atol=0)
 
 
 def test_large_symmetric_array_reports_cg_with_its_iterations(rng):
@@ -75,6 +96,7 @@ def test_declined_path_falls_back_to_direct_and_says_so(rng, monkeypatch):
 
 def test_report_reaches_the_dataset_attributes(rng):
     sol = Crossbar(_g(rng, 4, 3)).solve(rng.uniform(0, 0.2, 4))
+    assert sol.report.path == "symmetric_cg"
     attrs = sol.to_xarray().attrs
     assert attrs["solver_path"] == sol.report.path
     assert attrs["solver_iterations"] == sol.report.iterations
