@@ -47,12 +47,7 @@ falls inside a step).  See :mod:`cimphys.devices.fixed_step`.
 
 References
 ----------
-.. [1] J. R. Dormand, P. J. Prince, "A family of embedded Runge-Kutta formulae",
-   J. Comput. Appl. Math. 6, 19 (1980). doi:10.1016/0771-050X(80)90013-3
-.. [2] P. Bogacki, L. F. Shampine, "A 3(2) pair of Runge-Kutta formulas", Appl. Math. Lett. 2,
-   321 (1989). doi:10.1016/0893-9659(89)90079-7
-.. [3] E. Hairer, S. P. Norsett, G. Wanner, "Solving Ordinary Differential Equations I", 2nd ed.,
-   Springer (1993), sec. II.4 (automatic step size control).
+The Runge-Kutta pairs and the step-size control: :mod:`cimphys.devices.adaptive_step`.
 """
 
 from __future__ import annotations
