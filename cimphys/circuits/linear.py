@@ -15,7 +15,8 @@ Paths (each in its own module; each returns voltages with its iterations and res
 * ``"direct"`` (:mod:`cimphys.circuits.direct`): SuperLU on the merged nodal matrix, any stamp,
   any option; the reference and the fallback of every other path;
 * ``"symmetric_cg"`` (:mod:`cimphys.circuits.schur`): preconditioned CG on the BL Schur
-  complement, for symmetric stamps (``a == b >= 0``) with no merged or fixed line node;
+  complement, for symmetric stamps (``a == b >= 0``) with no merged or fixed line node, run on
+  until the output currents too are within ``tol`` of their scale;
 * ``"iterative"`` (:mod:`cimphys.circuits.iterative`): block Gauss-Seidel over the lines with
   BiCGSTAB, any stamp, memory linear in the cells;
 * ``"block"`` (:mod:`cimphys.circuits.block`): every WL eliminated exactly, block LU over the
