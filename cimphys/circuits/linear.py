@@ -79,6 +79,10 @@ RTOL_BOUNDS = 1e-9
 #: ``method="auto"`` factorises (:class:`~cimphys.circuits.block.BlockFactor`) when a batch has
 #: this many inputs.
 AUTO_BLOCK_BATCH = 8
+#: ``method="auto"`` takes the block factor, whatever the stamp and batch, for arrays of at most
+#: this many columns: its dense blocks are then N x N of a few hundred numbers, cheaper than the
+#: CG's iterations (measured at 16 columns, benchmarks/bench_solver_choice.py).
+AUTO_BLOCK_MAX_COLS = 16
 
 
 @dataclass(frozen=True)
@@ -117,16 +121,19 @@ class SolveReport:
 def choose_path(network: Network, a: np.ndarray, b: np.ndarray, batch: int, method: str = "auto") -> str:
     """The first path ``solve_linear`` tries for ``method`` on this network, stamp and batch.
 
-    ``"auto"``: the symmetric CG wherever the stamp qualifies
+    ``"auto"``: the block factor for arrays of at most ``AUTO_BLOCK_MAX_COLS`` columns where it
+    applies; else the symmetric CG wherever the stamp qualifies
     (:func:`cimphys.circuits.schur.eligible`: ``a == b >= 0``, no merged or fixed line node),
-    whatever the shape and batch: ``benchmarks/bench_solver_choice.py`` measured it the fastest
-    of the four paths on every case of its grid.  Otherwise (a non-symmetric stamp, zero wire
+    whatever the shape and batch: ``benchmarks/bench_solver_choice.py`` measured these the
+    fastest of the four paths on every case of its grid.  Otherwise (a non-symmetric stamp, zero wire
     segments or ends) the block path for batches of at least ``AUTO_BLOCK_BATCH`` inputs on
     arrays from ``AUTO_ITERATIVE_CELLS`` cells when the factor fits in
     ``block.MAX_BLOCK_BYTES``, the iterative path from ``AUTO_ITERATIVE_CELLS`` cells on, and
     the direct path for small arrays.  ``"iterative"`` takes the symmetric CG where it
     qualifies.
     """
+    if method == "auto" and network.shape[1] <= AUTO_BLOCK_MAX_COLS and block_fits(network):
+        return "block"
     if method in ("auto", "iterative") and schur.eligible(network, a, b):
         return "symmetric_cg"
     big = a.size >= AUTO_ITERATIVE_CELLS

@@ -32,9 +32,9 @@ def _check(report: SolveReport, path: str, fell_back: bool = False) -> None:
 
 
 def test_small_array_with_merged_nodes_reports_the_direct_path(rng):
-    # Ideal word lines merge every WL node: no symmetric CG, and the array is too small for the
-    # iterative paths.
-    sol = Crossbar(_g(rng, 6, 5), r_wl=0.0).solve(rng.uniform(0, 0.2, 6))
+    # Ideal wires merge every line's nodes: no symmetric CG and no block factor (rows merge), and
+    # the array is too small for the iterative paths.
+    sol = Crossbar(_g(rng, 6, 5), r_wl=0.0, r_bl=0.0).solve(rng.uniform(0, 0.2, 6))
     _check(sol.report, "direct")
     assert sol.report.iterations == 1  # one factorisation
 
@@ -96,7 +96,7 @@ def test_declined_path_falls_back_to_direct_and_says_so(rng, monkeypatch):
 
 def test_report_reaches_the_dataset_attributes(rng):
     sol = Crossbar(_g(rng, 4, 3)).solve(rng.uniform(0, 0.2, 4))
-    assert sol.report.path == "symmetric_cg"
+    assert sol.report.path == "block"  # three columns: auto factorises
     attrs = sol.to_xarray().attrs
     assert attrs["solver_path"] == sol.report.path
     assert attrs["solver_iterations"] == sol.report.iterations
