@@ -139,8 +139,9 @@ _WORKER_TUNED = False
 
 
 def dask_setup(worker=None) -> None:
-    """Dask preload hook of the workers of :func:`local_cluster` (``preload=["cimphys.sweep"]``):
-    glibc keeps freed memory for the next point (see ``_MMAP_THRESHOLD``)."""
+    """Dask preload hook of the workers of :func:`local_cluster` (``preload=[this module]``;
+    ``--preload cimphys.sweep`` reaches it too): glibc keeps freed memory for the next point
+    (see ``_MMAP_THRESHOLD``)."""
     global _WORKER_TUNED
     _WORKER_TUNED = _keep_freed_memory()
 

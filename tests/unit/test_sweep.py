@@ -190,13 +190,13 @@ def test_local_cluster_workers_run_without_dask_malloc_trim(monkeypatch):
             lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                      dask.config.get("distributed.worker.profile.enabled"),
                      os.environ.get("NUMBA_NUM_THREADS"),
-                     sys.modules["cimphys.sweep"]._WORKER_TUNED)).values()
+                     sys.modules["cimphys.sweep_workers"]._WORKER_TUNED)).values()
     assert env is None
     assert profile is False
     assert numba_threads == "1"
     assert tuned is sys.platform.startswith("linux")  # the preload ran: glibc keeps freed memory
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor is this process's environment changed
-    pooled = sweep(lambda k: {"tuned": sys.modules["cimphys.sweep"]._WORKER_TUNED}, k=[0, 1], workers=2)
+    pooled = sweep(lambda k: {"tuned": sys.modules["cimphys.sweep_workers"]._WORKER_TUNED}, k=[0, 1], workers=2)
     assert pooled.tuned.values.tolist() == [sys.platform.startswith("linux")] * 2
 
 
