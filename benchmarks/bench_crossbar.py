@@ -23,6 +23,29 @@ Figures (ratios against a peer timed in the same run):
 * A characterised array (``Crossbar.apply``) on a batch vs the dense ``V @ G``.  Target <= 2x.
 * Scaling of one solve from 64^2 to 1024^2 cells: the fitted exponent of time vs cells.
 
+The symmetric CG kernel (:mod:`cimphys.circuits.schur`), as measured when it was written.  Measured
+2026-11-25 (AMD EPYC Zen 4, 1 MiB L2 per core, 32 MiB shared L3; 2 cores shared with
+other jobs, load 4-6, so kernels were compared by per-thread CPU time, best of 7-9,
+interleaved), on the reference 256 x 256 array with 64 inputs:
+
+* columns innermost instead of the batch: ~20 % less per CG iteration (the fused backward sweep
+  alone: 5.7 ns per node and chunk vs 9.5);
+* the word-line recurrences of a full chunk two lines at a time with their running values in
+  locals (:func:`_wl_two_lines`): 2.9 ns per node and chunk vs 4.5-5.4, the whole kernel
+  0.193 -> 0.155 s to ``tol = 1e-10`` (0.21 -> 0.165 s to 1e-12), bit-identical;
+* ``Crossbar(G).solve(V, tol=1e-10)`` in the end: 0.156 s of CPU on one thread against 1.46 s
+  for SuperLU's factorisation and solves (9.3x; 8.8x at 1e-12; SuperLU's wall time on the idle
+  machine was 1.43 s); by wall time 10.2-10.6x on one thread at load ~4, and by the benchmark
+  10.7x at load 2.6 (0.131 s vs 1.40 s), 9.7x at load 5.5.  Two threads were 1.6-1.8x faster than one on the idle machine (measured before
+  these changes), so ~15x is expected there; not measured idle after them.
+
+Not helping: a float32 copy of the kernel (no faster: not bandwidth-bound); padding the rows
+against L1 set conflicts (faster recurrences alone, not the whole solve); ``CHUNK = 8`` or
+``LINES = 8`` (2-3x slower: work arrays beyond the shared L3, or the word-line buffer beyond
+L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference array, so CG needs 8
+iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the right-hand side and one
+for the final check); a coarse correction or a better start could save one or two at most.
+
 ``quick=True`` shrinks every size (smoke run).  OpenBLAS threads follow the environment; on a
 shared 2-core machine ``OPENBLAS_NUM_THREADS=1`` avoids oversubscription (it affects the
 dense-matmul peer and our LAPACK calls alike, not SuperLU).

@@ -44,6 +44,22 @@ processes cost; a 1 s memory-monitor interval changed nothing measurable (client
 (worker CPU/pt: 1 worker / 2 workers; page faults 0-1 per point, system time 0.0-0.2 ms.)
 Overhead per point, trivial function: Dask 2 workers 0.4-0.9 ms, processes 0.14-0.34 ms,
 processes + Zarr store 1.1-2.2 ms (budget 50 ms).
+
+As measured when the task batching was written (moved here from :mod:`cimphys.sweep`):
+Performance (``benchmarks/bench_sweep.py``: 200 points of the 256x256 crossbar + ADC chain on a
+local Dask cluster, 2-core machine shared with other jobs, 2026-11-25).  Overhead per point
+(trivial function): Dask 2 workers 0.4-0.9 ms, local processes 0.14-0.34 ms, with a Zarr store
+1.1-2.2 ms (budget 50 ms).  Scaling 1 -> 2 workers, wall: 1.76x at load 2.3, 1.68x at load
+1.5; 1.13x and 1.08x in runs where other jobs took the cores (load 1.1-2.3 and rising), when the
+same points in two plain processes scaled 1.99x and 1.56x in the same runs.  What the sweep
+itself costs is read better from CPU time: on one worker a point costs what it costs in a plain
+process (42.4-42.7 vs 43.5-44.5 ms); on two, 48.5-53.9 ms each, where two plain processes took
+44.8-53.3 ms (a 256x256 solve's ~37 MB of temporaries exceed the shared 32 MB L3, so two points
+at once slow each other, more so under other jobs); the client, scheduler and nannies take
+0.8-1.6 ms per point.  CPU-bound limit of the scaling on two free cores: 1.54-1.79x.  Before (one task per point,
+Dask's defaults; same-run A/B at load 4-7): client 10-15 ms CPU per point, worker 100-120 ms
+with 22 ms of it in the kernel for 7700 page faults; after: 3-4 ms and 57-67 ms (0.3 ms, 30-60
+faults); 1.55x in the last wall measurement before.
 """
 
 from __future__ import annotations
@@ -151,7 +167,7 @@ def _scaling(fn, axes: dict, repeat: int) -> tuple[dict[int, dict], dict[int, tu
 _RAW_CHILD = """
 import json, sys, time
 import numpy as np
-from cimphys.sweep import _keep_freed_memory
+from cimphys.sweep_workers import _keep_freed_memory
 _keep_freed_memory()  # the allocator setting of sweep's workers
 from cimphys.campaign import crossbar_adc
 points = json.loads(sys.argv[1])

@@ -42,7 +42,7 @@ import xarray as xr
 
 from .checks import as_scalar
 from .errors import InputError
-from .sweep import _qualname, sweep
+from .sweep import qualname, sweep
 
 __all__ = ["monte_carlo", "summarize"]
 
@@ -94,7 +94,7 @@ class _Sample:
         if not callable(fn):
             raise InputError(f"fn: expected a callable, got {fn!r:.80}")
         self.fn = fn
-        self.__qualname__ = f"monte_carlo[{_qualname(fn)}]"
+        self.__qualname__ = f"monte_carlo[{qualname(fn)}]"
         self.__module__ = "cimphys.montecarlo"
 
     def __call__(self, sample, rng):

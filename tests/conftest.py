@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The naive twins every kernel is held against (dense nodal solves, scalar loops), in one folder.
+sys.path.insert(0, str(ROOT / "tests" / "naive"))
 
 # A valid device card (model "sinh") that the card, CLI and property tests alter one key at a time.
 SINH_CARD = """\

@@ -4,7 +4,7 @@ Geometry (DESIGN.md, "the reference crossbar"): WL ``i`` is driven at column 0 b
 source ``v_in[i]`` through ``r_driver`` and a segment ``r_wl``; a segment ``r_wl`` joins
 consecutive cells; the far end is open.  BL ``j`` runs from row 0 (open) to row M-1, then one
 more segment ``r_bl`` and ``r_sense`` into a sense node held at 0 V.  ``i_out[j]`` is the current
-into that sense node.  Options of :class:`cimphys.circuits.nodal.Network` (both-end drive,
+into that sense node.  Options of :class:`cimphys.circuits.network.Network` (both-end drive,
 sensing at row 0, biased or floating lines) pass through as keywords.
 
 Examples
@@ -25,9 +25,12 @@ import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import InputError
-from . import schur
-from .nodal import METHODS, RTOL_SOLVE, Network, _block_pays, cell_currents, solve_linear
-from .transfer import BlockFactor, transfer_matrix
+from .block import MAX_BLOCK_BYTES, BlockFactor
+from .direct import MAX_DIRECT_NODES
+from .linear import METHODS, RTOL_SOLVE, SolveReport, choose_path, solve_factored, solve_linear, solve_with_report
+from .network import Network, cell_currents
+from .power import dissipation, wl_end_currents
+from .transfer import transfer_matrix
 
 __all__ = ["Crossbar", "CrossbarSolution"]
 
@@ -40,7 +43,7 @@ class Crossbar:
     G : array_like, (M, N), S
         Cell conductances, >= 0.  May be None when ``cell`` is given with ``(M, N)`` parameters.
     r_wl, r_bl : float or array_like (M, N), ohm
-        Word-line and bit-line segment resistances (see :mod:`cimphys.circuits.nodal`).
+        Word-line and bit-line segment resistances (see :mod:`cimphys.circuits.network`).
     r_driver : float or array_like (M,), ohm
         Output resistance of each WL driver.
     r_sense : float or array_like (N,), ohm
@@ -50,7 +53,7 @@ class Crossbar:
     differential : bool
         Columns form pairs (2k, 2k+1); the solution then has ``i_diff``.
     method : {"auto", "direct", "iterative", "block"}
-        Linear solver (see :func:`cimphys.circuits.nodal.solve_linear`).  Once a block factor
+        Linear solver (see :func:`cimphys.circuits.linear.solve_linear`).  Once a block factor
         exists (built by ``solve`` for a large batch that CG does not serve), ``solve`` and
         :meth:`transfer_matrix` reuse it.
     shape : tuple of int, optional
@@ -121,7 +124,7 @@ class Crossbar:
         """Operating point for word-line voltages ``v_in`` ((M,) or (batch, M), V).
 
         ``tol`` is the relative residual every answer must reach (linear cells; see
-        :func:`cimphys.circuits.nodal.solve_linear`): the default 1e-12 for exact answers, a
+        :func:`cimphys.circuits.linear.solve_linear`): the default 1e-12 for exact answers, a
         looser one (e.g. 1e-10 for output currents to ~1e-11) where that is all that is needed.
         Nonlinear cells use the tolerances of :mod:`cimphys.circuits.newton`.
         """
@@ -133,15 +136,15 @@ class Crossbar:
         g = self.G
         v = as_array("v_in", v_in, unit="V", ndim=(1, 2))
         batch = v.shape[0] if v.ndim == 2 else 1
-        symmetric_cg = self.method == "auto" and schur.eligible(self.network, g, g)  # faster than a factor
-        if self._factor is None and self.method in ("auto", "block") and _block_pays(self.network, batch) \
-                and not symmetric_cg:
-            self._factor = BlockFactor(self.network, g, g)
+        if self._factor is None and (self.method == "block" or (
+                self.method == "auto" and choose_path(self.network, g, g, batch) == "block")):
+            self._factor = BlockFactor(self.network, g, g)  # kept: later solves and transfer_matrix reuse it
         if self._factor is not None and self.method in ("auto", "block"):
-            v_wl, v_bl, i_out = self._factor.solve_linear(np.zeros_like(g), v, tol=tol)
+            v_wl, v_bl, i_out, report = solve_factored(self._factor, np.zeros_like(g), v, tol=tol)
         else:
-            v_wl, v_bl, i_out = solve_linear(self.network, g, g, np.zeros_like(g), v, method=self.method, tol=tol)
-        return CrossbarSolution(self, v, v_wl, v_bl, i_out)
+            v_wl, v_bl, i_out, report = solve_with_report(self.network, g, g, np.zeros_like(g), v,
+                                                          method=self.method, tol=tol)
+        return CrossbarSolution(self, v, v_wl, v_bl, i_out, report)
 
     @property
     def _transfer(self) -> tuple[np.ndarray, np.ndarray]:
@@ -221,16 +224,13 @@ def _check_conditioning(g: np.ndarray, network) -> None:
 def _check_method_memory(method: str, shape) -> None:
     """An explicit ``method`` that cannot fit is refused before anything is allocated (``"auto"``
     chooses within the same limits by itself)."""
-    from .nodal import MAX_DIRECT_NODES
-    from .transfer import MAX_BLOCK_BYTES
-
     m, n = shape
     if method == "block" and 8 * m * n * n > MAX_BLOCK_BYTES:
         raise InputError(f"method='block': the factor of a {m} x {n} array needs {8 * m * n * n / 2**30:.3g} GiB, "
-                         f"above transfer.MAX_BLOCK_BYTES = {MAX_BLOCK_BYTES / 2**30:.3g} GiB; use 'iterative' or 'auto'")
+                         f"above block.MAX_BLOCK_BYTES = {MAX_BLOCK_BYTES / 2**30:.3g} GiB; use 'iterative' or 'auto'")
     if method == "direct" and 2 * m * n > MAX_DIRECT_NODES:
         raise InputError(f"method='direct': a {m} x {n} array has {2 * m * n} nodes, above the direct path's limit "
-                         f"nodal.MAX_DIRECT_NODES = {MAX_DIRECT_NODES}; use 'iterative' or 'auto'")
+                         f"direct.MAX_DIRECT_NODES = {MAX_DIRECT_NODES}; use 'iterative' or 'auto'")
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,6 +245,9 @@ class CrossbarSolution:
     i_cell : ndarray, ([batch,] M, N), A, from WL node to BL node (computed on first access:
         a batch's cell currents are as large as its node voltages, and ``i_out`` does not
         need them)
+    report : SolveReport
+        Which solver path answered, its iterations and residual, whether it fell back, and its
+        wall time (:class:`cimphys.circuits.linear.SolveReport`).
     """
 
     crossbar: Crossbar
@@ -252,6 +255,7 @@ class CrossbarSolution:
     v_wl: np.ndarray
     v_bl: np.ndarray
     i_out: np.ndarray
+    report: SolveReport
     # Derived fields, computed on first access.  Not functools.cached_property: on Python < 3.12
     # its lock is one for the whole class, which serialises threads holding different solutions.
     # Two threads racing on one solution compute the same value twice, harmlessly.
@@ -296,16 +300,12 @@ class CrossbarSolution:
         return self._cached("source_currents", self._source_currents)
 
     def _source_currents(self) -> tuple[np.ndarray, np.ndarray]:
-        from .nodal import wl_end_currents
-
         near, far = wl_end_currents(self.crossbar.network, **self._batched)
         shape = self.v_wl.shape[:-1]
         return near.reshape(shape), far.reshape(shape)
 
     def power(self) -> dict[str, np.ndarray]:
-        """Power per element, W (see :func:`cimphys.circuits.nodal.dissipation`)."""
-        from .nodal import dissipation
-
+        """Power per element, W (see :func:`cimphys.circuits.power.dissipation`)."""
         near, far = self.source_currents
         m, n = self.crossbar.shape
         out = dissipation(self.crossbar.network, i_near=near.reshape(-1, m), i_far=far.reshape(-1, m), **self._batched)
@@ -342,4 +342,5 @@ class CrossbarSolution:
         if self.crossbar.differential:
             data["i_diff"] = variable((*batch, "pair"), self.i_diff, "A", "differential pair output current")
         coords = {"row": np.arange(m), "col": np.arange(n)}
-        return xr.Dataset(data, coords=coords, attrs={"solver": "linear nodal", "model": "crossbar"})
+        attrs = {"solver": "linear nodal", "model": "crossbar", **self.report.attrs()}
+        return xr.Dataset(data, coords=coords, attrs=attrs)

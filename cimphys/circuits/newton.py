@@ -74,7 +74,8 @@ from ..checks import as_array, as_scalar
 from ..errors import ConvergenceError, InputError
 from . import schur
 from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
-from .nodal import RTOL_SOLVE, output_currents, solve_linear
+from .linear import RTOL_SOLVE, solve_linear
+from .network import output_currents
 
 __all__ = ["NewtonOptions", "NonlinearSolution", "network_kcl_excess", "solve_nonlinear"]
 

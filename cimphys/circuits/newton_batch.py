@@ -41,7 +41,7 @@ import numpy as np
 
 from .._numba import jit, jit_parallel, prange
 
-__all__ = ["Wires", "kcl_excess", "newton_measures", "solve_stamps", "solve_stamps_reference"]
+__all__ = ["Wires", "kcl_excess", "newton_measures", "solve_stamps"]
 
 #: CG stops at this fraction of ``tol`` (margin for the recomputed final residual).
 MARGIN = 0.5
@@ -314,15 +314,6 @@ def solve_stamps(wires: Wires, d, c, v_in, y0, tol: float, eta=0.0, *, max_itera
            wires.gb_hi, wires.vend, wires.dw, wires.db, float(tol), eta_b, MARGIN, int(max_iterations), res,
            res0, iters)
     return x, y, res, res0, iters
-
-
-def solve_stamps_reference(network, d, c, v_in):
-    """The plain twin of :func:`solve_stamps`: SuperLU on the assembled nodal matrix, vector by
-    vector (:func:`cimphys.circuits.nodal.solve_linear` with ``method="direct"``)."""
-    from .nodal import solve_linear
-
-    out = [solve_linear(network, d[b], d[b], c[b], v_in[b], method="direct") for b in range(d.shape[0])]
-    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
 @jit_parallel(error_model="numpy")

@@ -9,7 +9,7 @@ nodal matrix is symmetric positive definite when ``D >= 0``.  Ordering the unkno
 and eliminating the WL voltages ``x = W^-1 (D y + f_w)`` exactly leaves the Schur complement
 ``S y = B y - D W^-1 D y = f_b + D W^-1 f_w`` on the BL voltages, again SPD.  Preconditioned by
 ``B`` (one Thomas solve per bit line), the operator is ``B^-1 S = I - H`` with
-``H = B^-1 D W^-1 D`` the block Gauss-Seidel map of :mod:`cimphys.circuits.nodal`'s iterative
+``H = B^-1 D W^-1 D`` the block Gauss-Seidel map of :mod:`cimphys.circuits.iterative`'s
 path; ``H`` is self-adjoint in the ``B`` inner product with eigenvalues in ``[0, 1)``, so
 preconditioned CG [1]_ converges at the rate ``(sqrt(k) - 1) / (sqrt(k) + 1)`` with
 ``k <= 1 / (1 - rho(H))``, and each iteration costs one WL sweep, one BL sweep and one
@@ -23,29 +23,8 @@ updates and the inner products, accumulated per column).  Every loop over the co
 contiguous loop over a few rows (in L1), which LLVM vectorises with a couple of run-time alias
 checks; with the batch innermost (``(M, N, K)``, the previous layout) the loops of length ``K``
 compiled to scalar code, since LLVM could not prove that the work arrays do not alias.  Chunks
-are independent (threads for large work, see ``PARALLEL_MIN_WORK``).
-
-Measured 2026-11-25 (AMD EPYC Zen 4, 1 MiB L2 per core, 32 MiB shared L3; 2 cores shared with
-other jobs, load 4-6, so kernels were compared by per-thread CPU time, best of 7-9,
-interleaved), on the reference 256 x 256 array with 64 inputs:
-
-* columns innermost instead of the batch: ~20 % less per CG iteration (the fused backward sweep
-  alone: 5.7 ns per node and chunk vs 9.5);
-* the word-line recurrences of a full chunk two lines at a time with their running values in
-  locals (:func:`_wl_two_lines`): 2.9 ns per node and chunk vs 4.5-5.4, the whole kernel
-  0.193 -> 0.155 s to ``tol = 1e-10`` (0.21 -> 0.165 s to 1e-12), bit-identical;
-* ``Crossbar(G).solve(V, tol=1e-10)`` in the end: 0.156 s of CPU on one thread against 1.46 s
-  for SuperLU's factorisation and solves (9.3x; 8.8x at 1e-12; SuperLU's wall time on the idle
-  machine was 1.43 s); by wall time 10.2-10.6x on one thread at load ~4, and by the benchmark
-  10.7x at load 2.6 (0.131 s vs 1.40 s), 9.7x at load 5.5.  Two threads were 1.6-1.8x faster than one on the idle machine (measured before
-  these changes), so ~15x is expected there; not measured idle after them.
-
-Not helping: a float32 copy of the kernel (no faster: not bandwidth-bound); padding the rows
-against L1 set conflicts (faster recurrences alone, not the whole solve); ``CHUNK = 8`` or
-``LINES = 8`` (2-3x slower: work arrays beyond the shared L3, or the word-line buffer beyond
-L1).  Iterations are few already: ``rho(H) = 0.33`` on the reference array, so CG needs 8
-iterations to ``tol = 1e-12`` and 7 to 1e-10 (plus one sweep for the right-hand side and one
-for the final check); a coarse correction or a better start could save one or two at most.
+are independent (threads for large work, see ``PARALLEL_MIN_WORK``).  What each of these choices
+was measured to gain, and what was tried and did not help, is in ``benchmarks/bench_crossbar.py``.
 
 Scope: ``a == b >= 0``, no zero WL segment or zero WL end resistance (no merged or fixed WL
 node), and the block path's condition on the BL side (non-zero segments and end resistances).
@@ -69,6 +48,7 @@ import numpy as np
 from .._numba import jit
 from ..checks import as_scalar
 from ..errors import InputError
+from .lines import LineFactor
 
 __all__ = ["CHUNK", "eligible", "solve_symmetric"]
 
@@ -465,11 +445,9 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
     ``a (M, N)`` S is the symmetric stamp; ``c3 (Bc, M, N)`` A with ``Bc`` 1 or the batch;
     ``v2 (B, M)`` V.  Returns ``(v_wl, v_bl, iterations, residual)`` with voltages
     ``(B, M, N)``, or ``None`` when the relative residual misses ``tol`` (caller falls back).
-    The arrays are those :func:`cimphys.circuits.nodal.check_stamp` returns (finite, float64,
-    C-contiguous); :func:`~cimphys.circuits.nodal.solve_linear` is the checked entry point.
+    The arrays are those :func:`cimphys.circuits.network.check_stamp` returns (finite, float64,
+    C-contiguous); :func:`~cimphys.circuits.linear.solve_linear` is the checked entry point.
     """
-    from .nodal import LineFactor  # the chain factorisation shared with the other paths
-
     m, n = network.shape
     tol = as_scalar("tol", tol, low=0.0, low_open=True)
     if not eligible(network, a, a):

@@ -48,7 +48,8 @@ import numpy as np
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from .newton import NewtonOptions, solve_nonlinear
-from .nodal import Network, solve_linear
+from .linear import solve_linear
+from .network import Network
 
 __all__ = ["linear_cells", "read_margin", "sneak_resistance", "state_cells", "write_bias"]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .nodal import Network
+from .network import Network
 
 __all__ = [
     "NONLINEAR_OPTIONS",

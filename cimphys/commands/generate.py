@@ -43,11 +43,11 @@ def _engine(args, model, progress):
     from ..layers.kv_cim import KVCimEngine
     from ..layers.quantised import QuantisedEngine
     from ..layers.routing import Routing
-    from .run import _config
+    from .run import run_config
 
     args.input_bits = 8
     args.sweep_adc_bits = None
-    cfg = _config(args)
+    cfg = run_config(args)
     routing = Routing.parse(args.routing)
     n_static = model.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down"}) + \
         int(routing.is_analog("lm_head"))

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
-def _config(args):
+def run_config(args):
     from ..layers.config import CimConfig, default_card
 
     card = args.card or default_card()
@@ -161,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
     from ..progress import Progress
     from ..results import save
 
-    cfg = _config(args)
+    cfg = run_config(args)
     routing = Routing.parse(args.routing)
     bits_list = None
     if args.sweep_adc_bits:

@@ -37,7 +37,12 @@ from .._numba import jit
 from ..checks import as_array
 from ..errors import InputError
 from .cell import flat_parameter
-from .mosfet import Level1Mosfet, _mos1
+from .laws.mosfet import mos1
+from .mosfet import Level1Mosfet
+
+# The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
+# renews its cache of a file only when that file changes).
+KERNEL_SOURCES = "37f609b2aa335f75"
 
 __all__ = ["OneTransistorOneResistor"]
 
@@ -50,11 +55,11 @@ def _access_node(vw, vb, r, vg, p, rtol, maxiter):
     """Internal node ``x``: ``I_d(x, vg, vb, 0) = (vw - x)/r``; returns x, I, g_d, g_s."""
     lo = min(vw, vb)
     hi = max(vw, vb)
-    i, gd, gg, gs, gbk = _mos1(vb, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
+    i, gd, gg, gs, gbk = mos1(vb, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
     x = (vw / r + gd * vb) / (1.0 / r + gd)  # divider with the transistor's v_ds = 0 conductance
     tol = rtol * max(abs(vw), abs(vb))
     for _ in range(maxiter):
-        i, gd, gg, gs, gbk = _mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
+        i, gd, gg, gs, gbk = mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
         f = i - (vw - x) / r
         if f == 0.0 or hi - lo <= tol:
             break
@@ -68,7 +73,7 @@ def _access_node(vw, vb, r, vg, p, rtol, maxiter):
         done = abs(xn - x) <= tol
         x = xn
         if done:
-            i, gd, gg, gs, gbk = _mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
+            i, gd, gg, gs, gbk = mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
             break
     # x carries an error ~ eps |v|; read the current off the element it disturbs least.
     i_x = i if gd * r < 1.0 else (vw - x) / r

@@ -28,10 +28,8 @@ References
 
 from __future__ import annotations
 
-from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from ..errors import InputError
-from ._kernel_math import _pow
 from .dynamic_model import DynamicModel
 from .variability import MEMORY_SECTIONS
 
@@ -57,37 +55,6 @@ SPEC = register_model(
         checks=((lambda p: p["r_off"] > p["r_on"], "expected r_off > r_on"),),
     )
 )
-
-# Rows: 0 w_low = 0, 1 w_high = D, 2 r_on, 3 r_off, 4 mu_v, 5 window code, 6 p, 7 j
-
-
-@jit(inline="always")
-def _drift_iv(v, x, P, k):
-    u = x / P[1, k]
-    g = 1.0 / (P[2, k] * u + P[3, k] * (1.0 - u))
-    return v * g, g
-
-
-@jit(inline="always")
-def _drift_window(u, i, P, k):
-    kind = P[5, k]
-    if kind == 0.0:
-        return 1.0
-    p2 = 2.0 * P[6, k]
-    if kind == 1.0:
-        return 1.0 - _pow(abs(2.0 * u - 1.0), p2)
-    if kind == 2.0:
-        s = 1.0 if i <= 0.0 else 0.0
-        return 1.0 - _pow(abs(u - s), p2)
-    return P[7, k] * (1.0 - _pow((u - 0.5) ** 2 + 0.75, P[6, k]))
-
-
-@jit(inline="always")
-def _drift_rate(v, x, P, k):
-    d = P[1, k]
-    i, _ = _drift_iv(v, x, P, k)
-    return P[4, k] * P[2, k] / d * i * _drift_window(x / d, i, P, k)
-
 
 class LinearIonDrift(DynamicModel):
     """Linear ion drift memristor; parameters as in :data:`SPEC` (any may be per-cell arrays).

@@ -5,7 +5,7 @@ A dynamic model holds its parameters packed in one float64 table ``P`` of shape
 ``K = 1`` means one set for every cell and ``K = n_cells`` means per-cell parameters
 (device-to-device variation).  Rows 0 and 1 are always the lower and upper physical bounds of the
 state.  The Numba kernels that evaluate a model are plain functions of ``(model_id, v, x, P, c)``
-(see :mod:`cimphys.devices._dispatch`), so that one compiled integrator serves every model.
+(see :mod:`cimphys.devices.laws.dispatch`), so that one compiled integrator serves every model.
 
 Interface (used by :func:`cimphys.devices.dynamics.integrate` and by programming/calibration code):
 
@@ -27,8 +27,30 @@ import numpy as np
 from ..checks import as_array
 from ..errors import InputError
 from .cell import TwoTerminalCell
+from .laws.dispatch import evaluate_iv, evaluate_iv_into, evaluate_rate, first_bad_state
 
-__all__ = ["DynamicModel", "FixedStateCell"]
+__all__ = ["DynamicModel", "FixedStateCell", "model_class"]
+
+
+#: The class of each dynamic card model, by the name of its spec (filled as the classes are defined:
+#: importing ``cimphys.devices`` defines them all).
+_CLASSES: dict[str, type] = {}
+
+
+def model_class(card) -> type:
+    """The :class:`DynamicModel` subclass of a device card's ``[model] name``.
+
+    The one resolver from card to class: each class's ``spec`` names its card model.
+
+    Raises
+    ------
+    InputError
+        When the card's model has no state dynamics (PCM, a selector, an access transistor).
+    """
+    if card.model not in _CLASSES:
+        raise InputError(f"card {card.name!r}: model {card.model!r} has no state dynamics; "
+                         f"expected one of {sorted(_CLASSES)}")
+    return _CLASSES[card.model]
 
 
 def _as_float(name: str, value) -> np.ndarray:
@@ -44,7 +66,8 @@ class DynamicModel:
 
     Subclasses set ``model_id`` (the branch of the dispatch kernels), ``spec`` (their
     :class:`~cimphys.cards.ModelSpec`), ``state_name``, ``state_unit``, ``state_long_name`` and
-    build ``self._P`` with :meth:`_pack`.
+    build ``self._P`` with :meth:`_pack`.  A subclass with a ``spec`` is the class of the card
+    model its spec names (:func:`model_class`).
     """
 
     model_id: int = -1
@@ -52,6 +75,12 @@ class DynamicModel:
     state_name = "x"
     state_unit = "1"
     state_long_name = "state variable"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            _CLASSES[spec.name] = cls
 
     # -- construction -------------------------------------------------------------------
     def _pack(self, rows: list[tuple[str, object, dict]]) -> None:
@@ -143,12 +172,10 @@ class DynamicModel:
 
         ``x`` is flat float64; the scan is a Numba loop that allocates nothing.
         """
-        from ._dispatch import _first_bad_state
-
         k = self._P.shape[1]
         if k > 1 and x.size % k:
             raise InputError(f"state: {x.size} cells do not match {k} per-cell parameter sets")
-        i = int(_first_bad_state(np.ascontiguousarray(x, dtype=np.float64).reshape(-1), self._P))
+        i = int(first_bad_state(np.ascontiguousarray(x, dtype=np.float64).reshape(-1), self._P))
         if i >= 0:
             lo, hi = self._P[0, i % k], self._P[1, i % k]
             raise InputError(
@@ -158,8 +185,6 @@ class DynamicModel:
 
     def current_and_conductance(self, v, state) -> tuple[np.ndarray, np.ndarray]:
         """Current (A) and differential conductance dI/dV (S) at voltage ``v`` (V) and ``state``."""
-        from ._dispatch import evaluate_iv
-
         v_f, x_f, shape = self._broadcast(v, state)
         i, g, bad = evaluate_iv(self.model_id, v_f, x_f, self._P)
         if bad >= 0:
@@ -176,8 +201,6 @@ class DynamicModel:
 
     def rate(self, v, state) -> np.ndarray:
         """Rate of change of the state, in ``state_unit`` per second."""
-        from ._dispatch import evaluate_rate
-
         v_f, x_f, shape = self._broadcast(v, state)
         r, bad = evaluate_rate(self.model_id, v_f, x_f, self._P)
         if bad >= 0:
@@ -214,14 +237,12 @@ class FixedStateCell(TwoTerminalCell):
         self._shape = x.shape
 
     def _evaluate(self, v, i, g):
-        from ._dispatch import evaluate_iv_into
-
         if evaluate_iv_into(self.model.model_id, v, self.state, self.model._P, i, g) >= 0:
             as_array("v", v, unit="V")  # the state was checked on construction
 
 
 def _physical(limits: dict) -> dict:
-    """``limits`` tightened to the physical window of their unit (:data:`cimphys.cards.PLAUSIBLE`),
+    """``limits`` tightened to the physical window of their unit (:data:`cimphys.model_spec.PLAUSIBLE`),
     so that a model built directly refuses the unit slips a card would (r_on = 1e-30 ohm)."""
     from ..cards import PLAUSIBLE
 

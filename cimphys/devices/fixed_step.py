@@ -18,13 +18,10 @@ cells of the block innermost in plain loops that LLVM vectorises.  With ``parall
 blocks are spread over Numba's threads (each block is independent: results do not depend on
 it).  For VTEAM and Yakopcic cells that share thresholds, exponents and window shape (rate
 constants may vary per cell) and one voltage scale, the voltage factor of the rate law is
-computed once per stage for all cells (``_dispatch._split_drive``), integer window exponents
-by repeated multiplication (``_kernel_math._ipow``), and steps where no cell can move are
-skipped.  Other models, or per-cell voltage scales, call the full rate law ``_dispatch._rate``
-per cell (a call that does not vectorise).  Measured CPU time per cell and Euler step (one
-thread, 65,536 cells): VTEAM with a Biolek window (2p = 20) 0.4 ns (0.35 ns with FMA and 4096-cell blocks), no window 0.25 ns,
-Kvatinsky window 6 ns; Yakopcic 1.3 ns; the full rate law 14 ns (VTEAM) to 60 ns (Stanford-PKU,
-three libm calls); a NumPy step loop 4.4 ns (VTEAM, Biolek).
+computed once per stage for all cells (``laws.dispatch.split_drive``), integer window exponents
+by repeated multiplication (``laws.kernel_math.int_power``), and steps where no cell can move are
+skipped.  Other models, or per-cell voltage scales, call the full rate law ``laws.dispatch.model_rate``
+per cell (a call that does not vectorise); the cost per cell and step of each: ``benchmarks/bench_devices.py``.
 
 Examples
 --------
@@ -49,12 +46,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._numba import jit, jit_parallel, prange
-from ._dispatch import _rate, _split_drive, _split_rate, _split_shape
+from .laws.dispatch import model_rate, split_drive, split_rate, split_shape
 
 __all__ = ["BLOCK", "FIXED_METHODS", "ORDER", "run_fixed", "stage_drive", "step_grid"]
 
-# Digest of the model kernel sources this module's kernels inline (see _dispatch.py).
-KERNEL_SOURCES = "5acadc9eafc5260b"
+# The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
+# renews its cache of a file only when that file changes).
+KERNEL_SOURCES = "37f609b2aa335f75"
 
 # Cells per block: large enough that the per-block cost of each stage (a call, array views)
 # is small against the cells, small enough that a block's state, rates and rate constants
@@ -81,14 +79,14 @@ def _split_drives(mid, P, v, out):
     """(side, factor) of every stage voltage v[g, s] into out[g, s, 1:3] (column 0 parameters)."""
     for g in range(v.shape[0]):
         for s in range(v.shape[1]):
-            side, fac = _split_drive(mid, v[g, s], P)
+            side, fac = split_drive(mid, v[g, s], P)
             out[g, s, 0] = v[g, s]
             out[g, s, 1] = side
             out[g, s, 2] = fac
 
 
 def stage_drive(mid: int, P: np.ndarray, v: np.ndarray, split: bool) -> np.ndarray:
-    """``(steps, stages, 3)``: voltage, side and voltage factor of each stage (see _dispatch)."""
+    """``(steps, stages, 3)``: voltage, side and voltage factor of each stage (see laws.dispatch)."""
     out = np.zeros(v.shape + (3,))
     if split:
         _split_drives(int(mid), P, np.ascontiguousarray(v), out)
@@ -116,7 +114,7 @@ def _split_stage(mid, kind, n2p, side, fac, q, kb, x, kprev, kout, acc, ha, firs
     for j in range(m):
         xj = x[j]
         xs = xj if first else min(max(xj + ha * kprev[j], lo), hi)
-        r = _split_rate(mid, kind, n2p, side, fac, xs, q, kb[j])  # h b k: fac carries h b
+        r = split_rate(mid, kind, n2p, side, fac, xs, q, kb[j])  # h b k: fac carries h b
         d = r if first else acc[j] + r
         kout[j] = r
         if last:
@@ -169,7 +167,7 @@ def _full_stage(mid, v, P, vscale, c0, x, kprev, kout, acc, ha, hw, first, last,
         hi = P[1, k]
         xj = x[j]
         xs = xj if first else min(max(xj + ha * kprev[j], lo), hi)
-        r = hw * _rate(mid, v * vscale[0 if ns == 1 else (c if c < ns else c % ns)], xs, P, k)
+        r = hw * model_rate(mid, v * vscale[0 if ns == 1 else (c if c < ns else c % ns)], xs, P, k)
         d = r if first else acc[j] + r
         kout[j] = r
         if last:
@@ -197,13 +195,13 @@ def _blocks(split, mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b
     n = x0.size
     nk = P.shape[1]
     s = tab.shape[0]
-    q = _split_shape(mid, P)
+    q = split_shape(mid, P)
     xb = np.empty(BLOCK)
     acc = np.zeros(BLOCK)
     K = np.zeros((s, BLOCK))
     zero = np.zeros(BLOCK)
     kb = np.empty((2, BLOCK))
-    rows = (0, 1)  # rate constant rows of side -1, +1 (_dispatch.SPLIT_RATE_ROWS)
+    rows = (0, 1)  # rate constant rows of side -1, +1 (laws.dispatch.SPLIT_RATE_ROWS)
     if mid == 2:
         rows = (4, 5)
     elif mid == 3:
@@ -250,7 +248,7 @@ def _blocks(split, mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b
 
 @jit
 def _fixed_split(mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b1):
-    """Blocks b0 .. b1-1, cells sharing the voltage factor (``_dispatch.split_eligible``)."""
+    """Blocks b0 .. b1-1, cells sharing the voltage factor (``laws.dispatch.split_eligible``)."""
     _blocks(True, mid, P, tab, tgrid, drive, vscale, rec, x0, xrec, fail, b0, b1)
 
 
@@ -293,7 +291,7 @@ def run_fixed(model, waveform, x0, vs, rows, method, substeps, parallel):
     ``xrec[i]`` is the state at report time ``waveform.t[rows[i]]``; ``fail_cell`` is -1 unless
     a rate was not finite (then at grid step ``fail_step``).
     """
-    from ._dispatch import split_eligible
+    from .laws.dispatch import split_eligible
 
     mid = int(model.model_id)
     P = model._P

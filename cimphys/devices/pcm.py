@@ -39,7 +39,7 @@ import xarray as xr
 from scipy.special import erf
 
 from ..cards import Card, ModelSpec, Parameter, register_model
-from ..checks import as_array, as_scalar
+from ..checks import as_array
 from ..errors import InputError
 from ..results import variable
 from .variability import MEMORY_SECTIONS, as_generator

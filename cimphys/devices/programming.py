@@ -45,10 +45,12 @@ from ..cards import Card
 from ..checks import as_array, as_scalar
 from ..errors import InputError
 from ..results import variable
+from .dynamic_model import DynamicModel, model_class
 from .pcm import PCMModel
 from .variability import as_generator
 
 __all__ = [
+    "chord_conductance",
     "fit_nonlinearity",
     "nonlinear_update",
     "potentiation_depression",
@@ -198,13 +200,13 @@ def _pulse_waveform(width: float, count: int):
     return _train(1.0, width, count, period=period, rise=edge, fall=edge, delay=edge), edge + period * np.arange(count + 1)
 
 
-def _chord(model, v_read: float, x) -> np.ndarray:
+def chord_conductance(model, v_read: float, x) -> np.ndarray:
+    """Chord conductance ``I(v_read, x) / v_read`` (S) of a dynamic model at states ``x``: the
+    conductance a read at ``v_read`` (V) sees."""
     return model.current(v_read, x) / v_read
 
 
 def _check_dynamic(model):
-    from .dynamic_model import DynamicModel
-
     if not isinstance(model, DynamicModel):
         raise InputError(f"model: expected a DynamicModel (VTEAM, TEAM, ...), got {type(model).__name__}")
     return model
@@ -252,7 +254,7 @@ def pulse_response(model, amplitude, width: float, n_pulses: int, state0, *, v_r
     return xr.Dataset(
         {
             "state": variable(("pulse", "cell"), x, model.state_unit, model.state_long_name),
-            "g": variable(("pulse", "cell"), _chord(model, v_read, x), "S", f"chord conductance at {v_read:g} V"),
+            "g": variable(("pulse", "cell"), chord_conductance(model, v_read, x), "S", f"chord conductance at {v_read:g} V"),
             "amplitude": variable("cell", np.broadcast_to(amp, (x0.size,)), "V", "pulse amplitude"),
         },
         coords={"pulse": np.arange(n + 1)},
@@ -307,7 +309,7 @@ def potentiation_depression(model, v_potentiate: float, v_depress: float, width:
     """
     model = _check_dynamic(model)
     lo, hi = (np.atleast_1d(b)[0] for b in model.state_bounds)
-    g_lo, g_hi = _chord(model, v_read, np.array([lo, hi]))
+    g_lo, g_hi = chord_conductance(model, v_read, np.array([lo, hi]))
     x_min_g, x_max_g = (lo, hi) if g_lo < g_hi else (hi, lo)
     amps = as_array("v_potentiate/v_depress", [v_potentiate, v_depress], unit="V")
     ds = pulse_response(model, amps, width, n_pulses, np.array([x_min_g, x_max_g]), v_read=v_read)
@@ -382,7 +384,7 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     wave, _ = _pulse_waveform(width_s, 1)
     flat = t.reshape(-1)
     lo, hi = (np.broadcast_to(b, flat.shape).astype(float) for b in model.state_bounds)
-    g_lo, g_hi = _chord(model, v_read, lo), _chord(model, v_read, hi)
+    g_lo, g_hi = chord_conductance(model, v_read, lo), chord_conductance(model, v_read, hi)
     x = (np.where(g_lo < g_hi, lo, hi) if state0 is None else
          np.broadcast_to(as_array("state0", state0, unit=model.state_unit), flat.shape)).astype(float).copy()
     if np.any(flat < np.minimum(g_lo, g_hi)) or np.any(flat > np.maximum(g_lo, g_hi)):
@@ -397,7 +399,7 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     run = np.zeros(flat.size)  # ISPP: consecutive pulses of the current polarity before this one
     last_up = np.zeros(flat.size, dtype=bool)
     for _ in range(n_max + 1):  # loop over pulses; every operation is vectorised over cells
-        g_read = _chord(model, v_read, x) * (1.0 + r_sig * rng.standard_normal(flat.size))
+        g_read = chord_conductance(model, v_read, x) * (1.0 + r_sig * rng.standard_normal(flat.size))
         done |= np.abs(g_read - flat) <= tol
         active = ~done & (pulses < n_max)
         if not active.any():
@@ -418,7 +420,7 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         x = x_after
         pulses += active
     signed = np.where(done, np.maximum(pulses, 1), -pulses)
-    ds = _result(t, _chord(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
+    ds = _result(t, chord_conductance(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
     ds["state"] = variable(ds.g.dims, x.reshape(t.shape), model.state_unit, model.state_long_name)
     ds["energy"] = variable(ds.g.dims, energy.reshape(t.shape), "J", "energy of the programming pulses")
     if steps is not None:
@@ -460,17 +462,11 @@ def _ispp_options(amps: np.ndarray, v_step, v_max):
 
 
 def _dynamic_class(card: Card):
-    from .dynamic_model import DynamicModel
-
-    stack, found = list(DynamicModel.__subclasses__()), {}
-    while stack:
-        cls = stack.pop()
-        stack += cls.__subclasses__()
-        if getattr(cls, "spec", None) is not None:
-            found[cls.spec.name] = cls
-    if card.model not in found:
-        raise InputError(f"model_or_card: card {card.name!r} (model {card.model!r}) is neither PCM nor a dynamic model")
-    return found[card.model]
+    try:
+        return model_class(card)
+    except InputError:
+        raise InputError(f"model_or_card: card {card.name!r} (model {card.model!r}) is neither PCM nor a dynamic "
+                         "model") from None
 
 
 def write_verify(model_or_card, targets, tolerance: float, max_pulses: int = 20, seed=0, **options) -> xr.Dataset:
@@ -492,8 +488,6 @@ def write_verify(model_or_card, targets, tolerance: float, max_pulses: int = 20,
                          else _dynamic_class(model_or_card).from_card(model_or_card))
     if isinstance(model_or_card, PCMModel):
         return write_verify_pcm(model_or_card, targets, tolerance, max_pulses, seed, **options)
-    from .dynamic_model import DynamicModel
-
     if isinstance(model_or_card, DynamicModel):
         return write_verify_dynamic(model_or_card, targets, tolerance, max_pulses, seed, **options)
     raise InputError(f"model_or_card: expected a PCMModel, a DynamicModel or a card, got {type(model_or_card).__name__}")

@@ -41,6 +41,8 @@ import numpy as np
 
 from ..cards import Card
 from ..errors import InputError
+from .dynamic_model import model_class
+from .programming import chord_conductance, pulse_response, write_verify
 
 __all__ = ["DeviceStatistics", "ISPP_MAX", "ISPP_RANGE", "ISPP_STEP", "ISPP_V_LIMIT", "PROG_BINS",
            "PROG_MAX_PULSES", "PROG_PER_BIN", "PROG_TOLERANCE", "PULSE_WIDTH_RANGE", "TEMPERATURE_K",
@@ -117,10 +119,8 @@ def device_statistics(card: Card, *, g_min: float, g_max: float, v_read: float, 
     """
     if card.model == "pcm_statistical":
         return pcm_statistics(card, t)
-    from .programming import _dynamic_class
-
     try:
-        cls = _dynamic_class(card)
+        cls = model_class(card)
     except InputError:
         raise InputError(
             f"device: card {card.name!r} (model {card.model!r}) has no programming model: it is not a "
@@ -200,8 +200,6 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
     (K) set the verify read's noise; ``t`` (s) labels the aihwkit polynomial; ``seed`` seeds the
     Monte-Carlo.
     """
-    from .programming import write_verify
-
     states, g_curve = programming_window(card, model, v_read)
     ratio = g_max / g_min
     g_lo = float(np.clip(g_min, g_curve[0], max(g_curve[-1] / ratio, g_curve[0])))
@@ -285,11 +283,10 @@ def _retention_note(card: Card) -> str:
 
 def programming_window(card: Card, model, v_read: float) -> tuple[np.ndarray, np.ndarray]:
     """States and chord conductances at ``v_read`` across the state bounds, by increasing G."""
-    from .programming import _chord
 
     lo, hi = (float(np.min(b)) for b in model.state_bounds)
     states = np.linspace(lo, hi, 4097)
-    g = _chord(model, v_read, states)
+    g = chord_conductance(model, v_read, states)
     # a model whose physics clips its state (Stanford-PKU: the integrated gap may run past the
     # gap the current sees) has flat ends: the programmable states are between them
     moving = np.flatnonzero(np.diff(g) != 0.0)
@@ -327,8 +324,6 @@ def programming_pulses(card: Card, model, v_read: float, states: np.ndarray, tol
     amplitude that moves the slowest state by one tolerance per pulse (:func:`ispp_options`), but at
     most ``ISPP_MAX`` times the start and ``ISPP_V_LIMIT`` volts.
     """
-    from .programming import pulse_response
-
     fixed = fixed_pulses(card, model, v_read, states, tol)
     if fixed is not None:
         v_set, v_reset, width = fixed
@@ -367,8 +362,6 @@ def pulse_amplitude(model, sign: float, width: float, v_read: float, states: np.
     log V over ``ISPP_RANGE``), or None when the range does not bracket it.  ``np.max``: the
     largest pulse that never steps over the band; ``np.min``: the smallest that moves every state
     by at least the band."""
-    from .programming import pulse_response
-
     def step(log_v):
         g = pulse_response(model, sign * 10.0**log_v, width, 1, states, v_read=v_read).g.values
         return reduce(np.abs(g[1] - g[0]))
@@ -396,8 +389,6 @@ def ispp_options(model, v_set: float, v_reset: float, width: float, v_read: floa
 
 def fixed_pulses(card: Card, model, v_read: float, states: np.ndarray, tol: float):
     """Fixed SET / RESET amplitudes and width of :func:`programming_pulses`, or None when none qualifies."""
-    from .programming import pulse_response
-
     thresholds = model.thresholds
     scales = (2.0, 1.5, 1.25, 1.1) if thresholds else (1.0, 0.7, 0.5, 0.35, 0.25)
     found = {}

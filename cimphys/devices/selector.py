@@ -32,13 +32,12 @@ from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from ..checks import as_scalar
 from ..errors import InputError
-from ._dispatch import _iv
+from .laws.dispatch import model_iv
 from .cell import TwoTerminalCell, flat_parameter
 
-# Digest of the model kernel sources that _selector_memory_iv inlines (through _dispatch._iv):
-# kept equal to _dispatch.KERNEL_SOURCES so that Numba's cache of this file is renewed with them
-# (tests/unit/devices/test_dynamics.py checks it).
-KERNEL_SOURCES = "5acadc9eafc5260b"
+# The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
+# renews its cache of a file only when that file changes).
+KERNEL_SOURCES = "37f609b2aa335f75"
 
 __all__ = ["SPEC", "SelectorMemoryCell", "SelectorResistorCell", "SinhSelector"]
 
@@ -180,7 +179,7 @@ def _selector_memory_root(v, mid, x, P, k, i0, v0, rtol, maxiter):
     u = 0.5 * v
     tol = rtol * abs(v)
     for _ in range(maxiter):
-        im, gm = _iv(mid, v - u, x, P, k)
+        im, gm = model_iv(mid, v - u, x, P, k)
         f = i0 * math.sinh(u / v0) - im
         if f == 0.0:
             return u
@@ -208,7 +207,7 @@ def _selector_memory_iv(v, mid, x, P, p, i, g, u_out):
         xc = x[c % nx]
         u = _selector_memory_root(v[c], mid, xc, P, k, p[0], p[1], p[2], int(p[3]))
         gs = p[0] / p[1] * math.cosh(u / p[1])
-        im, gm = _iv(mid, v[c] - u, xc, P, k)
+        im, gm = model_iv(mid, v[c] - u, xc, P, k)
         i[c] = im
         g[c] = gs * gm / (gs + gm) if gs + gm > 0.0 else 0.0
         u_out[c] = u

@@ -24,9 +24,6 @@ References
 
 from __future__ import annotations
 
-import math
-
-from .._numba import jit
 from ..cards import ModelSpec, Parameter, register_model
 from .dynamic_model import DynamicModel
 from .variability import MEMORY_SECTIONS
@@ -57,38 +54,6 @@ SPEC = register_model(
         checks=((lambda p: p["eta"] in (-1.0, 1.0), "eta: expected +1 or -1"),),
     )
 )
-
-# Rows: 0 x_low = 0, 1 x_high = 1, 2 a1, 3 a2, 4 b, 5 vp, 6 vn, 7 ap, 8 an, 9 xp, 10 xn,
-# 11 alphap, 12 alphan, 13 eta
-
-
-@jit(inline="always")
-def _yakopcic_iv(v, x, P, k):
-    a = P[2, k] if v >= 0.0 else P[3, k]
-    b = P[4, k]
-    return a * x * math.sinh(b * v), a * x * b * math.cosh(b * v)
-
-
-@jit(inline="always")
-def _yakopcic_rate(v, x, P, k):
-    if v > P[5, k]:
-        g = P[7, k] * (math.exp(v) - math.exp(P[5, k]))
-    elif v < -P[6, k]:
-        g = -P[8, k] * (math.exp(-v) - math.exp(P[6, k]))
-    else:
-        return 0.0
-    eta = P[13, k]
-    f = 1.0
-    if eta * v > 0.0:
-        xp = P[9, k]
-        if x >= xp:
-            f = math.exp(-P[11, k] * (x - xp)) * ((xp - x) / (1.0 - xp) + 1.0)
-    else:
-        xn = P[10, k]
-        if x <= 1.0 - xn:
-            f = math.exp(P[12, k] * (x + xn - 1.0)) * x / (1.0 - xn)
-    return eta * g * f
-
 
 class Yakopcic(DynamicModel):
     """Yakopcic generalised memristor model; parameters as in :data:`SPEC` (per-cell allowed)."""

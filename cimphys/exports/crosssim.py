@@ -1,6 +1,6 @@
 """A tile's exported statistics as a Sandia CrossSim 3.2 parameter file that CrossSim loads.
 
-:func:`parameters` turns the statistics :func:`cimphys.export.error_model` computed (the ``params``
+:func:`parameters` turns the statistics :func:`cimphys.exports.error_model.error_model` computed (the ``params``
 dictionary of its Dataset) into CrossSim's own parameter tree, ``core`` / ``simulation`` /
 ``xbar``, with no other key, so that ``CrossSimParameters.from_json(path)`` reads it and an
 ``AnalogCore`` runs it.  What CrossSim has no field for (provenance, the programming bias, the
@@ -58,8 +58,10 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
+from .emulate import statistical_levels, write_verify_levels
+from .error_model import exported_parameters, pick_bits
 
-__all__ = ["from_output", "parameters", "static_error", "to_matrix", "write"]
+__all__ = ["crosssim_config", "from_output", "parameters", "static_error", "to_matrix", "write", "write_crosssim"]
 
 #: Levels drawn to measure the static error's moments: the standard error of its std is
 #: ~1/sqrt(2 n) = 0.16 % of it, far below the 5 % asked of a CrossSim run.
@@ -75,15 +77,13 @@ def static_error(p: dict) -> tuple[float, float]:
     device's programming window, over uniform target levels in ``[0, 1]``.
 
     Drawn (seeded) from the exported fits with the same level model as
-    :func:`cimphys.export.emulate_errors`: PCM -- programming polynomial, drift and its 1/f read
+    :func:`cimphys.exports.emulate.emulate_errors`: PCM -- programming polynomial, drift and its 1/f read
     noise at ``t_inference``, times the global drift compensation factor; RRAM -- write-verify
     bias and sigma polynomials.
     """
-    from ..export import _statistical_levels, _write_verify_levels
-
     rng = np.random.default_rng(0)
     levels = rng.uniform(0.0, 1.0, STATIC_SAMPLES)
-    family = _write_verify_levels if p.get("family") == "dynamic" else _statistical_levels
+    family = write_verify_levels if p.get("family") == "dynamic" else statistical_levels
     read, alpha = family(p, levels, rng)
     error = alpha * read - levels
     return float(error.mean()), float(error.std())
@@ -91,7 +91,7 @@ def static_error(p: dict) -> tuple[float, float]:
 
 def parameters(p: dict, adc_bits: int) -> dict:
     """CrossSim's parameter tree (``core``, ``simulation``, ``xbar``) for the exported tile ``p``
-    (the ``params`` of :func:`cimphys.export.error_model`) with a ``adc_bits`` ADC."""
+    (the ``params`` of :func:`cimphys.exports.error_model.error_model`) with a ``adc_bits`` ADC."""
     g_max, g_min = p["g_max_s"], p["g_min_s"]
     span = (g_max - g_min) / g_max  # device window -> units of Gmax
     _, std = static_error(p)
@@ -185,3 +185,16 @@ def from_output(y: np.ndarray, x: np.ndarray, differential: bool, bias: float = 
     x = np.asarray(x, dtype=float)
     total = x.sum(axis=-1, keepdims=True)
     return (y if differential else 0.5 * (y + total)) + bias * total
+
+
+def crosssim_config(model, adc_bits: int | None = None) -> dict:
+    """The tile of an error model (:func:`cimphys.exports.error_model.error_model`) as a Sandia
+    CrossSim 3.2 parameter tree, one ADC setting: exactly the keys ``CrossSimParameters`` takes
+    (:func:`parameters`)."""
+    return parameters(exported_parameters(model), pick_bits(model, adc_bits))
+
+
+def write_crosssim(model, path, adc_bits: int | None = None) -> Path:
+    """Write :func:`crosssim_config` as JSON (``CrossSimParameters.from_json`` reads it) and its
+    notes, what CrossSim has no field for, as ``<stem>.notes.json`` beside it."""
+    return write(exported_parameters(model), pick_bits(model, adc_bits), path)[0]

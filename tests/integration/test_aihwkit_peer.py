@@ -84,7 +84,7 @@ def test_aihwkit_noise_model_reproduces_the_cards_weight_statistics(pcm_config):
     import torch
     from aihwkit.nn import AnalogLinear
 
-    from cimphys.export import _statistical_levels
+    from cimphys.exports.emulate import statistical_levels as _statistical_levels
 
     rpu = rpu_config(pcm_config)
     rpu.drift_compensation = None

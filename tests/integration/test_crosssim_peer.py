@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from cimphys import Crossbar
-from cimphys.export import _params, error_model, write_crosssim
+from cimphys.export import error_model, write_crosssim
+from cimphys.exports.error_model import exported_parameters as _params
 from cimphys.exports import crosssim as cx
 
 simulator = pytest.importorskip(

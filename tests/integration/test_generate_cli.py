@@ -18,8 +18,8 @@ def small_tiles(monkeypatch):
     plumbing is under test here; the tile physics in tests/unit/layers)."""
     import cimphys.commands.run as run_command
 
-    real = run_command._config
-    monkeypatch.setattr(run_command, "_config", lambda args: real(args).with_(rows=32, cols=32, r_wire=0.0))
+    real = run_command.run_config
+    monkeypatch.setattr(run_command, "run_config", lambda args: real(args).with_(rows=32, cols=32, r_wire=0.0))
 
 
 @pytest.fixture(scope="module")

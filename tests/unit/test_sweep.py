@@ -142,7 +142,7 @@ def test_bad_results_rejected():
 
 # -- tasks of several points -----------------------------------------------------------------
 def test_batches_sized_from_measured_time_capped_and_shrinking_at_the_end():
-    from cimphys.sweep import _Batches
+    from cimphys.sweep_workers import _Batches
 
     tasks = [(i, {"k": i}) for i in range(100)]
     batches = _Batches(tasks, n_workers=2, target_s=0.5, cap=8)
@@ -190,13 +190,13 @@ def test_local_cluster_workers_run_without_dask_malloc_trim(monkeypatch):
             lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                      dask.config.get("distributed.worker.profile.enabled"),
                      os.environ.get("NUMBA_NUM_THREADS"),
-                     sys.modules["cimphys.sweep"]._WORKER_TUNED)).values()
+                     sys.modules["cimphys.sweep_workers"]._WORKER_TUNED)).values()
     assert env is None
     assert profile is False
     assert numba_threads == "1"
     assert tuned is sys.platform.startswith("linux")  # the preload ran: glibc keeps freed memory
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor is this process's environment changed
-    pooled = sweep(lambda k: {"tuned": sys.modules["cimphys.sweep"]._WORKER_TUNED}, k=[0, 1], workers=2)
+    pooled = sweep(lambda k: {"tuned": sys.modules["cimphys.sweep_workers"]._WORKER_TUNED}, k=[0, 1], workers=2)
     assert pooled.tuned.values.tolist() == [sys.platform.startswith("linux")] * 2
 
 
@@ -208,7 +208,7 @@ def test_kept_freed_memory_spares_page_faults():
 
     code = (
         "import resource, sys, numpy as np\n"
-        "from cimphys.sweep import _keep_freed_memory\n"
+        "from cimphys.sweep_workers import _keep_freed_memory\n"
         "if sys.argv[1] == 'keep': assert _keep_freed_memory()\n"
         "def point(): return sum(float(a[-1]) for a in [np.ones(1 << 19) for _ in range(10)])\n"
         "point()\n"

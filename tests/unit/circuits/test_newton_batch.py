@@ -8,7 +8,8 @@ import pytest
 
 from cimphys.circuits import newton, newton_batch
 from cimphys.circuits.newton import NewtonOptions, network_kcl_excess, solve_nonlinear
-from cimphys.circuits.newton_batch import Wires, kcl_excess, newton_measures, solve_stamps, solve_stamps_reference
+from cimphys.circuits.newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
+from dense_nodal import solve_stamps_reference
 from cimphys.circuits.nodal import Network, RTOL_SOLVE
 from cimphys.devices import SinhCell
 from cimphys.errors import ConvergenceError

@@ -231,7 +231,7 @@ def chain_twin(d, s, rseg, rlo, ulo, rhi, uhi):
 
 @pytest.mark.parametrize("ends", [(np.inf, 2.0), (0.0, np.inf), (3.0, 0.0), (0.0, 0.0), (1.0, 4.0)])
 def test_chain_kernels_match_their_twin(rng, ends):
-    from cimphys.circuits.nodal import _chain_apply, _chain_factor
+    from cimphys.circuits.lines import _chain_apply, _chain_factor
 
     n = 9
     d, s = rng.uniform(0, 1e-2, n), rng.uniform(-1e-3, 1e-3, n)

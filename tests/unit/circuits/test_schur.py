@@ -77,7 +77,7 @@ def test_unbatched_offset_is_broadcast_not_copied(rng, monkeypatch):
 
 def test_every_answer_passes_the_independent_residual_check(rng, monkeypatch):
     """At any tol, the answer also passes the Python line solver's check (the block path's)."""
-    from cimphys.circuits.nodal import _fixed_point_residual
+    from cimphys.circuits.lines import fixed_point_residual
 
     net, g, c, v = _problem(rng)
     monkeypatch.setattr(schur, "PARALLEL_MIN_WORK", 2**62)
@@ -85,4 +85,4 @@ def test_every_answer_passes_the_independent_residual_check(rng, monkeypatch):
     for tol in (1e-6, 1e-10, 1e-12):
         v_wl, v_bl, _, res = schur.solve_symmetric(net, a, c3, v2, tol)
         assert res <= tol
-        assert _fixed_point_residual(net, a, a, c3, v2, v_wl, v_bl) <= tol
+        assert fixed_point_residual(net, a, a, c3, v2, v_wl, v_bl) <= tol

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cimphys.circuits import nodal, transfer
+from cimphys.circuits import block, nodal, transfer
 from cimphys.circuits.nodal import Network
 from cimphys.circuits.transfer import BlockFactor, transfer_matrix
 from cimphys.errors import InputError
@@ -81,7 +81,7 @@ def test_one_pass_kernel_on_a_default_card_tile(rng):
 def _lu_transfer(net, g):
     """The general twin: blocks inverted by np.linalg.inv (LU), then the forward sweep."""
     bf, s, _ = _blocks(net, g)
-    transfer._schur_recursion(s, bf.g)
+    block._schur_recursion(s, bf.g)
     bf.sinv = s
     return bf.transfer()
 
@@ -103,15 +103,15 @@ def _blocks(net, a):
     _, _, _, diag = net.bl_couplings()
     f = bf.wlf
     s = np.empty((m, n, n))
-    transfer._schur_blocks(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, s)
+    block._schur_blocks(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, s)
     return bf, s, diag
 
 
 def _spd(bf, a, diag, s, keep, z):
     f = bf.wlf
     n = a.shape[1]
-    return transfer._spd_recursion(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, bf.g, s, keep, z,
-                                   np.empty((n, n)), transfer._DPOTRF, transfer._DPOTRI)
+    return block._spd_recursion(a, a, f.gid, f.low, f.cp, f.ipiv, f.r_lo, f.r_hi, diag, bf.g, s, keep, z,
+                                   np.empty((n, n)), block._DPOTRF, block._DPOTRI)
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "reference")
@@ -121,7 +121,7 @@ def test_cholesky_recursion_matches_its_lu_twin(rng, options):
     bf, s, diag = _blocks(net, a)
     assert bf.symmetric  # a == b: the Cholesky path was taken
     s_lu, s_ch = s.copy(), s.copy()
-    transfer._schur_recursion(s_lu, bf.g)  # the general twin: np.linalg.inv of the full blocks
+    block._schur_recursion(s_lu, bf.g)  # the general twin: np.linalg.inv of the full blocks
     assert _spd(bf, a, diag, s_ch, True, np.empty((0, 4))) == 0
     assert rel(s_ch, s_lu) < RTOL_CHOLESKY
     assert np.array_equal(s_ch, s_ch.transpose(0, 2, 1))  # mirrored exactly

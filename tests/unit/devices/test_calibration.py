@@ -26,7 +26,7 @@ def _sinh_card(k=1e-6, a=2.0):
     return card_from_mapping(data, "device", "test", "synthetic_sinh")
 
 
-def _iv(card, v):
+def model_iv(card, v):
     return SinhCell.from_card(card).current(v)
 
 
@@ -39,7 +39,7 @@ def _data(seed, n=201, noise=0.01):
 
 def test_recovers_sinh_parameters_and_updates_card():
     v, y, scale = _data(1)
-    card, res = calibrate(_sinh_card(), _iv, v, y, ["k", "a"], bounds={"k": (1e-12, 1e-3), "a": (0.1, 20.0)},
+    card, res = calibrate(_sinh_card(), model_iv, v, y, ["k", "a"], bounds={"k": (1e-12, 1e-3), "a": (0.1, 20.0)},
                           scale=scale, data="synthetic I-V, 1 % noise")
     assert card["k"] == pytest.approx(K_TRUE, rel=RTOL_RECOVER)
     assert card["a"] == pytest.approx(A_TRUE, rel=RTOL_RECOVER)
@@ -106,7 +106,7 @@ def test_forward_nan_and_bad_names_rejected():
     with pytest.raises(InputError, match="forward"):
         fit(lambda p, x: np.full(x.shape, np.nan), np.zeros(3), np.zeros(3), ["k"], [1.0], (0.0, 2.0))
     with pytest.raises(InputError, match="fit_names"):
-        calibrate(_sinh_card(), _iv, np.zeros(3), np.zeros(3), ["r_on"])
+        calibrate(_sinh_card(), model_iv, np.zeros(3), np.zeros(3), ["r_on"])
 
 
 # ---------------------------------------------------------------------------- dynamic models

@@ -242,7 +242,8 @@ def test_rram_retention_is_the_arrhenius_law_and_grows_with_temperature():
 
 
 def test_export_and_cell_array_share_the_statistics(rram):
-    from cimphys.export import _bandwidth, _device
+    from cimphys.exports.error_model import noise_bandwidth as _bandwidth
+    from cimphys.exports.error_model import tile_device_statistics as _device
 
     tile = load_circuit("isaac_128x128")
     assert _bandwidth(tile) == BANDWIDTH

@@ -108,7 +108,7 @@ def test_shared_voltage_factor_equals_the_full_rate_law(index, method):
 
 
 def _shared_vs_full(model, wave, x0, method):
-    from cimphys.devices._dispatch import split_eligible
+    from cimphys.devices.laws.dispatch import split_eligible
 
     assert split_eligible(model.model_id, model._P, 1)  # the shared-factor path is taken
     shared = integrate(model, wave, x0, method=method, substeps=2, quantities=("state",))

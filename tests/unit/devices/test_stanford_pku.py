@@ -62,20 +62,20 @@ def test_read_cell_equals_sinh_cell(params, rng):
     np.testing.assert_allclose(g, g_ref, rtol=RTOL_KERNEL)
 
 
-RTOL_ELEMENTARY = 1e-15  # _exp is ~1 ulp, _sinh_cosh a few ulp: 1e-15 is ~4.5 ulp
+RTOL_ELEMENTARY = 1e-15  # exp_fast is ~1 ulp, sinh_cosh a few ulp: 1e-15 is ~4.5 ulp
 
 
 def test_vectorisable_exp_sinh_cosh_match_numpy(rng):
     """The plain-arithmetic exp/sinh/cosh of the vectorised I-V loop, against libm (NumPy)."""
     from numba import njit
 
-    from cimphys.devices._kernel_math import _exp, _sinh_cosh
+    from cimphys.devices.laws.kernel_math import exp_fast, sinh_cosh
 
     @njit
     def twin_loop(z, e, s, c):
         for n in range(z.size):
-            e[n] = _exp(z[n])
-            s[n], c[n] = _sinh_cosh(z[n])
+            e[n] = exp_fast(z[n])
+            s[n], c[n] = sinh_cosh(z[n])
 
     z = np.concatenate([rng.uniform(-690.0, 690.0, 2000), rng.uniform(-1.0, 1.0, 2000),
                         np.linspace(-1e-6, 1e-6, 201), [0.0, -0.5, 0.5, 5e-324, -1e-300, -745.0, -740.0]])

@@ -1,10 +1,13 @@
 """A dense twin of the crossbar's nodal equations, for the tests: plain KCL over all 2 M N
 nodes assembled element by element and solved by numpy.linalg.solve (no node merging: every
-resistance must be > 0).  Written independently of cimphys.circuits."""
+resistance must be > 0).  Written independently of cimphys.circuits; :func:`solve_stamps_reference`
+alone calls its direct (SuperLU) path, the twin of the batched Newton stamps."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from cimphys.circuits.linear import solve_linear
 
 
 def wire_matrix(net, v_in):
@@ -64,3 +67,11 @@ def dense_twin(net, a, b, c, v_in):
     r_end = net.r_bl[end] + net.r_sense
     i_out = np.where(net.bl_floating, 0.0, (v_bl[end] - net.v_bl_end) / r_end)
     return v_wl, v_bl, i_out
+
+
+def solve_stamps_reference(network, d, c, v_in):
+    """The plain twin of :func:`cimphys.circuits.newton_batch.solve_stamps`: SuperLU on the
+    assembled nodal matrix, vector by vector (:func:`cimphys.circuits.linear.solve_linear` with
+    ``method="direct"``)."""
+    out = [solve_linear(network, d[b], d[b], c[b], v_in[b], method="direct") for b in range(d.shape[0])]
+    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])

@@ -1,6 +1,6 @@
 """Scalar helpers shared by the device kernels.
 
-``_exp`` and ``_sinh_cosh`` are written in plain arithmetic (no libm call), so that LLVM can
+``exp_fast`` and ``sinh_cosh`` are written in plain arithmetic (no libm call), so that LLVM can
 vectorise a loop over cells that uses them; Numba would otherwise call the scalar libm ``exp``
 once per cell, several times slower than NumPy's SIMD ``exp``.
 """
@@ -13,13 +13,13 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .._numba import jit
+from ..._numba import jit
 
-__all__ = ["_exp", "_ipow", "_pow", "_sinh_cosh"]
+__all__ = ["exp_fast", "int_power", "power", "sinh_cosh"]
 
 
 @jit(inline="always")
-def _pow(base, e):
+def power(base, e):
     """``base ** e`` for base >= 0; integer exponents up to 64 by repeated squaring.
 
     Model exponents are mostly small integers (VTEAM alpha = 3, 4, 10; windows 2p = 2, 20);
@@ -39,10 +39,10 @@ def _pow(base, e):
 
 
 @jit(inline="always")
-def _ipow(base, n):
+def int_power(base, n):
     """``base ** n`` for an integer ``0 <= n < 128``: seven rounds of squaring, no branch.
 
-    The same products as :func:`_pow` (times 1.0 for the zero bits, exact), so the same
+    The same products as :func:`power` (times 1.0 for the zero bits, exact), so the same
     result to the bit, but with no loop whose trip count depends on ``n`` and no branch: a loop
     over cells that calls it with one ``n`` vectorises.  With ``n`` a compile-time constant,
     LLVM folds the rounds to the squarings and products that ``n`` needs (2p = 20: four and
@@ -69,7 +69,7 @@ def _bits_to_float(typingctx, bits):
 
 
 @jit(inline="always")
-def _exp(z):
+def exp_fast(z):
     """``exp(z)`` to about 1 ulp, in arithmetic that vectorises (no libm call, no branch).
 
     Cody-Waite reduction ``z = n ln2 + r``, ``|r| <= ln2/2``, Taylor polynomial of degree 13
@@ -105,8 +105,8 @@ def _exp(z):
 
 
 @jit(inline="always")
-def _sinh_cosh(z):
-    """``(sinh z, cosh z)`` from :func:`_exp` of ``z`` and ``-z``, accurate to a few ulp.
+def sinh_cosh(z):
+    """``(sinh z, cosh z)`` from :func:`exp_fast` of ``z`` and ``-z``, accurate to a few ulp.
 
     For ``|z| < 0.5`` sinh is its odd Taylor series to ``z^15`` (truncation below 1e-16
     relative); beyond, ``(e - 1/e)/2`` loses at most a factor coth(0.5) ~ 2.2 in relative
@@ -115,8 +115,8 @@ def _sinh_cosh(z):
     second polynomial rather than ``1/exp(z)``: no division (which Numba's Python error model
     would guard with a branch) and no 1/0 at underflow.
     """
-    e = _exp(z)
-    inv = _exp(-z)
+    e = exp_fast(z)
+    inv = exp_fast(-z)
     z2 = z * z
     s = 1.0 / 1307674368000.0
     s = s * z2 + 1.0 / 6227020800.0

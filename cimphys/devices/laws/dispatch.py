@@ -1,6 +1,6 @@
 """One set of compiled kernels for every dynamic model: dispatch on an integer model id.
 
-Each model module provides scalar ``@jit`` functions of ``(v, x, P, k)`` (``k`` the parameter
+Each law module provides scalar ``@jit`` functions of ``(v, x, P, k)`` (``k`` the parameter
 column of the cell); the functions here branch on ``model_id`` so that the vectorised kernels
 and the integrator in :mod:`cimphys.devices.dynamics` are compiled once, with one signature
 (int64, float64 arrays), for all models.
@@ -14,51 +14,48 @@ import math
 
 import numpy as np
 
-from .._numba import jit
-from ._kernel_math import _exp, _ipow, _pow
-from .drift import _drift_iv, _drift_rate
-from .stanford_pku import _pku_iv, _pku_iv_vec, _pku_rate
-from .team import _team_iv, _team_rate, _vteam_rate
-from .yakopcic import _yakopcic_iv, _yakopcic_rate
+from ..._numba import jit
+from .kernel_math import exp_fast, int_power, power
+from .drift import drift_iv, drift_rate
+from .stanford_pku import pku_iv, pku_iv_vec, pku_rate
+from .team import team_iv, team_rate, vteam_rate
+from .yakopcic import yakopcic_iv, yakopcic_rate
 
 __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate", "split_eligible"]
 
-# Numba's cache keys a kernel on the text of the file that defines it, so kernels here (and in
-# dynamics.py) that inline kernels of the model modules would keep stale machine code after an
-# edit of a model file alone.  This digest of those sources, repeated in dynamics.py, changes
-# both files whenever a model kernel changes; tests/unit/devices/test_dynamics.py checks it and
-# prints the new value.
-KERNEL_SOURCES = "5acadc9eafc5260b"
+# The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
+# renews its cache of a file only when that file changes).
+KERNEL_SOURCES = "37f609b2aa335f75"
 
 
 @jit
-def _iv(mid, v, x, P, k):
+def model_iv(mid, v, x, P, k):
     """(current A, dI/dV S) of model ``mid`` at voltage v, state x, parameter column k."""
     if mid == 1 or mid == 2:
-        return _team_iv(v, x, P, k)
+        return team_iv(v, x, P, k)
     if mid == 0:
-        return _drift_iv(v, x, P, k)
+        return drift_iv(v, x, P, k)
     if mid == 3:
-        return _yakopcic_iv(v, x, P, k)
-    return _pku_iv(v, x, P, k)
+        return yakopcic_iv(v, x, P, k)
+    return pku_iv(v, x, P, k)
 
 
 @jit
-def _rate(mid, v, x, P, k):
+def model_rate(mid, v, x, P, k):
     """d(state)/dt of model ``mid`` (state units per second)."""
     if mid == 2:
-        return _vteam_rate(v, x, P, k)
+        return vteam_rate(v, x, P, k)
     if mid == 1:
-        return _team_rate(v, x, P, k)
+        return team_rate(v, x, P, k)
     if mid == 0:
-        return _drift_rate(v, x, P, k)
+        return drift_rate(v, x, P, k)
     if mid == 3:
-        return _yakopcic_rate(v, x, P, k)
-    return _pku_rate(v, x, P, k)
+        return yakopcic_rate(v, x, P, k)
+    return pku_rate(v, x, P, k)
 
 
 @jit(inline="always")
-def _thresholds(mid, P, k):
+def model_thresholds(mid, P, k):
     """Voltage thresholds where the state law is not smooth: (count, low, high)."""
     if mid == 2:
         return 2, P[6, k], P[7, k]
@@ -68,7 +65,7 @@ def _thresholds(mid, P, k):
 
 
 @jit(inline="always")
-def _quiet(mid, v, P, k):
+def model_quiet(mid, v, P, k):
     """True when the state cannot move at voltage v, whatever the state (rate == 0)."""
     if mid == 2:
         return P[6, k] <= v <= P[7, k]
@@ -94,16 +91,16 @@ SPLIT_SHARED_ROWS = {2: (0, 1, 6, 7, 8, 9, 11, 12, 13, 14, 15), 3: (0, 1, 5, 6, 
 
 
 @jit(inline="always")
-def _split_drive(mid, v, P):
+def split_drive(mid, v, P):
     """(side, voltage factor) at voltage v for parameter column 0; side 0 when quiet.
 
-    The factor is the part of the rate law that depends on v only, as ``_rate`` computes it.
+    The factor is the part of the rate law that depends on v only, as ``model_rate`` computes it.
     """
     if mid == 2:
         if v > P[7, 0]:
-            return 1.0, _pow(v / P[7, 0] - 1.0, P[9, 0])
+            return 1.0, power(v / P[7, 0] - 1.0, P[9, 0])
         if v < P[6, 0]:
-            return -1.0, _pow(v / P[6, 0] - 1.0, P[8, 0])
+            return -1.0, power(v / P[6, 0] - 1.0, P[8, 0])
         return 0.0, 0.0
     if mid == 3:
         if v > P[5, 0]:
@@ -115,7 +112,7 @@ def _split_drive(mid, v, P):
 
 
 @jit(inline="always")
-def _split_shape(mid, P):
+def split_shape(mid, P):
     """The state-window parameters of column 0 as a tuple of 8 floats (scalars for the loop)."""
     if mid == 2:  # x_on, x_off, window kind, 2p, a_on, a_off, w_c, 1/(x_off - x_on)
         return (P[0, 0], P[1, 0], P[11, 0], 2.0 * P[15, 0], P[12, 0], P[13, 0], P[14, 0], 1.0 / (P[1, 0] - P[0, 0]))
@@ -125,35 +122,35 @@ def _split_shape(mid, P):
 
 
 @jit(inline="always")
-def _split_rate(mid, kind, n2p, side, fac, x, q, kr):
+def split_rate(mid, kind, n2p, side, fac, x, q, kr):
     """d(state)/dt from the step's (side, factor), the window shape q and rate constant kr.
 
     ``n2p``: the Biolek exponent 2p as a compile-time constant, or -1 to read it from ``q``.
 
-    Equals ``_rate`` to rounding, in operations that vectorise over cells: the Biolek window
+    Equals ``model_rate`` to rounding, in operations that vectorise over cells: the Biolek window
     (``kind`` 2) multiplies by ``1/(x_off - x_on)`` instead of dividing and raises to the
-    integer ``2p`` by :func:`_ipow`; the Kvatinsky (``kind`` 1) and Yakopcic windows use the
-    polynomial :func:`_exp` (about 1 ulp from libm).  ``x`` must lie in its bounds.
+    integer ``2p`` by :func:`int_power`; the Kvatinsky (``kind`` 1) and Yakopcic windows use the
+    polynomial :func:`exp_fast` (about 1 ulp from libm).  ``x`` must lie in its bounds.
     """
     if mid == 2:
         if kind == 0:
             w = 1.0
         elif kind == 1:
             if side > 0.0:
-                w = _exp(-_exp((x - q[5]) / q[6]))
+                w = exp_fast(-exp_fast((x - q[5]) / q[6]))
             else:
-                w = _exp(-_exp(-(x - q[4]) / q[6]))
+                w = exp_fast(-exp_fast(-(x - q[4]) / q[6]))
         else:
             u = (x - q[0]) * q[7] - (0.0 if side > 0.0 else 1.0)
-            w = 1.0 - _ipow(abs(u), int(q[3]) if n2p < 0 else n2p)
+            w = 1.0 - int_power(abs(u), int(q[3]) if n2p < 0 else n2p)
         return kr * fac * w
     eta = q[6]
     xp = q[2]
     xn = q[3]
     if eta * side > 0.0:
-        f = _exp(-q[4] * (x - xp)) * ((xp - x) / (1.0 - xp) + 1.0) if x >= xp else 1.0
+        f = exp_fast(-q[4] * (x - xp)) * ((xp - x) / (1.0 - xp) + 1.0) if x >= xp else 1.0
     else:
-        f = _exp(q[5] * (x + xn - 1.0)) * x / (1.0 - xn) if x <= 1.0 - xn else 1.0
+        f = exp_fast(q[5] * (x + xn - 1.0)) * x / (1.0 - xn) if x <= 1.0 - xn else 1.0
     return eta * (kr * fac) * f
 
 
@@ -161,7 +158,7 @@ def split_eligible(mid: int, P: np.ndarray, n_scale: int) -> bool:
     """True when every cell shares the voltage factor and window shape (see SPLIT_RATE_ROWS).
 
     One voltage scale for all cells; the rows of ``SPLIT_SHARED_ROWS`` the same in all
-    columns; a Biolek window exponent ``2p`` that is an integer below 128 (see :func:`_ipow`).
+    columns; a Biolek window exponent ``2p`` that is an integer below 128 (see :func:`int_power`).
     """
     if mid not in SPLIT_SHARED_ROWS or n_scale != 1:
         return False
@@ -184,7 +181,7 @@ def _bad(v, x, P, k):
 
 
 @jit
-def _first_bad_state(x, P):
+def first_bad_state(x, P):
     """Index of the first state outside its bounds (or not finite), -1 if none."""
     nk = P.shape[1]
     for c in range(x.size):
@@ -205,13 +202,13 @@ def _iv_loop(mid, v, x, P, i, g):
         if _bad(vc, xc, P, k):
             return c
         if mid == 0:
-            i[c], g[c] = _drift_iv(vc, xc, P, k)
+            i[c], g[c] = drift_iv(vc, xc, P, k)
         elif mid == 3:
-            i[c], g[c] = _yakopcic_iv(vc, xc, P, k)
+            i[c], g[c] = yakopcic_iv(vc, xc, P, k)
         elif mid == 4:
-            i[c], g[c] = _pku_iv(vc, xc, P, k)
+            i[c], g[c] = pku_iv(vc, xc, P, k)
         else:
-            i[c], g[c] = _team_iv(vc, xc, P, k)
+            i[c], g[c] = team_iv(vc, xc, P, k)
     return -1
 
 
@@ -220,7 +217,7 @@ def _eval_iv_pku_flat(v, x, P, i, g):
     """Stanford-PKU I-V with one parameter set and one state per cell: a loop without exits.
 
     Bad inputs are counted, not returned from inside the loop, so that LLVM can vectorise it
-    (the law is plain arithmetic, see _kernel_math); return the count.
+    (the law is plain arithmetic, see laws.kernel_math); return the count.
     """
     lo = P[0, 0]
     hi = P[1, 0]
@@ -238,14 +235,14 @@ def _eval_iv_pku_flat(v, x, P, i, g):
         xc = x[c]
         ok = math.isfinite(vc) and lo - tol <= xc <= hi + tol
         nbad += 0 if ok else 1
-        i[c], g[c] = _pku_iv_vec(vc, xc, i0, g0, v0, g_min, g_max)
+        i[c], g[c] = pku_iv_vec(vc, xc, i0, g0, v0, g_min, g_max)
     return nbad
 
 
 @jit(error_model="numpy")
 def _eval_iv_team_linear_flat(v, x, P, i, g):
     """TEAM/VTEAM linear read law, one parameter set, one state per cell: a loop without exits
-    (``I = V G``, ``G = 1/R(x)``, the linear branch of ``_team_iv``, same operations) that
+    (``I = V G``, ``G = 1/R(x)``, the linear branch of ``team_iv``, same operations) that
     LLVM vectorises; return the number of bad cells."""
     lo = P[0, 0]
     hi = P[1, 0]
@@ -287,7 +284,7 @@ def _eval_rate(mid, v, x, P, r):
         xc = x[c % nx]
         if _bad(v[c], xc, P, k):
             return c
-        r[c] = _rate(mid, v[c], xc, P, k)
+        r[c] = model_rate(mid, v[c], xc, P, k)
     return -1
 
 
