@@ -50,7 +50,7 @@ import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import InputError
-from .array_write import SCHEMES, _verify_dataset, _wl_source_power
+from .array_write import SCHEMES, verify_dataset, wl_source_power
 from . import schur
 from .newton import NewtonOptions, NonlinearSolution, solve_nonlinear
 from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
@@ -232,7 +232,7 @@ class ArrayWriter:
         for _ in range(substeps):
             cells = self.cells(x)
             sol = self._solve(net, cells, v_in, ("pulse", kind))
-            energy += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
+            energy += dt * (wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
             v_mem = self._memory_voltage(cells, sol)
             flat = x.reshape(-1)  # read only: the states move in a copy
             # per-cell parameters: every cell integrated (the model cannot be cut to a subset)
@@ -288,7 +288,7 @@ def write_verify_rows(model, state, g_target, *, v_read: float = 0.2, scheme: st
         x = _program_row(writer, x, int(i), target[i], book, v_read, scheme, width, substeps,
                          (np.asarray(v_set, float), np.asarray(v_reset, float)), polarity, rtol, max_pulses)
     g_read = writer.read_all(x, v_read)
-    ds = _verify_dataset(model, g_read, target, book.done, book.writes, book.disturb, book.energy,
+    ds = verify_dataset(model, g_read, target, book.done, book.writes, book.disturb, book.energy,
                          book.pulses * width + (book.reads + m) * t_read, endurance)
     ds.attrs.update(scheme=f"{scheme}, row-parallel", pulses=book.pulses, reads=book.reads + m,
                     solves=writer.solves, newton_iterations=writer.newton_iterations)

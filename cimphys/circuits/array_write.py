@@ -121,7 +121,7 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
         sol = solve_nonlinear(net, cells, v_in, options)
         v_cell = sol.v_wl - sol.v_bl
         v_cells[k], i_cells[k] = v_cell, sol.i_cell
-        e_sources += dt * (_wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
+        e_sources += dt * (wl_source_power(v_in, sol.i_cell) - float(net.v_bl_end @ sol.i_out))
         v_mem = v_cell if selector is None else cells.memory_voltage(v_cell)
         if (np.abs(v_mem) > 0).any():
             ds = integrate(model, hold, x.reshape(-1), v_scale=v_mem.reshape(-1), record="final",
@@ -130,7 +130,7 @@ def apply_pulse(model, state, v_in, v_bl_end, width: float, *, substeps: int = 1
     return x, _dataset(model, x0, x, v_cells, i_cells, dt, e_sources)
 
 
-def _wl_source_power(v_in: np.ndarray, i_cell: np.ndarray) -> float:
+def wl_source_power(v_in: np.ndarray, i_cell: np.ndarray) -> float:
     """Power the word-line sources deliver, W: a word line's only way out is through its cells
     (KCL), so its source supplies their summed current, whatever its wires (zero included)."""
     return float(v_in @ i_cell.sum(axis=1))
@@ -237,11 +237,13 @@ def write_verify(model, state, g_target, *, v_read: float = 0.2, scheme: str = "
             writes[i, j] += 1
             pulses += 1
     g_read = read_through_array(model, x, v_read, **wires)
-    return x, _verify_dataset(model, g_read, target, done, writes, disturb, energy,
+    return x, verify_dataset(model, g_read, target, done, writes, disturb, energy,
                               pulses * width + (reads + m) * t_read, endurance)
 
 
-def _verify_dataset(model, g_read, target, done, writes, disturb, energy, time, endurance):
+def verify_dataset(model, g_read, target, done, writes, disturb, energy, time, endurance):
+    """The write-verify report as a Dataset: per cell the read-back and target conductance (S),
+    done, writes, disturb; in all the energy (J), the time (s) and the endurance window."""
     import xarray as xr
 
     from ..results import variable

@@ -38,13 +38,13 @@ import numpy as np
 from .._numba import jit
 from ..checks import as_array
 from ..errors import InputError
-from ._dispatch import _iv
-from .mosfet import Level1Mosfet, _mos1
+from .laws.dispatch import model_iv
+from .laws.mosfet import mos1
+from .mosfet import Level1Mosfet
 
-# Digest of the model kernel sources that _tm_stamp inlines (through _dispatch._iv): kept equal
-# to _dispatch.KERNEL_SOURCES so that Numba's cache of this file is renewed with them
-# (tests/unit/devices/test_transistor_memory.py checks it).
-KERNEL_SOURCES = "5acadc9eafc5260b"
+# The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
+# renews its cache of a file only when that file changes).
+KERNEL_SOURCES = "37f609b2aa335f75"
 
 __all__ = ["TransistorMemoryCell"]
 
@@ -60,8 +60,8 @@ def _tm_node(vw, vb, vg, mid, xs, P, k, p):
     hi = max(vw, vb)
     tol = p[5] * max(abs(vw), abs(vb))
     x = 0.5 * (vw + vb)
-    i_d, gd, gg, gs, gbk = _mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
-    im, gm = _iv(mid, vw - x, xs, P, k)
+    i_d, gd, gg, gs, gbk = mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
+    im, gm = model_iv(mid, vw - x, xs, P, k)
     for _ in range(int(p[6])):
         f = i_d - im
         if f == 0.0 or hi - lo <= tol:
@@ -76,8 +76,8 @@ def _tm_node(vw, vb, vg, mid, xs, P, k, p):
             xn = 0.5 * (lo + hi)
         done = abs(xn - x) <= tol
         x = xn
-        i_d, gd, gg, gs, gbk = _mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
-        im, gm = _iv(mid, vw - x, xs, P, k)
+        i_d, gd, gg, gs, gbk = mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])
+        im, gm = model_iv(mid, vw - x, xs, P, k)
         if done:
             break
     # read the current off the element the node's round-off disturbs least

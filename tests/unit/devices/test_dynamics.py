@@ -234,7 +234,8 @@ def test_kernel_cache_digest_is_current():
     inlining = [p for p in sorted(here.rglob("*.py")) if inlines_a_law(p)]
     names = sorted(p.stem for p in inlining)
     # the files that inline laws today (a new one must carry the digest too)
-    assert names == ["access", "adaptive_step", "dispatch", "fixed_step", "selector", "stanford_pku"], names
+    assert names == ["access", "adaptive_step", "dispatch", "fixed_step", "selector", "stanford_pku",
+                     "transistor_memory"], names
     for path in inlining:
         module = importlib.import_module("cimphys.devices." + ".".join(path.relative_to(here).with_suffix("").parts))
         assert module.KERNEL_SOURCES == digest, f'set KERNEL_SOURCES = "{digest}" in {path.relative_to(here)}'

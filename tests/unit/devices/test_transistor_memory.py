@@ -32,9 +32,9 @@ def nmos():
 
 
 def test_kernel_cache_digest_matches_the_model_kernels():
-    from cimphys.devices import _dispatch, transistor_memory
+    from cimphys.devices import laws, transistor_memory
 
-    assert transistor_memory.KERNEL_SOURCES == _dispatch.KERNEL_SOURCES
+    assert transistor_memory.KERNEL_SOURCES == laws.sources_digest()
 
 
 def test_current_against_a_root_finding_twin_and_finite_differences(pku, nmos):
