@@ -94,7 +94,7 @@ def folded_normal_mean(mu, sigma):
 
 @dataclass(frozen=True)
 class PCMModel:
-    """The statistical PCM model of [1]_ and [2]_ (see the module docstring for the equations).
+    """The statistical PCM model of references [1] and [2] of the module (equations there).
 
     Build it from a card with :meth:`from_card` (``devices/nandakumar2019_pcm.toml``) or with
     keyword arguments named like the card's parameters; defaults are the published fits for
@@ -263,7 +263,7 @@ def drift_compensation_factor(g_ref, g_t) -> np.ndarray:
     ``g_ref`` (S, shape ``(cells,)``) is the reference read at ``t0``; ``g_t`` (S, shape
     ``(cells,)`` or ``(times, cells)``) the reads at later times.  In a crossbar the sums are
     the column currents of an all-ones input, read once after programming and again before
-    inference ([2]_, Methods: "global drift compensation").
+    inference (reference [2] of the module, Methods: "global drift compensation").
     """
     g_ref = as_array("g_ref", g_ref, unit="S", low=0.0, ndim=1)
     g_t = as_array("g_t", g_t, unit="S", low=0.0, ndim=(1, 2))

@@ -141,7 +141,7 @@ class _TeamBase(DynamicModel):
 
 
 class VTEAM(_TeamBase):
-    """VTEAM voltage-controlled threshold memristor ([2]_ of the module).
+    """VTEAM voltage-controlled threshold memristor (reference [2] of the module).
 
     Parameters (SI) are those of :data:`SPEC_VTEAM`; any may be a per-cell array.
 
@@ -163,7 +163,7 @@ class VTEAM(_TeamBase):
 
 
 class TEAM(_TeamBase):
-    """TEAM current-controlled threshold memristor ([1]_ of the module), driven by voltage.
+    """TEAM current-controlled threshold memristor (reference [1] of the module), driven by voltage.
 
     The drive current is ``i = v / R(x)``; thresholds ``i_on < 0 < i_off`` are in A.
     """
