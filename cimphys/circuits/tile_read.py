@@ -35,7 +35,7 @@ PRODUCT_DTYPE = np.float32
 
 
 def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTYPE) -> np.ndarray:
-    """``v[k] @ a[k].T`` for every tile, float64 result ``(tiles, batch, C)``.
+    """``v[k] @ a[k].T`` for every tile, ``(tiles, batch, C)`` in ``dtype``.
 
     ``v`` is ``(1 | tiles, batch, M)`` (one drive for every tile, or one per tile) and ``a``
     ``(tiles, C, M)``.  One 2-D BLAS product per tile into a preallocated result in ``dtype``
@@ -47,7 +47,7 @@ def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTY
     out = np.empty((tiles, v.shape[1], a.shape[1]), dtype=dtype)
     for k in range(tiles):
         np.matmul(vd[min(k, vd.shape[0] - 1)], ad[k].T, out=out[k])
-    return out.astype(np.float64, copy=False)
+    return out
 
 
 def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE):
@@ -58,8 +58,9 @@ def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE):
     or None; ``peak`` the common drive level ``V`` when every drive is 0 or ``V`` (or ``V`` for a
     fraction ``v / V`` of the read, PWM: then ``|v|`` shot and ``v**2`` flicker are both ``v (shot +
     V flicker)``, one product instead of two), else None.  ``gens``: one generator per tile, each
-    drawing its tile's ``(batch, C)`` normals in place.  Returns ``(var, z)`` (tiles, batch, C),
-    or ``(None, None)`` without noise.
+    drawing its tile's ``(batch, C)`` normals in place.  Returns ``((var, thermal), z)``: the
+    drive-dependent variance and normals (tiles, batch, C) and the thermal part (tiles, C), to be
+    added to ``var`` (in float64) by :func:`sense_reads`; ``(None, None)`` without noise.
     """
     if noise is None:
         return None, None
@@ -68,27 +69,28 @@ def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE):
     else:
         var = per_tile_product(np.abs(v), noise[1].transpose(0, 2, 1), tiles, dtype)
         var += per_tile_product(v * v, noise[2].transpose(0, 2, 1), tiles, dtype)
-    var += noise[0][:, None, :]
     z = np.empty(var.shape)
     for k, g in enumerate(gens):
         g.standard_normal(out=z[k])
-    return var, z
+    return (var, np.ascontiguousarray(noise[0], dtype=np.float64)), z
 
 
 @jit_parallel
-def _sense_reads(i, var, z, transimpedance, offset, noise_gain, tia, sense_noise, swing, i_out, v_out, sat):
-    """Kernel of :func:`sense_reads`: ``i``, ``var``, ``z`` (tiles, batch, C) (``var``/``z`` empty:
-    no cell noise), per-channel ``offset`` and ``noise_gain`` (tiles * C,), ``sense_noise``
-    (batch, tiles * C) or empty; writes ``i_out``, ``v_out``, ``sat`` (batch, tiles, C)."""
+def _sense_reads(i, var, thermal, z, transimpedance, offset, noise_gain, tia, sense_noise, swing, i_out, v_out,
+                 sat):
+    """Kernel of :func:`sense_reads`: ``i``, ``var``, ``z`` (tiles, batch, C) (float32 or float64;
+    ``var``/``z`` empty: no cell noise), ``thermal`` (tiles, C), per-channel ``offset`` and
+    ``noise_gain`` (tiles * C,), ``sense_noise`` (batch, tiles * C) or empty; writes ``i_out``,
+    ``v_out``, ``sat`` (batch, tiles, C).  Sums are taken in float64."""
     nt, nb, nc = i.shape
     noisy = var.size > 0
     snoisy = sense_noise.size > 0
     for b in prange(nb):
         for k in range(nt):
             for c in range(nc):
-                x = i[k, b, c]
+                x = np.float64(i[k, b, c])
                 if noisy:
-                    x = x + np.sqrt(var[k, b, c]) * z[k, b, c]
+                    x = x + np.sqrt(np.float64(var[k, b, c]) + thermal[k, c]) * z[k, b, c]
                 i_out[b, k, c] = x
                 ch = k * nc + c
                 if tia:  # R_t i - (offset + noise) * beta^-1
@@ -120,9 +122,10 @@ def sense_reads(i, var, z, sense, g_source, sense_noise=None):
     ----------
     i : ndarray (tiles, batch, C), A
         Sense-amplifier input currents of the noiseless array.
-    var, z : ndarray (tiles, batch, C) or None
-        Variance (A**2) of each channel's cell current noise on each read, and the standard
-        normals that realise it (None: no cell noise).
+    var, z : (ndarray (tiles, batch, C), ndarray (tiles, C)) and ndarray (tiles, batch, C), or None
+        Variance (A**2) of each channel's cell current noise on each read, as its
+        drive-dependent part and its thermal part (summed in float64), and the standard normals
+        that realise it (None: no cell noise).
     sense : TIA, ChargeIntegrator or LoadResistor
         The amplifier (per-channel offsets of every tile, flattened ``(tiles * C,)``).
     g_source : ndarray (tiles * C,), S
@@ -140,8 +143,10 @@ def sense_reads(i, var, z, sense, g_source, sense_noise=None):
     empty = np.empty((0, 0, 0))
     i_out, v_out = np.empty((nb, nt, nc)), np.empty((nb, nt, nc))
     sat = np.empty((nb, nt, nc), dtype=np.bool_)
-    _sense_reads(np.ascontiguousarray(i, dtype=np.float64),
-                 empty if var is None else np.ascontiguousarray(var, dtype=np.float64),
+    dtype = np.float32 if i.dtype == np.float32 else np.float64
+    var, thermal = (np.empty((0, 0, 0), dtype), np.empty((0, 0))) if var is None else var
+    _sense_reads(np.ascontiguousarray(i, dtype=dtype), np.ascontiguousarray(var, dtype=dtype),
+                 np.ascontiguousarray(thermal, dtype=np.float64),
                  empty if z is None else np.ascontiguousarray(z, dtype=np.float64),
                  float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
                  np.empty((0, 0)) if sense_noise is None else np.ascontiguousarray(sense_noise, dtype=np.float64),
@@ -152,8 +157,9 @@ def sense_reads(i, var, z, sense, g_source, sense_noise=None):
 def sense_reads_numpy(i, var, z, sense, g_source, sense_noise=None):
     """The NumPy twin of :func:`sense_reads`: array operations and the amplifier's ``output``."""
     nt, nb, nc = i.shape
+    i = i.astype(np.float64)
     if var is not None:
-        i = i + np.sqrt(var) * z
+        i = i + np.sqrt(var[0].astype(np.float64) + var[1][:, None, :]) * z
     i = np.ascontiguousarray(i.transpose(1, 0, 2))
     flat = i.reshape(nb, nt * nc)
     v, sat = sense.output(flat, g_source=g_source, noise=sense_noise)

@@ -18,15 +18,17 @@ U32 = 2.0**-24  # unit roundoff of float32
     LoadResistor(r_load=2e4, v_swing=0.3),
 ])
 @pytest.mark.parametrize("noisy", [False, True])
-def test_fused_sense_pass_is_its_numpy_twin_bit_for_bit(sense, noisy, rng):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_sense_pass_is_its_numpy_twin_bit_for_bit(sense, noisy, dtype, rng):
     """Same float64 operations in the same order: identical currents, outputs and clipping,
-    with per-channel offsets, cell noise, amplifier noise and outputs beyond the swing."""
+    with per-channel offsets, cell noise, amplifier noise and outputs beyond the swing, from
+    float64 or float32 array products."""
     nt, nb, nc = 3, 7, 5
     import dataclasses
 
     sense = dataclasses.replace(sense, offset_v=rng.normal(0.0, 2e-3, nt * nc))
-    i = rng.normal(0.0, 5e-5, (nt, nb, nc))
-    var = rng.uniform(0.0, 1e-12, (nt, nb, nc)) if noisy else None
+    i = rng.normal(0.0, 5e-5, (nt, nb, nc)).astype(dtype)
+    var = (rng.uniform(0.0, 1e-12, (nt, nb, nc)).astype(dtype), rng.uniform(0.0, 1e-13, (nt, nc))) if noisy else None
     z = rng.standard_normal((nt, nb, nc)) if noisy else None
     sn = rng.normal(0.0, 1e-3, (nb, nt * nc)) if noisy else None
     g_src = rng.uniform(0.0, 1e-3, nt * nc)
@@ -44,8 +46,7 @@ def test_float32_product_within_its_rounding_bound(rng):
     v = (rng.random((1, nb, m)) < 0.5) * 0.2  # binary drives, as bit-serial DACs give
     a = rng.uniform(-1e-5, 1e-5, (nt, c, m))
     i64 = per_tile_product(v, a, nt, np.float64)
-    i32 = per_tile_product(v, a, nt, np.float32)
-    assert i32.dtype == np.float64
+    i32 = per_tile_product(v, a, nt, np.float32).astype(np.float64)
     bound = (m + 2) * U32 * np.einsum("bm,tcm->tbc", np.abs(v[0]), np.abs(a))
     assert np.all(np.abs(i32 - i64) <= bound)
     full = m * 1e-5 * 0.2
