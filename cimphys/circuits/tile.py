@@ -135,7 +135,7 @@ class TileStack:
         d, m, c = self.design, self.shape[0], self.design.channels
         per = [_tile_seeds(s) for s in self.seeds]
         dacs = [DAC.from_parameters(d.dac, v_max=d.v_read, t_read=d.t_read, seed=s[0] ^ d.dac["seed"], drivers=m)
-                for s in per]
+                for s in (per if d.dac["mismatch_sigma"] else per[:1])]  # no mismatch: every seed, one DAC
         self.dac = dacs[0]
         self._dac_levels = None if self.dac.identical else np.stack([x.levels for x in dacs])  # (tiles, M, L)
         sigma = float(d.sense["offset_sigma_v"])
