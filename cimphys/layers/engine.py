@@ -97,26 +97,6 @@ def _fp32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.matmul(x, w)
 
 
-_DEVICE_MODELS: dict = {}  # (device card TOML, window, read, temperature, seed) -> CellArrayModel
-
-
-def _device_model(card, g_min: float, g_max: float, v_read: float, bandwidth: float, temperature: float, seed: int):
-    """The device card characterised for a tile card (its write-verify statistics: seconds of
-    Monte-Carlo), once per process for each set of inputs; the model is frozen, so engines of
-    the same device, window and seed (the rows of an error budget, a sweep) share it."""
-    from ..devices.cell_array import CellArrayModel
-
-    key = (card.to_toml(), g_min, g_max, v_read, bandwidth, temperature, seed)
-    model = _DEVICE_MODELS.get(key)
-    if model is None:
-        if len(_DEVICE_MODELS) >= 8:
-            _DEVICE_MODELS.pop(next(iter(_DEVICE_MODELS)))
-        model = _DEVICE_MODELS[key] = CellArrayModel.from_card(card, g_min=g_min, g_max=g_max, v_read=v_read,
-                                                               bandwidth=bandwidth, temperature=temperature,
-                                                               seed=seed)
-    return model
-
-
 class _Recorder:
     """A float32 engine that notes each static analog weight ``(op, layer) -> w`` in call order."""
 
@@ -179,8 +159,11 @@ class AnalogEngine:
         """The tile card's device characterised once for this engine (None: ideal cells)."""
         cfg = self.cfg
         if self._cells is None and cfg.device_card is not None:
-            self._cells = _device_model(cfg.device_card, cfg.g_min, cfg.g_max, cfg.design.v_read,
-                                        cfg.design.bandwidth, cfg.temperature, self.seed)
+            from ..devices.cell_array import CellArrayModel
+
+            self._cells = CellArrayModel.from_card(cfg.device_card, g_min=cfg.g_min, g_max=cfg.g_max,
+                                                   v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
+                                                   temperature=cfg.temperature, seed=self.seed)
         return self._cells
 
     def _program(self, op: str, layer: int, w: np.ndarray):

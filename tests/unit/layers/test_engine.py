@@ -258,14 +258,3 @@ def test_range_cache_key_covers_every_config_input(tiny, batch):
                     base.with_(cell_bits=3), base.with_card(base.card.with_section("sense", power_w=2e-6))):
         assert AnalogEngine(changed, seed=0, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
     assert AnalogEngine(base, seed=1, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
-
-
-def test_engines_of_one_device_share_its_characterisation():
-    """The device card's write-verify statistics are computed once per process for the same
-    device, window, read, temperature and seed (the budget's rows reuse them); any of those
-    changed gives a model of its own."""
-    cfg = config(device="kvatinsky2015_vteam_pickett")
-    a, b = AnalogEngine(cfg, use_cache=False), AnalogEngine(cfg.with_(cell_read_noise=False), use_cache=False)
-    assert a.cells is b.cells
-    assert AnalogEngine(cfg.with_(temperature=320.0), use_cache=False).cells is not a.cells
-    assert AnalogEngine(cfg, seed=1, use_cache=False).cells is not a.cells
