@@ -302,7 +302,7 @@ class TileStack:
             raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
         v = self._voltages(digits)
         gens = self._generators(rng)
-        # digital reads: the array's product in float32, its error far below an LSB (tile_read)
+        # digital reads: the array's product in tile_read.PRODUCT_DTYPE
         res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
                         _dtype=PRODUCT_DTYPE)
         return v, weights, signs, res, gens
