@@ -6,8 +6,8 @@ time, and both live here:
 1. **The array's product**, ``i = v S T^T`` per tile (:func:`per_tile_product`): one 2-D BLAS
    product per tile, in ``PRODUCT_DTYPE`` (float64; float32 halves its time).  Bound of the
    float32 error: the conductances and read voltages are rounded to float32 (relative
-   ``u = 2**-24`` each) and the ``M``-term sums accumulate at most ``M u`` relative error of ``sum_m |v_m| |(S T)_cm|``
-   (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM 2002, eq. 3.5), so
+   ``u = 2**-24`` each) and the ``M``-term sums accumulate at most ``M u`` relative error of
+   ``sum_m |v_m| |(S T)_cm|`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM 2002, eq. 3.5), so
    ``|i32 - i64| <= (M + 2) u sum_m |v_m| |(S T)_cm|``: for a 128-row tile 7.7e-6 of the current a
    full column of ``g_max`` cells would carry, three orders of magnitude below the half LSB of a
    12-bit ADC over that full scale (1.2e-4) and below the cells' read noise.  The currents are
