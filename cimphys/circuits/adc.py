@@ -135,40 +135,54 @@ def _quantise_thresholds(x, lo, inv_lsb, gain, offset, noise, thresholds, instan
     return bad
 
 
-@jit  # serial, as _quantise_thresholds
+@jit_parallel
 def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, instance, cmp_noise, out):
     """Successive approximation against a capacitor DAC of bit weights (LSB units).
 
     ``weights`` is (converters, bits); column ``c`` is converted by ``instance[c]``.
     ``cmp_noise`` is (n, C, bits) comparator noise in LSB, or empty.  The input is shifted by
     half an LSB so that the ideal converter is the mid-tread quantiser.
+
+    Rows run in parallel; within a row the bit decisions go bit by bit over all columns (a
+    branch-free loop over the columns, which vectorises), each column with the arithmetic of a
+    scalar SAR in the same order, so the codes are those of the column-by-column loop exactly.
+    Returns the number of non-finite inputs (their codes are left 0; the wrapper raises).
     """
     n, ncol = x.shape
     bits = weights.shape[1]
     noisy = noise.size > 0
     cnoisy = cmp_noise.size > 0
+    wcol = np.empty((bits, ncol))  # each column's converter's bit weights, gathered once
+    for c in range(ncol):
+        for k in range(bits):
+            wcol[k, c] = weights[instance[c], k]
     bad = 0
-    for r in range(n):
+    for r in prange(n):
+        u = np.empty(ncol)
+        level = np.zeros(ncol)
+        code = np.zeros(ncol, dtype=np.int64)
+        nbad = 0
         for c in range(ncol):
-            if not math.isfinite(x[r, c]):
-                bad += 1
-                out[r, c] = 0
-                continue
-            u = (x[r, c] - lo[c]) * inv_lsb[c] * gain + offset + 0.5
+            xv = x[r, c]
+            ok = abs(xv) < np.inf
+            nbad += not ok
+            u[c] = ((xv if ok else lo[c]) - lo[c]) * inv_lsb[c] * gain + offset + 0.5
             if noisy:
-                u += noise[r, c]
-            w = weights[instance[c]]
-            code = 0
-            level = 0.0
-            for k in range(bits - 1, -1, -1):
-                trial = level + w[k]
-                d = u - trial
+                u[c] += noise[r, c]
+        for j in range(bits):
+            k = bits - 1 - j
+            step = 1 << k
+            for c in range(ncol):
+                trial = level[c] + wcol[k, c]
+                d = u[c] - trial
                 if cnoisy:
-                    d += cmp_noise[r, c, bits - 1 - k]
-                if d >= 0.0:
-                    code += 1 << k
-                    level = trial
-            out[r, c] = code
+                    d += cmp_noise[r, c, j]
+                take = d >= 0.0
+                code[c] += step * take
+                level[c] = trial if take else level[c]
+        for c in range(ncol):
+            out[r, c] = code[c] if abs(x[r, c]) < np.inf else 0
+        bad += nbad
     return bad
 
 

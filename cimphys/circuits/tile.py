@@ -48,6 +48,7 @@ from .crossbar import Crossbar
 from .dac import DAC, shift_add, slice_inputs
 from .tile_characterise import characterise_stack
 from .tile_design import SPEC, TileDesign, weights_to_conductances
+from .tile_read import PRODUCT_DTYPE, cell_noise_draws, per_tile_product, sense_reads
 
 __all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
 
@@ -134,7 +135,7 @@ class TileStack:
         d, m, c = self.design, self.shape[0], self.design.channels
         per = [_tile_seeds(s) for s in self.seeds]
         dacs = [DAC.from_parameters(d.dac, v_max=d.v_read, t_read=d.t_read, seed=s[0] ^ d.dac["seed"], drivers=m)
-                for s in per]
+                for s in (per if d.dac["mismatch_sigma"] else per[:1])]  # no mismatch: every seed, one DAC
         self.dac = dacs[0]
         self._dac_levels = None if self.dac.identical else np.stack([x.levels for x in dacs])  # (tiles, M, L)
         sigma = float(d.sense["offset_sigma_v"])
@@ -233,7 +234,7 @@ class TileStack:
             self._char = (t, y)
         return y
 
-    def read(self, v_in, rng=None, current_noise=None, *, _gens=None, _from_dac=False) -> ReadResult:
+    def read(self, v_in, rng=None, current_noise=None, *, _gens=None, _from_dac=False, _dtype=np.float64) -> ReadResult:
         """Solve reads for word-line voltages ``v_in`` and sense every channel.
 
         ``v_in`` is ``(batch, M)`` (every tile driven alike) or ``(batch, tiles, M)``, in V.
@@ -248,7 +249,7 @@ class TileStack:
         gens = self._generators(rng) if _gens is None else _gens
         vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
         if self.linear:
-            i = np.matmul(vt, self.sensed_transfer.transpose(0, 2, 1))  # (tiles, batch, C)
+            i = per_tile_product(vt, self.sensed_transfer, nt, _dtype)  # (tiles, batch, C)
             t, y = self._characterised()
             peak = self.dac.peak
             binary = self.binary_drivers and (_from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
@@ -266,24 +267,12 @@ class TileStack:
             i, p_src = self._newton_reads(vt)
         noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
             if current_noise is not None else self._cell_noise
-        if noise is not None:
-            if self.linear and binary:
-                # every drive is 0 or V (or V for a fraction v/V of the read, PWM): |v| shot and
-                # v**2 flicker are both v (shot + V flicker), one product instead of two
-                var = noise[0][:, None, :] + np.matmul(vt, noise[1] + peak * noise[2])
-            else:
-                var = noise[0][:, None, :] + np.matmul(np.abs(vt), noise[1]) + np.matmul(vt * vt, noise[2])
-            i = i + np.sqrt(var) * np.stack([g.standard_normal(i.shape[1:]) for g in gens])
-        i = np.ascontiguousarray(i.transpose(1, 0, 2))  # (batch, tiles, C)
-        sense_noise = None
+        var, z = cell_noise_draws(vt, noise, peak if self.linear and binary else None, gens, nt, _dtype)
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
-        if sigma > 0.0:
-            sense_noise = np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens], axis=1).reshape(-1, nt * c)
-        flat = i.reshape(-1, nt * c)
-        v_sense, sat = self.sense.output(flat, g_source=self._g_source.reshape(-1), noise=sense_noise)
-        shape = (v.shape[0], nt, c)
-        return ReadResult(i, np.broadcast_to(v_sense, flat.shape).reshape(shape),
-                          np.broadcast_to(sat, flat.shape).reshape(shape), p_src)
+        sense_noise = None if sigma == 0.0 else np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens],
+                                                         axis=1).reshape(-1, nt * c)
+        i, v_sense, sat = sense_reads(i, var, z, self.sense, self._g_source.reshape(-1), sense_noise)
+        return ReadResult(i, v_sense, sat, p_src)
 
     def _newton_reads(self, vt):
         """Sense currents (tiles, batch, C) and summed source power (batch,) by full Newton solves."""
@@ -313,7 +302,9 @@ class TileStack:
             raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
         v = self._voltages(digits)
         gens = self._generators(rng)
-        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True)
+        # digital reads: the array's product in tile_read.PRODUCT_DTYPE
+        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
+                        _dtype=PRODUCT_DTYPE)
         return v, weights, signs, res, gens
 
     # ----------------------------------------------------------------- ADC ranges

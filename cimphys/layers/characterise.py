@@ -30,7 +30,7 @@ from .config import CimConfig
 __all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
-CACHE_VERSION = "h7-tiles-TY-1"
+CACHE_VERSION = "h7-tiles-TY-2"  # 2: wide tiles by reciprocity (T differs in the last bits)
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

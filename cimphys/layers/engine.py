@@ -404,7 +404,7 @@ class AnalogEngine:
             save_ranges(self.cache_dir, key, _pack_ranges({k: am.calibration for k, am in self.matrices.items()}))
 
     def _calibration_key(self, model, ids, mask) -> str:
-        h = hashlib.sha256(b"adc-ranges-3")
+        h = hashlib.sha256(b"adc-ranges-4")  # 4: reads by cimphys.circuits.tile_read
         h.update(repr((self.cfg.identity(), self.seed, sorted(self.routing.analog))).encode())
         for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())

@@ -68,3 +68,21 @@ def test_sense_resistance_alone_has_a_closed_form(rng):
     sol = Crossbar(g, r_wl=0.0, r_bl=0.0, r_sense=50.0).solve(v)
     np.testing.assert_allclose(v @ t.T, sol.i_out, rtol=RTOL_EXACT)
     np.testing.assert_allclose(np.einsum("bm,mk,bk->b", v, y, v), sol.power()["source"].sum(axis=-1), rtol=RTOL_EXACT)
+
+
+@pytest.mark.parametrize("wires", [Wires(2.0, 3.0, 5.0, 7.0), Wires(1.0, 1.0, 0.0, 0.0), Wires(0.0, 4.0, 1.0, 0.0)])
+def test_wide_tiles_by_reciprocity_against_the_direct_transfer(wires, rng):
+    """N > M tiles (HERMES's 256 x 512) take T from the transposed network (reciprocity): the
+    direct factorisation's T to 1e-10 of max |T| (rounding of two exact factorisations), and
+    the dense nodal twin's."""
+    from cimphys.circuits.transfer import transfer_matrix
+
+    g = rng.uniform(1e-6, 1e-4, (6, 13))
+    t, y = characterise(g, wires, admittance=False)
+    assert y is None
+    direct = np.asarray(transfer_matrix(wires.network(g.shape), g, g))
+    np.testing.assert_allclose(t, direct, rtol=0, atol=1e-10 * np.abs(direct).max())
+    if min(wires.r_wl, wires.r_bl, wires.r_driver, wires.r_sense) > 0.0:  # the dense twin needs every resistor
+        net = wires.network(g.shape)
+        twin = np.stack([dense_twin(net, g, g, np.zeros_like(g), unit)[-1] for unit in np.eye(6)]).T  # (N, M)
+        np.testing.assert_allclose(t, twin, rtol=0, atol=1e-10 * np.abs(twin).max())
