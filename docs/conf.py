@@ -47,7 +47,6 @@ suppress_warnings = ["ref.footnote"]
 #: docstrings are replaced by a note.  Each entry is a docstring fix listed for the owners of the
 #: module (report of issue 17); empty this set once those fixes are in.
 AUTODOC_EXCLUDE: set[str] = {
-    "cimphys.circuits.ADC",        # Parameters: one entry's names wrap onto three lines
 }
 
 

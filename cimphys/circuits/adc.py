@@ -217,10 +217,12 @@ class ADC:
         Resolution, 1..16.
     kind : {"ideal", "flash", "sar", "ramp"}
         Architecture (see the module docstring for each transfer function).
-    offset_sigma_lsb, cap_mismatch_sigma, comparator_noise_lsb, noise_lsb, gain_error,
-    offset_lsb, ramp_rc_s, f_clk_hz, sample_rate_hz, fom_walden_j, fom_schreier_db, power_w,
-    seed
-        As declared in :data:`ADC_PARAMETERS` (units in the declaration).
+    offset_sigma_lsb, cap_mismatch_sigma, comparator_noise_lsb, noise_lsb, gain_error : float
+        Static mismatch, noise and gain error, as declared in :data:`ADC_PARAMETERS` (units there).
+    offset_lsb, ramp_rc_s, f_clk_hz, sample_rate_hz, fom_walden_j, fom_schreier_db, power_w : float
+        Offset, ramp, timing and energy figures, as declared in :data:`ADC_PARAMETERS`.
+    seed : int
+        Seed of the single converter's mismatch draw when ``converter_seeds`` is empty.
     lo, hi : float or array_like
         Input of code 0 and of the top code (input units, per column or global).
     converter_seeds : tuple, optional
