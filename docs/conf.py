@@ -43,22 +43,6 @@ autodoc_mock_imports = ["torch", "aihwkit"]
 # numpydoc's References section lists the sources of a model; they need not be cited in the text.
 suppress_warnings = ["ref.footnote"]
 
-#: Objects whose docstrings do not yet build under -W: their signatures stay in the reference, their
-#: docstrings are replaced by a note.  Each entry is a docstring fix listed for the owners of the
-#: module (report of issue 17); empty this set once those fixes are in.
-AUTODOC_EXCLUDE: set[str] = {
-}
-
-
-def _pending(app, what, name, obj, options, lines):
-    if name in AUTODOC_EXCLUDE:
-        lines[:] = ["(Docstring left out of this build until it is fixed; see ``help()`` of this object.)"]
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _pending)
-
-
 html_theme = "alabaster"
 html_static_path: list[str] = []
 html_theme_options = {"description": "Device-to-circuit physics of compute-in-memory hardware for LLM inference"}
