@@ -157,7 +157,7 @@ def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..layers.pipeline import run_model
     from ..layers.routing import Routing
-    from ..layers.weights import load_model
+    from ..layers import load_model
     from ..progress import Progress
     from ..results import save
 

@@ -12,11 +12,12 @@ from .config import DEFAULT_CARD, CimConfig, default_card
 from .engine import AnalogEngine
 from .mapping import Mapping, map_matrix
 from .matmul import DigitalEngine, MatmulEngine
+from .models import build_model, load_model
 from .pipeline import run_model
 from .routing import Routing
 from .sentences import sentences
-from .transformer import BertEncoder, GPT2Decoder, build_model
-from .weights import ModelWeights, default_model_dir, load_model
+from .transformer import BertEncoder, GPT2Decoder
+from .weights import ModelWeights, default_model_dir
 
 __all__ = [
     "DEFAULT_CARD",

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import InputError
 from .llama_weights import LlamaWeights
 from .matmul import DigitalEngine, MatmulEngine
-from .transformer import MASK_VALUE, _Model, softmax
+from .transformer import MASK_VALUE, TransformerBase, softmax
 
 __all__ = ["KVCache", "LlamaDecoder", "rms_norm", "rope", "silu"]
 
@@ -100,7 +100,7 @@ class KVCache:
         return buf_k[:, :, :n0 + n], buf_v[:, :, :n0 + n]
 
 
-class LlamaDecoder(_Model):
+class LlamaDecoder(TransformerBase):
     """Llama-family decoder (SmolLM2, Llama 2/3 shapes) on any :class:`MatmulEngine`.
 
     Examples

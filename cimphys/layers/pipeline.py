@@ -22,12 +22,13 @@ from ..errors import InputError
 from .config import CimConfig
 from .engine import AnalogEngine
 from .matmul import DigitalEngine
+from .models import build_model, load_model
 from .report import build_report
 from .routing import Routing
 from .sentences import CALIBRATION
 from .sentences import sentences as bundled
-from .transformer import BertEncoder, build_model
-from .weights import ModelWeights, load_model
+from .transformer import BertEncoder
+from .weights import ModelWeights
 
 __all__ = ["N_CALIBRATION", "run_model"]
 

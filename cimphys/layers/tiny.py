@@ -2,7 +2,7 @@
 
 :func:`write_tiny_bert` and :func:`write_tiny_gpt2` write ``config.json`` and
 ``model.safetensors`` (via ``safetensors.numpy.save_file``) with seeded random weights under
-the tensor names the real checkpoints use, so that :func:`cimphys.layers.weights.load_model`
+the tensor names the real checkpoints use, so that :func:`cimphys.layers.load_model`
 reads them through exactly the same path as a downloaded model.  Weight scales follow the
 usual initialisation (normal, std 0.02 by default; LayerNorm gain 1, bias 0 plus a small draw).
 """

@@ -29,7 +29,7 @@ from ..errors import InputError
 from .matmul import DigitalEngine, MatmulEngine
 from .weights import ModelWeights
 
-__all__ = ["BertEncoder", "GPT2Decoder", "build_model", "gelu_erf", "gelu_tanh", "layer_norm", "softmax"]
+__all__ = ["BertEncoder", "GPT2Decoder", "TransformerBase", "gelu_erf", "gelu_tanh", "layer_norm", "softmax"]
 
 F32 = np.float32
 MASK_VALUE = float(np.finfo(np.float32).min)  # what HF adds to masked scores (exp underflows to 0)
@@ -70,7 +70,9 @@ def _merge(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 1, 3).reshape(b, t, n * d))
 
 
-class _Model:
+class TransformerBase:
+    """What the encoders and decoders share: the weights, their shapes and the digital steps."""
+
     def __init__(self, weights: ModelWeights):
         self.weights = weights
         self.t = weights.tensors
@@ -108,7 +110,7 @@ class _Model:
         return _merge(engine.matmul("av", i, p, vh).astype(F32))
 
 
-class BertEncoder(_Model):
+class BertEncoder(TransformerBase):
     """BERT encoder (post-LN) with mean pooling and L2 normalisation.
 
     Examples
@@ -174,7 +176,7 @@ class BertEncoder(_Model):
         return (emb, states, mask) if return_states else emb
 
 
-class GPT2Decoder(_Model):
+class GPT2Decoder(TransformerBase):
     """GPT-2 decoder: pre-LN, causal attention, tanh GELU, tied output embedding."""
 
     def __init__(self, weights: ModelWeights):
@@ -214,11 +216,3 @@ class GPT2Decoder(_Model):
         wte_t = np.ascontiguousarray(t["emb.word"].T)
         return states, engine.matmul("lm_head", self.n_layers - 1, states[-1], wte_t, None).astype(F32)
 
-
-def build_model(weights: ModelWeights):
-    """The model class for ``weights.arch``: BertEncoder, GPT2Decoder or LlamaDecoder."""
-    if weights.arch == "llama":
-        from .llama import LlamaDecoder
-
-        return LlamaDecoder(weights)
-    return BertEncoder(weights) if weights.arch == "bert" else GPT2Decoder(weights)

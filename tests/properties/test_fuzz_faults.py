@@ -201,7 +201,7 @@ def test_arbitrary_config_json(tiny_folder, tmp_path, changes, whole):
     """Any config.json (edited keys, or any JSON document): the model or one InputError."""
     import shutil
 
-    from cimphys.layers.weights import load_model
+    from cimphys.layers import load_model
 
     folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "m"
     shutil.copytree(tiny_folder, folder)
@@ -220,7 +220,7 @@ def test_damaged_weights_file(tiny_folder, tmp_path, cut, flip):
     values, which are checked finite) or one InputError naming the file."""
     import shutil
 
-    from cimphys.layers.weights import load_model
+    from cimphys.layers import load_model
 
     folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "m"
     shutil.copytree(tiny_folder, folder)

@@ -13,7 +13,7 @@ from cimphys.layers.report import build_report
 from cimphys.layers.routing import Routing
 from cimphys.layers.tiny import write_tiny_bert, write_tiny_gpt2
 from cimphys.layers.transformer import BertEncoder, GPT2Decoder
-from cimphys.layers.weights import load_model
+from cimphys.layers import load_model
 from cimphys.results import check_labelled
 
 from small_cards import config

@@ -14,7 +14,7 @@ from cimphys.layers.engine import AnalogEngine
 from cimphys.layers.mapping import quantise_inputs
 from cimphys.layers.tiny import write_tiny_bert
 from cimphys.layers.transformer import BertEncoder
-from cimphys.layers.weights import load_model
+from cimphys.layers import load_model
 from small_cards import config
 
 EVERY_EFFECT = {"dac": {"mismatch_sigma": 0.02, "bits": 1},

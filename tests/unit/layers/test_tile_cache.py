@@ -149,7 +149,7 @@ def tiny_run(tmp_path_factory):
     from cimphys.layers.engine import AnalogEngine
     from cimphys.layers.tiny import write_tiny_bert
     from cimphys.layers.transformer import BertEncoder
-    from cimphys.layers.weights import load_model
+    from cimphys.layers import load_model
 
     model = BertEncoder(load_model(write_tiny_bert(tmp_path_factory.mktemp("bert"), seed=11)))
     ids = np.random.default_rng(7).integers(1, 100, size=(3, 8))

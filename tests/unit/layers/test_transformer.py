@@ -19,7 +19,7 @@ from cimphys.layers.matmul import DigitalEngine
 from cimphys.layers.sentences import sentences
 from cimphys.layers.tiny import write_tiny_bert, write_tiny_gpt2
 from cimphys.layers.transformer import BertEncoder, GPT2Decoder
-from cimphys.layers.weights import default_model_dir, load_model
+from cimphys.layers import default_model_dir, load_model
 
 # float32 forward vs float64 twin, on unit-norm embeddings: float32 rounding through 6 layers
 # is ~1e-7 per element; the brief's bound for agreement with sentence-transformers is 1e-5.
@@ -178,7 +178,7 @@ def test_token_ids_must_be_integers(tmp_path, ids):
     """Regression (issue 18.10): float token ids were truncated to integers without a word."""
     from cimphys.layers.tiny import write_tiny_gpt2
     from cimphys.layers.transformer import GPT2Decoder
-    from cimphys.layers.weights import load_model
+    from cimphys.layers import load_model
 
     model = GPT2Decoder(load_model(write_tiny_gpt2(tmp_path / "g", seed=1)))
     with pytest.raises(InputError, match="ids: expected"):

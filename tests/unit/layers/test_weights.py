@@ -10,7 +10,7 @@ from safetensors.numpy import load_file, save_file
 
 from cimphys.errors import InputError
 from cimphys.layers.tiny import write_tiny_bert, write_tiny_gpt2
-from cimphys.layers.weights import load_model
+from cimphys.layers import load_model
 
 
 def test_default_model_is_minilm():
