@@ -66,114 +66,28 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
-from ..checks import as_array, as_scalar
+from ..checks import as_array
 from ..errors import ConvergenceError, InputError
 from . import schur
 from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
 from .linear import RTOL_SOLVE, solve_linear
 from .network import output_currents
+from .newton_options import NewtonOptions, NonlinearSolution
 
 __all__ = ["NewtonOptions", "NonlinearSolution", "network_kcl_excess", "solve_nonlinear"]
 
-# Why these values: Newton converges quadratically, so once the residual is small it drops to
-# the float64 floor in one more step.  1e-11 of the largest cell current sits a few decades
-# above that floor (cell currents are sums of terms ~1e-16 relative) and far below the 1e-7
-# agreement asked against ngspice.
-RTOL_KCL = 1e-11
-ATOL_KCL = 1e-18  # A: ngspice's abstol in the validation runs; only matters when I ~ 0
-RTOL_V = 1e-10  # relative node-voltage update
-VNTOL = 1e-12  # V: absolute node-voltage update (ngspice vntol in the validation runs)
 # Update accepted after two consecutive KCL passes: still 1000x tighter than SPICE's default
 # reltol 1e-3, and above the round-off of a linear solve with condition number ~1e9.
 RTOL_V_FLOOR = 1e-6
-MAX_ITER = 60  # per Newton run; a converging run on these networks takes 3-10
-V_STEP_MAX = 0.5  # V: SPICE-style limit on the largest node-voltage change per iteration
 GMIN_DECADES = 12  # gmin stepping: from g_start down 12 decades, then 0
 SOURCE_MIN_STEP = 1e-4  # source stepping gives up when the ramp step falls below this
 # Forcing term of the batched path's first inexact step (the later ones follow |dv| / |v|):
 # the first update is ~0.1 of the drive, so a 1e-2 linear error there costs no extra iteration.
 ETA_MAX = 1e-2
-
-
-_STRATEGIES = ("newton", "gmin", "source")
-
-
-@dataclass(frozen=True)
-class NewtonOptions:
-    """Tolerances and strategies of :func:`solve_nonlinear` (defaults: the module constants).
-
-    ``strategies`` lists what to try, in order, each from scratch: ``"newton"`` (plain Newton
-    with voltage limiting), ``"gmin"`` (gmin stepping), ``"source"`` (source stepping).
-    """
-
-    rtol_kcl: float = RTOL_KCL
-    atol_kcl: float = ATOL_KCL
-    rtol_v: float = RTOL_V
-    vntol: float = VNTOL
-    max_iter: int = MAX_ITER
-    v_step_max: float = V_STEP_MAX
-    strategies: tuple[str, ...] = ("newton", "gmin", "source")
-
-    def __post_init__(self):
-        for name in ("rtol_kcl", "atol_kcl", "rtol_v", "vntol", "v_step_max"):
-            as_scalar(name, getattr(self, name), low=0.0, low_open=name == "v_step_max")
-        as_scalar("max_iter", self.max_iter, low=1, high=10_000)
-        unknown = set(self.strategies) - set(_STRATEGIES)
-        if unknown or not self.strategies:
-            raise InputError(f"strategies: expected some of {_STRATEGIES} in the order to try, got {self.strategies}")
-
-
-@dataclass(frozen=True)
-class NonlinearSolution:
-    """Operating point of a crossbar with nonlinear cells.
-
-    Attributes
-    ----------
-    v_wl, v_bl : ndarray, V
-        Node voltages, ``(M, N)`` or ``(batch, M, N)``.
-    i_out : ndarray, A
-        Current into each sense node, ``(N,)`` or ``(batch, N)``.
-    i_cell : ndarray, A
-        Current through each cell (WL to BL), like ``v_wl``.
-    iterations : ndarray of int
-        Newton iterations spent (all aids included), one per input vector.
-    residual : ndarray, A
-        Final largest KCL imbalance, one per input vector.
-    method : tuple of str
-        Which strategy converged for each input vector ("newton", "gmin" or "source").
-    """
-
-    v_wl: np.ndarray
-    v_bl: np.ndarray
-    i_out: np.ndarray
-    i_cell: np.ndarray
-    iterations: np.ndarray
-    residual: np.ndarray
-    method: tuple[str, ...] = field(default=())
-    converged: bool = True
-
-    def to_xarray(self):
-        """Dataset with dims ``row``, ``col`` (and ``batch``), units on every variable."""
-        import xarray as xr
-
-        from ..results import variable
-
-        batch = self.v_wl.ndim == 3
-        nodes = ("batch", "row", "col") if batch else ("row", "col")
-        per = ("batch",) if batch else ()
-        data = {
-            "v_wl": variable(nodes, self.v_wl, "V", "word-line node voltage"),
-            "v_bl": variable(nodes, self.v_bl, "V", "bit-line node voltage"),
-            "i_cell": variable(nodes, self.i_cell, "A", "cell current, word line to bit line"),
-            "i_out": variable((*per, "col"), self.i_out, "A", "current into the sense node"),
-            "iterations": variable(per, self.iterations if batch else self.iterations[0], "1", "Newton iterations"),
-            "residual": variable(per, self.residual if batch else self.residual[0], "A", "final KCL residual"),
-        }
-        return xr.Dataset(data, attrs={"solver": "newton-raphson", "method": ",".join(self.method)})
 
 
 class _Stamper:

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cimphys.circuits.newton import VNTOL, solve_nonlinear
+from cimphys.circuits.newton import solve_nonlinear
+from cimphys.circuits.newton_options import VNTOL
 from cimphys.circuits.nodal import Network
 from cimphys.devices import SelectorResistorCell, SinhCell, SinhSelector
 
