@@ -46,7 +46,7 @@ from ..errors import InputError
 from .adc import ADC
 from .crossbar import Crossbar
 from .dac import DAC, shift_add, slice_inputs
-from .tile_characterise import characterise_stack
+from .tile_characterise import characterisation_path, characterise_stack
 from .tile_design import SPEC, TileDesign, weights_to_conductances
 from .tile_read import PRODUCT_DTYPE, cell_noise_draws, per_tile_product, sense_reads
 
@@ -177,6 +177,13 @@ class TileStack:
         if self._char is None:
             self._char = characterise_stack(self.g, self.wires, admittance=not self.binary_drivers)
         return self._char
+
+    @property
+    def solver_path(self) -> str:
+        """How reads are solved: ``"newton"`` (a solve per read) or how ``T`` is found (``tile_characterise.PATHS``)."""
+        if not self.linear:
+            return "newton"
+        return characterisation_path(self.shape, self.wires, admittance=not self.binary_drivers)
 
     @property
     def characterisation(self) -> tuple[np.ndarray, np.ndarray]:

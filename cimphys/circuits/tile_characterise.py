@@ -30,7 +30,7 @@ from ..errors import InputError
 from .nodal import Network, solve_linear
 from .transfer import BlockFactor, block_fits, transfer_matrix
 
-__all__ = ["CharacterisationPool", "Pending", "Wires", "characterise", "characterise_stack"]
+__all__ = ["PATHS", "CharacterisationPool", "Pending", "Wires", "characterisation_path", "characterise", "characterise_stack"]
 
 #: Unit inputs solved together for ``Y``: bounds the node voltages held at once (2 x chunk x M x N).
 UNIT_CHUNK = 32
@@ -53,6 +53,29 @@ class Wires:
         return Network.build(shape, r_wl=self.r_wl, r_bl=self.r_bl, r_driver=self.r_driver, r_sense=self.r_sense)
 
 
+#: How :func:`characterise` obtains a tile's ``T`` (and ``Y``), as the solve report names it.
+PATHS = {
+    "closed_form": "no wire resistance: T = G.T, Y = diag(G 1), nothing solved",
+    "sense_only": "sense resistance only: the closed form of one node per bit line",
+    "transfer": "T by the block factor's one-pass forward sweep (no Y: binary drivers)",
+    "reciprocity": "T from the transposed network's forward sweep (wider than tall; no Y)",
+    "block": "T by the block factor's forward sweep, Y by its unit solves",
+    "unit_solves": "T and Y from unit solves of solve_linear (the dispatcher picks each path)",
+}
+
+
+def characterisation_path(shape, wires: Wires, admittance: bool = True) -> str:
+    """Which exact path :func:`characterise` takes for a tile of ``shape`` (M, N): a key of :data:`PATHS`."""
+    m, n = shape
+    if not wires.any:
+        return "closed_form"
+    if wires.r_wl == wires.r_bl == wires.r_driver == 0.0:
+        return "sense_only"
+    if not admittance:
+        return "reciprocity" if n > m else "transfer"
+    return "block" if block_fits(wires.network(shape)) else "unit_solves"
+
+
 def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(T (N, M), Y (M, M))`` in S of one tile of linear cells ``g (M, N)`` (S).
 
@@ -71,19 +94,20 @@ def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[
     """
     g = np.ascontiguousarray(g, dtype=np.float64)
     m, n = g.shape
-    if not wires.any:
+    path = characterisation_path(g.shape, wires, admittance)
+    if path == "closed_form":
         return np.ascontiguousarray(g.T), (np.diag(g.sum(axis=1)) if admittance else None)
-    if wires.r_wl == wires.r_bl == wires.r_driver == 0.0:
+    if path == "sense_only":
         return _sense_only(g, wires.r_sense, admittance)
     net = wires.network(g.shape)
     limit = _blas_thread_limiter()
     before = limit(1) if limit is not None else None  # N x N LAPACK calls on one BLAS thread
     try:
-        if not admittance:
-            if n > m:  # wider than tall: the transposed network factorises in N M**3, not M N**3
-                return _transfer_by_reciprocity(g, wires), None
+        if path == "reciprocity":  # wider than tall: the transposed network factorises in N M**3, not M N**3
+            return _transfer_by_reciprocity(g, wires), None
+        if path == "transfer":
             return np.ascontiguousarray(transfer_matrix(net, g, g)), None
-        if block_fits(net):
+        if path == "block":
             factor = BlockFactor(net, g, g)
             t = factor.transfer()
             y = np.empty((m, m))

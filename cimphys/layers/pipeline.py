@@ -95,5 +95,6 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
              "device_card": "" if device is None or cfg.programming != "device" else device.name,
              "time_s": cfg.time, "temperature_k": cfg.temperature,
              "analog_ops": ",".join(sorted(engine.routing.analog)),
+             "tile_solver": ",".join(sorted({s.solver_path for m in engine.matrices.values() for s in m.stacks})),
              "calibration_sentences": len(calib) if engine_new else 0}
     return build_report(engine, emb, states, ref_emb, ref_states, mask, sentences=texts, attrs=attrs)

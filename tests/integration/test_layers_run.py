@@ -26,6 +26,7 @@ def test_minilm_short_analog_run():
     assert float(ds.embedding_cosine.min()) > 0.95
     assert float(ds.energy_total_per_token) > 0 and float(ds.latency_per_token) > 0
     assert ds.attrs["device_card"] == "kvatinsky2015_vteam_pickett" and float(ds.programming_energy) > 0
+    assert ds.attrs["tile_solver"] == "sense_only"  # no wires: the TIA input resistance's closed form
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cimphys.circuits.crossbar import Crossbar
-from cimphys.circuits.tile_characterise import CharacterisationPool, Wires, characterise, characterise_stack
+from cimphys.circuits.tile_characterise import (PATHS, CharacterisationPool, Wires, characterisation_path, characterise,
+                                                characterise_stack)
 from cimphys.errors import InputError
 from dense_nodal import dense_twin
 
@@ -86,3 +87,13 @@ def test_wide_tiles_by_reciprocity_against_the_direct_transfer(wires, rng):
         net = wires.network(g.shape)
         twin = np.stack([dense_twin(net, g, g, np.zeros_like(g), unit)[-1] for unit in np.eye(6)]).T  # (N, M)
         np.testing.assert_allclose(t, twin, rtol=0, atol=1e-10 * np.abs(twin).max())
+
+
+def test_characterisation_path_names_the_exact_path_taken():
+    wired = Wires(r_wl=1.0, r_bl=1.0)
+    assert characterisation_path((4, 3), Wires()) == "closed_form"
+    assert characterisation_path((4, 3), Wires(r_sense=10.0)) == "sense_only"
+    assert characterisation_path((4, 8), wired, admittance=False) == "reciprocity"
+    assert characterisation_path((8, 4), wired, admittance=False) == "transfer"
+    assert characterisation_path((8, 4), wired) in ("block", "unit_solves")
+    assert set(PATHS) == {"closed_form", "sense_only", "transfer", "reciprocity", "block", "unit_solves"}
