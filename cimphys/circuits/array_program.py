@@ -50,11 +50,12 @@ import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import InputError
-from .array_write import SCHEMES, verify_dataset, wl_source_power
 from . import schur
+from .array_write import SCHEMES, verify_dataset, wl_source_power
+from .linear import RTOL_SOLVE
+from .network import Network, output_currents
 from .newton import NewtonOptions, NonlinearSolution, solve_nonlinear
 from .newton_batch import Wires, kcl_excess, newton_measures, solve_stamps
-from .nodal import RTOL_SOLVE, Network, output_currents
 
 __all__ = ["ArrayWriter", "row_bias_voltages", "write_verify_rows"]
 

@@ -37,8 +37,8 @@ import numpy as np
 
 from ..checks import as_array, as_scalar
 from ..errors import InputError
+from .network import Network
 from .newton import NewtonOptions, solve_nonlinear
-from .nodal import Network
 
 __all__ = ["SCHEMES", "apply_pulse", "read_through_array", "write_bias_voltages", "write_verify"]
 

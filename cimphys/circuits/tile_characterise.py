@@ -27,7 +27,8 @@ import numpy as np
 
 from .._numba import jit_parallel, prange
 from ..errors import InputError
-from .nodal import Network, solve_linear
+from .linear import solve_linear
+from .network import Network
 from .transfer import BlockFactor, block_fits, transfer_matrix
 
 __all__ = ["PATHS", "CharacterisationPool", "Pending", "Wires", "characterisation_path", "characterise", "characterise_stack"]
