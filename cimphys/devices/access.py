@@ -37,12 +37,13 @@ from .._numba import jit
 from ..checks import as_array
 from ..errors import InputError
 from .cell import flat_parameter
+from .laws.kernel_math import bracketed_newton_step
 from .laws.mosfet import mos1
 from .mosfet import Level1Mosfet
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 __all__ = ["OneTransistorOneResistor"]
 
@@ -63,13 +64,7 @@ def _access_node(vw, vb, r, vg, p, rtol, maxiter):
         f = i - (vw - x) / r
         if f == 0.0 or hi - lo <= tol:
             break
-        if f > 0.0:
-            hi = x
-        else:
-            lo = x
-        xn = x - f / (gd + 1.0 / r)
-        if not (lo < xn < hi):
-            xn = 0.5 * (lo + hi)
+        xn, lo, hi = bracketed_newton_step(x, f, gd + 1.0 / r, lo, hi)
         done = abs(xn - x) <= tol
         x = xn
         if done:

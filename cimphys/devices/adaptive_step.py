@@ -29,7 +29,7 @@ __all__ = ["METHODS", "STATUS", "chord_table", "integrate_cells", "integrate_cel
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 #: What a non-zero status of :func:`integrate_cells` means.
 STATUS = {1: "step size fell below its minimum", 2: "too many steps", 3: "rate is not finite"}

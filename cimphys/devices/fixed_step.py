@@ -52,7 +52,7 @@ __all__ = ["BLOCK", "FIXED_METHODS", "ORDER", "run_fixed", "stage_drive", "step_
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 # Cells per block: large enough that the per-block cost of each stage (a call, array views)
 # is small against the cells, small enough that a block's state, rates and rate constants

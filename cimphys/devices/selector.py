@@ -33,11 +33,12 @@ from ..cards import ModelSpec, Parameter, register_model
 from ..checks import as_scalar
 from ..errors import InputError
 from .laws.dispatch import model_iv
+from .laws.kernel_math import bracketed_newton_step
 from .cell import TwoTerminalCell, flat_parameter
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 __all__ = ["SPEC", "SelectorMemoryCell", "SelectorResistorCell", "SinhSelector"]
 
@@ -74,15 +75,7 @@ def _series_root(v, r, i0, v0, rtol, maxiter):
         f = i0 * s - (v - x) / r
         if f == 0.0:
             return x
-        if f > 0.0:
-            hi = x
-        else:
-            lo = x
-        df = i0 / v0 * math.cosh(x / v0) + 1.0 / r
-        step = f / df
-        xn = x - step
-        if not (lo < xn < hi):  # Newton left the bracket: bisect instead
-            xn = 0.5 * (lo + hi)
+        xn, lo, hi = bracketed_newton_step(x, f, i0 / v0 * math.cosh(x / v0) + 1.0 / r, lo, hi)
         if abs(xn - x) <= tol or hi - lo <= tol:
             return xn
         x = xn
@@ -183,14 +176,7 @@ def _selector_memory_root(v, mid, x, P, k, i0, v0, rtol, maxiter):
         f = i0 * math.sinh(u / v0) - im
         if f == 0.0:
             return u
-        if f > 0.0:
-            hi = u
-        else:
-            lo = u
-        df = i0 / v0 * math.cosh(u / v0) + gm
-        un = u - f / df
-        if not (lo < un < hi):
-            un = 0.5 * (lo + hi)
+        un, lo, hi = bracketed_newton_step(u, f, i0 / v0 * math.cosh(u / v0) + gm, lo, hi)
         if abs(un - u) <= tol or hi - lo <= tol:
             return un
         u = un

@@ -39,12 +39,13 @@ from .._numba import jit
 from ..checks import as_array
 from ..errors import InputError
 from .laws.dispatch import model_iv
+from .laws.kernel_math import bracketed_newton_step
 from .laws.mosfet import mos1
 from .mosfet import Level1Mosfet
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 __all__ = ["TransistorMemoryCell"]
 
@@ -66,14 +67,7 @@ def _tm_node(vw, vb, vg, mid, xs, P, k, p):
         f = i_d - im
         if f == 0.0 or hi - lo <= tol:
             break
-        if f > 0.0:
-            hi = x
-        else:
-            lo = x
-        df = gd + gm
-        xn = x - f / df if df > 0.0 else 0.5 * (lo + hi)
-        if not (lo < xn < hi):
-            xn = 0.5 * (lo + hi)
+        xn, lo, hi = bracketed_newton_step(x, f, gd + gm, lo, hi)
         done = abs(xn - x) <= tol
         x = xn
         i_d, gd, gg, gs, gbk = mos1(x, vg, vb, 0.0, p[0], p[1], p[2], p[3], p[4])

@@ -25,7 +25,7 @@ __all__ = ["SPLIT_RATE_ROWS", "evaluate_iv", "evaluate_iv_into", "evaluate_rate"
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 
 @jit

@@ -128,3 +128,22 @@ def sinh_cosh(z):
     small = z + z * z2 * s
     big = 0.5 * (e - inv)
     return (small if abs(z) < 0.5 else big), 0.5 * (e + inv)
+
+
+@jit(inline="always")
+def bracketed_newton_step(x, f, df, lo, hi):
+    """One Newton step on ``f(x) = 0`` safeguarded by bisection: ``(x_new, lo, hi)``.
+
+    ``f`` rises with ``x`` on the bracket ``[lo, hi]`` that holds the root, ``df = f'(x)``.
+    The bracket shrinks to the side of the root (``f > 0``: the root lies below ``x``); a
+    Newton step that leaves it, or a slope that is not positive, gives way to bisection, so
+    the bracket at least halves every other step.
+    """
+    if f > 0.0:
+        hi = x
+    else:
+        lo = x
+    xn = x - f / df if df > 0.0 else 0.5 * (lo + hi)
+    if not (lo < xn < hi):
+        xn = 0.5 * (lo + hi)
+    return xn, lo, hi

@@ -15,7 +15,7 @@ from .kernel_math import exp_fast, sinh_cosh
 
 # The digest of the laws this file's kernels inline (cimphys.devices.laws.sources_digest: Numba
 # renews its cache of a file only when that file changes).
-KERNEL_SOURCES = "37f609b2aa335f75"
+KERNEL_SOURCES = "d697dae7ffb16a26"
 
 
 # Rows: 0 w_min (= 0), 1 w_max (= t_ox): the bounds of the integrated gap; 2 i0, 3 g0, 4 v0,
