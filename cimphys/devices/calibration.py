@@ -58,6 +58,11 @@ class FitResult:
         Model evaluations.
     message : str
         The optimiser's termination message.
+    covariance : ndarray
+        ``s^2 (J^T J)^-1`` in the fitted (log or linear) space.  A parameter the data do not
+        determine (``J`` singular to working precision along it) has an infinite variance and
+        NaN covariances (undefined), and an interval of ``(0, inf)`` (log space) or
+        ``(-inf, inf)``.
     """
 
     names: tuple[str, ...]
@@ -162,18 +167,41 @@ def fit(forward: Callable[[Mapping[str, float], np.ndarray], np.ndarray], x, y, 
     return _summarise(names, sol, is_log, y.size)
 
 
+def _covariance(jac: np.ndarray, s2: float) -> np.ndarray:
+    """Parameter covariance ``s^2 (J^T J)^-1`` from the singular values of ``J`` itself.
+
+    Inverting ``J^T J`` squares ``J``'s condition number: a direction the data barely determine
+    (k against a of ``k sinh(aV)`` on an ohmic line: cond(J) ~ 1e8) falls under a pseudo-inverse's
+    cutoff and gets *zero* variance, so an undetermined parameter would be reported as known
+    to eight digits.  Here a direction is dropped only when ``J`` is singular to working precision
+    (NumPy's ``matrix_rank`` tolerance), and a parameter with any weight on such a direction
+    gets an infinite variance: the data do not determine it.
+    """
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    tol = (sv.max(initial=0.0) * max(jac.shape) * np.finfo(float).eps) if sv.size else 0.0
+    kept = sv > tol
+    cov = (vt[kept].T / sv[kept] ** 2) @ vt[kept] * s2
+    undetermined = (np.abs(vt[~kept]) > np.sqrt(np.finfo(float).eps)).any(axis=0)
+    cov[undetermined, :] = cov[:, undetermined] = np.nan
+    cov[undetermined, undetermined] = np.inf
+    return cov
+
+
 def _summarise(names, sol, is_log, m) -> FitResult:
     from scipy import stats
 
     n = len(names)
     dof = max(m - n, 1)
     s2 = float(np.sum(sol.fun**2)) / dof
-    cov = np.linalg.pinv(sol.jac.T @ sol.jac) * s2
+    cov = _covariance(np.asarray(sol.jac, dtype=float), s2)
     se = np.sqrt(np.maximum(np.diag(cov), 0.0))
     t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
     p = _from_theta(sol.x, is_log)
-    lo = _from_theta(sol.x - t * se, is_log)
-    hi = _from_theta(sol.x + t * se, is_log)
+    # A parameter the data do not determine (k and a of k sinh(aV) fitted where aV << 1, say) has a
+    # log-space interval wider than a float: its bound is +inf (or 0), the honest answer, not an overflow.
+    with np.errstate(over="ignore"):
+        lo = _from_theta(sol.x - t * se, is_log)
+        hi = _from_theta(sol.x + t * se, is_log)
     stderr = np.where(is_log, p * se, se)
     return FitResult(
         names=names,
