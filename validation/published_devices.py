@@ -25,11 +25,14 @@
   ``M >= R_off / 2`` while the state stays below ``D / 2``: ``R_on / R_off = 0.63 %``.
 
 Not checked here, and why: the VTEAM (Kvatinsky et al., TCAS-II 2015) and TEAM (TCAS-I 2013)
-cards are fits to Pickett's Simmons-barrier model, whose stated agreement (VTEAM: relative rms
-error below 1.5 %) needs Pickett's model itself as reference; the Yakopcic 2011 card's stated
-result is a figure of the Oblea device's measured I-V loop.  Neither the Pickett model nor the
-Oblea data were available to us offline.  The IBM PCM card's published statistics (Nandakumar et
-al. 2019, Joshi et al. 2020) are held by ``validation/pcm_statistics.py``.
+cards are fits to Pickett's Simmons-barrier model (J. Appl. Phys. 106, 074508 (2009)); their stated
+result is that agreement (VTEAM: relative rms error below 1.5 %, abstract), which needs Pickett's
+model run under the papers' own stimulus with the papers' error definition, neither of which could
+be read offline.  The Yakopcic 2011 card's stated result is a figure of the Oblea device's measured
+I-V loop (the paper states the fitted parameters, which the card holds, and no scalar error); the
+measured loops were not available offline.  The IBM PCM card's published statistics (Nandakumar et
+al. 2019, Joshi et al. 2020, as aihwkit's documentation states them) are held by
+``validation/pcm_statistics.py``.
 """
 
 from __future__ import annotations

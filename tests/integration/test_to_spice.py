@@ -145,3 +145,29 @@ def test_pulse_netlist_text_and_bad_pulses(tmp_path):
             spice.Pulse(**bad)
     with pytest.raises(InputError, match="pulse"):
         Crossbar(np.full((2, 2), 1e-5)).to_spice(tmp_path / "q.cir", [0.1, 0.1], pulse=1e-9)
+
+
+@pytest.mark.ngspice
+def test_crossbar_command_writes_a_pulse_netlist(needs_ngspice, tmp_path, capsys):
+    """``--spice out.cir --spice-pulse WIDTH:RISE``: a .tran netlist whose plateau gives the
+    currents the command saved; a malformed or lone pulse is one clear error."""
+    import cimphys
+    from cimphys.cli import main
+
+    rng = np.random.default_rng(8)
+    g, v_in = rng.uniform(1e-6, 1e-4, (4, 3)), rng.uniform(0.0, 0.3, (2, 4))
+    np.savez(tmp_path / "case.npz", G=g, v_in=v_in, r_wl=2.0, r_bl=3.0)
+    cir = tmp_path / "out" / "pulse.cir"
+    args = ["crossbar", str(tmp_path / "case.npz"), "-o", str(tmp_path / "out"), "--spice", str(cir)]
+    assert main([*args, "--spice-pulse", "20e-9:1e-9"]) == 0
+    saved = cimphys.open(tmp_path / "out" / "crossbar.nc").i_out.values[0]
+    waves = spice.run_transient(cir)
+    at = spice.at_time(waves, spice.Pulse(width=20e-9, rise=1e-9).plateau())
+    np.testing.assert_allclose([at[f"i(vs{j})"] for j in range(3)], saved, rtol=RTOL)
+    capsys.readouterr()
+    for bad, match in (("20e-9", "expected WIDTH:RISE"), ("20e-9:0", "Pulse.rise")):
+        assert main([*args, "--spice-pulse", bad]) == 1
+        err = capsys.readouterr().err
+        assert "InputError: --spice-pulse" in err and match in err, err
+    assert main(["crossbar", str(tmp_path / "case.npz"), "-o", str(tmp_path / "out"), "--spice-pulse", "2e-8:1e-9"]) == 1
+    assert "without --spice" in capsys.readouterr().err
