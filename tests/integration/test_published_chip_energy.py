@@ -125,3 +125,17 @@ def test_tile_energy_depends_on_the_inputs(campaign):
     assert float(rec.energy_array.mean()) > 0
     _, zero = tile.mvm(np.zeros((2, 128), dtype=np.int64), input_bits=16)
     assert isinstance(zero, xr.Dataset) and float(zero.energy_array.max()) == 0.0
+
+
+def test_isaac_cycle_check_fails_at_table_one_nameplate_rate(campaign):
+    # Table I prints the ADC at 1.2 GSps, the text at 1.28 GSps (the card's): only the text's rate
+    # converts 128 columns in ISAAC's 100 ns cycle; at 1.2 GSps the cycle is 106.7 ns and the
+    # check fails -- it tests the card, not a constant
+    from cimphys.cards import load_circuit
+
+    card = load_circuit("isaac_128x128").with_section("adc", sample_rate_hz=1.2e9)
+    rec, tile, _ = campaign.tile_energy(card, 2, signed=False)
+    reads = int(rec.reads)
+    cycle = campaign.mvm_period(tile, reads) / reads
+    assert cycle == pytest.approx(128 / 1.2e9, rel=1e-9)
+    assert abs(cycle / campaign.ISAAC_T_READ_S - 1.0) > campaign.RTOL_ISAAC_CYCLE
