@@ -57,6 +57,8 @@ def _cases(quick: bool):
     v_rate = ("(V(mid)>0.3 ? 5e-7*pow(V(mid)/0.3-1,3)*(1-pow(abs(V(x)),4)) : "
               "(V(mid)< -0.5 ? -5e-7*pow(V(mid)/(-0.5)-1,3)*(1-pow(abs(V(x)-1),4)) : 0))/3e-9")
 
+    # TEAM: an explicit parameter set (the TEAM card before its correction: k read as m/s, window
+    # centred on the bounds), so that the state swings; a solver check, not the card's source check
     tm = dict(r_on=50.0, r_off=1000.0, x_on=1.2e-9, x_off=1.8e-9, k_on=-4.68e-13, k_off=1.46e-9,
               alpha_on=10.0, alpha_off=10.0, i_on=-8.9e-6, i_off=115e-6, iv="exponential",
               window="kvatinsky", a_on=1.2e-9, a_off=1.8e-9, w_c=107e-12)

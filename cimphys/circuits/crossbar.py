@@ -184,12 +184,14 @@ class Crossbar:
         t, offset = self._transfer
         return v @ t.T + offset
 
-    def to_spice(self, path, v_in, *, title: str = "cimphys crossbar"):
-        """Write this array, driven by ``v_in`` ((M,) V), as an ngspice ``.op`` netlist; returns its
-        path.  Linear, sinh, 1S1R and 1T1R cells (:func:`cimphys.circuits.spice.write_crossbar`)."""
+    def to_spice(self, path, v_in, *, title: str = "cimphys crossbar", pulse=None):
+        """Write this array, driven by ``v_in`` ((M,) V), as an ngspice ``.op`` netlist, or with
+        ``pulse`` (:class:`cimphys.circuits.spice.Pulse`) as a ``.tran`` run of one pulse from 0 V
+        to ``v_in`` on every driven line; returns its path.  Linear, sinh, 1S1R and 1T1R cells
+        (:func:`cimphys.circuits.spice.write_crossbar`)."""
         from .spice import write_crossbar
 
-        return write_crossbar(self, path, v_in, title=title)
+        return write_crossbar(self, path, v_in, title=title, pulse=pulse)
 
 
 def _conductances(G) -> np.ndarray:

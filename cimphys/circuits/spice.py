@@ -12,6 +12,13 @@ writes any array the solvers take.  :func:`run_ngspice` runs ``ngspice -b`` on t
 point and returns every node voltage and source current; :func:`crossbar_from_values` turns
 those into ``v_wl, v_bl, i_out``.
 
+A :class:`Pulse` given to :func:`write_netlist` (``Crossbar.to_spice(..., pulse=...)``) drives
+every word line with a trapezoidal ``PULSE`` source from 0 V to its ``v_in`` and writes ``.tran``
+with the pulse's stated step instead of ``.op``; :func:`run_transient` returns every vector as a
+waveform on ngspice's time points and :func:`at_time` reads them at one instant (the pulse
+plateau: :meth:`Pulse.plateau`), which :func:`crossbar_from_values` takes as it takes ``.op``
+results.
+
 Node names: WL node ``(i, j)`` is ``w{i}_{j}``, the inner node of a 1S1R or 1T1R cell ``y{i}_{j}``,
 the gate line of row ``i`` ``g{i}``, BL node ``b{i}_{j}``, WL source ``in{i}``, sense
 node of BL ``j`` is ``s{j}``, held by the voltage source ``vs{j}`` whose current ``i(vs{j})``
@@ -20,15 +27,18 @@ array).  A zero resistance is written as a 0 V source, which ngspice treats exac
 
 References
 ----------
-.. [1] ngspice 39 user manual, ch. 4 (B sources), ch. 11 (``.op``), ch. 15.4 (``.options``),
-   ch. 17 (``write``, ASCII raw files). https://ngspice.sourceforge.io/docs.html
+.. [1] ngspice 39 user manual, ch. 4.1.1 (``PULSE`` sources), ch. 5 (B sources), ch. 11
+   (``.op``, ``.tran``), ch. 15.4 (``.options``), ch. 17 (``write``, ASCII raw files).
+   https://ngspice.sourceforge.io/docs.html
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +49,15 @@ from .network import Network
 __all__ = [
     "NONLINEAR_OPTIONS",
     "OPTIONS",
+    "Pulse",
     "access_cells",
     "access_extra",
+    "at_time",
     "cells_of",
     "crossbar_from_values",
     "resistor_cells",
     "run_ngspice",
+    "run_transient",
     "selector_resistor_cells",
     "simulate",
     "sinh_cells",
@@ -61,6 +74,77 @@ OPTIONS = ".options reltol=1e-9 abstol=1e-18 vntol=1e-12"
 NONLINEAR_OPTIONS = ".options gmin=1e-20 itl1=500"
 
 CellWriter = Callable[[int, int, str, str], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """One trapezoidal read pulse on every driven word line, for a ``.tran`` netlist.
+
+    Each line's source (``PULSE`` of ngspice, ch. 4.1.1) sits at 0 V for ``delay``, rises
+    linearly in ``rise`` to the line's ``v_in``, holds it for ``width`` (the plateau), falls in
+    ``fall`` to 0 V and stays there until the end of the run, one ``rise`` after the fall.
+    ``.tran`` takes ``step`` as its print step and as its largest internal step, so the
+    waveform is resolved on at least that grid whatever the circuit.
+
+    Parameters
+    ----------
+    width : float
+        Plateau duration in s (> 0).
+    rise : float
+        Rise time in s (> 0; SPICE has no zero-time edge).
+    fall : float, optional
+        Fall time in s (> 0); ``rise`` if omitted.
+    delay : float
+        Time at 0 V before the rise, in s (>= 0).
+    step : float, optional
+        ``.tran`` step in s (> 0); a tenth of the shortest edge or of the plateau if omitted.
+    """
+
+    width: float
+    rise: float = 1e-9
+    fall: float | None = None
+    delay: float = 0.0
+    step: float | None = None
+
+    def __post_init__(self):
+        for name in ("width", "rise", "fall", "step"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"Pulse.{name}: expected a time > 0 s, got {value!r}")
+        if not (isinstance(self.delay, (int, float)) and math.isfinite(self.delay) and self.delay >= 0):
+            raise InputError(f"Pulse.delay: expected a time >= 0 s, got {self.delay!r}")
+
+    @property
+    def t_fall(self) -> float:
+        """Fall time in s."""
+        return float(self.rise if self.fall is None else self.fall)
+
+    @property
+    def t_step(self) -> float:
+        """``.tran`` step in s."""
+        return float(self.step if self.step is not None else min(self.rise, self.t_fall, self.width) / 10.0)
+
+    @property
+    def t_stop(self) -> float:
+        """End of the run in s: one rise time after the fall has ended."""
+        return float(self.delay + self.rise + self.width + self.t_fall + self.rise)
+
+    def plateau(self) -> float:
+        """The middle of the plateau in s, where every line is at its ``v_in``."""
+        return float(self.delay + self.rise + 0.5 * self.width)
+
+    def fraction(self, t) -> np.ndarray:
+        """The pulse at time(s) ``t`` (s) as a fraction of its plateau (0..1): the waveform each
+        source applies, ``v_in * fraction(t)``."""
+        t = np.asarray(t, dtype=float)
+        t_top = self.delay + self.rise
+        t_down = t_top + self.width
+        return np.clip(np.minimum((t - self.delay) / self.rise, 1.0 - (t - t_down) / self.t_fall), 0.0, 1.0)
+
+    def source(self, v: float) -> str:
+        """The ngspice ``PULSE`` specification from 0 V to ``v`` (V), no repetition."""
+        return (f"pulse(0 {_fmt(v)} {_fmt(self.delay)} {_fmt(self.rise)} {_fmt(self.t_fall)} {_fmt(self.width)} "
+                f"{_fmt(2.0 * self.t_stop)})")
 
 
 def _fmt(x: float) -> str:
@@ -155,15 +239,17 @@ def cells_of(cell, G, shape) -> tuple[CellWriter, list[str]]:
                      f"SelectorResistorCell (1S1R) and OneTransistorOneResistor (1T1R) cells")
 
 
-def write_crossbar(crossbar, path, v_in, *, title: str = "cimphys crossbar") -> Path:
-    """Write the ngspice operating-point netlist of ``crossbar`` (:class:`cimphys.Crossbar`: its
-    wires, drivers, sense resistances, boundary options and cells) driven by ``v_in`` (M,) V.
+def write_crossbar(crossbar, path, v_in, *, title: str = "cimphys crossbar", pulse: Pulse | None = None) -> Path:
+    """Write the ngspice netlist of ``crossbar`` (:class:`cimphys.Crossbar`: its wires, drivers,
+    sense resistances, boundary options and cells) driven by ``v_in`` (M,) V: an operating point
+    (``.op``), or with ``pulse`` a ``.tran`` run of that :class:`Pulse` on every driven line.
 
     Run it with ``ngspice -b path``: it writes every node voltage and source current to
-    ``<stem>.raw``; ``i(vs{j})`` is ``i_out[j]`` (:func:`run_ngspice`, :func:`crossbar_from_values`).
+    ``<stem>.raw``; ``i(vs{j})`` is ``i_out[j]`` (:func:`run_ngspice` for ``.op``,
+    :func:`run_transient` and :func:`at_time` for a pulse, then :func:`crossbar_from_values`).
     """
     cells, extra = cells_of(crossbar.cell, crossbar.G, crossbar.shape)
-    return write_netlist(path, crossbar.network, v_in, cells, extra=extra, title=title)
+    return write_netlist(path, crossbar.network, v_in, cells, extra=extra, title=title, pulse=pulse)
 
 
 def _branch(name: str, n1: str, n2: str, r: float) -> str:
@@ -171,14 +257,15 @@ def _branch(name: str, n1: str, n2: str, r: float) -> str:
     return f"v{name} {n1} {n2} dc 0" if r == 0 else f"r{name} {n1} {n2} {r:.17g}"
 
 
-def _wl_lines(net: Network, v_in: np.ndarray) -> list[str]:
+def _wl_lines(net: Network, v_in: np.ndarray, pulse: Pulse | None = None) -> list[str]:
     m, n = net.shape
     out = []
     for i in range(m):
         out += [_branch(f"w{i}_{j}", f"w{i}_{j - 1}", f"w{i}_{j}", net.r_wl[i, j]) for j in range(1, n)]
         if net.wl_floating[i]:
             continue
-        out.append(f"vin{i} in{i} 0 dc {v_in[i]:.17g}")
+        drive = f"dc {v_in[i]:.17g}" if pulse is None else pulse.source(v_in[i])
+        out.append(f"vin{i} in{i} 0 {drive}")
         out.append(_branch(f"drv{i}", f"in{i}", f"d{i}", net.r_driver[i]))
         out.append(_branch(f"w{i}_0", f"d{i}", f"w{i}_0", net.r_wl[i, 0]))
         if net.wl_drive == "both":
@@ -211,8 +298,10 @@ def write_netlist(
     *,
     extra: Sequence[str] = (),
     title: str = "cimphys crossbar",
+    pulse: Pulse | None = None,
 ) -> Path:
-    """Write the operating-point netlist of ``network`` driven by ``v_in`` (M,) V.
+    """Write the netlist of ``network`` driven by ``v_in`` (M,) V: ``.op``, or with ``pulse``
+    (:class:`Pulse`) ``.tran`` of one pulse from 0 V to ``v_in`` on every driven word line.
 
     The control block writes every vector to ``<path stem>.raw`` (ASCII, 15 digits) next to it.
     """
@@ -220,19 +309,23 @@ def write_netlist(
     v = np.asarray(v_in, dtype=float)
     if v.shape != (m,) or not np.isfinite(v).all():
         raise InputError(f"v_in: expected {m} finite voltages, got {v!r:.80}")
+    if pulse is not None and not isinstance(pulse, Pulse):
+        raise InputError(f"pulse: expected a cimphys.circuits.spice.Pulse, got {type(pulse).__name__}")
     path = Path(path)
     cell_lines = [line for i in range(m) for j in range(n) for line in cells(i, j, f"w{i}_{j}", f"b{i}_{j}")]
     raw = path.with_suffix(".raw").name
+    # .tran: print step = largest internal step, so that the edges and the plateau are resolved
+    analysis = "op" if pulse is None else f"tran {_fmt(pulse.t_step)} {_fmt(pulse.t_stop)} 0 {_fmt(pulse.t_step)}"
     text = [
         f"* {title}: {m} x {n} crossbar (cimphys.circuits.spice)",
-        *_wl_lines(network, v),
+        *_wl_lines(network, v, pulse),
         *_bl_lines(network),
         *cell_lines,
         *extra,
         OPTIONS,
         ".control",
         "set filetype=ascii",
-        "op",
+        analysis,
         f"write {raw}",
         ".endc",
         ".end",
@@ -254,6 +347,32 @@ def run_ngspice(netlist, *, ngspice: str = "ngspice", timeout: float = 600.0) ->
     RuntimeError
         If ngspice fails or writes no results.
     """
+    values = _run(netlist, ngspice, timeout)
+    return {name: float(v[0]) for name, v in values.items()}
+
+
+def run_transient(netlist, *, ngspice: str = "ngspice", timeout: float = 600.0) -> dict[str, np.ndarray]:
+    """Run ``ngspice -b`` on a ``.tran`` netlist (:func:`write_netlist` with a :class:`Pulse`);
+    return ``{vector: waveform}`` on ngspice's time points, ``"time"`` (s) among them.
+
+    Raises as :func:`run_ngspice`, and :class:`RuntimeError` if the file holds no time axis.
+    """
+    values = _run(netlist, ngspice, timeout)
+    if "time" not in values:
+        raise RuntimeError(f"{netlist}: no time vector in ngspice's results (not a .tran netlist?)")
+    return values
+
+
+def at_time(waveforms: dict[str, np.ndarray], t: float) -> dict[str, float]:
+    """Every waveform of :func:`run_transient` at time ``t`` (s), linearly interpolated between
+    ngspice's time points; a dict as :func:`run_ngspice` returns, for :func:`crossbar_from_values`."""
+    time = waveforms["time"]
+    if not time[0] <= t <= time[-1]:
+        raise InputError(f"t: {t!r} s lies outside the run ({time[0]!r} to {time[-1]!r} s)")
+    return {name: float(np.interp(t, time, w)) for name, w in waveforms.items() if name != "time"}
+
+
+def _run(netlist, ngspice: str, timeout: float) -> dict[str, np.ndarray]:
     exe = shutil.which(ngspice)
     if exe is None:
         raise FileNotFoundError(f"{ngspice}: not on PATH (install ngspice, e.g. apt-get install ngspice)")
@@ -272,15 +391,18 @@ def run_ngspice(netlist, *, ngspice: str = "ngspice", timeout: float = 600.0) ->
     return _read_ascii_raw(raw)
 
 
-def _read_ascii_raw(path: Path) -> dict[str, float]:
+def _read_ascii_raw(path: Path) -> dict[str, np.ndarray]:
+    """Every vector of an ASCII raw file, one value per point: each point is its index and first
+    value on one line, then one line per further variable."""
     lines = path.read_text().splitlines()
     start = lines.index("Variables:") + 1
     stop = lines.index("Values:")
     names = [line.split()[1] for line in lines[start:stop]]
-    values = [float(tok) for line in lines[stop + 1 :] for tok in line.split()[-1:]]
-    if len(values) != len(names):
-        raise RuntimeError(f"{path}: {len(names)} variables but {len(values)} values")
-    return dict(zip(names, values))
+    values = np.array([float(tok) for line in lines[stop + 1 :] for tok in line.split()[-1:]])
+    if values.size == 0 or values.size % len(names):
+        raise RuntimeError(f"{path}: {len(names)} variables but {values.size} values")
+    table = values.reshape(-1, len(names))
+    return {name: table[:, k].copy() for k, name in enumerate(names)}
 
 
 def crossbar_from_values(values: dict[str, float], network: Network):

@@ -9,7 +9,9 @@ energy and latency of one matrix-vector product by component).  Writes ``crossba
 voltages, currents, power, ideal currents, IR-drop loss, energy) and ``crossbar.png``
 (node-voltage heat maps and the IR-drop loss per column) to the output folder.  ``--spice
 out.cir`` also writes the solved array as an ngspice netlist (``Crossbar.to_spice``; the first input
-vector of a .npz, the full-scale read of a card) to check the case in one's own SPICE.
+vector of a .npz, the full-scale read of a card) to check the case in one's own SPICE; with
+``--spice-pulse WIDTH:RISE`` (s) the netlist runs ``.tran`` of one read pulse of that plateau and
+edge time on every driven word line instead of ``.op``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out-dir", type=Path, default=Path("."), help="output folder (default: .)")
     parser.add_argument("--spice", type=Path, metavar="OUT.cir",
                         help="also write the array as an ngspice .op netlist (first input vector; a card: full-scale read)")
+    parser.add_argument("--spice-pulse", metavar="WIDTH:RISE",
+                        help="with --spice: a .tran netlist of one read pulse, plateau WIDTH and edges RISE in s "
+                             "(e.g. 20e-9:1e-9), instead of .op")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +48,9 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--batch: expected at least 1 input vector, got {args.batch}")
     if not (args.t_read > 0 and np.isfinite(args.t_read)):
         raise InputError(f"--t-read: expected a positive read time in s, got {args.t_read!r}")
+    pulse = _pulse(args.spice_pulse) if getattr(args, "spice_pulse", None) is not None else None
+    if pulse is not None and args.spice is None:
+        raise InputError(f"--spice-pulse: {args.spice_pulse!r} given without --spice OUT.cir to write it to")
     if args.input.endswith(".npz"):
         ds, lines, xb, v_first = _solve_npz(args)
     else:
@@ -53,10 +61,26 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     paths = [save(ds, out / "crossbar.nc"), _plot(ds, out / "crossbar.png")]
     if args.spice is not None:
-        paths.append(xb.to_spice(args.spice, v_first, title=f"cimphys crossbar {Path(args.input).name}"))
+        paths.append(xb.to_spice(args.spice, v_first, title=f"cimphys crossbar {Path(args.input).name}", pulse=pulse))
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _pulse(text: str):
+    """``WIDTH:RISE`` (s) as a :class:`cimphys.circuits.spice.Pulse`; one clear error otherwise."""
+    from ..circuits.spice import Pulse
+    from ..errors import InputError
+
+    parts = text.split(":")
+    try:
+        width, rise = (float(x) for x in parts)
+    except ValueError:
+        raise InputError(f"--spice-pulse: expected WIDTH:RISE in s (e.g. 20e-9:1e-9), got {text!r}") from None
+    try:
+        return Pulse(width=width, rise=rise)
+    except InputError as exc:
+        raise InputError(f"--spice-pulse {text!r}: {exc}") from None
 
 
 def _solve_npz(args):
