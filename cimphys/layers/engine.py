@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import InputError
 from ..circuits.tile_characterise import CharacterisationPool
 from .analog import AnalogMatrix, Costs, program_matrix
-from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
+from .characterise import (cache_key, cached_device_statistics, default_cache_dir, load_cached, load_ranges,
+                          save_cached, save_ranges)
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
@@ -156,14 +157,17 @@ class AnalogEngine:
 
     @property
     def cells(self):
-        """The tile card's device characterised once for this engine (None: ideal cells)."""
+        """The tile card's device characterised once for this engine (None: ideal cells); a
+        dynamic card's write-verify statistics through the disk cache when there is one."""
         cfg = self.cfg
         if self._cells is None and cfg.device_card is not None:
             from ..devices.cell_array import CellArrayModel
 
-            self._cells = CellArrayModel.from_card(cfg.device_card, g_min=cfg.g_min, g_max=cfg.g_max,
-                                                   v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
-                                                   temperature=cfg.temperature, seed=self.seed)
+            inputs = dict(g_min=cfg.g_min, g_max=cfg.g_max, v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
+                          temperature=cfg.temperature, seed=self.seed)
+            stats = None if self.cache_dir is None else cached_device_statistics(self.cache_dir, cfg.device_card,
+                                                                                 **inputs)
+            self._cells = CellArrayModel.from_card(cfg.device_card, statistics=stats, **inputs)
         return self._cells
 
     def _program(self, op: str, layer: int, w: np.ndarray):
