@@ -11,7 +11,9 @@ and recomputed).  The entry holds float64 (so that a run from the cache equals o
 (:meth:`CimConfig.identity`: the tile card's and the device card's full contents and every
 layer-level field), the seed and :data:`CACHE_VERSION`.  The calibrated ADC ranges of a whole
 model are stored next to them (``<key>.ranges.npz``, keyed by the caller: the configuration,
-seed, calibration tokens and all weights).
+seed, calibration tokens and all weights), and so is a dynamic device card's write-verify
+statistics (``<key>.stats.npz``, :func:`cached_device_statistics`: seconds of Monte-Carlo per
+engine, shared by repeated runs and the error budget's rows).
 ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
 """
