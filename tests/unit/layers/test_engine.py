@@ -261,7 +261,7 @@ def test_range_cache_key_covers_every_config_input(tiny, batch):
     assert AnalogEngine(base, seed=1, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
 
 
-def test_padding_stays_off_the_tiles(tiny, batch, monkeypatch):
+def test_padding_stays_off_the_tiles(tiny, batch, monkeypatch, tmp_path):
     """Within padding_off(mask), static products read only the real positions: every tile read
     batch holds mask.sum() rows, padding rows carry the fp32 product exactly, real rows the
     tiles' product, and the statistics and costs count real rows only; the ADC ranges calibrated
@@ -270,7 +270,7 @@ def test_padding_stays_off_the_tiles(tiny, batch, monkeypatch):
 
     ids, mask = batch  # sentence 3 has three padding positions
     real = int(mask.sum())
-    eng = AnalogEngine(config(programming="gaussian", programming_sigma=0.02), seed=2, cache_dir="unused")
+    eng = AnalogEngine(config(programming="gaussian", programming_sigma=0.02), seed=2, cache_dir=tmp_path)
     key_all = eng._calibration_key(tiny, ids, mask)
     with eng.padding_off(mask):
         assert eng._calibration_key(tiny, ids, mask) != key_all
