@@ -48,12 +48,12 @@ from .crossbar import Crossbar
 from .dac import DAC, shift_add, slice_inputs
 from .tile_characterise import characterisation_path, characterise_stack
 from .tile_design import SPEC, TileDesign, weights_to_conductances
-from .tile_read import PRODUCT_DTYPE, cell_noise_draws, per_tile_product, sense_reads
+from .tile_operands import ReadOperands
+from .tile_ranges import CALIBRATION_METHODS, AdcRanges
+from . import tile_read
+from .tile_read import cell_noise_draws, per_tile_product, sense_reads
 
 __all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
-
-CALIBRATION_METHODS = ("minmax", "percentile", "absmax", "abspercentile")
-
 
 class ReadResult(NamedTuple):
     """One batch of array reads: sense-amplifier input currents, outputs and source power."""
@@ -73,7 +73,7 @@ def _tile_seeds(seed) -> tuple[int, int, int, int]:
     return tuple(_child_seed(c) for c in np.random.SeedSequence([int(seed)]).spawn(4))
 
 
-class TileStack:
+class TileStack(ReadOperands, AdcRanges):
     """Tiles of one ``tile`` card, read together.
 
     Parameters
@@ -129,6 +129,8 @@ class TileStack:
         self._g_source = np.abs(d.subtraction) @ col_g.T  # (channels, tiles): Norton conductance per amplifier
         self._g_source = np.ascontiguousarray(self._g_source.T)
         self.energy = d.energy()
+        self.compacted = False  # compact(): only what reads need, in their precision
+        self._sensed, self._col, self._casts, self._noise_at = None, None, {}, {}
 
     # ----------------------------------------------------------------- static draws
     def _draw_static(self) -> None:
@@ -174,6 +176,8 @@ class TileStack:
     def _characterised(self) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.linear:
             raise InputError("cell: only tiles of linear cells have a transfer matrix")
+        if self.compacted:
+            raise InputError("characterisation: this stack was compacted (compact() dropped T); store it before")
         if self._char is None:
             self._char = characterise_stack(self.g, self.wires, admittance=not self.binary_drivers)
         return self._char
@@ -193,7 +197,8 @@ class TileStack:
     @property
     def sensed_transfer(self) -> np.ndarray:
         """``S T`` (tiles, channels, M), S: sense-amplifier input current per word-line volt."""
-        if not hasattr(self, "_sensed"):
+        if self._sensed is None:
+            self._characterised()  # refused once compacted
             self._sensed = np.ascontiguousarray(np.einsum("cn,tnm->tcm", self.design.subtraction,
                                                           self._characterised()[0]))
         return self._sensed
@@ -256,14 +261,14 @@ class TileStack:
         gens = self._generators(rng) if _gens is None else _gens
         vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
         if self.linear:
-            i = per_tile_product(vt, self.sensed_transfer, nt, _dtype)  # (tiles, batch, C)
-            t, y = self._characterised()
+            i = per_tile_product(vt, self._operand(_dtype), nt, _dtype)  # (tiles, batch, C)
+            y = self._char[1] if self.compacted else self._characterised()[1]
             peak = self.dac.peak
             binary = self.binary_drivers and (_from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
             if y is None and not binary:
                 y = self._admittance()
             if binary:  # binary drivers (or pulse widths): P = V sum_j i_out[j], exactly
-                col = t.sum(axis=1)  # (tiles, M): total sense current per word-line volt
+                col = self._column_sums()  # (tiles, M)
                 p_src = peak * (vt @ col.sum(axis=0) if vt.shape[0] == 1 else np.einsum("tbm,tm->b", vt, col))
                 p_src = np.asarray(p_src).reshape(-1)
             else:
@@ -274,7 +279,13 @@ class TileStack:
             i, p_src = self._newton_reads(vt)
         noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
             if current_noise is not None else self._cell_noise
-        var, z = cell_noise_draws(vt, noise, peak if self.linear and binary else None, gens, nt, _dtype)
+        at = peak if self.linear and binary else None
+        combined = None if noise is None or noise is not self._cell_noise or at is None else \
+            self._noise_operand(at, _dtype)
+        if noise is not None and combined is None and noise[1] is None:
+            raise InputError("read: this stack keeps the cell noise at its drive level only (compact()); "
+                             "drives other than 0 and that level need the separate coefficients")
+        var, z = cell_noise_draws(vt, noise, at, gens, nt, _dtype, combined)
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
         sense_noise = None if sigma == 0.0 else np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens],
                                                          axis=1).reshape(-1, nt * c)
@@ -311,74 +322,8 @@ class TileStack:
         gens = self._generators(rng)
         # digital reads: the array's product in tile_read.PRODUCT_DTYPE
         res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
-                        _dtype=PRODUCT_DTYPE)
+                        _dtype=tile_read.PRODUCT_DTYPE)
         return v, weights, signs, res, gens
-
-    # ----------------------------------------------------------------- ADC ranges
-    @property
-    def calibrated(self) -> bool:
-        """Whether the ADC ranges were set (by a calibration or explicitly)."""
-        return self._calibrated
-
-    def set_adc_range(self, lo, hi):
-        """Set the ADC input range (sense-output volts): per channel ``(tiles, channels)`` or
-        flattened, per channel of every tile ``(channels,)``, or global; returns self."""
-        nt, c = self.n_tiles, self.design.channels
-        lo, hi = (a if np.size(a) in (1, nt * c) else np.broadcast_to(np.asarray(a, dtype=float), (nt, c)).reshape(-1)
-                  for a in (np.asarray(lo, dtype=float).reshape(-1), np.asarray(hi, dtype=float).reshape(-1)))
-        self.adc = self.adc.with_range(lo, hi)
-        self._calibrated = True
-        return self
-
-    def set_symmetric_range(self, amplitude):
-        """ADC ranges symmetric about 0 V with 0 V on a code, reaching ``amplitude`` (V; per
-        channel ``(tiles, channels)``, ``(channels,)`` or one): ``lsb = a / (2**(bits-1) - 1)``,
-        codes ``-2**(bits-1) ... 2**(bits-1) - 1`` about the mid code.  The two channels of a
-        digital differential pair share the larger range; returns self."""
-        nt, c = self.n_tiles, self.design.channels
-        a = np.broadcast_to(np.asarray(amplitude, dtype=float), (nt, c)).copy()
-        if self.differential and self.mode == "column":
-            a[:, 0::2] = a[:, 1::2] = np.maximum(a[:, 0::2], a[:, 1::2])
-        a = np.where(a > 0, a, float(self.sense.v_swing))  # a dead channel keeps the full swing
-        half = 2 ** (self.adc.bits - 1)
-        lsb = a / max(half - 1, 1)
-        return self.set_adc_range(-half * lsb, (half - 1) * lsb + (lsb if half == 1 else 0.0))
-
-    def sense_outputs(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None):
-        """``(ReadResult over (reads, tiles, channels), digits (phases, batch, M))`` of integer
-        inputs: what the ADCs would convert (for calibrations)."""
-        v, _, _, res, _ = self._phases(x_int, input_bits, signed, rng)
-        bits = self.card["input_bits"] if input_bits is None else input_bits
-        digits = slice_inputs(x_int, bits, self.dac.bits, signed)[0]
-        return res, digits
-
-    def calibrate(self, x_batch, input_bits: int | None = None, signed: bool = False, method: str = "minmax",
-                  percentile: float = 99.9, per_column: bool = True, rng=None):
-        """Set every channel's ADC range from the sense outputs of a calibration batch; returns self.
-
-        ``method``: ``"minmax"`` (the outputs' min to max), ``"percentile"`` (the ``100 -
-        percentile`` to ``percentile`` percentiles), ``"absmax"`` / ``"abspercentile"`` (a range
-        symmetric about 0 V with 0 V on a code: ``lsb = a / (2**(bits-1) - 1)`` for ``a`` the
-        largest |output| or its percentile, codes ``-2**(bits-1) ... 2**(bits-1) - 1``).  The two
-        channels of a digital differential pair share one range so that their difference is exact
-        in codes.
-        """
-        if method not in CALIBRATION_METHODS:
-            raise InputError(f"method: expected one of {CALIBRATION_METHODS}, got {method!r}")
-        _, _, _, res, _ = self._phases(x_batch, input_bits, signed, rng)
-        nt, c = self.n_tiles, self.design.channels
-        v = np.ascontiguousarray(res.v_sense).reshape(-1, nt * c)
-        pairs = self.differential and self.mode == "column"
-        if pairs:
-            v = v.reshape(v.shape[0], -1, 2).transpose(0, 2, 1).reshape(-1, nt * c // 2)
-        if method.startswith("abs"):
-            mag = np.abs(res.v_sense).reshape(-1, nt * c)
-            axis = 0 if per_column else None
-            a = mag.max(axis=axis) if method == "absmax" else np.percentile(mag, percentile, axis=axis)
-            return self.set_symmetric_range(np.broadcast_to(a, (nt * c,)).reshape(nt, c))
-        cal = self.adc.calibrate(v, method=method, per_column=per_column, percentile=percentile)
-        lo, hi = (np.repeat(a, 2) if pairs and np.size(a) > 1 else a for a in (cal.lo, cal.hi))
-        return self.set_adc_range(lo, hi)
 
     # ----------------------------------------------------------------- digital MVM
     def mvm(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):

@@ -4,7 +4,7 @@
 time, and both live here:
 
 1. **The array's product**, ``i = v S T^T`` per tile (:func:`per_tile_product`): one 2-D BLAS
-   product per tile, in ``PRODUCT_DTYPE`` (float64; float32 halves its time).  Bound of the
+   product per tile, in ``PRODUCT_DTYPE`` (float32: half the time of float64).  Bound of the
    float32 error: the conductances and read voltages are rounded to float32 (relative
    ``u = 2**-24`` each) and the ``M``-term sums accumulate at most ``M u`` relative error of
    ``sum_m |v_m| |(S T)_cm|`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM 2002, eq. 3.5), so
@@ -30,11 +30,10 @@ from .sense import TIA
 
 __all__ = ["PRODUCT_DTYPE", "cell_noise_draws", "per_tile_product", "sense_reads", "sense_reads_numpy"]
 
-#: Precision of the digital reads' array product.  float64: float32 products (error bound in
-#: the module docstring) are a different realisation of the same physics, and they moved the
-#: worst sentence of the short MiniLM integration test (one seed, 4 sentences) from cosine
-#: 0.9509 to 0.9493 against its 0.95 bound; kept at float64 until that test averages over seeds.
-PRODUCT_DTYPE = np.float64
+#: Precision of the digital reads' array product: float32, whose error (bound in the module
+#: docstring, tested) is three orders of magnitude below a 12-bit ADC's half LSB and below the
+#: cells' read noise; sums of noise and sensing stay float64 (:func:`sense_reads`).
+PRODUCT_DTYPE = np.float32
 
 
 def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTYPE) -> np.ndarray:
@@ -53,7 +52,7 @@ def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTY
     return out
 
 
-def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE):
+def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE, combined=None):
     """Variance of each channel's cell current noise on each read, and its standard normals.
 
     ``v`` (1 | tiles, batch, M) word-line voltages (V); ``noise`` the folded coefficients
@@ -64,11 +63,13 @@ def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE):
     drawing its tile's ``(batch, C)`` normals in place.  Returns ``((var, thermal), z)``: the
     drive-dependent variance and normals (tiles, batch, C) and the thermal part (tiles, C), to be
     added to ``var`` (in float64) by :func:`sense_reads`; ``(None, None)`` without noise.
+    ``combined``, optional: ``(shot + peak flicker)`` transposed to (tiles, C, M), made before.
     """
     if noise is None:
         return None, None
     if peak is not None:
-        var = per_tile_product(v, (noise[1] + peak * noise[2]).transpose(0, 2, 1), tiles, dtype)
+        a = (noise[1] + peak * noise[2]).transpose(0, 2, 1) if combined is None else combined
+        var = per_tile_product(v, a, tiles, dtype)
     else:
         var = per_tile_product(np.abs(v), noise[1].transpose(0, 2, 1), tiles, dtype)
         var += per_tile_product(v * v, noise[2].transpose(0, 2, 1), tiles, dtype)

@@ -57,7 +57,11 @@ from .programming_statistics import PROG_BINS, PROG_PER_BIN, DeviceStatistics, d
 from .retention import RetentionModel
 from .variability import STUCK_OFF, STUCK_ON, EnduranceWindow, Variability, stuck_at_faults, vary
 
-__all__ = ["CONDITIONAL_KEYS", "CellArrayModel", "ProgrammedCells"]
+__all__ = ["CONDITIONAL_KEYS", "STATISTICS_TIME", "CellArrayModel", "ProgrammedCells"]
+
+#: s: the time after programming that the statistics' export fields (PCM read noise, aihwkit
+#: polynomial) are stated at; the tile reads at its own ``time``.
+STATISTICS_TIME = 3600.0
 
 #: Card keys (``table.key`` or ``model.key``) whose effect on what this module gives depends on an
 #: argument, another key or the window, with the reason.  Every other key of a memory card changes
@@ -216,7 +220,7 @@ class CellArrayModel:
 
     @classmethod
     def from_card(cls, device_card, *, g_min, g_max, v_read, bandwidth, seed=0, temperature=None,
-                  cycles=None) -> CellArrayModel:
+                  cycles=None, statistics: DeviceStatistics | None = None) -> CellArrayModel:
         """Characterise ``device_card`` (Card or name) once.
 
         Parameters
@@ -235,6 +239,9 @@ class CellArrayModel:
         cycles : float, optional
             Switching cycles the cells have seen: with an ``[endurance]`` table, programmed
             conductances stay inside the window after that many cycles.
+        statistics : DeviceStatistics, optional
+            The card's statistics for exactly these inputs, computed before (a disk cache:
+            :func:`~cimphys.devices.programming_statistics.statistics_from_arrays`); None: computed here.
         """
         card = device_card if isinstance(device_card, Card) else load_device(device_card)
         g_min = as_scalar("g_min", g_min, unit="S", low=0.0, low_open=True, high=1.0)
@@ -246,8 +253,9 @@ class CellArrayModel:
         if temperature is not None:
             temperature = as_scalar("temperature", temperature, unit="K", low=0.0, low_open=True, high=2000.0)
         seed = int(as_scalar("seed", seed, low=0, high=2**63 - 1))
-        stats = device_statistics(card, g_min=g_min, g_max=g_max, v_read=v_read, bandwidth=bandwidth,
-                                  t=3600.0, seed=seed, temperature=temperature)
+        stats = statistics if statistics is not None else device_statistics(
+            card, g_min=g_min, g_max=g_max, v_read=v_read, bandwidth=bandwidth, t=STATISTICS_TIME, seed=seed,
+            temperature=temperature)
         window = None
         endurance = EnduranceWindow.from_card(card)
         if cycles is not None:

@@ -188,6 +188,12 @@ class AnalogMatrix:
     def n_tiles(self) -> int:
         return self.mapped.n_tiles
 
+    def compact(self) -> AnalogMatrix:
+        """Compact every row block's stack (:meth:`TileStack.compact`: only what reads need); returns self."""
+        for s in self.stacks:
+            s.compact()
+        return self
+
     @property
     def characterisation(self) -> list:
         """Per row block ``(T, Y)``: what the tile cache stores."""

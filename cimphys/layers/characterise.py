@@ -11,7 +11,9 @@ and recomputed).  The entry holds float64 (so that a run from the cache equals o
 (:meth:`CimConfig.identity`: the tile card's and the device card's full contents and every
 layer-level field), the seed and :data:`CACHE_VERSION`.  The calibrated ADC ranges of a whole
 model are stored next to them (``<key>.ranges.npz``, keyed by the caller: the configuration,
-seed, calibration tokens and all weights).
+seed, calibration tokens and all weights), and so is a dynamic device card's write-verify
+statistics (``<key>.stats.npz``, :func:`cached_device_statistics`: seconds of Monte-Carlo per
+engine, shared by repeated runs and the error budget's rows).
 ``cache_dir`` is, in order: the ``cache_dir`` argument, the environment variable
 ``CIMPHYS_CACHE_DIR``, or ``~/.cache/cimphys/tiles``.  Delete the folder to clear it.
 """
@@ -79,3 +81,54 @@ def load_ranges(folder: Path, key: str):
     if data is None:
         return None
     return {(k.split("@")[0], int(k.split("@")[1])): v for k, v in data.items()}
+
+
+#: Enters the device-statistics key; bump it when what the entry holds changes.
+STATISTICS_VERSION = "device-statistics-1"
+
+
+def devices_code_digest() -> str:
+    """SHA-256 of the source of every module of :mod:`cimphys.devices` (laws included): the
+    write-verify Monte-Carlo runs through many of them, so any edit there invalidates a stored
+    statistics entry rather than let an old one stand in for the new code."""
+    import hashlib
+
+    from .. import devices
+
+    h = hashlib.sha256()
+    root = Path(devices.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_device_statistics(folder: Path, card, *, g_min: float, g_max: float, v_read: float, bandwidth: float,
+                             temperature: float | None, seed: int):
+    """A dynamic device card's write-verify statistics (:mod:`cimphys.devices.programming_statistics`)
+    through the disk cache, or None for a card whose statistics are closed-form (PCM: cheap).
+
+    The key covers every input of :func:`~cimphys.devices.programming_statistics.device_statistics`:
+    the card's parsed content (:func:`cimphys.cards.card_digest`), the window ``g_min``/``g_max``
+    (S), ``v_read`` (V), ``bandwidth`` (Hz), ``temperature`` (K or None), the Monte-Carlo ``seed``,
+    the statistics' time, and the source of every device module (:func:`devices_code_digest`).  On
+    a miss the statistics are computed and stored (``<key>.stats.npz``: arrays and JSON, never
+    pickle); a damaged entry is named in a warning and recomputed.
+    """
+    from ..cards import card_digest
+    from ..devices.cell_array import STATISTICS_TIME
+    from ..devices.programming_statistics import device_statistics, statistics_arrays, statistics_from_arrays
+
+    if card.model == "pcm_statistical":
+        return None
+    inputs = dict(g_min=float(g_min), g_max=float(g_max), v_read=float(v_read), bandwidth=float(bandwidth),
+                  temperature=None if temperature is None else float(temperature))
+    key = _entry_key(STATISTICS_VERSION, card_digest(card), inputs, int(seed), STATISTICS_TIME,
+                     devices_code_digest())
+    store = EntryCache(Path(folder), ".stats.npz")
+    data = store.load(key, ("level", "error", "pulses", "energy", "fields"))
+    if data is not None:
+        return statistics_from_arrays(card, data, temperature)
+    stats = device_statistics(card, t=STATISTICS_TIME, seed=int(seed), **inputs)
+    store.save(key, statistics_arrays(stats))
+    return stats

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,8 @@ import numpy as np
 from ..errors import InputError
 from ..circuits.tile_characterise import CharacterisationPool
 from .analog import AnalogMatrix, Costs, program_matrix
-from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
+from .characterise import (cache_key, cached_device_statistics, default_cache_dir, load_cached, load_ranges,
+                          save_cached, save_ranges)
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
@@ -126,7 +128,16 @@ class AnalogEngine:
         Tile cache folder (see :mod:`cimphys.layers.characterise`); ``use_cache=False`` disables it.
     on_matrix : callable, optional
         Called with ``(op, layer, cached)`` after each static matrix is programmed (progress bars).
+
+    Attributes
+    ----------
+    compact_tiles : bool
+        Each static matrix's tile stacks keep only what reads need, in float32, once its
+        characterisation is stored (:meth:`cimphys.circuits.tile.TileStack.compact`: the same
+        numbers, less memory); set False before the first product to keep ``T`` (inspection).
     """
+
+    compact_tiles: bool = True
 
     def __init__(self, config: CimConfig | None = None, routing: Routing | None = None, *, seed: int = 0,
                  cache_dir: str | Path | None = None, use_cache: bool = True, on_matrix=None):
@@ -149,6 +160,7 @@ class AnalogEngine:
         self._pool: CharacterisationPool | None = None
         self._loaded: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (cache key, characterisation)
         self._cells = None
+        self._tokens: np.ndarray | None = None  # (batch, seq) bool: positions sent to the tiles
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
@@ -156,14 +168,17 @@ class AnalogEngine:
 
     @property
     def cells(self):
-        """The tile card's device characterised once for this engine (None: ideal cells)."""
+        """The tile card's device characterised once for this engine (None: ideal cells); a
+        dynamic card's write-verify statistics through the disk cache when there is one."""
         cfg = self.cfg
         if self._cells is None and cfg.device_card is not None:
             from ..devices.cell_array import CellArrayModel
 
-            self._cells = CellArrayModel.from_card(cfg.device_card, g_min=cfg.g_min, g_max=cfg.g_max,
-                                                   v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
-                                                   temperature=cfg.temperature, seed=self.seed)
+            inputs = dict(g_min=cfg.g_min, g_max=cfg.g_max, v_read=cfg.design.v_read, bandwidth=cfg.design.bandwidth,
+                          temperature=cfg.temperature, seed=self.seed)
+            stats = None if self.cache_dir is None else cached_device_statistics(self.cache_dir, cfg.device_card,
+                                                                                 **inputs)
+            self._cells = CellArrayModel.from_card(cfg.device_card, statistics=stats, **inputs)
         return self._cells
 
     def _program(self, op: str, layer: int, w: np.ndarray):
@@ -233,6 +248,8 @@ class AnalogEngine:
         am = AnalogMatrix(mapped, self.cfg, programmed, seeds, characterisation=char)
         if cached is None:
             self._save(ckey, am)
+        if self.compact_tiles:
+            am.compact()
         if not self._pending and self._pool is not None:
             self._pool.close(cancel=True)
             self._pool = None
@@ -294,16 +311,46 @@ class AnalogEngine:
         else:
             am = self.matrix(op, layer, w)
             x2 = np.asarray(x, np.float64).reshape(-1, w.shape[0])
+            keep = self._kept_rows(x.shape[:-1])
+            if keep is not None:
+                x2 = x2[keep]
             if self.calibrating:
                 am.calibrate(x2, self._rng(op, layer, 4))
                 return ref
             y2, costs = am.matmul(x2)
             stats.costs.add(costs)
-            y = y2.reshape(ref.shape).astype(np.float32)
+            y2 = y2.astype(np.float32)
             if b is not None:
-                y += np.asarray(b, np.float32)
+                y2 += np.asarray(b, np.float32)
+            if keep is not None:  # padding rows keep the fp32 product: no real token reads them
+                ref2 = ref.reshape(-1, ref.shape[-1])
+                stats.add(y2, ref2[keep])
+                y = ref2.copy()
+                y[keep] = y2
+                return y.reshape(ref.shape)
+            y = y2.reshape(ref.shape)
         stats.add(y, ref)
         return y
+
+    def _kept_rows(self, lead: tuple) -> np.ndarray | None:
+        """Flat rows of an input ``(batch, seq, K)`` that go to the tiles, or None for all of them."""
+        t = self._tokens
+        if t is None or tuple(lead) != t.shape or t.all():
+            return None
+        return t.reshape(-1)
+
+    @contextmanager
+    def padding_off(self, mask):
+        """Within this block, static products send only the positions with ``mask`` 1 (batch,
+        seq) to the tiles; padding positions get the fp32 product, and neither the statistics nor
+        the costs count them.  Exact for models that mask padding keys and pool over ``mask``
+        (the encoders): no real token's output reads a padding row."""
+        previous = self._tokens
+        self._tokens = None if mask is None else np.asarray(mask) > 0
+        try:
+            yield self
+        finally:
+            self._tokens = previous
 
     def nonlinear(self, kind: str, layer: int, elements: int) -> None:
         """Count the digital energy and time of a nonlinearity over ``elements`` values.
@@ -404,8 +451,10 @@ class AnalogEngine:
             save_ranges(self.cache_dir, key, _pack_ranges({k: am.calibration for k, am in self.matrices.items()}))
 
     def _calibration_key(self, model, ids, mask) -> str:
-        h = hashlib.sha256(b"adc-ranges-4")  # 4: reads by cimphys.circuits.tile_read
+        h = hashlib.sha256(b"adc-ranges-5")  # 5: padding off the tiles, float32 array products
         h.update(repr((self.cfg.identity(), self.seed, sorted(self.routing.analog))).encode())
+        h.update(b"all positions" if self._tokens is None else  # padding_off: the positions read
+                 repr(self._tokens.shape).encode() + np.packbits(self._tokens).tobytes())
         for a in (ids, np.ones(np.shape(ids)) if mask is None else mask):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
         for name in sorted(model.weights.tensors):

@@ -82,9 +82,12 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
     if engine_new:
         engine = AnalogEngine(config, routing, seed=seed, cache_dir=cache_dir, use_cache=use_cache,
                               on_matrix=on_matrix)
-        engine.calibrate(model, *model.tokenize(calib))
+        cal_ids, cal_mask = model.tokenize(calib)
+        with engine.padding_off(cal_mask):  # ADC ranges from the real tokens, as the run reads them
+            engine.calibrate(model, cal_ids, cal_mask)
     engine.reset_stats()
-    emb, states, _ = model.encode(texts, engine, return_states=True)
+    with engine.padding_off(mask):  # the padding positions of `texts`, as encode pads them
+        emb, states, _ = model.encode(texts, engine, return_states=True)
     cfg = engine.cfg
     device = cfg.device_card
     attrs = {"model": str(model.weights.path), "card": cfg.card_name, "seed": engine.seed,

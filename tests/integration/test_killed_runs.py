@@ -103,7 +103,8 @@ def test_killed_cimphys_run_leaves_only_whole_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)  # a half-written entry would warn
         for path in cache.glob("*.npz"):
-            suffix = ".ranges.npz" if path.name.endswith(".ranges.npz") else ".npz"
+            # every entry kind with its own suffix: ADC ranges, device statistics, tiles
+            suffix = next((s for s in (".ranges.npz", ".stats.npz") if path.name.endswith(s)), ".npz")
             assert EntryCache(cache, suffix).load(path.name[: -len(suffix)]) is not None, path.name
     assert not [p for p in out.glob("*") if p.suffix == ".nc" and not p.stat().st_size]
     again = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S * 3)

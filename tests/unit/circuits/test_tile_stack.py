@@ -132,3 +132,30 @@ def test_pulse_width_inputs_against_the_pulse_by_pulse_charge(rng):
     np.testing.assert_allclose(tile.read(x * 0.3 / (2**bits - 1)).i_out * t_read, q, rtol=1e-9)
     # energy: each pulse slot drives its rows at 0.3 V, so the sources deliver 0.3 V times that charge
     np.testing.assert_allclose(record.energy_array.values, 0.3 * q.sum(axis=1), rtol=1e-9)
+
+
+@pytest.mark.parametrize("dac", [{"bits": 1, "mismatch_sigma": 0.0}, {}])
+def test_compacted_stack_reads_bit_for_bit_in_less_memory(dac, rng):
+    """compact() keeps S T, the column sums of T and the combined noise coefficients in the
+    product's dtype and drops T: the codes, currents and energies of every read stay identical
+    (binary drivers with cell noise, and multi-level drivers with mismatch that need Y), the
+    operands take less memory, and what it dropped is refused by name."""
+    c = card(None, dac=dac)
+    g = rng.uniform(0.0, 16 * G_UNIT, (3, 12, 8))
+    noise = tuple(rng.uniform(0.0, s, (3, 12, 8)) for s in (1e-22, 1e-21, 1e-20))
+    x = rng.integers(-15, 16, (6, 12))
+    stacks = [TileStack(c, g, seeds=[1, 2, 3], cell_noise=noise).calibrate(x, input_bits=5, signed=True, rng=3)
+              for _ in range(2)]
+    before = sum(a.nbytes for a in (*stacks[1].characterisation, stacks[1].sensed_transfer) if a is not None)
+    stacks[1].compact()
+    after = sum(a.nbytes for a in (*stacks[1]._casts.values(), stacks[1]._col, *stacks[1]._noise_at.values(),
+                                   stacks[1]._char[1]) if a is not None)
+    assert after < before
+    for _ in range(2):  # and again: the operands are reused, the noise streams go on alike
+        (ya, ra), (yb, rb) = (s.mvm(x, input_bits=5, signed=True) for s in stacks)
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(ra.energy_total.values, rb.energy_total.values)
+    with pytest.raises(InputError, match="compact"):
+        stacks[1].characterisation
+    with pytest.raises(InputError, match="float64"):
+        stacks[1].read(np.full((2, 12), 0.1))

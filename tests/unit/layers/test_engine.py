@@ -192,6 +192,7 @@ def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
     ids, mask = batch
     cfg = config(r_wire=1.0, programming="gaussian", programming_sigma=0.02)
     eng = AnalogEngine(cfg, seed=5, use_cache=False)
+    eng.compact_tiles = False  # to compare the characterisations
     queued = eng.program(tiny, ids[:2], mask[:2])
     assert queued > 0 and len(eng._pending) == 6 * tiny.n_layers
     t = tiny.weights.tensors
@@ -258,3 +259,37 @@ def test_range_cache_key_covers_every_config_input(tiny, batch):
                     base.with_(cell_bits=3), base.with_card(base.card.with_section("sense", power_w=2e-6))):
         assert AnalogEngine(changed, seed=0, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
     assert AnalogEngine(base, seed=1, cache_dir="unused")._calibration_key(tiny, ids, mask) != key
+
+
+def test_padding_stays_off_the_tiles(tiny, batch, monkeypatch, tmp_path):
+    """Within padding_off(mask), static products read only the real positions: every tile read
+    batch holds mask.sum() rows, padding rows carry the fp32 product exactly, real rows the
+    tiles' product, and the statistics and costs count real rows only; the ADC ranges calibrated
+    that way are keyed apart from ranges over every position."""
+    from cimphys.layers.analog import AnalogMatrix
+
+    ids, mask = batch  # sentence 3 has three padding positions
+    real = int(mask.sum())
+    eng = AnalogEngine(config(programming="gaussian", programming_sigma=0.02), seed=2, cache_dir=tmp_path)
+    key_all = eng._calibration_key(tiny, ids, mask)
+    with eng.padding_off(mask):
+        assert eng._calibration_key(tiny, ids, mask) != key_all
+        eng.calibrate(tiny, ids, mask)
+    rows = []
+    original = AnalogMatrix.matmul
+    monkeypatch.setattr(AnalogMatrix, "matmul", lambda self, x: rows.append(len(x)) or original(self, x))
+    t = tiny.weights.tensors
+    name = next(k for k in t if k.endswith("ffn_up.w"))
+    w, b = t[name], t[name[:-1] + "b"]
+    x = np.random.default_rng(1).standard_normal(ids.shape + (w.shape[0],)).astype(np.float32)
+    layer = int(name.split(".")[1])
+    with eng.padding_off(mask):
+        y = eng.matmul("ffn_up", layer, x, w, b)
+    ref = (x.reshape(-1, w.shape[0]) @ w + b).reshape(y.shape)
+    pad = mask == 0
+    np.testing.assert_array_equal(y[pad], ref[pad])
+    a, r = y[~pad].ravel().astype(np.float64), ref[~pad].ravel().astype(np.float64)
+    assert not np.array_equal(a, r) and a @ r / np.sqrt((a @ a) * (r @ r)) > 0.9  # the tiles' estimate
+    assert rows == [real] and eng.stats[("ffn_up", layer)].costs.rows == real
+    eng.matmul("ffn_up", layer, x, w, b)  # outside the block: every position
+    assert rows == [real, mask.size]

@@ -46,12 +46,12 @@ def naive_back_end(am, tiles, x):
 
 
 def single_tiles(cfg, stack) -> list:
-    """Fresh single Tiles with a stack's conductances, seeds, characterisation and ADC ranges."""
-    t, y = stack.characterisation
+    """Fresh single Tiles with a stack's conductances, seeds and ADC ranges (each Tile solves its
+    own characterisation: the run's stacks are compacted and keep no T)."""
     lo, hi = (np.broadcast_to(a, (stack.n_tiles * stack.design.channels,)).reshape(stack.n_tiles, -1)
               for a in (stack.adc.lo, stack.adc.hi))
-    return [Tile(cfg.card, stack.g[k], seed=int(stack.seeds[k]),
-                 characterisation={"T": t[k], "Y": None if y is None else y[k]}).set_adc_range(lo[k], hi[k])
+    assert stack.compacted
+    return [Tile(cfg.card, stack.g[k], seed=int(stack.seeds[k])).set_adc_range(lo[k], hi[k])
             for k in range(stack.n_tiles)]
 
 
