@@ -124,6 +124,7 @@ class TileStack:
         self._draw_static()
         self.wires = d.wires
         self._char = None if characterisation is None else self._check_char(characterisation)
+        self._released = False  # release_solve_state: T and g freed
         self._cell_noise = None if cell_noise is None else self._fold_noise(cell_noise, stacked=True)
         col_g = (np.zeros((self.n_tiles, self.shape[1])) if self.g is None else self.g.sum(axis=1))
         self._g_source = np.abs(d.subtraction) @ col_g.T  # (channels, tiles): Norton conductance per amplifier
@@ -174,6 +175,9 @@ class TileStack:
     def _characterised(self) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.linear:
             raise InputError("cell: only tiles of linear cells have a transfer matrix")
+        if self._released:
+            raise InputError("characterisation: this stack kept only its read state (release_solve_state); "
+                             "T and the conductances are gone")
         if self._char is None:
             self._char = characterise_stack(self.g, self.wires, admittance=not self.binary_drivers)
         return self._char
@@ -197,6 +201,31 @@ class TileStack:
             self._sensed = np.ascontiguousarray(np.einsum("cn,tnm->tcm", self.design.subtraction,
                                                           self._characterised()[0]))
         return self._sensed
+
+    def release_solve_state(self) -> None:
+        """Keep only what :meth:`mvm` reads need and free the rest (memory of large models).
+
+        Kept: ``S T``, the column sums of ``T`` (source power of binary drivers) and the cell
+        noise folded as ``shot + V flicker`` (the one product :func:`cell_noise_draws` forms for
+        binary drives), so every later :meth:`mvm` gives the numbers it gave before, bit for
+        bit.  Freed: the conductances, ``T`` and the separate shot and flicker arrays (about
+        half of a characterised tile's memory).  Only for linear cells and binary drivers (1-bit
+        DACs or pulse widths); afterwards reads of other voltages, the characterisation and the
+        admittance are refused.
+        """
+        if not (self.linear and self.binary_drivers):
+            raise InputError("release_solve_state: only tiles of linear cells with binary drivers keep their reads "
+                             "exact without T")
+        if self._released:
+            return
+        t = self._characterised()[0]
+        self.sensed_transfer  # noqa: B018 - S T, formed before T goes
+        self._col = t.sum(axis=1)
+        if self._cell_noise is not None:
+            thermal, shot, flicker = self._cell_noise
+            folded = shot + self.dac.peak * flicker
+            self._cell_noise = (thermal, folded, np.broadcast_to(np.zeros((), folded.dtype), folded.shape))
+        self.g, self._char, self._released = None, (None, None), True
 
     def _fold_noise(self, noise, stacked: bool):
         """Cell noise coefficients per channel: (thermal (tiles, C), shot, flicker (tiles, M, C))."""
@@ -257,13 +286,16 @@ class TileStack:
         vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
         if self.linear:
             i = per_tile_product(vt, self.sensed_transfer, nt, _dtype)  # (tiles, batch, C)
-            t, y = self._characterised()
+            t, y = (None, None) if self._released else self._characterised()
             peak = self.dac.peak
             binary = self.binary_drivers and (_from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
+            if not binary and self._released:
+                raise InputError("v_in: this stack kept only the read state of binary drives (release_solve_state); "
+                                 "drive every word line to 0 or the DAC's peak")
             if y is None and not binary:
                 y = self._admittance()
             if binary:  # binary drivers (or pulse widths): P = V sum_j i_out[j], exactly
-                col = t.sum(axis=1)  # (tiles, M): total sense current per word-line volt
+                col = self._col if self._released else t.sum(axis=1)  # (tiles, M): per word-line volt
                 p_src = peak * (vt @ col.sum(axis=0) if vt.shape[0] == 1 else np.einsum("tbm,tm->b", vt, col))
                 p_src = np.asarray(p_src).reshape(-1)
             else:
