@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from .analog import AnalogMatrix, Costs
-from .engine import AnalogEngine
+from .engine import AnalogEngine, _keep_read_state
 from .gguf import QK
 from .mapping import map_q4_1
 
@@ -148,12 +148,12 @@ class QuantisedEngine(AnalogEngine):
     ----------
     weights : LlamaWeights
         A GGUF model with Q4_1 matrices (``weights.quant``).
-    config, routing, seed, on_matrix
+    config, routing, seed, on_matrix, streaming
         As :class:`AnalogEngine`; tiles are not cached.
     """
 
-    def __init__(self, weights, config=None, routing=None, *, seed: int = 0, on_matrix=None):
-        super().__init__(config, routing, seed=seed, use_cache=False, on_matrix=on_matrix)
+    def __init__(self, weights, config=None, routing=None, *, seed: int = 0, on_matrix=None, streaming: bool = False):
+        super().__init__(config, routing, seed=seed, use_cache=False, on_matrix=on_matrix, streaming=streaming)
         self.sources = q4_1_sources(weights)
         if not self.sources:
             raise InputError(f"weights: {weights.path} has no Q4_1 matrices to map")
@@ -171,6 +171,8 @@ class QuantisedEngine(AnalogEngine):
         am = QuantisedMatrix(*self.sources[name], self.cfg, self._rng(op, layer, 0), cells=self.cells)
         if key in self._ranges:
             am.set_calibration(self._ranges[key])
+        if self.streaming:
+            _keep_read_state(am)
         self.matrices[key] = am
         self.programming.add(am.programming)
         if self.on_matrix is not None:
