@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kv-cim", action="store_true", help="write the KV cache into CIM arrays (each token's "
                         "key/value once) and read attention from them; reports writes per cell")
     parser.add_argument("--q4-codes", action="store_true", help="map the Q4_1 projections' own 4-bit codes onto "
-                        "16-level cells (32-row blocks) instead of re-quantising the dequantised weights (no tile cache); "
+                        "16-level cells (32-row blocks) instead of re-quantising the dequantised weights; "
                         "with --kv-cim the KV cache is written into CIM arrays too")
     parser.add_argument("--fp32-only", action="store_true", help="generate in float32 only (no tiles)")
     parser.add_argument("--cache-dir", help="tile cache folder (default: $CIMPHYS_CACHE_DIR or ~/.cache/cimphys/tiles)")
@@ -57,7 +57,8 @@ def _engine(args, model, progress):
 
     if args.q4_codes:
         kind = QuantisedKVEngine if args.kv_cim else QuantisedEngine
-        return kind(model.weights, cfg, routing, seed=args.seed, on_matrix=advance, streaming=True), bar
+        return kind(model.weights, cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                    on_matrix=advance, streaming=True), bar
     kind = KVCimEngine if args.kv_cim else AnalogEngine
     return kind(cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                 on_matrix=advance, streaming=True), bar

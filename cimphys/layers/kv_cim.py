@@ -211,14 +211,14 @@ class QuantisedKVEngine(KVCimEngine, QuantisedEngine):
     ----------
     weights : LlamaWeights
         A GGUF model with Q4_1 matrices.
-    config, routing, seed, on_matrix
+    config, routing, seed, cache_dir, use_cache, on_matrix, streaming
         As :class:`QuantisedEngine`; ``qk`` and ``av`` are made analog.
     """
 
-    def __init__(self, weights, config=None, routing: Routing | None = None, *, seed: int = 0, on_matrix=None,
-                 streaming: bool = False):
-        QuantisedEngine.__init__(self, weights, config, kv_routing(routing), seed=seed, on_matrix=on_matrix,
-                                 streaming=streaming)
+    def __init__(self, weights, config=None, routing: Routing | None = None, *, seed: int = 0, cache_dir=None,
+                 use_cache: bool = True, on_matrix=None, streaming: bool = False):
+        QuantisedEngine.__init__(self, weights, config, kv_routing(routing), seed=seed, cache_dir=cache_dir,
+                                 use_cache=use_cache, on_matrix=on_matrix, streaming=streaming)
         self._init_kv()
         self.mapping_name += "; KV cache written into CIM arrays"
 

@@ -110,3 +110,24 @@ def test_q4_1_codes_with_the_kv_cache_on_cim(q41):
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     # 8-bit q, K, V and softmax weights (~0.5 % rms per product) over 2 blocks: measured min 0.99991
     assert cos.min() > 0.999 and kv.tokens[0] == ref.tokens[0]
+
+
+def test_code_tiles_cached_and_keyed_on_codes(q41, tmp_path):
+    """Code tiles with wires go to the tile cache: a second engine loads them and gives the same
+    logits bit for bit; other codes (another model) or another seed miss."""
+    model = build_model(q41)
+    ids = np.array([[3, 14, 15, 9, 2, 6]])
+    cfg = config(32, 16, r_wire=1.0)
+    logits, engines = [], []
+    for _ in range(2):
+        eng = QuantisedEngine(q41, cfg, seed=1, cache_dir=tmp_path, streaming=True)
+        eng.calibrate(model, ids[:, :4])
+        logits.append(model.forward(ids, engine=eng, logits=True)[1])
+        engines.append(eng)
+    n = len(engines[0].matrices)
+    assert engines[0].cache_hits == 0 and engines[1].cache_hits == n > 0
+    assert len(list(tmp_path.glob("*.npz"))) == n
+    assert np.array_equal(logits[0], logits[1])
+    other = QuantisedEngine(q41, cfg, seed=2, cache_dir=tmp_path)
+    other.calibrate(model, ids[:, :4])
+    assert other.cache_hits == 0 and len(list(tmp_path.glob("*.npz"))) == 2 * n
