@@ -34,7 +34,7 @@ from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
 from .routing import ALL_OPS, Routing
 
-__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats"]
+__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats", "keep_read_state"]
 
 #: fp32 (adds, multiplies) per element of the digital nonlinearities, counted for a
 #: straightforward vector unit (estimates, not a measured design): exp by range reduction and a
@@ -250,7 +250,7 @@ class AnalogEngine:
         if cached is None:
             self._save(ckey, am)
         if self.streaming:
-            _keep_read_state(am)
+            keep_read_state(am)
             self._fill_pool()
         if not self._pending and self._pool is not None:
             self._pool.close(cancel=True)
@@ -327,7 +327,7 @@ class AnalogEngine:
                 am.calibrate(x2, self._rng(op, layer, 4))
                 if self.streaming:  # used once per pass: its calibration is complete
                     am.finish_calibration()
-                    _keep_read_state(am)
+                    keep_read_state(am)
                 return ref
             y2, costs = am.matmul(x2)
             stats.costs.add(costs)
@@ -449,7 +449,7 @@ class AnalogEngine:
         self.stats.clear()
 
 
-def _keep_read_state(am) -> None:
+def keep_read_state(am) -> None:
     """Free what an :class:`AnalogMatrix` (or a Q4_1 matrix's blocks) no longer needs once its
     tiles are characterised: the programmed conductances and noise arrays (the stacks hold
     their own read state), the tiles' ``T`` and ``g``, and, once calibrated, the column fit's

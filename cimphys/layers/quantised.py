@@ -30,7 +30,7 @@ from ..errors import InputError
 from .analog import AnalogMatrix, Costs
 from ..cache import cache_key as entry_key
 from .characterise import CACHE_VERSION
-from .engine import AnalogEngine, _keep_read_state
+from .engine import AnalogEngine, keep_read_state
 from .gguf import QK
 from .mapping import map_q4_1
 
@@ -195,7 +195,7 @@ class QuantisedEngine(AnalogEngine):
         if key in self._ranges:
             am.set_calibration(self._ranges[key])
         if self.streaming:
-            _keep_read_state(am)
+            keep_read_state(am)
         self.matrices[key] = am
         self.programming.add(am.programming)
         if self.on_matrix is not None:
