@@ -83,6 +83,7 @@ def test_tiny_q4_1_llama_on_the_quantised_engine(q41):
     assert isinstance(eng, AnalogEngine)
 
 
+@pytest.mark.slow  # 11 s at load 6
 def test_q4_1_codes_with_the_kv_cache_on_cim(q41):
     """QuantisedKVEngine: Q4_1 code tiles for the projections and the KV cache written into CIM
     arrays, together.  Against the same code tiles with attention digital, the only new error is
