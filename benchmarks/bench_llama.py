@@ -75,7 +75,7 @@ def _analog(model, prompt, n_new, cache: str):
 
     cfg = CimConfig.from_card(default_card()) if default_card() else CimConfig(r_wl=2.5, r_bl=2.5)
     start, cpu = time.perf_counter(), time.process_time()
-    eng = AnalogEngine(cfg, cache_dir=cache)
+    eng = AnalogEngine(cfg, cache_dir=cache, streaming=True)
     calibrate(model, eng)
     ds = compare_generation(model, prompt, n_new, eng)
     tiles = sum(am.n_tiles for am in eng.matrices.values())

@@ -79,7 +79,9 @@ print("on CIM :", repr(runs["KV on CIM"].attrs["text_cim"]))
 # The `write` bucket is the energy of writing each new key and value into the arrays; with the
 # KV cache digital nothing is written while generating.  Each KV cell is written once (the
 # positions before stay as they were programmed), so `max_writes_per_cell` stays 1 however long
-# the text: endurance is not what limits a CIM KV cache, the write energy per token is.
+# the text: within one generation endurance is not what limits a CIM KV cache, the write energy
+# per token is.  Every later sequence on the same arrays rewrites the cells whose level changes;
+# `engine.kv_writes()` counts them per cell against the device card's endurance window.
 
 # %%
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)

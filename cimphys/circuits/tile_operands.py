@@ -51,18 +51,23 @@ class ReadOperands:
             self._noise_at[key] = np.ascontiguousarray((shot + peak * flicker).transpose(0, 2, 1), dtype=key[1])
         return self._noise_at[key]
 
-    def compact(self) -> TileStack:
+    def compact(self, *, keep_conductances: bool = True) -> TileStack:
         """Keep only what digital reads (:meth:`mvm`, calibrations) need, in the precision they use; returns self.
 
         Forms ``S T`` in ``tile_read.PRODUCT_DTYPE`` (float32, within the bound of
         :mod:`~cimphys.circuits.tile_read`), the column sums of ``T`` (binary drivers' source
         power) and, for binary drivers, the cells' shot and 1/f coefficients combined at the drive
         level, also in ``PRODUCT_DTYPE``; then drops ``T``, the float64 ``S T`` and the separate
-        coefficients (``Y`` stays where the drivers need it).  Reads give the same numbers, bit
+        coefficients (``Y`` stays where the drivers need it), and the conductances ``g`` too with
+        ``keep_conductances=False`` (a whole LLM's tiles).  Reads give the same numbers, bit
         for bit; float64 reads, reads at other drive levels and :attr:`characterisation` are
         refused afterwards (store the characterisation first).
         """
-        if not self.linear or self.compacted:
+        if not self.linear:
+            return self
+        if self.compacted:
+            if not keep_conductances:
+                self.g = None
             return self
         self._operand(tile_read.PRODUCT_DTYPE)
         self._column_sums()
@@ -72,6 +77,8 @@ class ReadOperands:
         y = self._characterised()[1]
         self._casts = {np.dtype(tile_read.PRODUCT_DTYPE): self._casts[np.dtype(tile_read.PRODUCT_DTYPE)]}
         self._char, self._sensed = (None, y), None
+        if not keep_conductances:
+            self.g = None  # only characterisation needs them, and it is refused from now on
         if binary_noise:
             self._cell_noise = (self._cell_noise[0], None, None)
         self.compacted = True

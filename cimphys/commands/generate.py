@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kv-cim", action="store_true", help="write the KV cache into CIM arrays (each token's "
                         "key/value once) and read attention from them; reports writes per cell")
     parser.add_argument("--q4-codes", action="store_true", help="map the Q4_1 projections' own 4-bit codes onto "
-                        "16-level cells (32-row blocks) instead of re-quantising the dequantised weights (no tile cache)")
+                        "16-level cells (32-row blocks) instead of re-quantising the dequantised weights; "
+                        "with --kv-cim the KV cache is written into CIM arrays too")
     parser.add_argument("--fp32-only", action="store_true", help="generate in float32 only (no tiles)")
     parser.add_argument("--cache-dir", help="tile cache folder (default: $CIMPHYS_CACHE_DIR or ~/.cache/cimphys/tiles)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the tile cache")
@@ -38,9 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _engine(args, model, progress):
-    from ..errors import InputError
     from ..layers.engine import AnalogEngine
-    from ..layers.kv_cim import KVCimEngine
+    from ..layers.kv_cim import KVCimEngine, QuantisedKVEngine
     from ..layers.quantised import QuantisedEngine
     from ..layers.routing import Routing
     from .run import run_config
@@ -55,13 +55,13 @@ def _engine(args, model, progress):
     def advance(op, layer, cached):
         bar.advance()
 
-    if args.kv_cim and args.q4_codes:
-        raise InputError("--kv-cim and --q4-codes: choose one")
     if args.q4_codes:
-        return QuantisedEngine(model.weights, cfg, routing, seed=args.seed, on_matrix=advance), bar
+        kind = QuantisedKVEngine if args.kv_cim else QuantisedEngine
+        return kind(model.weights, cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                    on_matrix=advance, streaming=True), bar
     kind = KVCimEngine if args.kv_cim else AnalogEngine
     return kind(cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                on_matrix=advance), bar
+                on_matrix=advance, streaming=True), bar
 
 
 def main(args: argparse.Namespace) -> int:
@@ -106,7 +106,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"energy/generated token {float(e.sum()) * 1e9:.4g} nJ ({parts} nJ)")
     print(f"latency/generated token {lat * 1e6:.4g} us, cell writes/token "
           f"{float(ds.cell_writes.mean()) if ds.sizes['token'] else 0.0:.4g} (max writes per KV cell "
-          f"{ds.attrs['max_writes_per_cell']}); prompt pass "
+          f"{ds.attrs['max_writes_per_cell']}{_endurance(ds)}); prompt pass "
           f"{float(ds.prompt_energy.sum()) * 1e9:.4g} nJ, {float(ds.prompt_latency) * 1e6:.4g} us")
     print(f"wrote {path}")
     return 0
+
+
+def _endurance(ds) -> str:
+    if "kv_endurance" not in ds.attrs:
+        return ""
+    return f" against an endurance of {ds.attrs['kv_endurance']:.4g}: {ds.attrs['kv_cells_past_endurance']} cells past it"

@@ -70,7 +70,7 @@ def run_decoder(args, weights, cfg, routing) -> int:
     n_static = model.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down"})
     with Progress(n_static, "programming tiles") as bar:
         eng = AnalogEngine(cfg, routing, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                           on_matrix=lambda op, layer, cached: bar.advance())
+                           on_matrix=lambda op, layer, cached: bar.advance(), streaming=True)
         calibrate(model, eng)
     ds = perplexity_report(model, ids, eng, window=WINDOW)
     ds.attrs.update(model=str(weights.path), card=cfg.card_name, seed=args.seed, rows=cfg.mapping.rows,

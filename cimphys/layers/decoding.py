@@ -97,6 +97,10 @@ def compare_generation(model, prompt: list[int], n_new: int, engine, *, sampler:
                     prompt_tokens=len(prompt), text_fp32=model.tokenizer.decode(ref.tokens),
                     max_writes_per_cell=int(getattr(engine, "max_writes_per_cell", lambda: 0)()),
                     text_cim=model.tokenizer.decode(cim.tokens))
+    if hasattr(engine, "kv_writes"):  # the KV cache in CIM arrays: writes per cell against endurance
+        kv = engine.kv_writes()
+        ds.attrs.update(kv_endurance=kv.attrs["endurance"], kv_endurance_source=kv.attrs["endurance_source"],
+                        kv_cells_past_endurance=kv.attrs["cells_past_endurance"])
     return ds
 
 

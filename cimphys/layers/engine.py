@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
 from .routing import ALL_OPS, Routing
 
-__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats"]
+__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats", "keep_read_state"]
 
 #: fp32 (adds, multiplies) per element of the digital nonlinearities, counted for a
 #: straightforward vector unit (estimates, not a measured design): exp by range reduction and a
@@ -128,6 +128,13 @@ class AnalogEngine:
         Tile cache folder (see :mod:`cimphys.layers.characterise`); ``use_cache=False`` disables it.
     on_matrix : callable, optional
         Called with ``(op, layer, cached)`` after each static matrix is programmed (progress bars).
+    streaming : bool
+        For models that use every static matrix once per forward pass (the decoders, the
+        encoders): keep at most :attr:`LOOKAHEAD_TILES` tiles programmed ahead of the pass,
+        finish each matrix's calibration at its call, and keep only each tile's read state
+        (:meth:`~cimphys.circuits.tile.TileStack.compact`; the programmed conductances and
+        the calibration fit's targets are dropped too).  Reads give the numbers of
+        ``streaming=False`` bit for bit.
 
     Attributes
     ----------
@@ -139,8 +146,14 @@ class AnalogEngine:
 
     compact_tiles: bool = True
 
+    #: Tiles programmed and queued for characterisation ahead of the pass that uses them (streaming):
+    #: at about 70 ms of CPU per 128 x 128 tile with wires, half a minute of work for two cores,
+    #: and about 0.3 GB of programmed cells and transfer matrices waiting.
+    LOOKAHEAD_TILES = 512
+
     def __init__(self, config: CimConfig | None = None, routing: Routing | None = None, *, seed: int = 0,
-                 cache_dir: str | Path | None = None, use_cache: bool = True, on_matrix=None):
+                 cache_dir: str | Path | None = None, use_cache: bool = True, on_matrix=None,
+                 streaming: bool = False):
         self.cfg = config or CimConfig()
         self.routing = routing or Routing()
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -161,6 +174,8 @@ class AnalogEngine:
         self._loaded: dict[tuple[str, int], tuple] = {}  # (op, layer) -> (cache key, characterisation)
         self._cells = None
         self._tokens: np.ndarray | None = None  # (batch, seq) bool: positions sent to the tiles
+        self.streaming = bool(streaming)
+        self._queue: list[tuple[tuple[str, int], np.ndarray]] = []  # (op, layer), w: to queue (streaming)
 
     # -- programming ------------------------------------------------------------------------
     def _rng(self, op: str, layer: int, *tail: int) -> np.random.Generator:
@@ -192,6 +207,7 @@ class AnalogEngine:
     def drop_pending(self) -> None:
         """Forget matrices queued by :meth:`program` and not collected yet; stop the tile pool."""
         self._pending.clear()
+        self._queue.clear()
         if self._pool is not None:
             self._pool.close(cancel=True)
             self._pool = None
@@ -250,6 +266,9 @@ class AnalogEngine:
             self._save(ckey, am)
         if self.compact_tiles:
             am.compact()
+        if self.streaming:
+            keep_read_state(am)
+            self._fill_pool()
         if not self._pending and self._pool is not None:
             self._pool.close(cancel=True)
             self._pool = None
@@ -274,17 +293,26 @@ class AnalogEngine:
         """
         rec = _Recorder(self.routing)
         model.forward(ids, mask, rec)
+        self._queue = [(key, w) for key, w in rec.weights.items()
+                       if key not in self.matrices and key not in self._pending and self._solves]
+        return self._fill_pool()
+
+    def _fill_pool(self) -> int:
+        """Queue the matrices of :attr:`_queue` in order (cached ones are loaded instead); when
+        streaming, stop once :attr:`LOOKAHEAD_TILES` tiles wait.  Returns the tiles queued."""
         queued = 0
-        for (op, layer), w in rec.weights.items():
-            key = (op, layer)
+        waiting = sum(p[1].n_tiles for p in self._pending.values()) + sum(
+            t.shape[0] for _, char in self._loaded.values() for t, _ in char)
+        while self._queue and not (self.streaming and waiting >= self.LOOKAHEAD_TILES):
+            key, w = self._queue.pop(0)
+            op, layer = key
             if key in self.matrices or key in self._pending:
                 continue
-            if not self._solves:
-                continue  # nothing to solve
             ckey = self._cache_key(op, layer, w)
             char = None if ckey is None else self._load(ckey, 1 + (w.shape[0] - 1) // self.cfg.mapping.rows)
             if char is not None:
                 self._loaded[key] = (ckey, char)  # matrix() takes it when first used
+                waiting += sum(t.shape[0] for t, _ in char)
                 continue
             mapped, programmed, seeds = self._program(op, layer, w)
             if self._pool is None:
@@ -292,6 +320,7 @@ class AnalogEngine:
             g = programmed.g.reshape((-1,) + programmed.g.shape[-2:])
             self._pending[key] = (w, mapped, programmed, seeds, self._pool.submit(g), ckey)
             queued += mapped.n_tiles
+            waiting += mapped.n_tiles
         return queued
 
     # -- the MatmulEngine interface ---------------------------------------------------------
@@ -316,6 +345,9 @@ class AnalogEngine:
                 x2 = x2[keep]
             if self.calibrating:
                 am.calibrate(x2, self._rng(op, layer, 4))
+                if self.streaming:  # used once per pass: its calibration is complete
+                    am.finish_calibration()
+                    keep_read_state(am)
                 return ref
             y2, costs = am.matmul(x2)
             stats.costs.add(costs)
@@ -464,6 +496,20 @@ class AnalogEngine:
 
     def reset_stats(self) -> None:
         self.stats.clear()
+
+
+def keep_read_state(am) -> None:
+    """Free what an :class:`AnalogMatrix` (or a Q4_1 matrix's blocks) no longer needs once its
+    tiles are characterised: the programmed conductances and noise arrays (the stacks hold
+    their own read state), the tiles' ``T`` and ``g``, and, once calibrated, the column fit's
+    no-wire targets.  Tiles of nonlinear cells or multi-level drivers keep everything."""
+    for a in getattr(am, "blocks", [am]):
+        if a.programmed.g is not None:
+            a.programmed = replace(a.programmed, g=None, cell_noise=None)
+        for stack in a.stacks:
+            stack.compact(keep_conductances=False)
+        if a.calibrated:
+            vars(a).pop("_target", None)  # the fit's targets (AnalogMatrix._targets): calibration only
 
 
 _RANGE_PARTS = ("lo", "hi", "gain", "offset")

@@ -13,8 +13,11 @@ one column per position) and V (one row per position, head size columns):
   programming error) afterwards.  With a device card the cells are programmed by its model
   (:func:`~cimphys.layers.analog.program_matrix`) and a write costs the model's mean pulse
   energy and time per programmed cell (the layer's assumed figures without one); rows are
-  written one after another, tiles in parallel; writes per cell are counted over the generation
-  (:meth:`KVCimEngine.max_writes_per_cell` against ``endurance``);
+  written one after another, tiles in parallel; an array keeps what it holds between
+  sequences, so a later sequence writes only the cells whose level changes (cells past its
+  length are reset to level 0); writes per physical cell are counted from calibration on, over
+  every sequence, and :meth:`KVCimEngine.kv_writes` sets them against the cells' endurance
+  (:func:`endurance_limit`: the device card's ``[endurance]`` window, else ``CimConfig.endurance``);
 - reads go through the tile chain of the card (:class:`~cimphys.circuits.tile.TileStack` of
   the written tiles, wire resistance and the cells' read noise included), the ADC range of each
   (op, layer) set from the calibration pass (other text), never from the call's own reads.
@@ -23,6 +26,8 @@ Re-characterising the written tiles at every step (one crossbar solve per tile) 
 this slow with wires: about 4 tiles per block and KV head per generated token.
 
 The base engine's ``_dynamic`` path, by contrast, writes the whole operand for every call.
+:class:`QuantisedKVEngine` combines this KV cache with the Q4_1 code tiles of
+:class:`~cimphys.layers.quantised.QuantisedEngine`.
 
 References
 ----------
@@ -37,12 +42,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import xarray as xr
+
+from ..devices.variability import EnduranceWindow
+from ..results import variable
 from .analog import AnalogMatrix, Costs, ProgrammedMatrix, program_matrix
 from .engine import AnalogEngine
 from .mapping import map_integers
+from .quantised import QuantisedEngine
 from .routing import Routing
 
-__all__ = ["KVCimEngine"]
+__all__ = ["KVCimEngine", "QuantisedKVEngine", "endurance_limit", "kv_routing", "kv_writes"]
+
+
+def kv_routing(routing: Routing | None) -> Routing:
+    """``routing`` (default: the static projections) with ``qk`` and ``av`` analog."""
+    return (routing or Routing()).with_(qk="analog", av="analog")
 
 
 @dataclass
@@ -54,12 +69,14 @@ class _KVArray:
     scale: np.ndarray      # per position
     digits: np.ndarray     # (rb, cb, s, rows, cols) uint8
     g: np.ndarray          # programmed conductances, S
-    writes: np.ndarray     # writes per physical cell over the generation
+    writes: np.ndarray     # writes per physical cell since calibration (a view of KVCimEngine.lifetime)
 
 
 def _pad(a: np.ndarray, shape) -> np.ndarray:
+    """``a`` in an array of ``shape``: cut where it is larger, zeros where it is smaller."""
     out = np.zeros(shape, a.dtype)
-    out[tuple(slice(0, s) for s in a.shape)] = a
+    common = tuple(slice(0, min(s, t)) for s, t in zip(a.shape, shape))
+    out[common] = a[common]
     return out
 
 
@@ -67,13 +84,24 @@ class KVCimEngine(AnalogEngine):
     """An AnalogEngine whose attention reads a KV cache written into CIM arrays (module docstring)."""
 
     def __init__(self, config=None, routing: Routing | None = None, **kwargs):
-        super().__init__(config, (routing or Routing()).with_(qk="analog", av="analog"), **kwargs)
+        super().__init__(config, kv_routing(routing), **kwargs)
+        self._init_kv()
+
+    def _init_kv(self) -> None:
         self.kv: dict[tuple, _KVArray] = {}
+        # (op, layer, sequence, kv head) -> writes per physical cell since the engine was
+        # calibrated, over every sequence, at the largest extent the array reached
+        self.lifetime: dict[tuple, np.ndarray] = {}
+        self.held: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # key -> (digits, g) the cells hold
         self.generation_writes = 0.0
 
     def max_writes_per_cell(self) -> int:
-        """Most writes any KV cell has taken since its array was (re)started."""
-        return int(max((a.writes.max() for a in self.kv.values() if a.writes.size), default=0))
+        """Most writes any KV cell has taken since calibration (every sequence generated since)."""
+        return int(max((a.max() for a in self.lifetime.values() if a.size), default=0))
+
+    def kv_writes(self):
+        """Writes per KV cell against the cells' endurance: an xarray Dataset (:func:`kv_writes`)."""
+        return kv_writes(self)
 
     def _quantise(self, op: str, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integer operand and per-position scales; positions are columns of Kᵀ, rows of V."""
@@ -89,7 +117,7 @@ class KVCimEngine(AnalogEngine):
         """The written array of ``key`` after storing operand ``w``; (array, cells written, write time)."""
         axis = 1 if op == "qk" else 0
         n_new = w.shape[axis]
-        old = self.kv.get(key)
+        old = self.kv.get(key)  # what the array holds: this sequence so far, or an earlier one
         n_old = 0 if old is None else old.source.shape[axis]
         keep = old is not None and n_old <= n_new and np.array_equal(np.take(w, range(n_old), axis=axis), old.source)
         q_new, s_new = self._quantise(op, np.take(w, range(n_old if keep else 0, n_new), axis=axis))
@@ -100,14 +128,22 @@ class KVCimEngine(AnalogEngine):
             q, scale = q_new, s_new
         mapped = map_integers(q, scale if op == "qk" else np.ones(q.shape[1]), self.cfg.mapping)
         shape = mapped.digits.shape
-        prev = _pad(old.digits, shape) if keep else np.zeros(shape, np.uint8)
-        g = _pad(old.g, shape) if keep else np.zeros(shape)
-        writes = _pad(old.writes, shape) if keep else np.zeros(shape, np.int64)
+        # the physical array keeps what it last held, at the largest extent it reached: a new
+        # sequence overwrites an earlier one's cells, and a cell is written where its level changes
+        held_d, held_g = self.held.get(key, (np.zeros(shape, np.uint8), np.zeros(shape)))
+        extent = tuple(max(a, b) for a, b in zip(held_d.shape, shape))
+        held_d, held_g = _pad(held_d, extent), _pad(held_g, extent)
+        life = _pad(self.lifetime.get(key, np.zeros(shape, np.int64)), extent)
+        region = tuple(slice(0, n) for n in shape)
+        prev, g = held_d[region], held_g[region]  # views: written in place
         changed = mapped.digits != prev
         programmed = program_matrix(mapped.digits, self.cfg.with_(time=0.0), rng, cells=self.cells)
         g[changed] = programmed.g[changed]
         g[~changed & (prev == 0) & (g == 0)] = self.cfg.g_min  # erased cells never written
-        writes += changed
+        prev[...] = mapped.digits
+        life[region] += changed
+        self.held[key], self.lifetime[key] = (held_d, held_g), life
+        writes, g = life[region], g.copy()
         rows_written = changed.any(axis=4).sum(axis=3).max() if changed.any() else 0
         arr = _KVArray(w.copy(), q, scale, mapped.digits, g, writes)
         self.kv[key] = arr
@@ -155,6 +191,8 @@ class KVCimEngine(AnalogEngine):
             write_time = max(write_time, t_write)  # the heads' arrays are written in parallel
         if self.calibrating:
             self.kv.clear()  # the calibration text's cache is not the generation's
+            self.lifetime.clear()
+            self.held.clear()
             return None
         costs.write_time = write_time
         costs.latency += write_time
@@ -162,3 +200,83 @@ class KVCimEngine(AnalogEngine):
         stats.costs.add(costs)
         self.generation_writes += costs.cell_writes
         return out
+
+
+class QuantisedKVEngine(KVCimEngine, QuantisedEngine):
+    """Q4_1 codes on cells (:class:`~cimphys.layers.quantised.QuantisedEngine`) with the KV
+    cache written into CIM arrays (:class:`KVCimEngine`): the static projections read their
+    32-row code tiles, attention reads the written K and V arrays on the engine's own tiles.
+
+    Parameters
+    ----------
+    weights : LlamaWeights
+        A GGUF model with Q4_1 matrices.
+    config, routing, seed, cache_dir, use_cache, on_matrix, streaming
+        As :class:`QuantisedEngine`; ``qk`` and ``av`` are made analog.
+    """
+
+    def __init__(self, weights, config=None, routing: Routing | None = None, *, seed: int = 0, cache_dir=None,
+                 use_cache: bool = True, on_matrix=None, streaming: bool = False):
+        QuantisedEngine.__init__(self, weights, config, kv_routing(routing), seed=seed, cache_dir=cache_dir,
+                                 use_cache=use_cache, on_matrix=on_matrix, streaming=streaming)
+        self._init_kv()
+        self.mapping_name += "; KV cache written into CIM arrays"
+
+
+def endurance_limit(cfg) -> tuple[float, str]:
+    """Writes a cell of ``cfg``'s tiles survives, and where that figure comes from.
+
+    With an ``[endurance]`` table on the device card (:class:`~cimphys.devices.variability.EnduranceWindow`):
+    the largest measured cycle count at which the window still holds the levels the tile
+    programs, ``g_on(n) >= g_max`` and ``g_off(n) <= g_min`` (between measured points the window
+    is interpolated as the card's model does; past the last measured point nobody measured,
+    so the limit is at most that point); 0 when even the pristine window is too narrow.
+    Otherwise the layer's assumed :attr:`CimConfig.endurance`.
+    """
+    card = cfg.device_card
+    window = None if card is None else EnduranceWindow.from_card(card)
+    if window is None:
+        return float(cfg.endurance), "CimConfig.endurance (assumed: no [endurance] table on the device card)"
+    # 2000 steps per measured range in log10(cycles) (a step of 0.7 % over 1e6 cycles)
+    n = np.unique(np.concatenate([np.logspace(0.0, np.log10(window.cycles[-1]), 2001), window.cycles]))
+    on, off = window.window(n)
+    ok = (on >= cfg.g_max * (1 - 1e-9)) & (off <= cfg.g_min * (1 + 1e-9))
+    if not ok[0]:
+        limit = 0.0
+    elif ok.all():
+        limit = float(n[-1])
+    else:
+        limit = float(n[np.argmin(ok) - 1])  # the last count whose window still holds the levels
+    return limit, f"[endurance] window of device card {card.name!r} against the levels {cfg.g_min:g}-{cfg.g_max:g} S"
+
+
+def kv_writes(engine: KVCimEngine) -> xr.Dataset:
+    """Writes per KV cell since calibration, against the cells' endurance (:func:`endurance_limit`).
+
+    One entry per array (``op`` qk: Kᵀ, av: V; ``layer``, ``sequence``, ``kv_head``):
+    ``cells`` (physical cells, every slice and reference column), ``cells_by_writes`` (array,
+    writes) cells written exactly that many times, ``max_writes``, ``total_writes`` and
+    ``past_endurance``, the cells written more times than the endurance limit.  Attrs:
+    ``endurance`` (writes), ``endurance_source``, ``max_writes_per_cell``, ``cells_past_endurance``.
+    """
+    keys = sorted(engine.lifetime, key=lambda k: (k[1], k[0], k[2], k[3]))
+    limit, source = endurance_limit(engine.cfg)
+    top = engine.max_writes_per_cell()
+    counts = np.zeros((len(keys), top + 1), np.int64)
+    for i, k in enumerate(keys):
+        counts[i] = np.bincount(engine.lifetime[k].reshape(-1), minlength=top + 1)
+    n = np.arange(top + 1)
+    past = (counts * (n > limit)).sum(axis=1)
+    ds = xr.Dataset(
+        {"cells_by_writes": variable(("array", "writes"), counts, "1", "KV cells written exactly this many times"),
+         "cells": variable("array", counts.sum(axis=1), "1", "physical cells of the array (slices, reference columns)"),
+         "max_writes": variable("array", np.array([engine.lifetime[k].max(initial=0) for k in keys], np.int64), "1",
+                                "most writes of one cell of the array"),
+         "total_writes": variable("array", (counts * n).sum(axis=1), "1", "cell writes of the array"),
+         "past_endurance": variable("array", past, "1", "cells written more times than the endurance limit")},
+        coords={"op": ("array", [k[0] for k in keys]), "layer": ("array", [int(k[1]) for k in keys]),
+                "sequence": ("array", [int(k[2]) for k in keys]), "kv_head": ("array", [int(k[3]) for k in keys]),
+                "writes": ("writes", n, {"units": "1"})})
+    ds.attrs.update(endurance=limit, endurance_source=source, max_writes_per_cell=top,
+                    cells_past_endurance=int(past.sum()))
+    return ds

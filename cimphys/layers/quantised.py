@@ -12,8 +12,9 @@ mapping (:func:`~cimphys.layers.mapping.map_matrix`) instead re-quantises the de
 weights per column.
 
 :class:`QuantisedEngine` is an :class:`~cimphys.layers.engine.AnalogEngine` that maps the
-static projections of a GGUF Q4_1 model this way.  Its tiles are characterised afresh on
-every run (no disk cache, no tile pool).
+static projections of a GGUF Q4_1 model this way.  Its tiles go to the tile cache
+(:mod:`cimphys.layers.characterise`) under a key of their own: the codes, steps and mins,
+every input of the configuration, the seed and the (op, layer); no tile pool.
 
 References
 ----------
@@ -27,7 +28,9 @@ import numpy as np
 
 from ..errors import InputError
 from .analog import AnalogMatrix, Costs
-from .engine import AnalogEngine
+from ..cache import cache_key as entry_key
+from .characterise import CACHE_VERSION
+from .engine import AnalogEngine, keep_read_state
 from .gguf import QK
 from .mapping import map_q4_1
 
@@ -48,7 +51,7 @@ class QuantisedMatrix:
         Programming draws.
     """
 
-    def __init__(self, codes, scale, mins, cfg, rng, cells=None):
+    def __init__(self, codes, scale, mins, cfg, rng, cells=None, characterisation=None):
         k, n = codes.shape
         if k % QK or scale.shape != (k // QK, n) or mins.shape != scale.shape:
             raise InputError(f"codes: expected (K, N) with K a multiple of {QK} and (K/32, N) scales, got "
@@ -57,7 +60,9 @@ class QuantisedMatrix:
         self.shape = (k, n)
         self.offset = (8.0 * scale + mins).astype(np.float64)  # (K/32, N)
         self.blocks = [AnalogMatrix.program(map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], self.cfg.mapping),
-                                            self.cfg, rng, cells=cells) for b in range(k // QK)]
+                                            self.cfg, rng, cells=cells,
+                                            characterisation=None if characterisation is None else [characterisation[b]])
+                       for b in range(k // QK)]
         self.mapped = self.blocks[0].mapped
         self.programming = Costs(write=sum(a.programmed.write_energy for a in self.blocks),
                                  write_time=sum(a.programmed.write_time for a in self.blocks),
@@ -66,6 +71,11 @@ class QuantisedMatrix:
     @property
     def n_tiles(self) -> int:
         return sum(a.n_tiles for a in self.blocks)
+
+    @property
+    def characterisation(self) -> list:
+        """Per block ``(T, Y)`` of its one row of tiles: what the tile cache stores."""
+        return [a.characterisation[0] for a in self.blocks]
 
     @property
     def calibrated(self) -> bool:
@@ -148,12 +158,14 @@ class QuantisedEngine(AnalogEngine):
     ----------
     weights : LlamaWeights
         A GGUF model with Q4_1 matrices (``weights.quant``).
-    config, routing, seed, on_matrix
-        As :class:`AnalogEngine`; tiles are not cached.
+    config, routing, seed, cache_dir, use_cache, on_matrix, streaming
+        As :class:`AnalogEngine`.
     """
 
-    def __init__(self, weights, config=None, routing=None, *, seed: int = 0, on_matrix=None):
-        super().__init__(config, routing, seed=seed, use_cache=False, on_matrix=on_matrix)
+    def __init__(self, weights, config=None, routing=None, *, seed: int = 0, cache_dir=None, use_cache: bool = True,
+                 on_matrix=None, streaming: bool = False):
+        super().__init__(config, routing, seed=seed, cache_dir=cache_dir, use_cache=use_cache, on_matrix=on_matrix,
+                         streaming=streaming)
         self.sources = q4_1_sources(weights)
         if not self.sources:
             raise InputError(f"weights: {weights.path} has no Q4_1 matrices to map")
@@ -163,16 +175,29 @@ class QuantisedEngine(AnalogEngine):
     def program(self, model, ids, mask=None) -> int:
         return 0  # matrices are built when first used (no pool)
 
+    def _calibration_key(self, model, ids, mask):
+        return None  # the ADC ranges of code tiles (per block) are not cached: every run calibrates
+
     def matrix(self, op: str, layer: int, w: np.ndarray):
         name = self._by_id.get(id(w))
         key = (op, layer)
         if name is None or key in self.matrices:
             return super().matrix(op, layer, w)
-        am = QuantisedMatrix(*self.sources[name], self.cfg, self._rng(op, layer, 0), cells=self.cells)
+        codes, scale, mins = self.sources[name]
+        ckey = None if self.cache_dir is None or not self._solves else entry_key(
+            "q4_1-tiles", CACHE_VERSION, self.cfg.identity(), (self.seed, op, layer), codes, scale, mins)
+        char = None if ckey is None else self._load(ckey, codes.shape[0] // QK)
+        self.cache_hits += char is not None
+        am = QuantisedMatrix(codes, scale, mins, self.cfg, self._rng(op, layer, 0), cells=self.cells,
+                             characterisation=char)
+        if ckey is not None and char is None:
+            self._save(ckey, am)
         if key in self._ranges:
             am.set_calibration(self._ranges[key])
+        if self.streaming:
+            keep_read_state(am)
         self.matrices[key] = am
         self.programming.add(am.programming)
         if self.on_matrix is not None:
-            self.on_matrix(op, layer, False)
+            self.on_matrix(op, layer, char is not None)
         return am

@@ -29,7 +29,7 @@ def tiny_gguf(tmp_path_factory):
                                  qtype="Q4_1")
 
 
-@pytest.mark.parametrize("extra", [["--q4-codes"], ["--kv-cim"]])
+@pytest.mark.parametrize("extra", [["--q4-codes"], ["--kv-cim"], ["--q4-codes", "--kv-cim"]])
 def test_generate_writes_per_token_report(tiny_gguf, tmp_path, capsys, extra):
     out = tmp_path / "gen"
     rc = main(["generate", "abc", "--raw", "--model", str(tiny_gguf), "--tokens", "4", "--out", str(out),
@@ -39,8 +39,9 @@ def test_generate_writes_per_token_report(tiny_gguf, tmp_path, capsys, extra):
     assert "token agreement" in text and "energy/generated token" in text
     ds = xr.open_dataset(out / "generate.nc")
     assert ds.sizes["token"] == 3 and float(ds.energy.sum()) > 0 and ds.energy.attrs["units"] == "J"
-    if extra == ["--kv-cim"]:
+    if "--kv-cim" in extra:
         assert ds.attrs["max_writes_per_cell"] == 1 and float(ds.cell_writes.min()) > 0
+        assert ds.attrs["kv_cells_past_endurance"] == 0 and "cells past it" in text
 
 
 def test_generate_without_chat_template_is_one_clear_error(tiny_gguf, tmp_path, capsys):

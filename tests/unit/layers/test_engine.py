@@ -293,3 +293,32 @@ def test_padding_stays_off_the_tiles(tiny, batch, monkeypatch, tmp_path):
     assert rows == [real] and eng.stats[("ffn_up", layer)].costs.rows == real
     eng.matmul("ffn_up", layer, x, w, b)  # outside the block: every position
     assert rows == [real, mask.size]
+
+
+def test_streaming_keeps_only_read_state_and_changes_no_number(tiny, batch, tmp_path):
+    """streaming=True (bounded look-ahead, calibration finished per matrix, T, g and the programmed
+    cells freed) gives the embeddings of streaming=False bit for bit, with wires and the PCM
+    card's programming and read noise; a compacted tile refuses what it can no longer answer."""
+    ids, mask = batch
+    cfg = config(r_wire=1.0, device="nandakumar2019_pcm")
+    outs, engines = [], []
+    for streaming in (False, True):
+        eng = AnalogEngine(cfg, seed=3, cache_dir=tmp_path / str(streaming), streaming=streaming)
+        if streaming:
+            eng.LOOKAHEAD_TILES = 3  # a window smaller than the model: matrices are queued as others finish
+        eng.calibrate(tiny, ids[:2], mask[:2])
+        outs.append(_embed(tiny, ids, mask, eng))
+        engines.append(eng)
+    assert np.array_equal(outs[0], outs[1])
+    am = next(iter(engines[1].matrices.values()))
+    assert am.programmed.g is None and "_target" not in vars(am)
+    stack = am.stacks[0]
+    assert stack.g is None and stack.calibrated
+    with pytest.raises(InputError, match="compacted"):
+        stack.characterisation  # noqa: B018
+    with pytest.raises(InputError, match="compact"):
+        stack.read(np.full((1, stack.shape[0]), 0.5 * stack.dac.peak))
+    # a second streaming run reads the tile cache the first one wrote: same numbers again
+    again = AnalogEngine(cfg, seed=3, cache_dir=tmp_path / "True", streaming=True)
+    again.calibrate(tiny, ids[:2], mask[:2])
+    assert again.cache_hits > 0 and np.array_equal(_embed(tiny, ids, mask, again), outs[0])

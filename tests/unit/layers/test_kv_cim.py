@@ -22,9 +22,10 @@ def model(tmp_path_factory):
     return build_model(load_model(write_tiny_llama(tmp_path_factory.mktemp("m"), cfg, tiny_llama_tensors(cfg, seed=2))))
 
 
-def _steps(model, engine, n_new=5):
+def _steps(model, engine, n_new=5, calibrate=True):
     """Cell writes of the prompt pass and of each decoding step, and the logits of each step."""
-    engine.calibrate(model, np.array([PROMPT]))
+    if calibrate:
+        engine.calibrate(model, np.array([PROMPT]))
     engine.reset_stats()
     cache, writes, logits = model.new_cache(), [], []
     ids = np.array([PROMPT])
@@ -70,3 +71,62 @@ def test_attention_on_cim_close_to_fp32(model):
     cos = float(logits[0] @ ref[0, -1] / np.linalg.norm(logits[0]) / np.linalg.norm(ref[0, -1]))
     assert cos > 0.98  # 8-bit inputs and ADCs, 9-bit cells: a few % error per product
     assert eng.stats[("qk", 0)].costs.write > 0 and eng.stats[("av", 0)].costs.write_time > 0
+
+
+def _nonzero(q, op):
+    """Cells with a nonzero level in the mapping of integer operand ``q`` (positions independent:
+    differential pairs, one scale per position)."""
+    return int(np.count_nonzero(map_integers(q, np.ones(q.shape[1]), CFG.mapping).digits))
+
+
+def test_kv_writes_counts_exact_and_flags_cells_past_endurance(model):
+    """One generation writes each nonzero cell of the positions once; the same prompt again
+    leaves the prompt's cells alone and rewrites the later positions' cells twice (reset to level
+    0 for the shorter prompt, then the new token): three writes, past an endurance of 2."""
+    n_new = 3  # 8 positions: every array one tile wide (differential pairs, 16 columns)
+    eng = KVCimEngine(CFG.with_(endurance=2), Routing(frozenset()), use_cache=False)
+    writes, _, _ = _steps(model, eng, n_new=n_new)
+    ds = eng.kv_writes()
+    assert ds.sizes["array"] == 2 * 2  # (Kᵀ, V) x 2 KV heads of the 1-block model
+    assert int(ds.total_writes.sum()) == writes.sum() and ds.attrs["max_writes_per_cell"] == 1
+    late = 0
+    for i in range(ds.sizes["array"]):
+        key = tuple(ds[c].values[i].item() for c in ("op", "layer", "sequence", "kv_head"))
+        arr = eng.kv[key]
+        axis = 1 if key[0] == "qk" else 0
+        assert arr.q.shape[axis] == len(PROMPT) + n_new - 1  # the last generated token is never fed back
+        assert int(ds.cells_by_writes[i, 1]) == _nonzero(arr.q, key[0])
+        late += _nonzero(arr.q, key[0]) - _nonzero(np.take(arr.q, range(len(PROMPT)), axis=axis), key[0])
+    assert ds.attrs["cells_past_endurance"] == 0 and ds.attrs["endurance"] == 2
+    assert "assumed" in ds.attrs["endurance_source"]
+    _steps(model, eng, n_new=n_new, calibrate=False)  # the same prompt once more on the same arrays
+    again = eng.kv_writes()
+    assert int(again.cells_by_writes.sel(writes=3).sum()) == late > 0
+    assert int(again.cells_by_writes.sel(writes=2).sum()) == 0
+    assert again.attrs["cells_past_endurance"] == late == int(again.past_endurance.sum())
+    from cimphys.results import check_labelled
+    check_labelled(again)
+
+
+def test_endurance_limit_from_the_device_cards_window(tmp_path):
+    """[endurance] window of the device card: the cells' 1-10 uS levels fit until g_off(n) rises past
+    1 uS, log-linear between 1e3 cycles (0.8 uS) and 1e6 (2 uS): n = 10^(3 + 3 ln 1.25 / ln 2.5)
+    = 5377 (g_on falls below 10 uS later, at 22340); sampled in steps of 0.7 %."""
+    import tomllib
+
+    from cimphys.cards import card_from_mapping, load_device
+    from cimphys.layers.kv_cim import endurance_limit
+
+    data = tomllib.loads(load_device("nandakumar2019_pcm").to_toml())
+    data["endurance"] = {"cycles": [1.0, 1e3, 1e6], "g_on": [2e-5, 1.2e-5, 8e-6], "g_off": [5e-7, 8e-7, 2e-6]}
+    path = tmp_path / "pcm_worn.toml"
+    path.write_text(card_from_mapping(data, "device", "worn PCM (test)", "pcm_worn").to_toml())
+    cfg = config(16, 16, differential=True, device=str(path))
+    limit, source = endurance_limit(cfg)
+    assert limit == pytest.approx(10 ** (3 + 3 * np.log(1.25) / np.log(2.5)), rel=0.01)
+    assert "[endurance]" in source
+    ds = KVCimEngine(cfg, use_cache=False).kv_writes()
+    assert ds.attrs["endurance"] == limit and ds.sizes["array"] == 0
+    narrow = dict(data, endurance={"cycles": [1.0, 10.0], "g_on": [5e-6, 4e-6], "g_off": [5e-7, 6e-7]})
+    path.write_text(card_from_mapping(narrow, "device", "narrow PCM (test)", "pcm_narrow").to_toml())
+    assert endurance_limit(config(16, 16, differential=True, device=str(path)))[0] == 0.0
