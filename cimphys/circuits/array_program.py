@@ -49,9 +49,10 @@ from dataclasses import replace
 import numpy as np
 
 from ..checks import as_array, as_scalar
-from ..errors import InputError
+from ..errors import ConvergenceError, InputError
 from . import schur
 from .array_write import SCHEMES, verify_dataset, wl_source_power
+from .gated_row import row_is_gated, solve_gated_row
 from .linear import RTOL_SOLVE
 from .network import Network, output_currents
 from .newton import NewtonOptions, NonlinearSolution, solve_nonlinear
@@ -156,6 +157,11 @@ class ArrayWriter:
 
     def _memory_voltage(self, cells, sol):
         """The voltage each memory element sees at the solution (V, flat)."""
+        if self.access is not None and sol.method == ("gated row",):  # the other rows' elements see 0 V
+            v = np.zeros(self.shape)
+            v[self.row] = cells.memory_voltage(sol.v_wl[self.row:self.row + 1], sol.v_bl[self.row:self.row + 1])[0] \
+                if cells.v_gate.size == 1 else _row_memory_voltage(cells, sol, self.row)
+            return v.reshape(-1)
         if self.access is not None:
             return cells.memory_voltage(sol.v_wl, sol.v_bl).reshape(-1)
         v_cell = sol.v_wl - sol.v_bl
@@ -180,7 +186,13 @@ class ArrayWriter:
             vw, vb, u_wl, u_bl = start
             start = (vw + (v_in - u_wl)[:, None], vb + (net.v_bl_end - u_bl)[None, :])
         sol = None
-        if start is not None and self.access is None and self._lean(net):
+        if self.access is not None and row_is_gated(cells, net, v_in, self.row):  # one word line, exact
+            try:
+                sol = solve_gated_row(cells, net, v_in, self.row, None if start is None else
+                                      (start[0][self.row], start[1][self.row]), self.options)
+            except ConvergenceError:  # the general solver, with its convergence aids, takes over
+                sol = None
+        elif start is not None and self.access is None and self._lean(net):
             wires = replace(self._wires, vend=net.v_bl_end)
             sol = _warm_newton(net, wires, cells, v_in, start, self.options or NewtonOptions())
         if sol is None:
@@ -423,3 +435,13 @@ def _iv(cells, vw, vb):
     i, g = np.empty_like(v), np.empty_like(v)
     cells._evaluate(v, i, g)
     return i.reshape(vw.shape), g.reshape(vw.shape)
+
+
+def _row_memory_voltage(cells, sol, row):
+    """The voltage across row ``row``'s memory elements (V, ``(N,)``) at the solution."""
+    from ..devices.transistor_memory import TransistorMemoryCell
+
+    m, n = sol.v_wl.shape
+    one = TransistorMemoryCell(cells.mosfet, cells.model, cells.state.reshape(m, n)[row:row + 1],
+                               float(cells.v_gate[row]))
+    return one.memory_voltage(sol.v_wl[row:row + 1], sol.v_bl[row:row + 1])[0]
