@@ -159,8 +159,7 @@ class ArrayWriter:
         """The voltage each memory element sees at the solution (V, flat)."""
         if self.access is not None and sol.method == ("gated row",):  # the other rows' elements see 0 V
             v = np.zeros(self.shape)
-            v[self.row] = cells.memory_voltage(sol.v_wl[self.row:self.row + 1], sol.v_bl[self.row:self.row + 1])[0] \
-                if cells.v_gate.size == 1 else _row_memory_voltage(cells, sol, self.row)
+            v[self.row] = _row_memory_voltage(cells, sol, self.row)
             return v.reshape(-1)
         if self.access is not None:
             return cells.memory_voltage(sol.v_wl, sol.v_bl).reshape(-1)
@@ -443,5 +442,5 @@ def _row_memory_voltage(cells, sol, row):
 
     m, n = sol.v_wl.shape
     one = TransistorMemoryCell(cells.mosfet, cells.model, cells.state.reshape(m, n)[row:row + 1],
-                               float(cells.v_gate[row]))
+                               float(cells.v_gate[row % cells.v_gate.size]))
     return one.memory_voltage(sol.v_wl[row:row + 1], sol.v_bl[row:row + 1])[0]

@@ -47,7 +47,7 @@ def row_is_gated(cells, net, v_in, row) -> bool:
         return False
     if float(np.max(net.r_bl)) * net.shape[0] + float(np.max(net.r_sense)) <= 0.0:
         return False
-    others = np.delete(cells.v_gate, row) if cells.v_gate.size > 1 else np.array([])
+    others = np.delete(np.broadcast_to(cells.v_gate, (net.shape[0],)), row)  # one gate voltage: every row's
     vto = float(cells.mosfet.packed()[0])
     return bool((others <= 0.0).all() and vto > 0.0 and min(np.min(v_in), np.min(net.v_bl_end)) >= 0.0)
 

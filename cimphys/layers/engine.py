@@ -186,7 +186,8 @@ class AnalogEngine:
         """Whether characterising a tile solves a network (linear cells and any wire, driver or
         sense resistance; nonlinear cells have no characterisation: a Newton solve per read)."""
         cells = self.cfg.design.cells  # a [cell] table read by Newton: no characterisation either
-        return self.cfg.design.wires.any and self.cfg.cell_nonlinearity == 0.0 and (cells is None or cells.read != "newton")
+        newton = self.cfg.cell_nonlinearity != 0.0 or (cells is not None and cells.read == "newton")
+        return self.cfg.design.wires.any and not newton
 
     def _cache_key(self, op: str, layer: int, w: np.ndarray) -> str | None:
         if self.cache_dir is None or not self._solves:

@@ -64,6 +64,7 @@ def test_not_gated_when_another_gate_is_on_or_a_line_is_below_ground(parts):
     assert not row_is_gated(TransistorMemoryCell(nmos, vt, x, [3.3, 0.5, 0.0]), net, v, 0)
     assert not row_is_gated(TransistorMemoryCell(nmos, vt, x, [3.3, 0.0, 0.0]), net, -v, 0)
     assert not row_is_gated(TransistorMemoryCell(nmos, vt, x, [3.3, 0.0, 0.0]), net, v, None)
+    assert not row_is_gated(TransistorMemoryCell(nmos, vt, x, 3.3), net, v, 0)  # one gate voltage: all rows on
 
 
 @pytest.mark.slow
