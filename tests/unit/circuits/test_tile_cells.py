@@ -13,7 +13,7 @@ from cimphys.circuits.tile_cells import TileCells, surrogate_error
 from cimphys.circuits.tile_design import TileDesign
 from cimphys.errors import CardError
 
-CARD = "isaac_1t1r_stanford_128x128"
+CARD = "stanford_1t1r_64x64"
 
 
 def small_card(rows=8, cols=8, r_wire=0.0, gain=1e12, g_max=6e-5, **cell):
