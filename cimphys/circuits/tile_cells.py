@@ -114,9 +114,7 @@ class TileCells:
         table = card.sections.get("cell")
         if table is None:
             return None
-        from .tile_design import section
-
-        c = section(card, "cell", CELL_PARAMETERS)
+        c = {p.name: p.default for p in CELL_PARAMETERS} | dict(table)  # the table with its defaults
         name = card.name
         if not design.device["card"]:
             raise CardError(f"{name}: [cell] needs the memory element's device card in [device] card")
