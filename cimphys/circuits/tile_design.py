@@ -34,6 +34,7 @@ from .adc import ADC, ADC_PARAMETERS
 from .dac import DAC, DAC_PARAMETERS
 from .energy import ENERGY_PARAMETERS, EnergyModel
 from .sense import SENSE_PARAMETERS, sense_from_parameters
+from .tile_cells import CELL_PARAMETERS, TileCells
 from .tile_characterise import Wires
 
 __all__ = ["DEVICE_PARAMETERS", "SENSE_MODES", "SPEC", "TileDesign", "section", "weights_to_conductances"]
@@ -63,7 +64,7 @@ SPEC = register_model(
             Parameter("input_bits", "1", "default input resolution", default=8, kind="int", low=1, high=32),
         ),
         sections={"dac": DAC_PARAMETERS, "sense": SENSE_PARAMETERS, "adc": ADC_PARAMETERS, "energy": ENERGY_PARAMETERS,
-                  "device": DEVICE_PARAMETERS},
+                  "device": DEVICE_PARAMETERS, "cell": CELL_PARAMETERS},
         checks=((lambda p: p["g_min_s"] < p["g_max_s"], "g_min_s must be below g_max_s"),
                 (lambda p: not p["differential"] or p["cols"] % 2 == 0, "cols must be even when differential")),
     )
@@ -111,6 +112,8 @@ class TileDesign:
         The card's ``[dac]``, ``[sense]``, ``[adc]`` tables with defaults.
     energy_table, device : dict
         ``[energy]`` and ``[device]`` with defaults.
+    cells : cimphys.circuits.tile_cells.TileCells or None
+        The ``[cell]`` table: 1T1R/1S1R/1R cells whose memory element has a state.
     binary_drivers : bool
         Every word line is driven to 0 V or one common level (see :meth:`_binary_drivers`).
     """
@@ -144,6 +147,7 @@ class TileDesign:
             raise CardError(f"{card.name}: [sense] t_int_s = {values['sense']['t_int_s']!r} s: an integrator cannot "
                             f"integrate longer than the read, t_read_s = {p['t_read_s']!r} s")
         _check_full_scale(card, self)
+        object.__setattr__(self, "cells", TileCells.from_design(self))  # [cell]: cells with state, or None
 
     def _binary_drivers(self) -> bool:
         """Whether every word line is driven to 0 V or one common level ``V`` (1-bit DACs without

@@ -73,6 +73,13 @@ def _summary(ds) -> str:
     energy = ", ".join(f"{b} {float(ds.energy_per_token.sel(bucket=b)) * 1e9:.3g}" for b in ds.bucket.values)
     lines.append(f"energy/token {float(ds.energy_total_per_token) * 1e9:.4g} nJ ({energy} nJ)")
     lines.append(f"latency/token {float(ds.latency_per_token) * 1e6:.4g} us")
+    if "cell" in ds.attrs:  # a [cell] card: how its nonlinear cells were read
+        read = f"cells      {ds.attrs['cell']}, reads by {ds.attrs['cell_read']}"
+        if "cell_surrogate_error_max" in ds.attrs:
+            read += (f" (error vs exact Newton on {ds.attrs['cell_surrogate_reads']} reads: max "
+                     f"{ds.attrs['cell_surrogate_error_max']:.2e}, rms {ds.attrs['cell_surrogate_error_rms']:.2e} "
+                     f"of a full column's current)")
+        lines.append(read)
     return "\n".join(lines)
 
 

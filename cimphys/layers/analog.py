@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuits.tile import TileStack
+from ..circuits.tile_cells import check_tiles
 from ..errors import InputError
 from .config import CimConfig
 from .mapping import MappedMatrix, quantise_inputs
@@ -157,6 +158,9 @@ class AnalogMatrix:
                                  characterisation=None if characterisation is None else characterisation[r],
                                  cell_noise=None if noise is None else tuple(a[r] for a in noise))
                        for r in range(self.n_rb)]
+        # [cell] cells with state read by the chord surrogate: its error against exact Newton reads
+        self.cell_surrogate = None if cfg.design.cells is None else check_tiles(
+            cfg.design.cells, g, cfg.design.wires, int(seeds.reshape(-1)[0]), cfg.design.binary_drivers)
         shape = (self.n_rb, per, m.weight_cols)
         self.gain = np.ones(shape)       # digital column corrections
         self.offset = np.zeros(shape)
@@ -175,7 +179,12 @@ class AnalogMatrix:
     def _sinh_cells(self, g: np.ndarray):
         """``I = k sinh(a V)`` cells (``cell_nonlinearity = a > 0``) with ``k = g v_read / sinh(a
         v_read)``: each passes its programmed conductance's current at the full read voltage and
-        less below it; every read is then a Newton solve of the crossbar.  None: linear cells."""
+        less below it; every read is then a Newton solve of the crossbar.  None: linear cells.
+        A card's ``[cell]`` table with ``read = "newton"``: its cells at the states that read ``g``
+        (:class:`cimphys.circuits.tile_cells.TileCells`)."""
+        cells = self.cfg.design.cells
+        if cells is not None and cells.read == "newton":
+            return [cells.cells(cells.states(tile)) for tile in g]
         a = self.cfg.cell_nonlinearity
         if a <= 0.0:
             return None

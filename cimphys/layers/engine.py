@@ -216,7 +216,9 @@ class AnalogEngine:
     def _solves(self) -> bool:
         """Whether characterising a tile solves a network (linear cells and any wire, driver or
         sense resistance; nonlinear cells have no characterisation: a Newton solve per read)."""
-        return self.cfg.design.wires.any and self.cfg.cell_nonlinearity == 0.0
+        cells = self.cfg.design.cells  # a [cell] table read by Newton: no characterisation either
+        newton = self.cfg.cell_nonlinearity != 0.0 or (cells is not None and cells.read == "newton")
+        return self.cfg.design.wires.any and not newton
 
     def _cache_key(self, op: str, layer: int, w: np.ndarray) -> str | None:
         if self.cache_dir is None or not self._solves:

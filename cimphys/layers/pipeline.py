@@ -35,6 +35,21 @@ __all__ = ["N_CALIBRATION", "run_model"]
 N_CALIBRATION = len(CALIBRATION)  # bundled calibration sentences, none of them evaluated
 
 
+def cell_attrs(cells, matrices) -> dict:
+    """What a tile card's ``[cell]`` table adds to the run's attributes: the cells, how reads are
+    solved and, for the chord surrogate, its largest and rms error against exact Newton reads
+    (relative to a full column's current, over every matrix's sampled tile)."""
+    if cells is None:
+        return {}
+    out = {"cell": cells.kind, "cell_read": cells.read}
+    checks = [m.cell_surrogate for m in matrices if m.cell_surrogate is not None]
+    if checks:
+        out.update(cell_surrogate_error_max=max(c["max"] for c in checks),
+                   cell_surrogate_error_rms=float(np.sqrt(np.mean([c["rms"] ** 2 for c in checks]))),
+                   cell_surrogate_reads=sum(c["reads"] for c in checks))
+    return out
+
+
 def _sentences(sentences) -> list[str]:
     if sentences is None:
         return bundled()
@@ -100,4 +115,5 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
              "analog_ops": ",".join(sorted(engine.routing.analog)),
              "tile_solver": ",".join(sorted({s.solver_path for m in engine.matrices.values() for s in m.stacks})),
              "calibration_sentences": len(calib) if engine_new else 0}
+    attrs.update(cell_attrs(cfg.design.cells, engine.matrices.values()))
     return build_report(engine, emb, states, ref_emb, ref_states, mask, sentences=texts, attrs=attrs)

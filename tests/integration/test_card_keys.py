@@ -22,10 +22,20 @@ from cimphys.layers.mapping import map_matrix
 
 CARDS = ("isaac_128x128", "neurram_256x256", "hermes_256x256")
 
+_CELL = ("a [cell] table (cells with state) needs a device card whose read window holds the card's; its keys are "
+         "walked in tests/unit/circuits/test_tile_cells.py and tests/unit/layers/test_cell_cards.py (with the chord "
+         "surrogate, the default, they change the reported surrogate error, not the product)")
+
 #: key -> why it cannot change a read of the layer chain
 NO_READ_EFFECT = {
     "parameters.input_bits": "the default resolution of Tile.mvm; a layer run quantises activations to its own "
                              "input_bits (CimConfig.input_bits, cimphys run --input-bits): a model choice",
+    "cell.kind": _CELL,
+    "cell.access": _CELL,
+    "cell.v_gate_v": _CELL,
+    "cell.selector": _CELL,
+    "cell.read": _CELL,
+    "cell.check_reads": _CELL,
 }
 
 #: key -> card changes under which the key acts (kind-specific keys, seeds of mismatch draws, ...)
