@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..circuits.tile_characterise import CharacterisationPool
+from ..circuits.tile_report import StackReport
 from .analog import AnalogMatrix, Costs, program_matrix
 from .characterise import cache_key, default_cache_dir, load_cached, load_ranges, save_cached, save_ranges
 from .config import CimConfig
@@ -198,15 +199,17 @@ class AnalogEngine:
         cached = load_cached(self.cache_dir, key)
         if cached is None or cached[0].shape[0] != n_rb or (cached[1].size == 0) != self.cfg.design.binary_drivers:
             return None
-        t, y = (np.asarray(a, dtype=np.float64) for a in cached)
-        return [(t[r], None if y.size == 0 else y[r]) for r in range(n_rb)]
+        t, y = (np.asarray(a, dtype=np.float64) for a in cached[:2])
+        return [(t[r], None if y.size == 0 else y[r], StackReport.from_arrays({f: a[r] for f, a in cached[2].items()}))
+                for r in range(n_rb)]
 
     def _save(self, key: str | None, am: AnalogMatrix) -> None:
         if key is not None:
             t, y = zip(*am.characterisation)
             # float64: a run from the cache gives the numbers of a run without it, bit for bit
             y = np.zeros(0) if y[0] is None else np.stack(y)
-            save_cached(self.cache_dir, key, np.stack(t), y)
+            reports = [s.solve_report.arrays() for s in am.stacks]
+            save_cached(self.cache_dir, key, np.stack(t), y, {f: np.stack([r[f] for r in reports]) for f in reports[0]})
 
     def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
         """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""
@@ -219,9 +222,9 @@ class AnalogEngine:
         if pending is not None:
             _, mapped, programmed, seeds, queued, ckey = pending
             t, y = queued.result()
-            per = t.shape[0] // mapped.digits.shape[0]
-            char = [(t[r * per:(r + 1) * per], None if y is None else y[r * per:(r + 1) * per])
-                    for r in range(mapped.digits.shape[0])]
+            per, report = t.shape[0] // mapped.digits.shape[0], StackReport.of(queued.reports)
+            char = [(t[r * per:(r + 1) * per], None if y is None else y[r * per:(r + 1) * per],
+                     report[r * per:(r + 1) * per]) for r in range(mapped.digits.shape[0])]
             cached = None
         else:
             mapped, programmed, seeds = self._program(op, layer, w)

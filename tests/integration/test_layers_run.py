@@ -27,6 +27,9 @@ def test_minilm_short_analog_run():
     assert float(ds.energy_total_per_token) > 0 and float(ds.latency_per_token) > 0
     assert ds.attrs["device_card"] == "kvatinsky2015_vteam_pickett" and float(ds.programming_energy) > 0
     assert ds.attrs["tile_solver"] == "sense_only"  # no wires: the TIA input resistance's closed form
+    # every tile reported: nothing iterated, KCL at the sense nodes to rounding (1e-16 x a few terms)
+    assert ds.attrs["tile_solver_counts"] == f"sense_only:{int(ds.tile_count)}"
+    assert ds.attrs["tile_solver_max_iterations"] == 0 and ds.attrs["tile_solver_max_residual"] < 1e-12
 
 
 @pytest.fixture(scope="module")
