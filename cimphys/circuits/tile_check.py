@@ -37,31 +37,16 @@ PROBE_SEED = 15
 
 
 @dataclass(frozen=True)
-class TileReport:
-    """How one tile was characterised (or its reads solved), and how well.
-
-    Attributes
-    ----------
-    path : str
-        ``tile_characterise.PATHS`` key, ``"newton"`` (a Newton solve per read) or
-        ``"supplied"`` (a characterisation handed in, e.g. by a user).
-    iterations : int
-        What the path did: 0 for a closed form, 1 for one exact factorisation, the largest
-        Krylov count of the unit solves, the largest Newton count over the reads.
-    residual : float
-        Relative residual against the network (:func:`check_characterisation`; for Newton
-        reads, the largest KCL residual over the largest cell current), dimensionless.
-    fell_back : bool
-        Whether a solve fell back from the path first chosen (unit solves, Newton strategies).
-    time : float
-        Wall time of the characterisation (or of the Newton reads), s.
+class TileReport(SolveReport):
+    """How one tile was characterised (or its reads solved), and how well: a
+    :class:`~cimphys.circuits.linear.SolveReport` whose ``path`` is a ``tile_characterise.PATHS``
+    key, ``"newton"`` (a Newton solve per read) or ``"supplied"`` (a characterisation handed in);
+    ``iterations`` what that path did (0 for a closed form, 1 for one exact factorisation, the
+    largest Krylov count of the unit solves, the largest Newton count over the reads);
+    ``residual`` the relative residual against the network (:func:`check_characterisation`; for
+    Newton reads, the largest KCL residual over the largest cell current); ``fell_back`` whether a
+    solve fell back from the path first chosen; ``time`` the wall time, s.
     """
-
-    path: str
-    iterations: int
-    residual: float
-    fell_back: bool
-    time: float
 
 
 def _relative(x: np.ndarray, ref: np.ndarray) -> float:
