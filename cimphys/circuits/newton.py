@@ -306,32 +306,47 @@ def _newton_batched(network, stamp, v, opts, x0=None):
         floor_ok = kcl_ok & kcl_prev[live] & (dv <= opts.vntol + RTOL_V_FLOOR * scale_v)
         done = ok & ((kcl_ok & (dv <= opts.vntol + opts.rtol_v * scale_v)) | floor_ok)
         if done.any():
-            idx = np.flatnonzero(done)
-            excess = kcl_excess(wires, v[live[idx]], vw_n[idx], vb_n[idx], i_n[idx], g_n[idx], atol=opts.atol_kcl,
-                                rtol=opts.rtol_kcl, vntol=opts.vntol, rtol_solve=RTOL_SOLVE)
-            for k, e in zip(idx, excess):
-                if e <= 0.0:
-                    results[live[k]] = (vw_n[k], vb_n[k], None, i_n[k], it, float(residual[k]))
-                else:
-                    done[k] = False
+            _accept(wires, v, opts, live, done, it, residual, (vw_n, vb_n, i_n, g_n), results)
         kcl_prev[live] = kcl_ok
         eta[live] = np.minimum(ETA_MAX, dv / np.maximum(scale_v, 1e-300))
         keep = ok & ~done
         if not keep.any():
             break
-        lam = np.minimum(1.0, opts.v_step_max / np.maximum(dv, 1e-300))
-        damped = lam < 1.0
-        if damped.any():  # voltage limiting: a damped step, relinearised where it lands
-            lam3 = lam[damped, None, None]
-            vw_n[damped] = vw[damped] + lam3 * (vw_n[damped] - vw[damped])
-            vb_n[damped] = vb[damped] + lam3 * (vb_n[damped] - vb[damped])
-            i_n[damped], g_n[damped] = stamp.two_terminal(vw_n[damped], vb_n[damped])
+        _limit_steps(stamp, opts, dv, (vw, vb), (vw_n, vb_n, i_n, g_n))
         if keep.all():
             live, vw, vb, i, g = live, vw_n, vb_n, i_n, g_n
         else:
             live, vw, vb, i, g = live[keep], vw_n[keep], vb_n[keep], i_n[keep], g_n[keep]
     failed = [k for k in range(nb) if results[k] is None]
     return results, failed
+
+
+def _accept(wires, v, opts, live, done, it, residual, new, results) -> None:
+    """Record in ``results`` the vectors Newton's test passed (``done``) whose KCL also holds once
+    the linear solve's own error is counted (:func:`kcl_excess`); clear ``done`` for the others."""
+    vw_n, vb_n, i_n, g_n = new
+    idx = np.flatnonzero(done)
+    excess = kcl_excess(wires, v[live[idx]], vw_n[idx], vb_n[idx], i_n[idx], g_n[idx], atol=opts.atol_kcl,
+                        rtol=opts.rtol_kcl, vntol=opts.vntol, rtol_solve=RTOL_SOLVE)
+    for k, e in zip(idx, excess):
+        if e <= 0.0:
+            results[live[k]] = (vw_n[k], vb_n[k], None, i_n[k], it, float(residual[k]))
+        else:
+            done[k] = False
+
+
+def _limit_steps(stamp, opts, dv, old, new) -> None:
+    """Voltage limiting, in place: a step whose largest node change ``dv`` (V) exceeds
+    ``opts.v_step_max`` is damped to it and the stamp relinearised where it lands."""
+    vw, vb = old
+    vw_n, vb_n, i_n, g_n = new
+    lam = np.minimum(1.0, opts.v_step_max / np.maximum(dv, 1e-300))
+    damped = lam < 1.0
+    if damped.any():
+        lam3 = lam[damped, None, None]
+        vw_n[damped] = vw[damped] + lam3 * (vw_n[damped] - vw[damped])
+        vb_n[damped] = vb[damped] + lam3 * (vb_n[damped] - vb[damped])
+        i_n[damped], g_n[damped] = stamp.two_terminal(vw_n[damped], vb_n[damped])
 
 
 def _solve_one(network, stamp, v_in, opts, spent=0, residual=np.inf, x0=None):

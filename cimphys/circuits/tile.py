@@ -52,6 +52,7 @@ from .tile_operands import ReadOperands
 from .tile_ranges import CALIBRATION_METHODS, AdcRanges
 from . import tile_read
 from .tile_read import cell_noise_draws, per_tile_product, sense_reads
+from .tile_report import StackReport, characterise_stack_reported, newton_reads, stack_report
 
 __all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
 
@@ -123,6 +124,8 @@ class TileStack(ReadOperands, AdcRanges):
         self.seeds = seeds.astype(np.int64)
         self._draw_static()
         self.wires = d.wires
+        self.characterisation_report: StackReport | None = None  # with the characterisation: tile_report
+        self.newton_log: list = []  # (tile, TileReport) per batch of Newton reads: tile_report.newton_reads
         self._char = None if characterisation is None else self._check_char(characterisation)
         self._cell_noise = None if cell_noise is None else self._fold_noise(cell_noise, stacked=True)
         col_g = (np.zeros((self.n_tiles, self.shape[1])) if self.g is None else self.g.sum(axis=1))
@@ -167,7 +170,8 @@ class TileStack(ReadOperands, AdcRanges):
 
     def _check_char(self, char) -> tuple[np.ndarray, np.ndarray | None]:
         m, n = self.shape
-        t, y = char
+        t, y = char[:2]  # (T, Y) or (T, Y, StackReport)
+        self.characterisation_report = char[2] if len(char) > 2 else None
         if y is None and not self.binary_drivers:
             raise InputError("characterisation: these drivers have several levels (or mismatch); Y is needed")
         return (as_array("characterisation T", t, shape=(self.n_tiles, n, m)),
@@ -179,7 +183,9 @@ class TileStack(ReadOperands, AdcRanges):
         if self.compacted:
             raise InputError("characterisation: this stack was compacted (compact() dropped T); store it before")
         if self._char is None:
-            self._char = characterise_stack(self.g, self.wires, admittance=not self.binary_drivers)
+            t, y, self.characterisation_report = characterise_stack_reported(self.g, self.wires,
+                                                                             not self.binary_drivers)
+            self._char = (t, y)
         return self._char
 
     @property
@@ -188,6 +194,9 @@ class TileStack(ReadOperands, AdcRanges):
         if not self.linear:
             return "newton"
         return characterisation_path(self.shape, self.wires, admittance=not self.binary_drivers)
+
+    solve_report = property(lambda self: stack_report(self, self._characterised), doc="How this stack's reads are "
+                            "solved, and how well (:class:`~cimphys.circuits.tile_report.StackReport`).")
 
     @property
     def characterisation(self) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +285,7 @@ class TileStack(ReadOperands, AdcRanges):
                 p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used),
                                   np.broadcast_to(vt, (y_used.shape[0],) + vt.shape[1:]))
         else:
-            i, p_src = self._newton_reads(vt)
+            i, p_src = newton_reads(self, vt)
         noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
             if current_noise is not None else self._cell_noise
         at = peak if self.linear and binary else None
@@ -291,20 +300,6 @@ class TileStack(ReadOperands, AdcRanges):
                                                          axis=1).reshape(-1, nt * c)
         i, v_sense, sat = sense_reads(i, var, z, self.sense, self._g_source.reshape(-1), sense_noise)
         return ReadResult(i, v_sense, sat, p_src)
-
-    def _newton_reads(self, vt):
-        """Sense currents (tiles, batch, C) and summed source power (batch,) by full Newton solves."""
-        s = self.design.subtraction
-        i_all, p_src = [], 0.0
-        for k, cell in enumerate(self.cells):
-            xb = Crossbar(None, r_wl=self.wires.r_wl, r_bl=self.wires.r_bl, r_driver=self.wires.r_driver,
-                          r_sense=self.wires.r_sense, cell=cell, shape=self.shape)
-            v = vt[min(k, vt.shape[0] - 1)]
-            sol = xb.solve(v)
-            i_all.append(sol.i_out @ s.T)
-            # Reference geometry (far WL end open): all of source i's current leaves through row i's cells.
-            p_src = p_src + np.einsum("bm,bm->b", v, sol.i_cell.sum(axis=-1))
-        return np.stack(i_all), p_src
 
     def _voltages(self, digits: np.ndarray) -> np.ndarray:
         """Word-line voltages of DAC digits ``(..., M)``: shared ``(..., M)`` or ``(..., tiles, M)``."""

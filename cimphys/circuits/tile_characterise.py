@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._numba import jit_parallel, prange
 from ..errors import InputError
-from .linear import solve_linear
+from .linear import solve_with_report
 from .network import Network
+from .tile_check import tile_report
 from .transfer import BlockFactor, block_fits, transfer_matrix
 
 __all__ = ["PATHS", "CharacterisationPool", "Pending", "Wires", "characterisation_path", "characterise", "characterise_stack"]
@@ -77,14 +79,16 @@ def characterisation_path(shape, wires: Wires, admittance: bool = True) -> str:
     return "block" if block_fits(wires.network(shape)) else "unit_solves"
 
 
-def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def characterise(g: np.ndarray, wires: Wires, admittance: bool = True, *,
+                 log: list | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``(T (N, M), Y (M, M))`` in S of one tile of linear cells ``g (M, N)`` (S).
 
     ``admittance=False`` skips ``Y`` (None): binary word-line drivers (0 V or one level ``V``)
     need none, since then the sources deliver ``V sum_j i_out[j]`` exactly (every driven row is
     at ``V``, every other at 0 V, and all source current leaves through the sense nodes), and
     ``T`` alone comes from the faster one-pass kernel of
-    :func:`cimphys.circuits.transfer.transfer_matrix`.
+    :func:`cimphys.circuits.transfer.transfer_matrix`.  ``log``, a list, receives the
+    :class:`~cimphys.circuits.linear.SolveReport` of every unit solve made.
 
     Examples
     --------
@@ -118,7 +122,10 @@ def characterise(g: np.ndarray, wires: Wires, admittance: bool = True) -> tuple[
         else:
             t, y = np.empty((n, m)), np.empty((m, m))
             for k in range(0, m, UNIT_CHUNK):
-                v_wl, v_bl, i_out = solve_linear(net, g, g, np.zeros((m, n)), np.eye(m)[k:k + UNIT_CHUNK])
+                v_wl, v_bl, i_out, report = solve_with_report(net, g, g, np.zeros((m, n)),
+                                                              np.eye(m)[k:k + UNIT_CHUNK])
+                if log is not None:
+                    log.append(report)
                 t[:, k:k + UNIT_CHUNK] = i_out.T
                 y[k:k + UNIT_CHUNK] = np.einsum("ij,kij->ki", g, v_wl - v_bl)
     finally:
@@ -242,9 +249,13 @@ class Pending:
         t, m, n = g.shape
         self.t, self.y = np.empty((t, n, m)), (np.empty((t, m, m)) if admittance else None)
         self.futures = None
+        self.reports = [None] * t  # tile_check.TileReport per tile, once run
 
     def run(self, k: int) -> None:
-        t, y = characterise(self.g[k], self.wires, self.admittance)
+        start, log = time.perf_counter(), []
+        t, y = characterise(self.g[k], self.wires, self.admittance, log=log)
+        path = characterisation_path(t.shape[::-1], self.wires, self.admittance)
+        self.reports[k] = tile_report(path, self.g[k], self.wires, t, y, time.perf_counter() - start, log)
         self.t[k] = t
         if y is not None:
             self.y[k] = y

@@ -166,6 +166,34 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     >>> ds.state.dims, bool((ds.state.values > [0.0, 1e-9]).all())
     (('time', 'cell'), True)
     """
+    x0, vs, rtol, atol, max_steps = _checked_inputs(model, waveform, state0, method, quantities, rtol, atol,
+                                                    max_steps, v_scale)
+    rows = _record_rows(waveform.t.size, record)
+    t_keep = waveform.t[rows]
+    parallel = _parallel(parallel, method, x0.size)
+    if method not in FIXED_METHODS and not (isinstance(substeps, (int, np.integer)) and not isinstance(substeps, bool)
+                                            and substeps == 1):
+        raise InputError(f"substeps: only the fixed-step methods {sorted(FIXED_METHODS)} take it, got "
+                         f"{substeps!r} with method {method!r}")
+    if method in FIXED_METHODS:
+        if not labelled:
+            raise InputError(f"labelled: only the adaptive methods {sorted(METHODS)} return plain arrays")
+        return _integrate_fixed(model, waveform, x0, vs, v_scale is not None, rows, method, substeps,
+                                bool(parallel), quantities)
+    # A sinusoid keeps every report time as a step boundary even when not recorded, so that a
+    # first trial step can never stride over whole periods; a PWL waveform has its knots.
+    keep_all = isinstance(record, str) and record == "all" or waveform.kind == "sine"
+    xrec, nsteps = _integrate_adaptive(model, waveform, x0, vs, waveform.t if keep_all else t_keep, t_keep, method,
+                                       (rtol, atol, max_steps), parallel)
+    if not labelled:
+        return xrec
+    return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
+                    {"method": method, "rtol": rtol, "atol": atol, "steps_total": int(nsteps.sum(dtype=np.int64)),
+                     "steps_max_per_cell": int(nsteps.max())})
+
+
+def _checked_inputs(model, waveform, state0, method, quantities, rtol, atol, max_steps, v_scale):
+    """The arguments of :func:`integrate` checked: ``(x0, v_scale, rtol, atol, max_steps)``."""
     if not isinstance(model, DynamicModel):
         raise InputError(f"model: expected a DynamicModel, got {type(model).__name__}")
     if not isinstance(waveform, Waveform):
@@ -188,26 +216,25 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
     vs = np.ones(1) if v_scale is None else as_array("v_scale", v_scale, ndim=(0, 1)).reshape(-1)
     if vs.size not in (1, x0.size):
         raise InputError(f"v_scale: expected 1 or {x0.size} values, got {vs.size}")
-    rows = _record_rows(waveform.t.size, record)
-    t_keep = waveform.t[rows]
-    if parallel is None:
-        import numba
+    return x0, vs, rtol, atol, max_steps
 
-        fewest = FIXED_PARALLEL_MIN_CELLS if method in FIXED_METHODS else PARALLEL_MIN_CELLS
-        parallel = x0.size >= fewest and numba.get_num_threads() > 1
-    if method not in FIXED_METHODS and not (isinstance(substeps, (int, np.integer)) and not isinstance(substeps, bool)
-                                            and substeps == 1):
-        raise InputError(f"substeps: only the fixed-step methods {sorted(FIXED_METHODS)} take it, got "
-                         f"{substeps!r} with method {method!r}")
-    if method in FIXED_METHODS:
-        if not labelled:
-            raise InputError(f"labelled: only the adaptive methods {sorted(METHODS)} return plain arrays")
-        return _integrate_fixed(model, waveform, x0, vs, v_scale is not None, rows, method, substeps,
-                                bool(parallel), quantities)
-    # A sinusoid keeps every report time as a step boundary even when not recorded, so that a
-    # first trial step can never stride over whole periods; a PWL waveform has its knots.
-    keep_all = isinstance(record, str) and record == "all" or waveform.kind == "sine"
-    grid, vgrid = _grid(waveform, waveform.t if keep_all else t_keep)
+
+def _parallel(parallel, method: str, cells: int) -> bool:
+    """Whether to spread the cells over Numba's threads (``parallel=None``: from enough cells on)."""
+    if parallel is not None:
+        return parallel
+    import numba
+
+    fewest = FIXED_PARALLEL_MIN_CELLS if method in FIXED_METHODS else PARALLEL_MIN_CELLS
+    return cells >= fewest and numba.get_num_threads() > 1
+
+
+def _integrate_adaptive(model, waveform, x0, vs, t_bounds, t_keep, method, tolerances, parallel):
+    """The embedded Runge-Kutta kernel over every cell, with step boundaries at ``t_bounds`` (s):
+    the states at ``t_keep`` ``(time, cell)`` and the steps per cell; raises
+    :class:`ConvergenceError` naming the first cell that failed."""
+    rtol, atol, max_steps = tolerances
+    grid, vgrid = _grid(waveform, t_bounds)
     rec = np.full(grid.size, -1, dtype=np.int64)
     rec[np.searchsorted(grid, t_keep)] = np.arange(t_keep.size)
     tab, order = METHODS[method]
@@ -226,13 +253,7 @@ def integrate(model: DynamicModel, waveform: Waveform, state0, *, record="all", 
             f"{STATUS[int(status[c])]}; {int((status != 0).sum())} cell(s) failed",
             iterations=int(nsteps[c]), residual=float("nan"),
         )
-    if not labelled:
-        return xrec
-    steps_total, steps_max = int(nsteps.sum(dtype=np.int64)), int(nsteps.max())
-    del status, nsteps
-    return _dataset(model, waveform, t_keep, xrec, vs, v_scale is not None, quantities,
-                    {"method": method, "rtol": rtol, "atol": atol, "steps_total": steps_total,
-                     "steps_max_per_cell": steps_max})
+    return xrec, nsteps
 
 
 def _integrate_fixed(model, waveform, x0, vs, has_scale, rows, method, substeps, parallel, quantities):

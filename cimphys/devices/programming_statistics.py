@@ -212,16 +212,8 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
     g_lo = float(np.clip(g_min, g_curve[0], max(g_curve[-1] / ratio, g_curve[0])))
     g_hi = float(min(g_lo * ratio, g_curve[-1]))
     span, tol = g_hi - g_lo, PROG_TOLERANCE * (g_hi - g_lo)
-    v_set, v_reset, width, *ispp = programming_pulses(card, model, v_read,
-                                                      np.interp(np.linspace(g_lo, g_hi, 17), g_curve, states), tol)
-    variability = card.sections.get("variability", {})
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
-    level = (np.arange(PROG_BINS)[:, None] + rng.uniform(size=(PROG_BINS, PROG_PER_BIN))) / PROG_BINS
-    options = {"v_set": v_set, "v_reset": v_reset, "width": width, "v_read": v_read,
-               "read_sigma": float(read_sigma(g_lo, v_read, bandwidth, temperature)),
-               "step_sigma": float(variability.get("c2c_sigma", 0.0)),
-               "state0": float(np.interp(g_lo, g_curve, states)), **(ispp[0] if ispp else {})}
-    wv = write_verify(model, g_lo + span * level.ravel(), tol, PROG_MAX_PULSES, rng, **options)
+    level, wv, options = _write_verify_levels(card, model, states, g_curve, (g_lo, g_hi), v_read, bandwidth,
+                                              temperature, seed)
     error = (wv.g.values - wv.g_target.values).reshape(level.shape) / span
     centre = level.mean(axis=1)
     sigma, bias = error.std(axis=1, ddof=1), error.mean(axis=1)
@@ -254,27 +246,52 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
         "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
         "drift_error": {"enable": False, "model": "none", "magnitude": 0.0},
     }
-    pulses = (f"incremental-step pulses (ISPP: from {v_set:.3g} / {v_reset:.3g} V, +{options['v_step'][0]:.3g} / "
-              f"{options['v_step'][1]:.3g} V per pulse, at most {options['v_max'][0]:.3g} / {options['v_max'][1]:.3g} V)"
-              if ispp else f"fixed pulses ({v_set:.3g} / {v_reset:.3g} V)")
-    notes = (f"device {card.name} ({card.model}) programmed by write-verify with {pulses} of {width:.3g} s to within "
-             f"{PROG_TOLERANCE:.0%} of its window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of "
-             f"{wv.g.size} Monte-Carlo cells did "
-             f"not converge in {PROG_MAX_PULSES} pulses); programming error: rms of the fitted sigma_prog polynomial "
-             f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
-             f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
-             f"at {v_read:g} V over {bandwidth:.4g} Hz, applied at every read (rms relative value; it scales as "
-             f"G**-1/2, not proportionally); drift/retention: {_retention_note(card)}")
-    errors = error.copy()
-    table = {"level": level, "error": errors, "pulses": wv.pulses.values.reshape(level.shape),
-             "energy": wv.energy.values.reshape(level.shape), "width": float(width)}
-    return DeviceStatistics(_bin_sampler(errors), params, True, aihwkit, crosssim, notes, family="dynamic",
+    notes = _dynamic_notes(card, options, wv, (g_lo, g_hi), prog_res, v_read, bandwidth)
+    table = {"level": level, "error": error.copy(), "pulses": wv.pulses.values.reshape(level.shape),
+             "energy": wv.energy.values.reshape(level.shape), "width": float(options["width"])}
+    return DeviceStatistics(_binned_errors(table["error"]), params, True, aihwkit, crosssim, notes, family="dynamic",
                             model=model, window=(g_lo, g_hi), bounds=(float(g_curve[0]), float(g_curve[-1])),
                             table=table)
 
 
-def _bin_sampler(errors: np.ndarray):
-    """The exports' draw: each level's error picked from the measured errors of its bin."""
+def _write_verify_levels(card: Card, model, states, g_curve, window, v_read, bandwidth, temperature, seed):
+    """Write-verify of ``PROG_PER_BIN`` seeded targets in each of ``PROG_BINS`` bins of the window
+    ``(g_lo, g_hi)`` (S): ``(level (bins, per bin) in 0..1, write_verify Dataset, its options)``."""
+    g_lo, g_hi = window
+    span, tol = g_hi - g_lo, PROG_TOLERANCE * (g_hi - g_lo)
+    v_set, v_reset, width, *ispp = programming_pulses(card, model, v_read,
+                                                      np.interp(np.linspace(g_lo, g_hi, 17), g_curve, states), tol)
+    variability = card.sections.get("variability", {})
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
+    level = (np.arange(PROG_BINS)[:, None] + rng.uniform(size=(PROG_BINS, PROG_PER_BIN))) / PROG_BINS
+    options = {"v_set": v_set, "v_reset": v_reset, "width": width, "v_read": v_read,
+               "read_sigma": float(read_sigma(g_lo, v_read, bandwidth, temperature)),
+               "step_sigma": float(variability.get("c2c_sigma", 0.0)),
+               "state0": float(np.interp(g_lo, g_curve, states)), **(ispp[0] if ispp else {})}
+    return level, write_verify(model, g_lo + span * level.ravel(), tol, PROG_MAX_PULSES, rng, **options), options
+
+
+def _dynamic_notes(card: Card, options: dict, wv, window, prog_res: float, v_read: float, bandwidth: float) -> str:
+    """The export notes of :func:`dynamic_statistics`: how the device was programmed and what each field means."""
+    g_lo, g_hi = window
+    if "v_step" in options:
+        pulses = (f"incremental-step pulses (ISPP: from {options['v_set']:.3g} / {options['v_reset']:.3g} V, "
+                  f"+{options['v_step'][0]:.3g} / {options['v_step'][1]:.3g} V per pulse, at most "
+                  f"{options['v_max'][0]:.3g} / {options['v_max'][1]:.3g} V)")
+    else:
+        pulses = f"fixed pulses ({options['v_set']:.3g} / {options['v_reset']:.3g} V)"
+    return (f"device {card.name} ({card.model}) programmed by write-verify with {pulses} of {options['width']:.3g} s "
+            f"to within {PROG_TOLERANCE:.0%} of its window [{g_lo:.4g}, {g_hi:.4g}] S ({int(wv.attrs['n_failed'])} of "
+            f"{wv.g.size} Monte-Carlo cells did "
+            f"not converge in {PROG_MAX_PULSES} pulses); programming error: rms of the fitted sigma_prog polynomial "
+            f"(fit residual {prog_res:.2g} of the window); its mean (write-verify stops at the first read inside "
+            f"the band) has no aihwkit or CrossSim field and is in cimphys.prog_bias_rel; read noise: thermal + shot "
+            f"at {v_read:g} V over {bandwidth:.4g} Hz, applied at every read (rms relative value; it scales as "
+            f"G**-1/2, not proportionally); drift/retention: {_retention_note(card)}")
+
+
+def _binned_errors(errors: np.ndarray):
+    """The sampler of :class:`DeviceStatistics`: each level drawn an error measured in its bin."""
     def sample(levels, rng):
         lv = levels.ravel()
         row = np.minimum((lv * PROG_BINS).astype(np.int64), PROG_BINS - 1)
@@ -317,7 +334,7 @@ def statistics_from_arrays(card: Card, arrays, temperature: float | None = None)
     card = _programming_card(card, temperature)
     table = {k: np.array(arrays[k]) for k in _TABLE_ARRAYS}
     table["width"] = float(f["width"])
-    return DeviceStatistics(_bin_sampler(table["error"]), f["params"], bool(f["read_noise"]), f["aihwkit"],
+    return DeviceStatistics(_binned_errors(table["error"]), f["params"], bool(f["read_noise"]), f["aihwkit"],
                             f["crosssim"], f["notes"], family="dynamic", model=model_class(card).from_card(card),
                             window=tuple(float(x) for x in f["window"]), bounds=tuple(float(x) for x in f["bounds"]),
                             table=table)

@@ -137,8 +137,7 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
     x_axis = as_array("input_magnitude", x_axis, low=0.0, high=1.0, low_open=True, ndim=1)
     w_axis = as_array("weight_magnitude", w_axis, low=0.0, high=1.0, low_open=True, ndim=1)
     m, n, diff = card["rows"], card["cols"], card["differential"]
-    b_in, g_min, dg = card["input_bits"], card["g_min_s"], card["g_max_s"] - card["g_min_s"]
-    x_full = 2**b_in - 1
+    g_min, dg = card["g_min_s"], card["g_max_s"] - card["g_min_s"]
     errors = np.empty((len(bits_axis), len(x_axis), len(w_axis), n_tiles, batch, n // 2 if diff else n))
     ir_num = np.zeros((2, len(x_axis), len(w_axis), n))  # [0]: vs the ideal product, [1]: vs the load law
     ir_den = np.zeros_like(ir_num)
@@ -151,26 +150,41 @@ def _physics(device, circuit, bits_axis, x_axis, w_axis, t_inference, n_tiles, b
         alphas[iw, tile_no] = alpha
         g = g_min + dg * levels
         tile = Tile(card, g, seed=int(rng.integers(2**31)))
-        transfer = tile.characterisation()["T"]
         noise = _column_noise(g, card) if dev.read_noise else None
-        load = 1.0 + tile.sense.r_sense * g.sum(axis=0)
-        for ix, xm in enumerate(x_axis):
-            x = rng.integers(0, int(round(xm * x_full)) + 1, (batch, m))
-            total_wire, total_ideal = x @ transfer.T, x @ g
-            for j, reference in enumerate((total_ideal, total_ideal / load)):
-                ir_num[j, ix, iw] += np.sum(total_wire * reference, axis=0)
-                ir_den[j, ix, iw] += np.sum(reference * reference, axis=0)
-            ideal = (x / x_full) @ w
-            offset = 0.0 if diff else g_min * x.sum(axis=1, keepdims=True)
-            for ib, bits in enumerate(bits_axis):
-                tile.adc = dataclasses.replace(tile.adc, bits=bits)
-                y = tile.mvm(x, input_bits=b_in, rng=rng, current_noise=noise)[0]
-                estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
-                errors[ib, ix, iw, tile_no] = estimate - ideal
+        _read_tile(tile, card, g, w, alpha, noise, x_axis, bits_axis, batch, rng,
+                   (ir_num[:, :, iw], ir_den[:, :, iw], errors[:, :, iw, tile_no]))
     ratio = ir_num / ir_den
     return {"errors": errors.reshape(errors.shape[:3] + (-1,)), "ir_gain": ratio[0], "wire_gain": ratio[1],
             "alpha": alphas.mean(axis=1), "device": dev, "card": card, "bits": bits_axis, "x": x_axis,
             "w": w_axis, "t": t}
+
+
+def _read_tile(tile, card: Card, g, w, alpha, noise, x_axis, bits_axis, batch, rng, out) -> None:
+    """Read one programmed tile of ``card`` (conductances ``g`` (M, N), S, of weights ``w``; drift factor
+    ``alpha``) with ``batch`` seeded inputs per input magnitude of ``x_axis``.  Adds, per column,
+    the sums of the least-squares gain of the wired product against the ideal one and against the
+    load law into ``out[0], out[1]`` ((2, inputs, N)), and writes, per ADC resolution of
+    ``bits_axis``, the error of the tile's estimate of the normalised product into ``out[2]``
+    ((bits, inputs, batch, outputs))."""
+    ir_num, ir_den, errors = out
+    m = g.shape[0]
+    b_in, g_min, dg = card["input_bits"], card["g_min_s"], card["g_max_s"] - card["g_min_s"]
+    x_full = 2**b_in - 1
+    transfer = tile.characterisation()["T"]
+    load = 1.0 + tile.sense.r_sense * g.sum(axis=0)
+    for ix, xm in enumerate(x_axis):
+        x = rng.integers(0, int(round(xm * x_full)) + 1, (batch, m))
+        total_wire, total_ideal = x @ transfer.T, x @ g
+        for j, reference in enumerate((total_ideal, total_ideal / load)):
+            ir_num[j, ix] += np.sum(total_wire * reference, axis=0)
+            ir_den[j, ix] += np.sum(reference * reference, axis=0)
+        ideal = (x / x_full) @ w
+        offset = 0.0 if card["differential"] else g_min * x.sum(axis=1, keepdims=True)
+        for ib, bits in enumerate(bits_axis):
+            tile.adc = dataclasses.replace(tile.adc, bits=bits)
+            y = tile.mvm(x, input_bits=b_in, rng=rng, current_noise=noise)[0]
+            estimate = alpha * (tile.codes_to_dot(y, input_bits=b_in) - offset) / (dg * x_full)
+            errors[ib, ix] = estimate - ideal
 
 
 def _column_noise(g: np.ndarray, card: Card) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,9 @@ every wire, driver and sense resistance) takes tens of seconds, so each matrix's
 row block is stored as an entry of :mod:`cimphys.cache` (``<cache_dir>/<key>.npz``: key over
 every input, content hash checked on read, atomic writes; a damaged entry is named in a warning
 and recomputed).  The entry holds float64 (so that a run from the cache equals one without it, bit for bit) ``sensed``, ``T`` (row blocks, tiles, N, M), and
-``row_g``, ``Y`` (row blocks, tiles, M, M), or an empty array where binary drivers need no ``Y``.
+``row_g``, ``Y`` (row blocks, tiles, M, M), or an empty array where binary drivers need no ``Y``,
+and the tiles' solve reports (``report_<field>``, (row blocks, tiles) each:
+:meth:`cimphys.circuits.tile_report.StackReport.arrays`).
 :func:`cache_key` covers the weights (dtype, shape, bytes), every input of the configuration
 (:meth:`CimConfig.identity`: the tile card's and the device card's full contents and every
 layer-level field), the seed and :data:`CACHE_VERSION`.  The calibrated ADC ranges of a whole
@@ -27,12 +29,13 @@ import numpy as np
 
 from ..cache import EntryCache
 from ..cache import cache_key as _entry_key
+from ..circuits.tile_report import FIELDS as REPORT_FIELDS
 from .config import CimConfig
 
 __all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
-CACHE_VERSION = "h7-tiles-TY-2"  # 2: wide tiles by reciprocity (T differs in the last bits)
+CACHE_VERSION = "h7-tiles-TY-3"  # 2: wide tiles by reciprocity (T differs in the last bits); 3: solve reports
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:
@@ -55,18 +58,22 @@ def cache_key(w: np.ndarray, cfg: CimConfig, seed) -> str:
 
 
 def load_cached(folder: Path, key: str):
-    """``(T, Y)`` stacks of entry ``key`` (``Y`` empty for binary drivers), or None.
+    """``(T, Y, reports)`` stacks of entry ``key`` (``Y`` empty for binary drivers; ``reports``
+    ``{field: (row blocks, tiles)}``), or None.
 
     A damaged or edited entry is named in a :class:`~cimphys.errors.CacheWarning`, deleted and
     reported as a miss (:class:`cimphys.cache.EntryCache`).
     """
-    data = EntryCache(folder).load(key, ("sensed", "row_g"))
-    return None if data is None else (data["sensed"], data["row_g"])
+    data = EntryCache(folder).load(key, ("sensed", "row_g", *(f"report_{f}" for f in REPORT_FIELDS)))
+    if data is None:
+        return None
+    return data["sensed"], data["row_g"], {f: data[f"report_{f}"] for f in REPORT_FIELDS}
 
 
-def save_cached(folder: Path, key: str, t: np.ndarray, y: np.ndarray) -> Path | None:
-    """Store ``(T, Y)`` as entry ``key``; None where the folder cannot be written."""
-    return EntryCache(folder).save(key, {"sensed": t, "row_g": y})
+def save_cached(folder: Path, key: str, t: np.ndarray, y: np.ndarray, reports: dict) -> Path | None:
+    """Store ``(T, Y)`` and the solve ``reports`` ``{field: (row blocks, tiles)}`` as entry ``key``;
+    None where the folder cannot be written."""
+    return EntryCache(folder).save(key, {"sensed": t, "row_g": y, **{f"report_{f}": reports[f] for f in REPORT_FIELDS}})
 
 
 def save_ranges(folder: Path, key: str, ranges: dict) -> Path | None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..circuits.tile_characterise import CharacterisationPool
+from ..circuits.tile_report import StackReport
 from .analog import AnalogMatrix, Costs, program_matrix
 from .characterise import (cache_key, cached_device_statistics, default_cache_dir, load_cached, load_ranges,
                           save_cached, save_ranges)
@@ -231,15 +232,17 @@ class AnalogEngine:
         cached = load_cached(self.cache_dir, key)
         if cached is None or cached[0].shape[0] != n_rb or (cached[1].size == 0) != self.cfg.design.binary_drivers:
             return None
-        t, y = (np.asarray(a, dtype=np.float64) for a in cached)
-        return [(t[r], None if y.size == 0 else y[r]) for r in range(n_rb)]
+        t, y = (np.asarray(a, dtype=np.float64) for a in cached[:2])
+        return [(t[r], None if y.size == 0 else y[r], StackReport.from_arrays({f: a[r] for f, a in cached[2].items()}))
+                for r in range(n_rb)]
 
     def _save(self, key: str | None, am: AnalogMatrix) -> None:
         if key is not None:
             t, y = zip(*am.characterisation)
             # float64: a run from the cache gives the numbers of a run without it, bit for bit
             y = np.zeros(0) if y[0] is None else np.stack(y)
-            save_cached(self.cache_dir, key, np.stack(t), y)
+            reports = [s.solve_report.arrays() for a in getattr(am, "blocks", [am]) for s in a.stacks]
+            save_cached(self.cache_dir, key, np.stack(t), y, {f: np.stack([r[f] for r in reports]) for f in reports[0]})
 
     def matrix(self, op: str, layer: int, w: np.ndarray) -> AnalogMatrix:
         """The programmed and characterised tiles of static weight ``w`` (in, out) of (op, layer)."""
@@ -252,9 +255,9 @@ class AnalogEngine:
         if pending is not None:
             _, mapped, programmed, seeds, queued, ckey = pending
             t, y = queued.result()
-            per = t.shape[0] // mapped.digits.shape[0]
-            char = [(t[r * per:(r + 1) * per], None if y is None else y[r * per:(r + 1) * per])
-                    for r in range(mapped.digits.shape[0])]
+            per, report = t.shape[0] // mapped.digits.shape[0], StackReport.of(queued.reports)
+            char = [(t[r * per:(r + 1) * per], None if y is None else y[r * per:(r + 1) * per],
+                     report[r * per:(r + 1) * per]) for r in range(mapped.digits.shape[0])]
             cached = None
         else:
             mapped, programmed, seeds = self._program(op, layer, w)
@@ -304,7 +307,7 @@ class AnalogEngine:
         streaming, stop once :attr:`LOOKAHEAD_TILES` tiles wait.  Returns the tiles queued."""
         queued = 0
         waiting = sum(p[1].n_tiles for p in self._pending.values()) + sum(
-            t.shape[0] for _, char in self._loaded.values() for t, _ in char)
+            t.shape[0] for _, char in self._loaded.values() for t, *_ in char)
         while self._queue and not (self.streaming and waiting >= self.LOOKAHEAD_TILES):
             key, w = self._queue.pop(0)
             op, layer = key
@@ -314,7 +317,7 @@ class AnalogEngine:
             char = None if ckey is None else self._load(ckey, 1 + (w.shape[0] - 1) // self.cfg.mapping.rows)
             if char is not None:
                 self._loaded[key] = (ckey, char)  # matrix() takes it when first used
-                waiting += sum(t.shape[0] for t, _ in char)
+                waiting += sum(t.shape[0] for t, *_ in char)
                 continue
             mapped, programmed, seeds = self._program(op, layer, w)
             if self._pool is None:

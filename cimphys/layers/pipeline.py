@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..circuits.tile_report import StackReport
 from ..errors import InputError
 from .config import CimConfig
 from .engine import AnalogEngine
@@ -114,6 +115,7 @@ def run_model(model: str | Path | ModelWeights | BertEncoder | None = None, sent
              "time_s": cfg.time, "temperature_k": cfg.temperature,
              "analog_ops": ",".join(sorted(engine.routing.analog)),
              "tile_solver": ",".join(sorted({s.solver_path for m in engine.matrices.values() for s in m.stacks})),
+             **StackReport.join(s.solve_report for m in engine.matrices.values() for s in m.stacks).attrs(),
              "calibration_sentences": len(calib) if engine_new else 0}
     attrs.update(cell_attrs(cfg.design.cells, engine.matrices.values()))
     return build_report(engine, emb, states, ref_emb, ref_states, mask, sentences=texts, attrs=attrs)

@@ -39,6 +39,9 @@ def test_minilm_short_analog_run():
     assert float(ds.energy_total_per_token) > 0 and float(ds.latency_per_token) > 0
     assert ds.attrs["device_card"] == "kvatinsky2015_vteam_pickett" and float(ds.programming_energy) > 0
     assert ds.attrs["tile_solver"] == "sense_only"  # no wires: the TIA input resistance's closed form
+    # every tile reported: nothing iterated, KCL at the sense nodes to rounding (1e-16 x a few terms)
+    assert ds.attrs["tile_solver_counts"] == f"sense_only:{int(ds.tile_count)}"
+    assert ds.attrs["tile_solver_max_iterations"] == 0 and ds.attrs["tile_solver_max_residual"] < 1e-12
     # 9-bit weights, 8-bit inputs and ADCs, write-verified cells: products keep > 15 dB (measured
     # 21.8-25.1 dB over seeds 0-7), embeddings stay close (bounds: SHORT_SEEDS)
     assert min(float(r.matmul_snr.min()) for r in runs) > 15.0

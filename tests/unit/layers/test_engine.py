@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cimphys.circuits.tile_report import StackReport
 from cimphys.errors import InputError
 from cimphys.layers.config import CimConfig
 from cimphys.layers.engine import AnalogEngine
@@ -133,14 +134,18 @@ def test_report_is_labelled_and_consistent(tiny, batch):
 def test_same_seed_same_numbers_and_cache_round_trip(tiny, batch, tmp_path):
     ids, mask = batch
     cfg = config(r_wire=1.0, programming="gaussian", programming_sigma=0.02, sections={"sense": {"noise_v_rms": 2e-4}})
-    outs, hits = [], []
+    outs, hits, reports = [], [], []
     for seed in (3, 3, 4):
         eng = AnalogEngine(cfg, seed=seed, cache_dir=tmp_path)
         eng.calibrate(tiny, ids[:2], mask[:2])
         outs.append(_embed(tiny, ids, mask, eng))
         hits.append(eng.cache_hits)
+        reports.append(StackReport.join(s.solve_report for m in eng.matrices.values() for s in m.stacks))
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
     assert hits[0] == 0 and hits[1] > 0 and hits[2] == 0  # seed is part of the cache key
+    # the solve reports come back from the cache as they were measured (times included)
+    assert reports[1].paths == reports[0].paths and np.array_equal(reports[1].time, reports[0].time)
+    assert np.array_equal(reports[1].residual, reports[0].residual) and reports[0].max_residual < 1e-10
 
 
 def test_analog_gpt2_stays_causal(tmp_path):
@@ -200,8 +205,12 @@ def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
     layer = int(next(k for k in t if k.endswith("ffn_down.w")).split(".")[1])
     mapped, programmed, seeds = AnalogEngine(cfg, seed=5, use_cache=False)._program("ffn_down", layer, w)
     alone = AnalogMatrix(mapped, cfg, programmed, seeds)
-    for (t_q, y_q), (t_a, y_a) in zip(eng.matrix("ffn_down", layer, w).characterisation, alone.characterisation):
+    queued_matrix = eng.matrix("ffn_down", layer, w)
+    for (t_q, y_q), (t_a, y_a) in zip(queued_matrix.characterisation, alone.characterisation):
         assert np.array_equal(t_q, t_a) and np.array_equal(y_q, y_a)
+    for s_q, s_a in zip(queued_matrix.stacks, alone.stacks):  # the pool's reports reach the stacks
+        assert s_q.solve_report.paths == s_a.solve_report.paths
+        assert np.array_equal(s_q.solve_report.residual, s_a.solve_report.residual)
     eng.calibrate(tiny, ids[:2], mask[:2])  # collects the rest
     assert not eng._pending and eng._pool is None
 

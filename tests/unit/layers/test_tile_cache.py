@@ -113,7 +113,9 @@ def test_doctored_tile_entry_is_recomputed(tmp_path):
     """Regression (issue 18.5): an entry with its values negated was used (cosine 0.767 instead
     of 0.990).  Now it is refused with a warning naming it, and deleted."""
     sensed, row_g = np.ones((2, 3, 4)), np.arange(3.0)
-    path = save_cached(tmp_path, "k", sensed, row_g)
+    reports = {"path": np.zeros((2, 3), dtype=np.int64), "iterations": np.ones((2, 3), dtype=np.int64),
+               "residual": np.full((2, 3), 1e-13), "fell_back": np.zeros((2, 3), dtype=np.int8), "time": np.ones((2, 3))}
+    path = save_cached(tmp_path, "k", sensed, row_g, reports)
     with np.load(path) as data:
         members = {k: data[k] for k in data.files}
     members["sensed"] = -members["sensed"]
