@@ -175,10 +175,11 @@ def stack_report(stack, characterised) -> StackReport:
     for nonlinear cells the sum of the Newton reads so far per tile (largest iterations and
     residual, summed time; no read yet: zeros)."""
     if stack.linear:
-        t, y = characterised()
-        if stack.characterisation_report is None:  # handed in: check it
-            stack.characterisation_report = supplied_report(stack.g, stack.wires, t, y)
-        return stack.characterisation_report
+        if stack.characterisation_report is None:  # not characterised yet, or handed in without a report
+            t, y = characterised()
+            if stack.characterisation_report is None:  # handed in: check it
+                stack.characterisation_report = supplied_report(stack.g, stack.wires, t, y)
+        return stack.characterisation_report  # kept through compact(), which drops T
     tiles = [[r for k, r in stack.newton_log if k == j] for j in range(stack.n_tiles)]
     return StackReport.of(TileReport("newton", max((r.iterations for r in rs), default=0),
                                      max((r.residual for r in rs), default=0.0), any(r.fell_back for r in rs),

@@ -241,7 +241,7 @@ class CellArrayModel:
             conductances stay inside the window after that many cycles.
         statistics : DeviceStatistics, optional
             The card's statistics for exactly these inputs, computed before (a disk cache:
-            :func:`~cimphys.devices.programming_statistics.statistics_from_arrays`); None: computed here.
+            :func:`~cimphys.devices.statistics_arrays.statistics_from_arrays`); None: computed here.
         """
         card = device_card if isinstance(device_card, Card) else load_device(device_card)
         g_min = as_scalar("g_min", g_min, unit="S", low=0.0, low_open=True, high=1.0)

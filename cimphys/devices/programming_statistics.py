@@ -35,7 +35,6 @@ C. D. Motchenbacher, J. A. Connelly, *Low-Noise Electronic System Design*, Wiley
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 
 import numpy as np
@@ -47,9 +46,9 @@ from .programming import chord_conductance, pulse_response, write_verify
 
 __all__ = ["DeviceStatistics", "ISPP_MAX", "ISPP_RANGE", "ISPP_STEP", "ISPP_V_LIMIT", "PROG_BINS",
            "PROG_MAX_PULSES", "PROG_PER_BIN", "PROG_TOLERANCE", "PULSE_WIDTH_RANGE", "TEMPERATURE_K",
-           "device_statistics", "dynamic_statistics", "fit_quadratic", "fixed_pulses", "ispp_options",
-           "pcm_levels", "pcm_statistics", "programming_pulses", "programming_window", "pulse_amplitude",
-           "read_sigma", "statistics_arrays", "statistics_from_arrays"]
+           "binned_errors", "device_statistics", "dynamic_statistics", "fit_quadratic", "fixed_pulses",
+           "ispp_options", "pcm_levels", "pcm_statistics", "programming_card", "programming_pulses",
+           "programming_window", "pulse_amplitude", "read_sigma"]
 
 _UNIT_US = 1e-6  # aihwkit's conductance unit
 
@@ -128,13 +127,13 @@ def device_statistics(card: Card, *, g_min: float, g_max: float, v_read: float, 
             f"'pcm_statistical' card nor a dynamic memristor that cimphys.devices.programming.write_verify can "
             f"program, so it has no programmed-conductance statistics to export (an access transistor or a "
             f"selector is not a memory cell)") from None
-    card = _programming_card(card, temperature)
+    card = programming_card(card, temperature)
     return dynamic_statistics(card, cls.from_card(card), g_min=g_min, g_max=g_max, v_read=v_read,
                               bandwidth=bandwidth, t=t, seed=seed,
                               temperature=TEMPERATURE_K if temperature is None else float(temperature))
 
 
-def _programming_card(card: Card, temperature: float | None) -> Card:
+def programming_card(card: Card, temperature: float | None) -> Card:
     """The card as programming sees it: Stanford-PKU's kinetics at the programming temperature."""
     if temperature is not None and "t0" in card.parameters and card.model == "stanford_pku":
         return card.with_parameters(t0=float(temperature))
@@ -249,7 +248,7 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
     notes = _dynamic_notes(card, options, wv, (g_lo, g_hi), prog_res, v_read, bandwidth)
     table = {"level": level, "error": error.copy(), "pulses": wv.pulses.values.reshape(level.shape),
              "energy": wv.energy.values.reshape(level.shape), "width": float(options["width"])}
-    return DeviceStatistics(_binned_errors(table["error"]), params, True, aihwkit, crosssim, notes, family="dynamic",
+    return DeviceStatistics(binned_errors(table["error"]), params, True, aihwkit, crosssim, notes, family="dynamic",
                             model=model, window=(g_lo, g_hi), bounds=(float(g_curve[0]), float(g_curve[-1])),
                             table=table)
 
@@ -290,7 +289,7 @@ def _dynamic_notes(card: Card, options: dict, wv, window, prog_res: float, v_rea
             f"G**-1/2, not proportionally); drift/retention: {_retention_note(card)}")
 
 
-def _binned_errors(errors: np.ndarray):
+def binned_errors(errors: np.ndarray):
     """The sampler of :class:`DeviceStatistics`: each level drawn an error measured in its bin."""
     def sample(levels, rng):
         lv = levels.ravel()
@@ -298,56 +297,6 @@ def _binned_errors(errors: np.ndarray):
         pick = errors[row, rng.integers(0, PROG_PER_BIN, lv.size)]
         return np.clip(lv + pick, 0.0, 1.0).reshape(levels.shape), 1.0
     return sample
-
-
-_TABLE_ARRAYS = ("level", "error", "pulses", "energy")
-
-
-def statistics_arrays(stats: DeviceStatistics) -> dict[str, np.ndarray]:
-    """A dynamic card's statistics as plain arrays, for a disk cache (no pickle, no callable).
-
-    The write-verify table's ``level``, ``error``, ``pulses`` and ``energy`` arrays, and
-    ``fields``: UTF-8 JSON (a ``uint8`` array) of every other field -- ``params``, ``aihwkit``,
-    ``crosssim``, ``notes``, ``window``, ``bounds``, the pulse ``width`` -- with floats written
-    exactly (``repr``).  :func:`statistics_from_arrays` rebuilds the object, the device model from
-    its card and the exports' sampler from the errors.
-    """
-    if stats.family != "dynamic" or stats.table is None:
-        raise InputError(f"statistics: only a dynamic card's write-verify statistics are stored as arrays "
-                         f"(family {stats.family!r}: its statistics are closed-form and cheap)")
-    fields = {"params": stats.params, "aihwkit": stats.aihwkit, "crosssim": stats.crosssim, "notes": stats.notes,
-              "read_noise": stats.read_noise, "window": list(stats.window), "bounds": list(stats.bounds),
-              "width": stats.table["width"]}
-    text = json.dumps(fields, allow_nan=True, default=_json_value)
-    out = {k: np.ascontiguousarray(stats.table[k]) for k in _TABLE_ARRAYS}
-    out["fields"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    return out
-
-
-def statistics_from_arrays(card: Card, arrays, temperature: float | None = None) -> DeviceStatistics:
-    """The :class:`DeviceStatistics` stored by :func:`statistics_arrays` for ``card`` (programmed at
-    ``temperature``, K, as :func:`device_statistics` was called)."""
-    missing = [k for k in _TABLE_ARRAYS + ("fields",) if k not in arrays]
-    if missing:
-        raise InputError(f"statistics: stored arrays lack {missing}")
-    f = json.loads(bytes(np.asarray(arrays["fields"], dtype=np.uint8)).decode("utf-8"))
-    card = _programming_card(card, temperature)
-    table = {k: np.array(arrays[k]) for k in _TABLE_ARRAYS}
-    table["width"] = float(f["width"])
-    return DeviceStatistics(_binned_errors(table["error"]), f["params"], bool(f["read_noise"]), f["aihwkit"],
-                            f["crosssim"], f["notes"], family="dynamic", model=model_class(card).from_card(card),
-                            window=tuple(float(x) for x in f["window"]), bounds=tuple(float(x) for x in f["bounds"]),
-                            table=table)
-
-
-def _json_value(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"statistics: cannot store {type(value).__name__} as JSON")
 
 
 def _retention_note(card: Card) -> str:

@@ -22,7 +22,7 @@ percentile), with 0 V on a code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from ..errors import InputError
 from .config import CimConfig
 from .mapping import MappedMatrix, quantise_inputs
 
-__all__ = ["AnalogMatrix", "Costs", "ProgrammedMatrix", "program_matrix"]
+__all__ = ["AnalogMatrix", "Costs", "ProgrammedMatrix", "keep_read_state", "program_matrix"]
 
 #: Activations are sign and magnitude (``|p| <= 2**(input_bits-1) - 1``): ``input_bits - 1``
 #: bit-serial reads per sign phase.
@@ -360,3 +360,17 @@ class AnalogMatrix:
         costs.conversions += float(record["conversions"]) * batch
         if first:
             costs.latency += stack.energy.latency(int(record["reads"]) * batch)
+
+
+def keep_read_state(am) -> None:
+    """Free what an :class:`AnalogMatrix` (or a Q4_1 matrix's blocks) no longer needs once its
+    tiles are characterised: the programmed conductances and noise arrays (the stacks hold
+    their own read state), the tiles' ``T`` and ``g``, and, once calibrated, the column fit's
+    no-wire targets.  Tiles of nonlinear cells or multi-level drivers keep everything."""
+    for a in getattr(am, "blocks", [am]):
+        if a.programmed.g is not None:
+            a.programmed = replace(a.programmed, g=None, cell_noise=None)
+        for stack in a.stacks:
+            stack.compact(keep_conductances=False)
+        if a.calibrated:
+            vars(a).pop("_target", None)  # the fit's targets (AnalogMatrix._targets): calibration only

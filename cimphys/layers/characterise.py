@@ -23,6 +23,7 @@ engine, shared by repeated runs and the error budget's rows).
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ from ..cache import cache_key as _entry_key
 from ..circuits.tile_report import FIELDS as REPORT_FIELDS
 from .config import CimConfig
 
-__all__ = ["CACHE_ENV", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "save_cached", "save_ranges"]
+__all__ = ["CACHE_ENV", "RANGE_PARTS", "cache_key", "default_cache_dir", "load_cached", "load_ranges", "pack_ranges",
+           "save_cached", "save_ranges", "unpack_ranges"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
 CACHE_VERSION = "h7-tiles-TY-3"  # 2: wide tiles by reciprocity (T differs in the last bits); 3: solve reports
@@ -124,7 +126,8 @@ def cached_device_statistics(folder: Path, card, *, g_min: float, g_max: float, 
     """
     from ..cards import card_digest
     from ..devices.cell_array import STATISTICS_TIME
-    from ..devices.programming_statistics import device_statistics, statistics_arrays, statistics_from_arrays
+    from ..devices.programming_statistics import device_statistics
+    from ..devices.statistics_arrays import statistics_arrays, statistics_from_arrays
 
     if card.model == "pcm_statistical":
         return None
@@ -139,3 +142,20 @@ def cached_device_statistics(folder: Path, card, *, g_min: float, g_max: float, 
     stats = device_statistics(card, t=STATISTICS_TIME, seed=int(seed), **inputs)
     store.save(key, statistics_arrays(stats))
     return stats
+
+
+RANGE_PARTS = ("lo", "hi", "gain", "offset")
+
+
+def pack_ranges(ranges: dict) -> dict:
+    """``{(op, layer): calibration dict}`` as ``{(op.part, layer): array}`` for the range cache."""
+    return {(f"{op}.{part}", layer): cal[part] for (op, layer), cal in ranges.items() for part in RANGE_PARTS}
+
+
+def unpack_ranges(flat: dict) -> dict:
+    """The inverse of :func:`pack_ranges`."""
+    out: dict = defaultdict(dict)
+    for (name, layer), value in flat.items():
+        op, part = name.rsplit(".", 1)
+        out[(op, layer)][part] = value
+    return dict(out)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,68 +28,16 @@ import numpy as np
 from ..errors import InputError
 from ..circuits.tile_characterise import CharacterisationPool
 from ..circuits.tile_report import StackReport
-from .analog import AnalogMatrix, Costs, program_matrix
+from .analog import AnalogMatrix, Costs, keep_read_state, program_matrix
 from .characterise import (cache_key, cached_device_statistics, default_cache_dir, load_cached, load_ranges,
-                          save_cached, save_ranges)
+                          pack_ranges, save_cached, save_ranges, unpack_ranges)
 from .config import CimConfig
 from .mapping import map_matrix
 from .matmul import DYNAMIC_OPS
+from .op_stats import DIGITAL_OP_COUNTS, OpStats
 from .routing import ALL_OPS, Routing
 
-__all__ = ["AnalogEngine", "DIGITAL_OP_COUNTS", "NONLINEAR_OPS", "OpStats", "keep_read_state"]
-
-#: fp32 (adds, multiplies) per element of the digital nonlinearities, counted for a
-#: straightforward vector unit (estimates, not a measured design): exp by range reduction and a
-#: degree-5 polynomial (6 adds, 7 multiplies), a division as one multiply by a reciprocal taken
-#: once per row, erf by Abramowitz & Stegun 7.1.26 (a degree-5 polynomial in 1/(1 + p x) times
-#: an exp), tanh(y) = 1 - 2 / (exp(2y) + 1).
-#:
-#: - softmax: max, subtract, exp, row sum, normalise: 9 adds, 8 multiplies;
-#: - layernorm: mean, centre, variance (square, sum), normalise, gain, bias: 4 adds, 3 multiplies;
-#: - gelu_erf: x/sqrt(2), erf, x/2 (1 + erf): 14 adds, 18 multiplies;
-#: - gelu_tanh: c (x + 0.044715 x^3), tanh, x/2 (1 + tanh): 10 adds, 15 multiplies;
-#: - rmsnorm: square and sum, normalise (the row's rsqrt taken once), gain: 1 add, 3 multiplies;
-#: - silu_mul (SwiGLU's SiLU(g)·u): exp(-g), 1 + e, reciprocal by two Newton steps, g·r, ·u:
-#:   9 adds, 13 multiplies.
-#:
-#: Energies per op: :attr:`CimConfig.fp_add_energy`, :attr:`CimConfig.fp_mul_energy`.
-DIGITAL_OP_COUNTS = {"softmax": (9, 8), "layernorm": (4, 3), "gelu_erf": (14, 18), "gelu_tanh": (10, 15),
-                     "rmsnorm": (1, 3), "silu_mul": (9, 13)}
-#: Report names of the digital nonlinearities (both GELU forms are "gelu").
-NONLINEAR_OPS = ("softmax", "layernorm", "gelu", "rmsnorm", "silu")
-
-
-@dataclass
-class OpStats:
-    """Sums that give SNR and cosine similarity of an op's outputs against fp32."""
-
-    ref2: float = 0.0     # Σ y_ref²
-    err2: float = 0.0     # Σ (y - y_ref)²
-    out2: float = 0.0     # Σ y²
-    dot: float = 0.0      # Σ y · y_ref
-    calls: int = 0
-    costs: Costs = field(default_factory=Costs)
-    macs: float = 0.0
-
-    def add(self, y: np.ndarray, ref: np.ndarray) -> None:
-        y, ref = y.astype(np.float64), ref.astype(np.float64)
-        self.ref2 += float((ref * ref).sum())
-        self.err2 += float(((y - ref) ** 2).sum())
-        self.out2 += float((y * y).sum())
-        self.dot += float((y * ref).sum())
-        self.calls += 1
-
-    @property
-    def snr_db(self) -> float:
-        if self.err2 == 0.0:
-            return float("inf")
-        return 10.0 * np.log10(self.ref2 / self.err2)
-
-    @property
-    def cosine(self) -> float:
-        den = np.sqrt(self.ref2 * self.out2)
-        return float(self.dot / den) if den > 0 else 1.0
-
+__all__ = ["AnalogEngine"]
 
 def _fp32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """float32 product; a static weight is one 2-D GEMM over all tokens (faster than stacked)."""
@@ -467,7 +414,7 @@ class AnalogEngine:
         key = self._calibration_key(model, ids, mask) if self.cache_dir is not None else None
         cached = load_ranges(self.cache_dir, key) if key else None
         if cached is not None and not any(op in DYNAMIC_OPS for op in self.routing.analog):
-            self._ranges = _unpack_ranges(cached)
+            self._ranges = unpack_ranges(cached)
             for k, am in self.matrices.items():
                 am.set_calibration(self._ranges[k])
             self.cache_hits += 1
@@ -485,7 +432,7 @@ class AnalogEngine:
         self.stats.clear()
         self._calls.clear()
         if key:
-            save_ranges(self.cache_dir, key, _pack_ranges({k: am.calibration for k, am in self.matrices.items()}))
+            save_ranges(self.cache_dir, key, pack_ranges({k: am.calibration for k, am in self.matrices.items()}))
 
     def _calibration_key(self, model, ids, mask) -> str:
         h = hashlib.sha256(b"adc-ranges-5")  # 5: padding off the tiles, float32 array products
@@ -501,33 +448,3 @@ class AnalogEngine:
 
     def reset_stats(self) -> None:
         self.stats.clear()
-
-
-def keep_read_state(am) -> None:
-    """Free what an :class:`AnalogMatrix` (or a Q4_1 matrix's blocks) no longer needs once its
-    tiles are characterised: the programmed conductances and noise arrays (the stacks hold
-    their own read state), the tiles' ``T`` and ``g``, and, once calibrated, the column fit's
-    no-wire targets.  Tiles of nonlinear cells or multi-level drivers keep everything."""
-    for a in getattr(am, "blocks", [am]):
-        if a.programmed.g is not None:
-            a.programmed = replace(a.programmed, g=None, cell_noise=None)
-        for stack in a.stacks:
-            stack.compact(keep_conductances=False)
-        if a.calibrated:
-            vars(a).pop("_target", None)  # the fit's targets (AnalogMatrix._targets): calibration only
-
-
-_RANGE_PARTS = ("lo", "hi", "gain", "offset")
-
-
-def _pack_ranges(ranges: dict) -> dict:
-    """``{(op, layer): calibration dict}`` as ``{(op.part, layer): array}`` for the range cache."""
-    return {(f"{op}.{part}", layer): cal[part] for (op, layer), cal in ranges.items() for part in _RANGE_PARTS}
-
-
-def _unpack_ranges(flat: dict) -> dict:
-    out: dict = defaultdict(dict)
-    for (name, layer), value in flat.items():
-        op, part = name.rsplit(".", 1)
-        out[(op, layer)][part] = value
-    return dict(out)

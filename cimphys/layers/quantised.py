@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .analog import AnalogMatrix, Costs
+from .analog import AnalogMatrix, Costs, keep_read_state
 from ..cache import cache_key as entry_key
 from .characterise import CACHE_VERSION
-from .engine import AnalogEngine, keep_read_state
+from .engine import AnalogEngine
 from .gguf import QK
 from .mapping import map_q4_1
 

@@ -12,7 +12,7 @@
   neighbour (excluding itself) is the same;
 - energy per token position split by array, DAC, sense, ADC, digital and write (the digital
   nonlinearities softmax, LayerNorm and GELU are ops of their own, digital bucket only:
-  :data:`~cimphys.layers.engine.DIGITAL_OP_COUNTS`), latency per token, cell writes per token and, when dynamic products are written into arrays, the number
+  :data:`~cimphys.layers.op_stats.DIGITAL_OP_COUNTS`), latency per token, cell writes per token and, when dynamic products are written into arrays, the number
   of tokens before the cells reach their endurance;
 - the one-off energy and time of programming the static weights (the device model's pulses).
 """
@@ -24,7 +24,7 @@ import xarray as xr
 from scipy.stats import spearmanr
 
 from ..results import variable
-from .engine import NONLINEAR_OPS
+from .op_stats import NONLINEAR_OPS
 from .routing import ALL_OPS
 
 __all__ = ["BUCKETS", "build_report", "retrieval_agreement"]

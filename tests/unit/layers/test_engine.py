@@ -217,7 +217,7 @@ def test_programming_a_whole_model_up_front_changes_no_number(tiny, batch):
 
 def test_digital_nonlinearities_are_counted(tiny, batch):
     """softmax, LayerNorm and GELU: elements x (adds E_add + multiplies E_mul), digital only."""
-    from cimphys.layers.engine import DIGITAL_OP_COUNTS
+    from cimphys.layers.op_stats import DIGITAL_OP_COUNTS
 
     ids, mask = batch
     _, eng = _error(tiny, batch, config(), 0)
