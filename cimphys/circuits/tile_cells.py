@@ -20,7 +20,7 @@ own access device would leave (it verifies the same read current).
 Reads (``read``):
 
 - ``"newton"``: every read is a Newton solve of the crossbar with these cells at their states
-  (:meth:`cimphys.circuits.tile.TileStack._newton_reads`: exact, and slow for a whole model);
+  (:func:`cimphys.circuits.tile_report.newton_reads`: exact, and slow for a whole model);
 - ``"chord"``: the surrogate.  Each cell is replaced by its chord conductance at the read
   voltage -- which by construction is the programmed ``g`` -- so the tile is solved by the
   linear paths (transfer matrix, with the wires).  The surrogate is exact for a cell that sees

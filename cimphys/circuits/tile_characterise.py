@@ -8,7 +8,7 @@ dissipates: cells, wires, drivers, sense inputs).  Both come from one exact fact
 network (:class:`cimphys.circuits.transfer.BlockFactor`: ``T`` by its forward sweep, ``Y`` from
 the node voltages of unit inputs, ``Y[k, i] = sum_j G[i, j] (v_wl - v_bl)[i, j]`` since all of
 source ``i``'s current leaves through row ``i``'s cells); where the block path does not apply,
-from unit solves of :func:`cimphys.circuits.nodal.solve_linear`.  Without any wire resistance
+from unit solves of :func:`cimphys.circuits.linear.solve_with_report`.  Without any wire resistance
 ``T = G.T`` and ``Y = diag(G 1)`` exactly, and nothing is solved.
 
 :class:`CharacterisationPool` runs the tiles of many conductance stacks on one pool of threads
@@ -63,7 +63,7 @@ PATHS = {
     "transfer": "T by the block factor's one-pass forward sweep (no Y: binary drivers)",
     "reciprocity": "T from the transposed network's forward sweep (wider than tall; no Y)",
     "block": "T by the block factor's forward sweep, Y by its unit solves",
-    "unit_solves": "T and Y from unit solves of solve_linear (the dispatcher picks each path)",
+    "unit_solves": "T and Y from unit solves of solve_with_report (the dispatcher picks each path)",
 }
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from .crossbar import Crossbar
 from .tile_characterise import PATHS as CHARACTERISATION_PATHS
-from .tile_characterise import CharacterisationPool, Wires, characterisation_path
+from .tile_characterise import CharacterisationPool, Wires
 from .tile_check import TileReport, check_characterisation
 
 __all__ = ["PATHS", "StackReport", "characterise_stack_reported", "newton_reads", "stack_report", "supplied_report"]
