@@ -208,8 +208,7 @@ class TileStack(ReadOperands, AdcRanges):
         """``S T`` (tiles, channels, M), S: sense-amplifier input current per word-line volt."""
         if self._sensed is None:
             self._characterised()  # refused once compacted
-            self._sensed = np.ascontiguousarray(np.einsum("cn,tnm->tcm", self.design.subtraction,
-                                                          self._characterised()[0]))
+            self._sensed = np.ascontiguousarray(self.design.to_channels(self._characterised()[0], axis=1))
         return self._sensed
 
     def _fold_noise(self, noise, stacked: bool):
@@ -231,8 +230,7 @@ class TileStack(ReadOperands, AdcRanges):
             thermal = thermal.sum(axis=-2)  # per column
         else:
             raise InputError("current_noise: expected a pair (thermal (N,), shot (M, N)) of variances")
-        s2 = np.abs(self.design.subtraction).T  # variances add through the subtraction
-        folded = (thermal @ s2, shot @ s2, flicker @ s2)
+        folded = tuple(self.design.to_channels(a, variance=True) for a in (thermal, shot, flicker))
         return folded if stacked else tuple(a[None] for a in folded)
 
     # ----------------------------------------------------------------- the analog part

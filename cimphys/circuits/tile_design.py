@@ -93,6 +93,16 @@ def _subtraction(mode: str, cols: int, differential: bool) -> np.ndarray:
     return np.eye(cols)
 
 
+def _subtraction_terms(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nonzeros of ``S`` (channels, cols), term by term: ``(columns (C, k), signs (C, k))``,
+    every channel with the same number ``k`` of terms and term ``k`` of one sign for all channels."""
+    idx = np.array([np.flatnonzero(row) for row in s])
+    sign = np.take_along_axis(s, idx, axis=1)
+    if not (np.all(np.abs(sign) == 1.0) and np.all(sign == sign[:1])):
+        raise InputError("subtraction: expected terms of +1 or -1, one sign per term for every channel")
+    return idx, sign
+
+
 @dataclass(frozen=True, eq=False)
 class TileDesign:
     """A tile card read once: geometry, conductance window, periphery prototypes, sensing.
@@ -167,6 +177,23 @@ class TileDesign:
     def channels(self) -> int:
         """Sense amplifiers (and ADC channels) per tile."""
         return self.subtraction.shape[0]
+
+    def to_channels(self, a: np.ndarray, axis: int = -1, *, variance: bool = False) -> np.ndarray:
+        """``S`` applied along ``axis`` of ``a`` (columns -> channels); ``variance``: ``|S|`` (variances add).
+
+        Each channel takes one or two columns with weight +1 or -1, so the sum is gathered
+        column by column instead of multiplied by the dense ``S``: the same numbers, bit for bit
+        (one rounding of at most two exact terms; the zeros a dense product adds change nothing),
+        at a few per cent of the dense product's cost for a 128-column tile.
+        """
+        idx, sign = _subtraction_terms(self.subtraction)
+        out = None
+        for k in range(idx.shape[1]):
+            term = np.take(a, idx[:, k], axis=axis)
+            if not variance and sign[0, k] < 0.0:
+                term = -term
+            out = term if out is None else out + term
+        return out
 
     @property
     def g_min(self) -> float:

@@ -159,3 +159,19 @@ def test_compacted_stack_reads_bit_for_bit_in_less_memory(dac, rng):
         stacks[1].characterisation
     with pytest.raises(InputError, match="float64"):
         stacks[1].read(np.full((2, 12), 0.1))
+
+
+@pytest.mark.parametrize("mode,differential", [("pair", True), ("reference", False), ("column", True),
+                                               ("column", False)])
+def test_channels_gathered_are_the_dense_subtraction_bit_for_bit(mode, differential, rng):
+    """``TileDesign.to_channels`` gathers each channel's one or two columns instead of
+    multiplying by the dense ``S``: the same numbers exactly, for signed sums (``S T``) and for
+    variances (``|S|``), along any axis."""
+    from cimphys.circuits.tile_design import TileDesign
+
+    d = TileDesign(card({"differential": differential}, sense={"mode": mode}))
+    s = d.subtraction
+    t = rng.uniform(0.0, 1e-5, (3, 8, 12))  # (tiles, N, M), like T
+    np.testing.assert_array_equal(d.to_channels(t, axis=1), np.einsum("cn,tnm->tcm", s, t))
+    a = rng.uniform(0.0, 1e-20, (3, 12, 8))  # (tiles, M, N), like the shot coefficients
+    np.testing.assert_array_equal(d.to_channels(a, variance=True), a @ np.abs(s).T)
