@@ -22,6 +22,7 @@ to sense-amplifier input currents, ``i_sense = S i_col``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -96,7 +97,10 @@ def _subtraction(mode: str, cols: int, differential: bool) -> np.ndarray:
 def _subtraction_terms(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The nonzeros of ``S`` (channels, cols), term by term: ``(columns (C, k), signs (C, k))``,
     every channel with the same number ``k`` of terms and term ``k`` of one sign for all channels."""
-    idx = np.array([np.flatnonzero(row) for row in s])
+    rows, cols = np.nonzero(s)  # row-major: each channel's columns in order
+    if rows.size % s.shape[0] or np.any(rows != np.repeat(np.arange(s.shape[0]), rows.size // s.shape[0])):
+        raise InputError("subtraction: expected the same number of terms for every channel")
+    idx = cols.reshape(s.shape[0], -1)
     sign = np.take_along_axis(s, idx, axis=1)
     if not (np.all(np.abs(sign) == 1.0) and np.all(sign == sign[:1])):
         raise InputError("subtraction: expected terms of +1 or -1, one sign per term for every channel")
@@ -178,6 +182,10 @@ class TileDesign:
         """Sense amplifiers (and ADC channels) per tile."""
         return self.subtraction.shape[0]
 
+    @functools.cached_property
+    def _terms(self) -> tuple[np.ndarray, np.ndarray]:
+        return _subtraction_terms(self.subtraction)
+
     def to_channels(self, a: np.ndarray, axis: int = -1, *, variance: bool = False) -> np.ndarray:
         """``S`` applied along ``axis`` of ``a`` (columns -> channels); ``variance``: ``|S|`` (variances add).
 
@@ -186,7 +194,7 @@ class TileDesign:
         (one rounding of at most two exact terms; the zeros a dense product adds change nothing),
         at a few per cent of the dense product's cost for a 128-column tile.
         """
-        idx, sign = _subtraction_terms(self.subtraction)
+        idx, sign = self._terms
         out = None
         for k in range(idx.shape[1]):
             term = np.take(a, idx[:, k], axis=axis)
