@@ -53,3 +53,27 @@ def test_float32_product_within_its_rounding_bound(rng):
     assert np.max(np.abs(i32 - i64)) < 1e-5 * full
     per = per_tile_product(np.repeat(v, nt, axis=0), a, nt, np.float64)  # one drive per tile
     np.testing.assert_array_equal(per, i64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_is_the_same_for_any_number_of_workers(dtype, rng):
+    """Each tile's product runs on one BLAS thread, so the numbers do not depend on how many
+    threads share the tiles (a multi-threaded BLAS changed float32 sums in their last bits with
+    its thread count): exactly equal for 1, 2 and 3 workers, and to NumPy's product of a tile
+    alone on one BLAS thread."""
+    from cimphys.circuits.tile_read import _blas_threads_local
+
+    nt, nb, m, c = 5, 300, 128, 127
+    v = (rng.random((1, nb, m)) < 0.5) * 0.2
+    a = rng.uniform(0.0, 1e-5, (nt, c, m))
+    got = [per_tile_product(v, a, nt, dtype, workers=w) for w in (1, 2, 3)]
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_array_equal(got[0], got[2])
+    limit = _blas_threads_local()
+    if limit is not None:
+        before = limit(1)
+        try:
+            want = v[0].astype(dtype) @ a[2].astype(dtype).T
+        finally:
+            limit(before)
+        np.testing.assert_array_equal(got[1][2], want)
