@@ -11,7 +11,8 @@ time, and both live here:
    ``|i32 - i64| <= (M + 2) u sum_m |v_m| |(S T)_cm|``: for a 128-row tile 7.7e-6 of the current a
    full column of ``g_max`` cells would carry, three orders of magnitude below the half LSB of a
    12-bit ADC over that full scale (1.2e-4) and below the cells' read noise.  The currents are
-   returned in float64.
+   returned in float64.  Each tile's product runs on one BLAS thread (the tiles spread over a
+   thread per core), so the sums do not depend on the number of threads or cores.
 2. **Cell noise, sense amplifier and clipping** (:func:`sense_reads`): one Numba pass over the
    reads that adds each channel's cell current noise ``sqrt(var) z`` (``z`` the tile's standard
    normals, drawn by its seeded NumPy generator), applies the amplifier's transfer (TIA:
@@ -79,7 +80,7 @@ def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTY
     cores).  A multi-threaded OpenBLAS splits a product differently with its thread count, and
     the float32 sums changed in their last bits with it; one thread per product gives the same
     numbers for any number of workers or cores, and spends no CPU on BLAS threads that wait
-    for work (measured: a cached 10-sentence MiniLM run took about 40 % less CPU).
+    for work (``benchmarks/bench_layers.py`` measures the run).
     """
     vd = np.ascontiguousarray(v, dtype=dtype)
     ad = np.asarray(a, dtype=dtype)
