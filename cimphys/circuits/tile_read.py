@@ -59,9 +59,10 @@ def _blas_threads_local():
 
 
 @functools.cache
-def _product_pool(workers: int) -> ThreadPoolExecutor | None:
+def _product_pool(workers: int, pid: int) -> ThreadPoolExecutor | None:
     """Threads that each run one tile's product on one BLAS thread (None: one worker, or no way
-    to limit NumPy's BLAS per thread)."""
+    to limit NumPy's BLAS per thread).  One pool per process ``pid``: a forked child has none of
+    its parent's threads, so it makes its own."""
     limit = _blas_threads_local()
     if workers < 2 or limit is None:
         return None
@@ -89,7 +90,8 @@ def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTY
     def product(k: int) -> None:
         np.matmul(vd[min(k, vd.shape[0] - 1)], ad[k].T, out=out[k])
 
-    pool = _product_pool((os.cpu_count() or 1) if workers is None else int(workers)) if tiles > 1 else None
+    n = (os.cpu_count() or 1) if workers is None else int(workers)
+    pool = _product_pool(n, os.getpid()) if tiles > 1 else None
     if pool is not None:
         for _ in pool.map(product, range(tiles)):
             pass

@@ -77,3 +77,20 @@ def test_product_is_the_same_for_any_number_of_workers(dtype, rng):
         finally:
             limit(before)
         np.testing.assert_array_equal(got[1][2], want)
+
+
+def _child_product(_):
+    v, a = np.full((1, 20, 16), 0.2), np.full((3, 5, 16), 1e-5)
+    return per_tile_product(v, a, 3, workers=2)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork (POSIX)")
+def test_a_forked_child_gets_its_own_product_threads():
+    """Regression: the product's thread pool is made per process; a child forked after the parent
+    made one (sweeps fork workers) would otherwise wait forever on threads it does not have."""
+    import multiprocessing
+
+    want = _child_product(0)  # the parent's pool exists from here on
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.map_async(_child_product, [0]).get(timeout=60)[0]
+    np.testing.assert_array_equal(got, want)
