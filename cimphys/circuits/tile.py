@@ -292,11 +292,11 @@ class TileStack(ReadOperands, AdcRanges):
         if noise is not None and combined is None and noise[1] is None:
             raise InputError("read: this stack keeps the cell noise at its drive level only (compact()); "
                              "drives other than 0 and that level need the separate coefficients")
-        var, z = cell_noise_draws(vt, noise, at, gens, nt, _dtype, combined)
+        var, keys = cell_noise_draws(vt, noise, at, gens, nt, _dtype, combined)
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
         sense_noise = None if sigma == 0.0 else np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens],
                                                          axis=1).reshape(-1, nt * c)
-        i, v_sense, sat = sense_reads(i, var, z, self.sense, self._g_source.reshape(-1), sense_noise)
+        i, v_sense, sat = sense_reads(i, var, keys, self.sense, self._g_source.reshape(-1), sense_noise)
         return ReadResult(i, v_sense, sat, p_src)
 
     def _voltages(self, digits: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ time, and both live here:
    returned in float64.  Each tile's product runs on one BLAS thread (the tiles spread over a
    thread per core), so the sums do not depend on the number of threads or cores.
 2. **Cell noise, sense amplifier and clipping** (:func:`sense_reads`): one Numba pass over the
-   reads that adds each channel's cell current noise ``sqrt(var) z`` (``z`` the tile's standard
-   normals, drawn by its seeded NumPy generator), applies the amplifier's transfer (TIA:
+   reads that adds each channel's cell current noise ``sqrt(var) z`` (``z`` the standard normal
+   of read ``b`` and channel ``c`` under the tile's key for this call, computed in place by
+   :func:`cimphys.circuits.counter_normals.normal_at`, so no normal array is made), applies the amplifier's transfer (TIA:
    ``R_t i - (offset + noise) beta^-1``; integrator and load resistor: ``R_t i + offset + noise``),
    clips at the swing, and lays the outputs out as ``(batch, tiles, channels)``.  Its twin,
    :func:`sense_reads_numpy`, is the amplifier's own ``output`` method on NumPy arrays; both do
@@ -31,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._numba import jit_parallel, prange
+from .counter_normals import ZIGGURAT, counter_normals, normal_at
 from .sense import TIA
 
 __all__ = ["PRODUCT_DTYPE", "cell_noise_draws", "per_tile_product", "sense_reads", "sense_reads_numpy"]
@@ -115,9 +117,11 @@ def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE, comb
     or None; ``peak`` the common drive level ``V`` when every drive is 0 or ``V`` (or ``V`` for a
     fraction ``v / V`` of the read, PWM: then ``|v|`` shot and ``v**2`` flicker are both ``v (shot +
     V flicker)``, one product instead of two), else None.  ``gens``: one generator per tile, each
-    drawing its tile's ``(batch, C)`` normals in place.  Returns ``((var, thermal), z)``: the
-    drive-dependent variance and normals (tiles, batch, C) and the thermal part (tiles, C), to be
-    added to ``var`` (in float64) by :func:`sense_reads`; ``(None, None)`` without noise.
+    drawing its tile's 64-bit noise key for this call (the normals themselves are made by the
+    read kernel from the key, the read and the channel).  Returns ``((var, thermal), keys)``: the
+    drive-dependent variance (tiles, batch, C) and the thermal part (tiles, C), to be added to
+    ``var`` (in float64) by :func:`sense_reads`, and the keys (tiles,) uint64; ``(None, None)``
+    without noise.
     ``combined``, optional: ``(shot + peak flicker)`` transposed to (tiles, C, M), made before.
     """
     if noise is None:
@@ -128,17 +132,16 @@ def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE, comb
     else:
         var = per_tile_product(np.abs(v), noise[1].transpose(0, 2, 1), tiles, dtype)
         var += per_tile_product(v * v, noise[2].transpose(0, 2, 1), tiles, dtype)
-    z = np.empty(var.shape)
-    for k, g in enumerate(gens):
-        g.standard_normal(out=z[k])
-    return (var, np.ascontiguousarray(noise[0], dtype=np.float64)), z
+    keys = np.array([g.integers(0, 2**64, dtype=np.uint64) for g in gens], dtype=np.uint64)
+    return (var, np.ascontiguousarray(noise[0], dtype=np.float64)), keys
 
 
 @jit_parallel
-def _sense_reads(i, var, thermal, z, transimpedance, offset, noise_gain, tia, sense_noise, swing, i_out, v_out,
-                 sat):
-    """Kernel of :func:`sense_reads`: ``i``, ``var``, ``z`` (tiles, batch, C) (float32 or float64;
-    ``var``/``z`` empty: no cell noise), ``thermal`` (tiles, C), per-channel ``offset`` and
+def _sense_reads(i, var, thermal, keys, ki, wi, fi, transimpedance, offset, noise_gain, tia, sense_noise, swing,
+                 i_out, v_out, sat):
+    """Kernel of :func:`sense_reads`: ``i``, ``var`` (tiles, batch, C) (float32 or float64;
+    ``var`` empty: no cell noise), ``keys`` (tiles,) uint64 and the ziggurat tables ``ki, wi, fi``
+    of the cell noise's normals, ``thermal`` (tiles, C), per-channel ``offset`` and
     ``noise_gain`` (tiles * C,), ``sense_noise`` (batch, tiles * C) or empty; writes ``i_out``,
     ``v_out``, ``sat`` (batch, tiles, C).  Sums are taken in float64."""
     nt, nb, nc = i.shape
@@ -149,7 +152,8 @@ def _sense_reads(i, var, thermal, z, transimpedance, offset, noise_gain, tia, se
             for c in range(nc):
                 x = np.float64(i[k, b, c])
                 if noisy:
-                    x = x + np.sqrt(np.float64(var[k, b, c]) + thermal[k, c]) * z[k, b, c]
+                    z = normal_at(b, c, keys[k], ki, wi, fi)
+                    x = x + np.sqrt(np.float64(var[k, b, c]) + thermal[k, c]) * z
                 i_out[b, k, c] = x
                 ch = k * nc + c
                 if tia:  # R_t i - (offset + noise) * beta^-1
@@ -174,17 +178,18 @@ def _channel_terms(sense, g_source: np.ndarray, channels: int):
     return offset, gain
 
 
-def sense_reads(i, var, z, sense, g_source, sense_noise=None):
+def sense_reads(i, var, keys, sense, g_source, sense_noise=None):
     """Add the cells' current noise to the array currents and sense them, in one pass.
 
     Parameters
     ----------
     i : ndarray (tiles, batch, C), A
         Sense-amplifier input currents of the noiseless array.
-    var, z : (ndarray (tiles, batch, C), ndarray (tiles, C)) and ndarray (tiles, batch, C), or None
+    var, keys : (ndarray (tiles, batch, C), ndarray (tiles, C)) and ndarray (tiles,) uint64, or None
         Variance (A**2) of each channel's cell current noise on each read, as its
-        drive-dependent part and its thermal part (summed in float64), and the standard normals
-        that realise it (None: no cell noise).
+        drive-dependent part and its thermal part (summed in float64), and each tile's 64-bit
+        key of the standard normals that realise it (read ``b``, channel ``c``: the normal of
+        counter ``(b, c)``, :mod:`cimphys.circuits.counter_normals`); None: no cell noise.
     sense : TIA, ChargeIntegrator or LoadResistor
         The amplifier (per-channel offsets of every tile, flattened ``(tiles * C,)``).
     g_source : ndarray (tiles * C,), S
@@ -199,25 +204,26 @@ def sense_reads(i, var, z, sense, g_source, sense_noise=None):
     """
     nt, nb, nc = i.shape
     offset, gain = _channel_terms(sense, np.asarray(g_source, dtype=np.float64), nt * nc)
-    empty = np.empty((0, 0, 0))
     i_out, v_out = np.empty((nb, nt, nc)), np.empty((nb, nt, nc))
     sat = np.empty((nb, nt, nc), dtype=np.bool_)
     dtype = np.float32 if i.dtype == np.float32 else np.float64
     var, thermal = (np.empty((0, 0, 0), dtype), np.empty((0, 0))) if var is None else var
     _sense_reads(np.ascontiguousarray(i, dtype=dtype), np.ascontiguousarray(var, dtype=dtype),
                  np.ascontiguousarray(thermal, dtype=np.float64),
-                 empty if z is None else np.ascontiguousarray(z, dtype=np.float64),
-                 float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
+                 np.zeros(nt, dtype=np.uint64) if keys is None else np.ascontiguousarray(keys, dtype=np.uint64),
+                 *ZIGGURAT, float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
                  np.empty((0, 0)) if sense_noise is None else np.ascontiguousarray(sense_noise, dtype=np.float64),
                  float(sense.v_swing), i_out, v_out, sat)
     return i_out, v_out, sat
 
 
-def sense_reads_numpy(i, var, z, sense, g_source, sense_noise=None):
-    """The NumPy twin of :func:`sense_reads`: array operations and the amplifier's ``output``."""
+def sense_reads_numpy(i, var, keys, sense, g_source, sense_noise=None):
+    """The NumPy twin of :func:`sense_reads`: array operations, the normals of
+    :func:`~cimphys.circuits.counter_normals.counter_normals` and the amplifier's ``output``."""
     nt, nb, nc = i.shape
     i = i.astype(np.float64)
     if var is not None:
+        z = np.stack([counter_normals(key, nb, nc) for key in keys])
         i = i + np.sqrt(var[0].astype(np.float64) + var[1][:, None, :]) * z
     i = np.ascontiguousarray(i.transpose(1, 0, 2))
     flat = i.reshape(nb, nt * nc)

@@ -21,19 +21,19 @@ U32 = 2.0**-24  # unit roundoff of float32
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fused_sense_pass_is_its_numpy_twin_bit_for_bit(sense, noisy, dtype, rng):
     """Same float64 operations in the same order: identical currents, outputs and clipping,
-    with per-channel offsets, cell noise, amplifier noise and outputs beyond the swing, from
-    float64 or float32 array products."""
-    nt, nb, nc = 3, 7, 5
+    with per-channel offsets, cell noise (normals made in the kernel from each tile's key),
+    amplifier noise and outputs beyond the swing, from float64 or float32 array products."""
+    nt, nb, nc = 3, 40, 5
     import dataclasses
 
     sense = dataclasses.replace(sense, offset_v=rng.normal(0.0, 2e-3, nt * nc))
     i = rng.normal(0.0, 5e-5, (nt, nb, nc)).astype(dtype)
     var = (rng.uniform(0.0, 1e-12, (nt, nb, nc)).astype(dtype), rng.uniform(0.0, 1e-13, (nt, nc))) if noisy else None
-    z = rng.standard_normal((nt, nb, nc)) if noisy else None
+    keys = rng.integers(0, 2**64, nt, dtype=np.uint64) if noisy else None
     sn = rng.normal(0.0, 1e-3, (nb, nt * nc)) if noisy else None
     g_src = rng.uniform(0.0, 1e-3, nt * nc)
-    got = sense_reads(i, var, z, sense, g_src, sn)
-    want = sense_reads_numpy(i, var, z, sense, g_src, sn)
+    got = sense_reads(i, var, keys, sense, g_src, sn)
+    want = sense_reads_numpy(i, var, keys, sense, g_src, sn)
     assert got[2].any() and not got[2].all()  # some outputs clip, some do not
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)

@@ -175,3 +175,32 @@ def test_channels_gathered_are_the_dense_subtraction_bit_for_bit(mode, different
     np.testing.assert_array_equal(d.to_channels(t, axis=1), np.einsum("cn,tnm->tcm", s, t))
     a = rng.uniform(0.0, 1e-20, (3, 12, 8))  # (tiles, M, N), like the shot coefficients
     np.testing.assert_array_equal(d.to_channels(a, variance=True), a @ np.abs(s).T)
+
+
+def test_cell_noise_is_the_single_tiles_for_any_thread_count(rng):
+    """The cells' read noise (normals made in the read kernel from each tile's key, read and
+    channel): tile k of a stack reads exactly as Tile(card, G_k, seed=s_k, cell_noise=...), and
+    the same on one Numba thread as on all; a second read draws new noise."""
+    import numba
+
+    c = card()
+    seeds, nt = [4, 17, 30], 3
+    g = rng.uniform(0.0, 16 * G_UNIT, (nt, 12, 8))
+    noise = tuple(rng.uniform(0.0, s, (nt, 12, 8)) for s in (1e-18, 2e-17, 1e-16))
+    v = rng.choice([0.0, 0.3], (50, 12))
+    reads = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            stack = TileStack(c, g, seeds=seeds, cell_noise=noise)
+            reads.append((stack.read(v).i_out, stack.read(v).i_out))
+        finally:
+            numba.set_num_threads(before)
+    np.testing.assert_array_equal(reads[0][0], reads[1][0])
+    np.testing.assert_array_equal(reads[0][1], reads[1][1])
+    assert not np.array_equal(reads[0][0], reads[0][1])
+    for k in range(nt):
+        tile = Tile(c, g[k], seed=seeds[k], cell_noise=tuple(a[k] for a in noise))
+        np.testing.assert_array_equal(reads[0][0][:, k], tile.read(v).i_out.reshape(len(v), -1))
+        np.testing.assert_array_equal(reads[0][1][:, k], tile.read(v).i_out.reshape(len(v), -1))
