@@ -31,7 +31,10 @@ Signal chain of :meth:`TileStack.mvm` (each step vectorised over the tiles):
 Seeds: tile ``k`` of a stack with seed ``s_k`` makes exactly the draws of ``Tile(card, G_k,
 seed=s_k)``: its static draws (DAC drivers, sense offsets, ADC converters) from ``s_k`` and the
 card's seeds, its read noise from its own generator (seeded by ``s_k``) in the order cell noise,
-sense noise, ADC noise, so the stack and a single tile give the same numbers, exactly.
+sense noise, ADC noise, so the stack and a single tile give the same numbers, exactly.  For the
+cell noise the generator gives one 64-bit key per read call; the normal of read ``b`` and channel
+``c`` is a function of (key, b, c) made in the read kernel
+(:mod:`~cimphys.circuits.counter_normals`), so it does not depend on the thread count either.
 """
 
 from __future__ import annotations
