@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from cimphys.circuits.counter_normals import R, ZIGGURAT, counter_normals, counter_normals_kernel, splitmix64
 
