@@ -13,6 +13,8 @@ Figures (issue 13):
 
 llama.cpp is found when ``llama_cpp`` is importable (``pip install llama-cpp-python``) and the
 F32 GGUF exists (run the validation script once); without it those records are skipped.
+Also the Q4_1 read of one matrix per token with its blocks' tiles read together, against one
+read per 32-row block and against the float mapping (same run).
 quick=True: the digital records only, 16-token prompt, 8 decoded tokens.
 """
 
@@ -70,16 +72,50 @@ def _ours(model, prompt, n_new):
 
 
 def _analog(model, prompt, n_new, cache: str):
-    from cimphys.layers import AnalogEngine, CimConfig, default_card
+    """The analog run on the Q4_1 code tiles (QuantisedEngine: the file's own codes, the faster mapping)."""
+    from cimphys.layers import CimConfig, default_card
     from cimphys.layers.decoding import calibrate, compare_generation
+    from cimphys.layers.quantised import QuantisedEngine
 
     cfg = CimConfig.from_card(default_card()) if default_card() else CimConfig(r_wl=2.5, r_bl=2.5)
     start, cpu = time.perf_counter(), time.process_time()
-    eng = AnalogEngine(cfg, cache_dir=cache, streaming=True)
+    eng = QuantisedEngine(model.weights, cfg, cache_dir=cache, streaming=True)
     calibrate(model, eng)
     ds = compare_generation(model, prompt, n_new, eng)
     tiles = sum(am.n_tiles for am in eng.matrices.values())
     return time.perf_counter() - start, time.process_time() - cpu, ds, tiles
+
+
+def _q4_1_reads(model, n_tokens: int = 8):
+    """Seconds per token through layer 0's query matrix (Q4_1 codes, default card with wires):
+    the blocks' tiles read together (QuantisedMatrix) against one read per 32-row block (an
+    AnalogMatrix per block, as before they were merged) and against the float mapping."""
+    from cimphys.layers import CimConfig, default_card
+    from cimphys.layers.analog import AnalogMatrix
+    from cimphys.layers.mapping import map_matrix, map_q4_1
+    from cimphys.layers.quantised import QuantisedMatrix, offset_config, q4_1_sources
+
+    cfg = CimConfig.from_card(default_card()) if default_card() else CimConfig(r_wl=2.5, r_bl=2.5)
+    codes, scale, mins = q4_1_sources(model.weights)["layer.0.query.w"]
+    rng = np.random.default_rng(0)
+    x_cal, x = rng.standard_normal((16, codes.shape[0])), rng.standard_normal((n_tokens, codes.shape[0]))
+    merged = QuantisedMatrix(codes, scale, mins, cfg, np.random.default_rng(1))
+    ocfg = offset_config(cfg)
+    blocks = [AnalogMatrix.program(map_q4_1(codes[b * 32:(b + 1) * 32], scale[b], ocfg.mapping), ocfg, rng)
+              for b in range(codes.shape[0] // 32)]
+    flt = AnalogMatrix.program(map_matrix(model.weights.tensors["layer.0.query.w"], cfg.mapping), cfg, rng)
+    for a in [merged, flt] + blocks:
+        a.calibrate(x_cal if a is merged or a is flt else x_cal[:, :32], rng)  # characterises the tiles
+        a.finish_calibration()
+        a.compact()
+
+    def per_token(fn):
+        return best_of(lambda: [fn(x[t:t + 1]) for t in range(n_tokens)], repeat=3) / n_tokens
+
+    def per_block(xt):
+        return [a.matmul(xt[:, b * 32:(b + 1) * 32]) for b, a in enumerate(blocks)]
+
+    return per_token(merged.matmul), per_token(per_block), per_token(flt.matmul)
 
 
 def run(quick: bool = False) -> list[Record]:
@@ -105,6 +141,14 @@ def run(quick: bool = False) -> list[Record]:
         ]
     if quick:
         return records
+    q_merged, q_blocks, q_float = _q4_1_reads(model)
+    records += [
+        Record("Q4_1 query matrix read, per token", q_merged, "one read per 32-row block", q_blocks, "s", 3.0, False,
+               f"merged {q_merged * 1e3:.1f} ms, per block {q_blocks * 1e3:.1f} ms, float mapping "
+               f"{q_float * 1e3:.1f} ms; load {load}"),
+        Record("Q4_1 query matrix read against the float mapping", q_merged, "float mapping", q_float, "s", 0.7,
+               False, "Q4_1: one 16-level cell per weight; the float mapping slices and pairs its cells"),
+    ]
     with tempfile.TemporaryDirectory() as cache:
         cold, cold_cpu, ds, tiles = _analog(model, prompt, n_new, cache)
         warm, _, _, _ = _analog(model, prompt, n_new, cache)
