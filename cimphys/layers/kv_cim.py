@@ -14,8 +14,11 @@ one column per position) and V (one row per position, head size columns):
   (:func:`~cimphys.layers.analog.program_matrix`) and a write costs the model's mean pulse
   energy and time per programmed cell (the layer's assumed figures without one); rows are
   written one after another, tiles in parallel; an array keeps what it holds between
-  sequences, so a later sequence writes only the cells whose level changes (cells past its
-  length are reset to level 0); writes per physical cell are counted from calibration on, over
+  sequences, so a later sequence writes only the cells of its own positions whose level
+  changes: the cells past its length (a shorter sequence after a longer one) are not written
+  but masked -- they keep their old levels and conductances, their columns of Kᵀ are not used
+  and their rows of V are driven at 0 V, as a real design would do rather than spend writes
+  and endurance on resetting them; writes per physical cell are counted from calibration on, over
   every sequence, and :meth:`KVCimEngine.kv_writes` sets them against the cells' endurance
   (:func:`endurance_limit`: the device card's ``[endurance]`` window, else ``CimConfig.endurance``);
 - reads go through the tile chain of the card (:class:`~cimphys.circuits.tile.TileStack` of
@@ -93,6 +96,7 @@ class KVCimEngine(AnalogEngine):
         # calibrated, over every sequence, at the largest extent the array reached
         self.lifetime: dict[tuple, np.ndarray] = {}
         self.held: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # key -> (digits, g) the cells hold
+        self._used_cells: dict[tuple, np.ndarray] = {}  # operand shape -> cells its mapping uses
         self.generation_writes = 0.0
 
     def max_writes_per_cell(self) -> int:
@@ -112,6 +116,18 @@ class KVCimEngine(AnalogEngine):
         scale = np.where(peak > 0, peak / qmax, 1.0)
         q = np.rint(w / (scale[None, :] if op == "qk" else scale[:, None])).astype(np.int64)
         return q, scale
+
+    def _used(self, shape: tuple) -> np.ndarray:
+        """Cells of the mapped tiles of an integer operand of ``shape`` that hold its entries (or
+        a level the mapping fixes, as a reference column): those a level of ``±qmax`` or 0 sets
+        nonzero; the tiles' padding past the operand stays False."""
+        if shape not in self._used_cells:
+            m = self.cfg.mapping
+            b = m.n_slices * m.cell_bits
+            qmax = 2**b - 1 if m.sign == "differential" else 2 ** (b - 1) - 1
+            self._used_cells[shape] = np.any([map_integers(np.full(shape, v, np.int64), np.ones(shape[1]), m).digits
+                                              for v in (qmax, -qmax, 0)], axis=0)
+        return self._used_cells[shape]
 
     def _array(self, key, op: str, w: np.ndarray, rng) -> tuple[_KVArray, int, float]:
         """The written array of ``key`` after storing operand ``w``; (array, cells written, write time)."""
@@ -136,11 +152,12 @@ class KVCimEngine(AnalogEngine):
         life = _pad(self.lifetime.get(key, np.zeros(shape, np.int64)), extent)
         region = tuple(slice(0, n) for n in shape)
         prev, g = held_d[region], held_g[region]  # views: written in place
-        changed = mapped.digits != prev
+        used = self._used(q.shape)
+        changed = (mapped.digits != prev) & used  # cells past the sequence's length are masked
         programmed = program_matrix(mapped.digits, self.cfg.with_(time=0.0), rng, cells=self.cells)
         g[changed] = programmed.g[changed]
         g[~changed & (prev == 0) & (g == 0)] = self.cfg.g_min  # erased cells never written
-        prev[...] = mapped.digits
+        prev[used] = mapped.digits[used]
         life[region] += changed
         self.held[key], self.lifetime[key] = (held_d, held_g), life
         writes, g = life[region], g.copy()

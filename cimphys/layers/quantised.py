@@ -11,10 +11,18 @@ periphery the product equals ``x @ w`` of the dequantised weights exactly; the g
 mapping (:func:`~cimphys.layers.mapping.map_matrix`) instead re-quantises the dequantised
 weights per column.
 
+:class:`QuantisedMatrix` reads the blocks' tiles together (:class:`BlockStack`: each tile
+driven by its own block's inputs), a token one read per stack of up to
+:attr:`QuantisedMatrix.TILES_PER_READ` tiles rather than one per block, with the numbers of the
+blocks read one by one, bit for bit.
+
 :class:`QuantisedEngine` is an :class:`~cimphys.layers.engine.AnalogEngine` that maps the
 static projections of a GGUF Q4_1 model this way.  Its tiles go to the tile cache
 (:mod:`cimphys.layers.characterise`) under a key of their own: the codes, steps and mins,
-every input of the configuration, the seed and the (op, layer); no tile pool.
+every input of the configuration, the seed and the (op, layer); no tile pool.  Its ADC ranges
+and column corrections go to the range cache under the float engine's key (configuration,
+seed, routing, calibration tokens, every weight) joined with the mapping and every matrix's
+codes, steps and mins.
 
 References
 ----------
@@ -26,19 +34,65 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
-from .analog import AnalogMatrix, Costs, keep_read_state
 from ..cache import cache_key as entry_key
-from .characterise import CACHE_VERSION
+from ..circuits import tile_read
+from ..circuits.dac import slice_inputs
+from ..circuits.tile import TileStack
+from ..circuits.tile_cells import check_tiles
+from ..errors import InputError
+from .analog import SIGNED, AnalogMatrix, Costs, ProgrammedMatrix, keep_read_state, program_matrix
+from .characterise import CACHE_VERSION, save_cached
 from .engine import AnalogEngine
 from .gguf import QK
-from .mapping import map_q4_1
+from .mapping import map_q4_1, quantise_inputs
 
-__all__ = ["QuantisedEngine", "QuantisedMatrix", "offset_config", "q4_1_sources"]
+#: Enter the tile and range cache keys of code tiles: bump when what an entry holds changes
+#: (2: one row block over all of a matrix's tiles).
+TILES_VERSION, RANGES_VERSION = "q4_1-tiles-2", "q4_1-ranges-1"
+
+__all__ = ["BlockStack", "QuantisedEngine", "QuantisedMatrix", "offset_config", "q4_1_sources"]
+
+
+class BlockStack(TileStack):
+    """A :class:`~cimphys.circuits.tile.TileStack` whose tiles each read their own inputs.
+
+    :meth:`mvm` and :meth:`sense_outputs` take integer inputs ``(batch, tiles, M)``: tile ``k``
+    is driven by ``x_int[:, k]`` (the DACs, wires, noise and energy of each tile as in a stack
+    driven alike; :meth:`TileStack.read` already takes one drive per tile).  ``rng`` may also be a
+    list of one generator per tile.
+    """
+
+    def _voltages(self, digits: np.ndarray) -> np.ndarray:
+        if self._dac_levels is None:
+            return self.dac.convert(digits)
+        return self._dac_levels[np.arange(self.n_tiles)[:, None], np.arange(self.shape[0])[None, :], digits]
+
+    def _generators(self, rng) -> list:
+        return list(rng) if isinstance(rng, (list, tuple)) else super()._generators(rng)
+
+    def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
+        bits = self.card["input_bits"] if input_bits is None else input_bits
+        digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
+        if digits.ndim != 4 or digits.shape[2:] != (self.n_tiles, self.shape[0]):
+            raise InputError(f"x_int: expected (batch, {self.n_tiles}, {self.shape[0]}), got {np.shape(x_int)}")
+        v = self._voltages(digits)  # (phases, batch, tiles, M)
+        gens = self._generators(rng)
+        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
+                        _dtype=tile_read.PRODUCT_DTYPE)
+        return v, weights, signs, res, gens
 
 
 class QuantisedMatrix:
     """A Q4_1 matrix (in K, out N) as K/32 one-block-high rows of tiles; AnalogMatrix's interface.
+
+    The blocks' tiles are read together: up to :attr:`TILES_PER_READ` tiles (whole blocks) form
+    one :class:`BlockStack`, each tile driven by its own block's 32 inputs, so a token is one read
+    per stack instead of one per block.  Inputs are quantised per token and block (``input_bits``,
+    one scale per 32 inputs, as llama.cpp quantises activations for Q4_1 dot products); the
+    programming draws, the tiles' seeds and noise streams, the calibration reads and the digital
+    back end are those of one :class:`~cimphys.layers.analog.AnalogMatrix` per block, block after
+    block, so the product equals that of the blocks read one by one, bit for bit.  The blocks'
+    tiles work in parallel: the latency is one read sequence's.
 
     Parameters
     ----------
@@ -49,69 +103,191 @@ class QuantisedMatrix:
         Tile physics; the mapping is replaced by 32 rows, one 4-bit cell per weight, offset sign.
     rng : numpy.random.Generator
         Programming draws.
+    cells : CellArrayModel, optional
+        The card's device, characterised once (:func:`~cimphys.layers.analog.program_matrix`).
+    characterisation : list of (T, Y[, StackReport]), optional
+        One entry over every tile of the matrix (from the tile cache).
     """
+
+    #: Most tiles one read drives (whole blocks; at least one block): bounds the memory of a
+    #: read of a long prompt like the float mapping's row blocks of up to about a hundred tiles.
+    TILES_PER_READ = 128
 
     def __init__(self, codes, scale, mins, cfg, rng, cells=None, characterisation=None):
         k, n = codes.shape
         if k % QK or scale.shape != (k // QK, n) or mins.shape != scale.shape:
             raise InputError(f"codes: expected (K, N) with K a multiple of {QK} and (K/32, N) scales, got "
                              f"{codes.shape}, {scale.shape}, {mins.shape}")
-        self.cfg = offset_config(cfg)
-        self.shape = (k, n)
-        self.offset = (8.0 * scale + mins).astype(np.float64)  # (K/32, N)
-        self.blocks = [AnalogMatrix.program(map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], self.cfg.mapping),
-                                            self.cfg, rng, cells=cells,
-                                            characterisation=None if characterisation is None else [characterisation[b]])
-                       for b in range(k // QK)]
-        self.mapped = self.blocks[0].mapped
-        self.programming = Costs(write=sum(a.programmed.write_energy for a in self.blocks),
-                                 write_time=sum(a.programmed.write_time for a in self.blocks),
-                                 cell_writes=sum(a.programmed.cell_writes for a in self.blocks))
+        self.cfg = cfg = offset_config(cfg)
+        m = cfg.mapping
+        self.shape, self.n_blocks = (k, n), k // QK
+        self.scale = np.asarray(scale, np.float64)
+        self.min_term = (8.0 * scale + mins).astype(np.float64)  # (K/32, N): (8 d + m), times Σ x digitally
+        blocks = [map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], m) for b in range(self.n_blocks)]
+        self.mapped = blocks[0]  # the layout (utilisation) of every block
+        self.cb = cb = blocks[0].digits.shape[1]  # tiles per block
+        programmed, seeds = [], []
+        for mm in blocks:  # AnalogMatrix.program's draws, block after block
+            programmed.append(program_matrix(mm.digits, cfg, rng, cells=cells))
+            seeds.append(rng.integers(0, 2**62, size=mm.digits.shape[:3]).reshape(-1))
+        self.drift = np.array([p.drift_factor for p in programmed])
+        self.programmed = ProgrammedMatrix(None, None, 1.0, sum(p.write_energy for p in programmed),
+                                           sum(p.write_time for p in programmed),
+                                           sum(p.cell_writes for p in programmed))
+        self.programming = Costs(write=self.programmed.write_energy, write_time=self.programmed.write_time,
+                                 cell_writes=self.programmed.cell_writes)
+        tile = (m.rows, m.cols)
+        self._digits = np.concatenate([mm.digits.reshape((cb,) + tile) for mm in blocks])  # (tiles, rows, cols)
+        g = np.concatenate([p.g.reshape((cb,) + tile) for p in programmed])
+        noise = None if programmed[0].cell_noise is None else [
+            np.concatenate([p.cell_noise[j].reshape((cb,) + tile) for p in programmed]) for j in range(3)]
+        seeds = np.concatenate(seeds)
+        per = max(1, self.TILES_PER_READ // cb)
+        self.groups = [range(s, min(s + per, self.n_blocks)) for s in range(0, self.n_blocks, per)]
+        self.stacks = []
+        for grp in self.groups:
+            t = slice(grp.start * cb, grp.stop * cb)
+            char = None if characterisation is None else (characterisation[0][0][t],
+                                                          None if characterisation[0][1] is None else
+                                                          characterisation[0][1][t], *(
+                                                              c[t] for c in characterisation[0][2:]))
+            self.stacks.append(BlockStack(cfg.design, g[t], seeds=seeds[t], cells=AnalogMatrix._sinh_cells(self, g[t]),
+                                          characterisation=char,
+                                          cell_noise=None if noise is None else tuple(a[t] for a in noise)))
+        self.cell_surrogate = None if cfg.design.cells is None else check_tiles(
+            cfg.design.cells, g[None], cfg.design.wires, int(seeds[0]), cfg.design.binary_drivers)
+        shape = (self.n_tiles, m.weight_cols)
+        self.gain, self.offset = np.ones(shape), np.zeros(shape)  # digital column corrections
+        self._seen: list[list[np.ndarray]] = [[] for _ in self.stacks]
+        self._fit = np.zeros((5,) + shape)
 
     @property
     def n_tiles(self) -> int:
-        return sum(a.n_tiles for a in self.blocks)
+        return self.n_blocks * self.cb
 
     @property
     def characterisation(self) -> list:
-        """Per block ``(T, Y)`` of its one row of tiles: what the tile cache stores."""
-        return [a.characterisation[0] for a in self.blocks]
+        """One ``(T, Y)`` over every tile of the matrix: what the tile cache stores."""
+        t, y = zip(*(s.characterisation for s in self.stacks))
+        return [(np.concatenate(t), None if y[0] is None else np.concatenate(y))]
+
+    def compact(self) -> QuantisedMatrix:
+        for s in self.stacks:
+            s.compact()
+        return self
+
+    _weight_columns = AnalogMatrix._weight_columns
+    _sense_currents = AnalogMatrix._sense_currents
+    _solve_affine = AnalogMatrix._solve_affine
+
+    def _inputs(self, x: np.ndarray):
+        """Integer inputs ``(batch, blocks, 32)`` and their scales ``(batch, blocks)``, per token and block."""
+        p, s_x = quantise_inputs(x.reshape(-1, QK), self.mapped.mapping.input_bits)
+        return p.reshape(x.shape[0], self.n_blocks, QK), s_x.reshape(x.shape[0], self.n_blocks)
+
+    def _drives(self, p: np.ndarray, grp: range) -> np.ndarray:
+        """Each tile of the stack of blocks ``grp`` driven by its block's inputs: (batch, tiles, 32)."""
+        return np.repeat(p[:, grp.start:grp.stop], self.cb, axis=1)
+
+    # -- calibration (AnalogMatrix.calibrate per block, the blocks' reads together) ------------
+    def calibrate(self, x, rng: np.random.Generator) -> None:
+        """Record a calibration batch ``x`` (batch, K): ADC ranges and column fits per tile."""
+        m, cfg, cb = self.mapped.mapping, self.cfg, self.cb
+        if np.shape(x)[-1] != self.shape[0]:
+            raise InputError(f"x: expected (batch, {self.shape[0]}), got {np.shape(x)}")
+        p, _ = self._inputs(np.asarray(x, dtype=np.float64))
+        gens = []  # per block: AnalogMatrix.calibrate's spawned sequence, one generator per tile
+        for _ in range(self.n_blocks):
+            seq = np.random.SeedSequence(int(rng.integers(2**63))).spawn(1)[0]
+            gens += [np.random.default_rng(seq)] if cb == 1 else [np.random.default_rng(s) for s in seq.spawn(cb)]
+        for r, (grp, stack) in enumerate(zip(self.groups, self.stacks)):
+            res, digits = stack.sense_outputs(self._drives(p, grp), m.input_bits, signed=SIGNED,
+                                              rng=gens[grp.start * cb:grp.stop * cb])
+            mag = np.abs(res.v_sense)
+            self._seen[r].append(mag.max(axis=0, keepdims=True) if cfg.adc_calibration == "max" else mag)
+            if cfg.column_gain_calibration:
+                f = self._sense_currents(stack, res.v_sense)  # (reads, tiles, wc)
+                for j, b in enumerate(grp):
+                    v = digits[:, :, j * cb].reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb
+                    self._accumulate_fit(b, f[:, j * cb:(j + 1) * cb], v)
+
+    def _accumulate_fit(self, b: int, f: np.ndarray, v: np.ndarray) -> None:
+        """AnalogMatrix._accumulate_fit for block ``b``'s tiles (the same sums, in the same order)."""
+        cb, wc = self.cb, self.mapped.mapping.weight_cols
+        d = self._digits[b * cb:(b + 1) * cb].astype(np.float64) * self.cfg.delta_g  # (cb, rows, cols)
+        tg = (d[..., :wc] - d[..., -1:]).transpose(1, 0, 2).reshape(QK, -1)  # no-wire targets (rows, cb * wc)
+        fit = self._fit[:, b * cb:(b + 1) * cb]
+        u = v.sum(axis=-1)
+        f2 = f.reshape(f.shape[0], -1)
+        fit[0] += (tg * (v.T @ f2)).sum(axis=0).reshape(cb, wc)
+        fit[1] += (tg * ((v.T @ v) @ tg)).sum(axis=0).reshape(cb, wc)
+        fit[2] += (u @ f2).reshape(cb, wc)
+        fit[3] += ((u @ v) @ tg).reshape(cb, wc)
+        fit[4] += float(u @ u)
+
+    def finish_calibration(self) -> None:
+        how = self.cfg.adc_calibration
+        for r, stack in enumerate(self.stacks):
+            if not self._seen[r]:
+                continue
+            stat = np.concatenate(self._seen[r], axis=0)
+            stack.set_symmetric_range(stat.max(axis=0) if how == "max" else np.percentile(stat, float(how[1:]), axis=0))
+            self._seen[r] = []
+        if self.cfg.column_gain_calibration:
+            self._solve_affine()
 
     @property
     def calibrated(self) -> bool:
-        return all(a.calibrated for a in self.blocks)
-
-    def calibrate(self, x, rng: np.random.Generator) -> None:
-        x = np.asarray(x, np.float64)
-        for b, a in enumerate(self.blocks):
-            a.calibrate(x[:, b * QK:(b + 1) * QK], rng)
-
-    def finish_calibration(self) -> None:
-        for a in self.blocks:
-            a.finish_calibration()
+        return all(s.calibrated for s in self.stacks)
 
     @property
-    def calibration(self):
-        return [a.calibration for a in self.blocks]
+    def calibration(self) -> dict:
+        """ADC ranges (every tile's channels, flat) and column corrections, for the range cache."""
+        def flat(part):
+            return np.concatenate([np.broadcast_to(getattr(s.adc, part), (s.n_tiles * s.design.channels,))
+                                   for s in self.stacks])
+        return {"lo": flat("lo"), "hi": flat("hi"), "gain": self.gain, "offset": self.offset}
 
-    def set_calibration(self, stacked) -> None:
-        for a, c in zip(self.blocks, stacked):
-            a.set_calibration(c)
+    def set_calibration(self, cal: dict) -> None:
+        start = 0
+        for stack in self.stacks:
+            end = start + stack.n_tiles * stack.design.channels
+            stack.set_adc_range(cal["lo"][start:end], cal["hi"][start:end])
+            start = end
+        self.gain, self.offset = np.array(cal["gain"], dtype=float), np.array(cal["offset"], dtype=float)
 
+    # -- the product -----------------------------------------------------------------------
     def matmul(self, x) -> tuple[np.ndarray, Costs]:
-        """``x @ w`` (batch, N): the blocks' analog partial sums plus the digital min terms."""
+        """``x @ w`` (batch, N): per block ``d_b`` times the analog partial sum, plus the digital
+        min terms ``(8 d_b + m_b) Σ_{i∈b} x_i``."""
+        if not self.calibrated:
+            raise InputError("QuantisedMatrix: ADC ranges are not calibrated; run a calibration batch first")
+        m, cfg, cb, n = self.mapped.mapping, self.cfg, self.cb, self.shape[1]
         x = np.asarray(x, np.float64)
+        bsz, wc = x.shape[0], m.weight_cols
+        p, s_x = self._inputs(x)
+        unit = cfg.v_lsb * cfg.delta_g  # current of one integer unit of dot product, A
         costs = Costs()
-        y = np.zeros((x.shape[0], self.shape[1]))
-        for b, a in enumerate(self.blocks):
-            yb, c = a.matmul(x[:, b * QK:(b + 1) * QK])
-            y += yb
-            costs.add(c)
-        costs.rows = x.shape[0]
-        sums = x.reshape(x.shape[0], -1, QK).sum(axis=2)  # (batch, K/32)
-        y += sums @ self.offset
-        macs = float(x.shape[0]) * self.offset.size
-        costs.digital += macs * self.cfg.digital_mac_energy + x.size * self.cfg.fp_add_energy
+        y = np.zeros((bsz, n))
+        for r, (grp, stack) in enumerate(zip(self.groups, self.stacks)):
+            blocks, tiles = slice(grp.start, grp.stop), slice(grp.start * cb, grp.stop * cb)
+            codes, record = stack.mvm(self._drives(p, grp), m.input_bits, signed=SIGNED)
+            i = self._weight_columns(stack.codes_to_current(codes, m.input_bits, signed=SIGNED))
+            i = i.reshape(bsz, len(grp), cb, wc)
+            pb = p[:, blocks]
+            u = cfg.v_lsb * pb.sum(axis=2, dtype=np.float64)  # (batch, blocks): summed ideal read voltages
+            dot = (i - self.offset[tiles].reshape(len(grp), cb, wc) * u[:, :, None, None]) / (
+                self.gain[tiles].reshape(len(grp), cb, wc) * unit)
+            q = dot.reshape(bsz, len(grp), cb * wc)[:, :, :n] * self.drift[blocks][None, :, None]
+            q = q - m.offset_correction * pb.sum(axis=2)[:, :, None]
+            q = q * s_x[:, blocks, None] * self.scale[blocks][None]
+            for j in range(len(grp)):  # the blocks' partial sums added in block order
+                y += q[:, j]
+            AnalogMatrix._count(stack, record, costs, first=r == 0, batch=bsz)
+        costs.rows = bsz
+        sums = x.reshape(bsz, -1, QK).sum(axis=2)  # (batch, K/32)
+        y += sums @ self.min_term
+        costs.digital += float(bsz) * self.min_term.size * cfg.digital_mac_energy + x.size * cfg.fp_add_energy
         return y, costs
 
 
@@ -176,7 +352,19 @@ class QuantisedEngine(AnalogEngine):
         return 0  # matrices are built when first used (no pool)
 
     def _calibration_key(self, model, ids, mask):
-        return None  # the ADC ranges of code tiles (per block) are not cached: every run calibrates
+        """The float engine's key (configuration, seed, routing, calibration tokens, every
+        weight) with this mapping and every matrix's codes, steps and mins."""
+        parts = [a for name in sorted(self.sources) for a in (name, *self.sources[name])]
+        return entry_key(RANGES_VERSION, super()._calibration_key(model, ids, mask), self.mapping_name, *parts)
+
+    def _save(self, key, am) -> None:
+        """One row block over every tile of the matrix (its stacks' tiles in order)."""
+        if key is None:
+            return
+        (t, y), = am.characterisation
+        reports = [s.solve_report.arrays() for s in am.stacks]
+        save_cached(self.cache_dir, key, t[None], np.zeros(0) if y is None else y[None],
+                    {f: np.concatenate([r[f] for r in reports])[None] for f in reports[0]})
 
     def matrix(self, op: str, layer: int, w: np.ndarray):
         name = self._by_id.get(id(w))
@@ -185,8 +373,8 @@ class QuantisedEngine(AnalogEngine):
             return super().matrix(op, layer, w)
         codes, scale, mins = self.sources[name]
         ckey = None if self.cache_dir is None or not self._solves else entry_key(
-            "q4_1-tiles", CACHE_VERSION, self.cfg.identity(), (self.seed, op, layer), codes, scale, mins)
-        char = None if ckey is None else self._load(ckey, codes.shape[0] // QK)
+            TILES_VERSION, CACHE_VERSION, self.cfg.identity(), (self.seed, op, layer), codes, scale, mins)
+        char = None if ckey is None else self._load(ckey, 1)
         self.cache_hits += char is not None
         am = QuantisedMatrix(codes, scale, mins, self.cfg, self._rng(op, layer, 0), cells=self.cells,
                              characterisation=char)

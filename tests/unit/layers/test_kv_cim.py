@@ -22,13 +22,13 @@ def model(tmp_path_factory):
     return build_model(load_model(write_tiny_llama(tmp_path_factory.mktemp("m"), cfg, tiny_llama_tensors(cfg, seed=2))))
 
 
-def _steps(model, engine, n_new=5, calibrate=True):
+def _steps(model, engine, n_new=5, calibrate=True, prompt=PROMPT):
     """Cell writes of the prompt pass and of each decoding step, and the logits of each step."""
     if calibrate:
         engine.calibrate(model, np.array([PROMPT]))
     engine.reset_stats()
     cache, writes, logits = model.new_cache(), [], []
-    ids = np.array([PROMPT])
+    ids = np.array([prompt])
     for _ in range(n_new):
         before = sum(st.costs.cell_writes for st in engine.stats.values())
         _, lg = model.forward(ids, engine=engine, logits=True, cache=cache)
@@ -80,32 +80,49 @@ def _nonzero(q, op):
 
 
 def test_kv_writes_counts_exact_and_flags_cells_past_endurance(model):
-    """One generation writes each nonzero cell of the positions once; the same prompt again
-    leaves the prompt's cells alone and rewrites the later positions' cells twice (reset to level
-    0 for the shorter prompt, then the new token): three writes, past an endurance of 2."""
+    """One generation writes each nonzero cell of the positions once.  A shorter, other sequence
+    on the same arrays writes exactly the cells of its own positions whose level changes; the
+    cells past its length are masked, not reset: they keep the earlier sequence's levels and no
+    write.  The cells written twice are flagged past an endurance of 1."""
     n_new = 3  # 8 positions: every array one tile wide (differential pairs, 16 columns)
-    eng = KVCimEngine(CFG.with_(endurance=2), Routing(frozenset()), use_cache=False)
+    eng = KVCimEngine(CFG.with_(endurance=1), Routing(frozenset()), use_cache=False)
     writes, _, _ = _steps(model, eng, n_new=n_new)
     ds = eng.kv_writes()
     assert ds.sizes["array"] == 2 * 2  # (Kᵀ, V) x 2 KV heads of the 1-block model
     assert int(ds.total_writes.sum()) == writes.sum() and ds.attrs["max_writes_per_cell"] == 1
-    late = 0
+    first = {}
     for i in range(ds.sizes["array"]):
         key = tuple(ds[c].values[i].item() for c in ("op", "layer", "sequence", "kv_head"))
         arr = eng.kv[key]
         axis = 1 if key[0] == "qk" else 0
         assert arr.q.shape[axis] == len(PROMPT) + n_new - 1  # the last generated token is never fed back
         assert int(ds.cells_by_writes[i, 1]) == _nonzero(arr.q, key[0])
-        late += _nonzero(arr.q, key[0]) - _nonzero(np.take(arr.q, range(len(PROMPT)), axis=axis), key[0])
-    assert ds.attrs["cells_past_endurance"] == 0 and ds.attrs["endurance"] == 2
+        first[key] = (arr.q, eng.held[key][0].copy())
+    assert ds.attrs["cells_past_endurance"] == 0 and ds.attrs["endurance"] == 1
     assert "assumed" in ds.attrs["endurance_source"]
-    _steps(model, eng, n_new=n_new, calibrate=False)  # the same prompt once more on the same arrays
-    again = eng.kv_writes()
-    assert int(again.cells_by_writes.sel(writes=3).sum()) == late > 0
-    assert int(again.cells_by_writes.sel(writes=2).sum()) == 0
-    assert again.attrs["cells_past_endurance"] == late == int(again.past_endurance.sum())
+    short = [5, 8, 13, 21]
+    again, _, _ = _steps(model, eng, n_new=1, calibrate=False, prompt=short)  # 4 positions, other tokens
+    changed = rewritten = 0
+    for key, (q1, held1) in first.items():
+        axis = 1 if key[0] == "qk" else 0
+        q2 = eng.kv[key].q
+        assert q2.shape[axis] == len(short)
+        d1 = map_integers(np.take(q1, range(len(short)), axis=axis), np.ones(q2.shape[1]), CFG.mapping).digits
+        d2 = map_integers(q2, np.ones(q2.shape[1]), CFG.mapping).digits
+        changed += int(np.count_nonzero(d1 != d2))
+        rewritten += int(np.count_nonzero((d1 != d2) & (d1 != 0)))
+        held2 = eng.held[key][0]
+        # positions 4..7: columns 8..15 of Kᵀ (differential pairs), rows 4..7 of V
+        past = (Ellipsis, slice(2 * len(short), None)) if key[0] == "qk" else (Ellipsis, slice(len(short), None),
+                                                                                slice(None))
+        assert np.array_equal(held2[past], held1[past]) and np.any(held1[past])  # kept, not reset
+    assert again[0] == changed > 0  # the old reset would add every nonzero cell of positions 4..7
+    later = eng.kv_writes()
+    assert int(later.cells_by_writes.sel(writes=2).sum()) == rewritten > 0
+    assert later.attrs["cells_past_endurance"] == rewritten == int(later.past_endurance.sum())
+    assert int(later.total_writes.sum()) == writes.sum() + changed
     from cimphys.results import check_labelled
-    check_labelled(again)
+    check_labelled(later)
 
 
 def test_endurance_limit_from_the_device_cards_window(tmp_path):

@@ -113,9 +113,10 @@ def test_q4_1_codes_with_the_kv_cache_on_cim(q41):
     assert cos.min() > 0.999 and kv.tokens[0] == ref.tokens[0]
 
 
-def test_code_tiles_cached_and_keyed_on_codes(q41, tmp_path):
-    """Code tiles with wires go to the tile cache: a second engine loads them and gives the same
-    logits bit for bit; other codes (another model) or another seed miss."""
+def test_code_tiles_and_adc_ranges_cached_and_keyed_on_codes(q41, tmp_path):
+    """Code tiles with wires go to the tile cache and their ADC ranges to the range cache: a
+    second engine loads both (no calibration pass) and gives the same logits bit for bit; other
+    codes (another model), another seed or other calibration tokens miss."""
     model = build_model(q41)
     ids = np.array([[3, 14, 15, 9, 2, 6]])
     cfg = config(32, 16, r_wire=1.0)
@@ -126,9 +127,68 @@ def test_code_tiles_cached_and_keyed_on_codes(q41, tmp_path):
         logits.append(model.forward(ids, engine=eng, logits=True)[1])
         engines.append(eng)
     n = len(engines[0].matrices)
-    assert engines[0].cache_hits == 0 and engines[1].cache_hits == n > 0
-    assert len(list(tmp_path.glob("*.npz"))) == n
+    tiles = lambda: [p for p in tmp_path.glob("*.npz") if not p.name.endswith(".ranges.npz")]  # noqa: E731
+    assert engines[0].cache_hits == 0 and engines[1].cache_hits == n + 1 > 1  # + the ADC ranges
+    assert len(tiles()) == n and len(list(tmp_path.glob("*.ranges.npz"))) == 1
     assert np.array_equal(logits[0], logits[1])
     other = QuantisedEngine(q41, cfg, seed=2, cache_dir=tmp_path)
     other.calibrate(model, ids[:, :4])
-    assert other.cache_hits == 0 and len(list(tmp_path.glob("*.npz"))) == 2 * n
+    assert other.cache_hits == 0 and len(tiles()) == 2 * n
+    tokens = QuantisedEngine(q41, cfg, seed=1, cache_dir=tmp_path)
+    tokens.calibrate(model, ids[:, 1:5])  # the tiles hit, the ranges (other tokens) miss
+    assert tokens.cache_hits == n and len(list(tmp_path.glob("*.ranges.npz"))) == 3
+    # the float mapping of the same weights, configuration and tokens keeps ranges of its own
+    flt = AnalogEngine(cfg, seed=1, cache_dir=tmp_path)
+    flt.calibrate(model, ids[:, :4])
+    assert len(list(tmp_path.glob("*.ranges.npz"))) == 4
+
+
+def _per_block(codes, scale, mins, cfg, seed, x_cal, x):
+    """The product block by block, one AnalogMatrix per 32-row block (the reads before
+    QuantisedMatrix merged them): the reference the merged reads must equal bit for bit."""
+    from cimphys.layers.quantised import offset_config
+
+    cfg = offset_config(cfg)
+    rng = np.random.default_rng(seed)
+    blocks = [AnalogMatrix.program(map_q4_1(codes[b * 32:(b + 1) * 32], scale[b], cfg.mapping), cfg, rng)
+              for b in range(codes.shape[0] // 32)]
+    cal = np.random.default_rng(seed + 1)
+    for b, a in enumerate(blocks):
+        a.calibrate(x_cal[:, b * 32:(b + 1) * 32], cal)
+        a.finish_calibration()
+    y, latency, energy = np.zeros((x.shape[0], codes.shape[1])), [], 0.0
+    for b, a in enumerate(blocks):
+        yb, c = a.matmul(x[:, b * 32:(b + 1) * 32])
+        y += yb
+        latency.append(c.latency)
+        energy += c.array + c.dac + c.sense + c.adc
+    y += x.reshape(x.shape[0], -1, 32).sum(axis=2) @ (8.0 * scale + mins).astype(np.float64)
+    return y, latency, energy
+
+
+@pytest.mark.parametrize("per_read", [128, 6])
+def test_merged_block_reads_equal_per_block_reads(per_read, monkeypatch):
+    """The default card (wires, device read noise, sense offsets and noise, column fits): reading
+    all blocks' tiles in one stack (or in stacks of two blocks, per_read=6) gives the per-block
+    product bit for bit (same input quantisation per block, same draws per tile); the energy is
+    the same sum in another order (1e-12); the blocks read in parallel: one block's latency."""
+    from cimphys.layers import CimConfig, default_card
+
+    if default_card() is None:
+        pytest.skip("the default tile card is not installed")
+    monkeypatch.setattr(QuantisedMatrix, "TILES_PER_READ", per_read)
+    r = np.random.default_rng(5)
+    k, n = 96, 300  # 3 blocks of 3 tiles (127 weight columns per tile)
+    codes = r.integers(0, 16, (k, n)).astype(np.uint8)
+    scale, mins = r.uniform(0.01, 0.02, (3, n)).astype(np.float32), r.uniform(-0.2, 0, (3, n)).astype(np.float32)
+    x_cal, x = r.standard_normal((8, k)), r.standard_normal((5, k))
+    cfg = CimConfig.from_card(default_card())
+    ref, latency, energy = _per_block(codes, scale, mins, cfg, 3, x_cal, x)
+    qm = QuantisedMatrix(codes, scale, mins, cfg, np.random.default_rng(3))
+    assert [len(g) for g in qm.groups] == ([3] if per_read == 128 else [2, 1])
+    qm.calibrate(x_cal, np.random.default_rng(4))
+    qm.finish_calibration()
+    y, costs = qm.matmul(x)
+    assert np.array_equal(y, ref)
+    assert costs.array + costs.dac + costs.sense + costs.adc == pytest.approx(energy, rel=1e-12)
+    assert costs.latency == pytest.approx(latency[0], rel=1e-12) and len(set(latency)) == 1
