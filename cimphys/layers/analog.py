@@ -32,7 +32,7 @@ from ..errors import InputError
 from .config import CimConfig
 from .mapping import MappedMatrix, quantise_inputs
 
-__all__ = ["AnalogMatrix", "Costs", "ProgrammedMatrix", "keep_read_state", "program_matrix"]
+__all__ = ["AnalogMatrix", "Costs", "ProgrammedMatrix", "TileColumns", "keep_read_state", "program_matrix"]
 
 #: Activations are sign and magnitude (``|p| <= 2**(input_bits-1) - 1``): ``input_bits - 1``
 #: bit-serial reads per sign phase.
@@ -128,7 +128,70 @@ def program_matrix(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator,
     return ProgrammedMatrix(np.clip(g, 0.0, None), noise, drift, energy, time, n_cells)
 
 
-class AnalogMatrix:
+class TileColumns:
+    """What a matrix of tiles does with its stacks' outputs, shared by :class:`AnalogMatrix` and
+    the Q4_1 matrices (:class:`~cimphys.layers.quantised.QuantisedMatrix`): the card's cells,
+    the weight columns of a read, the column fit's solution and the cost record.  A subclass
+    holds ``cfg`` (:class:`CimConfig`), ``mapped`` (:class:`MappedMatrix`) and ``_fit``."""
+
+    def _sinh_cells(self, g: np.ndarray):
+        """``I = k sinh(a V)`` cells (``cell_nonlinearity = a > 0``) with ``k = g v_read / sinh(a
+        v_read)``: each passes its programmed conductance's current at the full read voltage and
+        less below it; every read is then a Newton solve of the crossbar.  None: linear cells.
+        A card's ``[cell]`` table with ``read = "newton"``: its cells at the states that read ``g``
+        (:class:`cimphys.circuits.tile_cells.TileCells`)."""
+        cells = self.cfg.design.cells
+        if cells is not None and cells.read == "newton":
+            return [cells.cells(cells.states(tile)) for tile in g]
+        a = self.cfg.cell_nonlinearity
+        if a <= 0.0:
+            return None
+        from ..devices.sinh import SinhCell
+
+        v = self.cfg.design.v_read
+        return [SinhCell(k=tile * v / np.sinh(a * v), a=a) for tile in g]
+
+    # -- the layer's view of a stack's outputs ------------------------------------------------
+    def _weight_columns(self, i: np.ndarray) -> np.ndarray:
+        """Per weight column: the reference column subtracted digitally when the sense
+        amplifiers did not (offset encoding read column by column)."""
+        wc = self.mapped.mapping.weight_cols
+        if self.mapped.mapping.sign == "offset" and self.cfg.design.mode == "column":
+            return i[..., :wc] - i[..., -1:]
+        return i[..., :wc]
+
+    def _sense_currents(self, stack: TileStack, v_sense: np.ndarray) -> np.ndarray:
+        """Sense outputs (reads, tiles, channels) as currents per weight column."""
+        i = stack.sense.input_current(v_sense)
+        if stack.differential and stack.mode == "column":
+            i = i[..., 0::2] - i[..., 1::2]
+        return self._weight_columns(i)
+
+    def _solve_affine(self) -> None:
+        """Per-column least squares of i_meas on (i_target, sum v); ill-posed columns keep (1, 0)."""
+        mt, tt, mu, tu, uu = self._fit
+        det = tt * uu - tu * tu
+        ok = (tt > 0) & (det > 1e-12 * np.maximum(tt * uu, 1e-300))
+        safe = np.where(ok, det, 1.0)
+        alpha = np.where(ok, (mt * uu - mu * tu) / safe, 1.0)
+        beta = np.where(ok, (tt * mu - tu * mt) / safe, 0.0)
+        good = ok & (alpha > 0.05)  # a column that lost its signal is not "corrected" by a huge gain
+        self.gain = np.where(good, alpha, 1.0)
+        self.offset = np.where(good, beta, 0.0)
+
+    @staticmethod
+    def _count(stack: TileStack, record, costs: Costs, *, first: bool, batch: int) -> None:
+        """Add one row block's energy record; the row blocks read in parallel, so the first one's
+        read sequence (all tokens through the pipeline) sets the latency."""
+        for name in ("array", "dac", "sense", "adc", "digital"):
+            # the array's own sum: xarray's reduction costs more than the read of a decoding step
+            setattr(costs, name, getattr(costs, name) + float(record[f"energy_{name}"].values.sum()))
+        costs.conversions += float(record["conversions"]) * batch
+        if first:
+            costs.latency += stack.energy.latency(int(record["reads"]) * batch)
+
+
+class AnalogMatrix(TileColumns):
     """A static weight matrix on tiles: program, characterise, calibrate, multiply.
 
     Parameters
@@ -176,23 +239,6 @@ class AnalogMatrix:
         seeds = rng.integers(0, 2**62, size=mapped.digits.shape[:3])
         return cls(mapped, cfg, programmed, seeds, characterisation=characterisation)
 
-    def _sinh_cells(self, g: np.ndarray):
-        """``I = k sinh(a V)`` cells (``cell_nonlinearity = a > 0``) with ``k = g v_read / sinh(a
-        v_read)``: each passes its programmed conductance's current at the full read voltage and
-        less below it; every read is then a Newton solve of the crossbar.  None: linear cells.
-        A card's ``[cell]`` table with ``read = "newton"``: its cells at the states that read ``g``
-        (:class:`cimphys.circuits.tile_cells.TileCells`)."""
-        cells = self.cfg.design.cells
-        if cells is not None and cells.read == "newton":
-            return [cells.cells(cells.states(tile)) for tile in g]
-        a = self.cfg.cell_nonlinearity
-        if a <= 0.0:
-            return None
-        from ..devices.sinh import SinhCell
-
-        v = self.cfg.design.v_read
-        return [SinhCell(k=tile * v / np.sinh(a * v), a=a) for tile in g]
-
     @property
     def n_tiles(self) -> int:
         return self.mapped.n_tiles
@@ -207,22 +253,6 @@ class AnalogMatrix:
     def characterisation(self) -> list:
         """Per row block ``(T, Y)``: what the tile cache stores."""
         return [s.characterisation for s in self.stacks]
-
-    # -- the layer's view of a stack's outputs ------------------------------------------------
-    def _weight_columns(self, i: np.ndarray) -> np.ndarray:
-        """Per weight column: the reference column subtracted digitally when the sense
-        amplifiers did not (offset encoding read column by column)."""
-        wc = self.mapped.mapping.weight_cols
-        if self.mapped.mapping.sign == "offset" and self.cfg.design.mode == "column":
-            return i[..., :wc] - i[..., -1:]
-        return i[..., :wc]
-
-    def _sense_currents(self, stack: TileStack, v_sense: np.ndarray) -> np.ndarray:
-        """Sense outputs (reads, tiles, channels) as currents per weight column."""
-        i = stack.sense.input_current(v_sense)
-        if stack.differential and stack.mode == "column":
-            i = i[..., 0::2] - i[..., 1::2]
-        return self._weight_columns(i)
 
     def _inputs(self, x: np.ndarray):
         m = self.mapped.mapping
@@ -297,18 +327,6 @@ class AnalogMatrix:
         """Largest |sense output| (V) of the calibration batches recorded so far."""
         return max((float(np.max(a)) for seen in self._seen for a in seen), default=0.0)
 
-    def _solve_affine(self) -> None:
-        """Per-column least squares of i_meas on (i_target, sum v); ill-posed columns keep (1, 0)."""
-        mt, tt, mu, tu, uu = self._fit
-        det = tt * uu - tu * tu
-        ok = (tt > 0) & (det > 1e-12 * np.maximum(tt * uu, 1e-300))
-        safe = np.where(ok, det, 1.0)
-        alpha = np.where(ok, (mt * uu - mu * tu) / safe, 1.0)
-        beta = np.where(ok, (tt * mu - tu * mt) / safe, 0.0)
-        good = ok & (alpha > 0.05)  # a column that lost its signal is not "corrected" by a huge gain
-        self.gain = np.where(good, alpha, 1.0)
-        self.offset = np.where(good, beta, 0.0)
-
     @property
     def calibration(self) -> dict:
         """ADC ranges and column corrections, for the cache."""
@@ -350,17 +368,6 @@ class AnalogMatrix:
         if m.sign == "offset":
             q = q - m.offset_correction * p.sum(axis=1, keepdims=True)
         return q * s_x[:, None] * self.mapped.scale[None, :], costs
-
-    @staticmethod
-    def _count(stack: TileStack, record, costs: Costs, *, first: bool, batch: int) -> None:
-        """Add one row block's energy record; the row blocks read in parallel, so the first one's
-        read sequence (all tokens through the pipeline) sets the latency."""
-        for name in ("array", "dac", "sense", "adc", "digital"):
-            # the array's own sum: xarray's reduction costs more than the read of a decoding step
-            setattr(costs, name, getattr(costs, name) + float(record[f"energy_{name}"].values.sum()))
-        costs.conversions += float(record["conversions"]) * batch
-        if first:
-            costs.latency += stack.energy.latency(int(record["reads"]) * batch)
 
 
 def keep_read_state(am) -> None:

@@ -40,7 +40,7 @@ from ..circuits.dac import slice_inputs
 from ..circuits.tile import TileStack
 from ..circuits.tile_cells import check_tiles
 from ..errors import InputError
-from .analog import SIGNED, AnalogMatrix, Costs, ProgrammedMatrix, keep_read_state, program_matrix
+from .analog import SIGNED, Costs, ProgrammedMatrix, TileColumns, keep_read_state, program_matrix
 from .characterise import CACHE_VERSION, save_cached
 from .engine import AnalogEngine
 from .gguf import QK
@@ -82,7 +82,7 @@ class BlockStack(TileStack):
         return v, weights, signs, res, gens
 
 
-class QuantisedMatrix:
+class QuantisedMatrix(TileColumns):
     """A Q4_1 matrix (in K, out N) as K/32 one-block-high rows of tiles; AnalogMatrix's interface.
 
     The blocks' tiles are read together: up to :attr:`TILES_PER_READ` tiles (whole blocks) form
@@ -151,7 +151,7 @@ class QuantisedMatrix:
                                                           None if characterisation[0][1] is None else
                                                           characterisation[0][1][t], *(
                                                               c[t] for c in characterisation[0][2:]))
-            self.stacks.append(BlockStack(cfg.design, g[t], seeds=seeds[t], cells=AnalogMatrix._sinh_cells(self, g[t]),
+            self.stacks.append(BlockStack(cfg.design, g[t], seeds=seeds[t], cells=self._sinh_cells(g[t]),
                                           characterisation=char,
                                           cell_noise=None if noise is None else tuple(a[t] for a in noise)))
         self.cell_surrogate = None if cfg.design.cells is None else check_tiles(
@@ -175,10 +175,6 @@ class QuantisedMatrix:
         for s in self.stacks:
             s.compact()
         return self
-
-    _weight_columns = AnalogMatrix._weight_columns
-    _sense_currents = AnalogMatrix._sense_currents
-    _solve_affine = AnalogMatrix._solve_affine
 
     def _inputs(self, x: np.ndarray):
         """Integer inputs ``(batch, blocks, 32)`` and their scales ``(batch, blocks)``, per token and block."""
@@ -283,7 +279,7 @@ class QuantisedMatrix:
             q = q * s_x[:, blocks, None] * self.scale[blocks][None]
             for j in range(len(grp)):  # the blocks' partial sums added in block order
                 y += q[:, j]
-            AnalogMatrix._count(stack, record, costs, first=r == 0, batch=bsz)
+            self._count(stack, record, costs, first=r == 0, batch=bsz)
         costs.rows = bsz
         sums = x.reshape(bsz, -1, QK).sum(axis=2)  # (batch, K/32)
         y += sums @ self.min_term
