@@ -21,12 +21,15 @@ from ..errors import InputError
 from .crossbar import Crossbar
 from .tile_characterise import PATHS as CHARACTERISATION_PATHS
 from .tile_characterise import CharacterisationPool, Wires
-from .tile_check import TileReport, check_characterisation
+from .tile_check import CHECK_FRACTION, PROBE_SEED, TileReport, check_characterisation
 
 __all__ = ["PATHS", "StackReport", "characterise_stack_reported", "newton_reads", "stack_report", "supplied_report"]
 
 #: Every path a tile report may name (its index is the code the tile cache stores).
 PATHS = (*CHARACTERISATION_PATHS, "newton", "supplied")
+#: How the checked tiles were chosen, as the Dataset attributes say it.
+CHECK_SAMPLE = (f"closed forms and supplied: every tile; wired tiles: a share {CHECK_FRACTION:g} drawn per tile "
+                f"with seed {PROBE_SEED} and the CRC-32 of its G (tile_check.in_sample)")
 #: Arrays of :meth:`StackReport.arrays`, in order.
 FIELDS = ("path", "iterations", "residual", "fell_back", "time")
 
@@ -41,6 +44,7 @@ class StackReport:
         Each tile's path (:data:`PATHS`).
     iterations : ndarray of int
     residual : ndarray, dimensionless
+        NaN for a tile outside the checked sample (:func:`~cimphys.circuits.tile_check.in_sample`).
     fell_back : ndarray of bool
     time : ndarray, s
     """
@@ -79,8 +83,14 @@ class StackReport:
             np.atleast_1d(a[pick]) for a in (self.iterations, self.residual, self.fell_back, self.time)))
 
     @property
+    def checked(self) -> np.ndarray:
+        """Which tiles had their residual checked (bool, over the tiles)."""
+        return ~np.isnan(self.residual)
+
+    @property
     def max_residual(self) -> float:
-        return float(self.residual.max(initial=0.0))
+        """Largest residual over the checked tiles (0 with none)."""
+        return float(self.residual[self.checked].max(initial=0.0))
 
     @property
     def total_time(self) -> float:
@@ -96,7 +106,9 @@ class StackReport:
         """The sums as Dataset attributes (netCDF-safe: strings and numbers)."""
         return {f"{prefix}_counts": ",".join(f"{p}:{n}" for p, n in self.counts.items()),
                 f"{prefix}_max_iterations": int(self.iterations.max(initial=0)),
-                f"{prefix}_max_residual": self.max_residual, f"{prefix}_fell_back": int(self.fell_back.sum()),
+                f"{prefix}_max_residual": self.max_residual, f"{prefix}_checked": int(self.checked.sum()),
+                f"{prefix}_tiles": len(self), f"{prefix}_check_sample": CHECK_SAMPLE,
+                f"{prefix}_fell_back": int(self.fell_back.sum()),
                 f"{prefix}_time": self.total_time, f"{prefix}_time_units": "s"}
 
     def to_xarray(self):
@@ -106,7 +118,9 @@ class StackReport:
         return xr.Dataset({
             "path": ("tile", np.array(self.paths, dtype=str), {"units": "1", "long_name": "solver path"}),
             "iterations": ("tile", self.iterations, {"units": "1", "long_name": "iterations of the path"}),
-            "residual": ("tile", self.residual, {"units": "1", "long_name": "relative residual on the network"}),
+            "residual": ("tile", self.residual, {"units": "1", "long_name": "relative residual on the network "
+                                                 "(NaN: tile not in the checked sample)"}),
+            "checked": ("tile", self.checked.astype(np.int8), {"units": "1", "long_name": "residual checked"}),
             "fell_back": ("tile", self.fell_back.astype(np.int8), {"units": "1", "long_name": "fell back"}),
             "time": ("tile", self.time, {"units": "s", "long_name": "wall time"})}, attrs=self.attrs())
 
