@@ -9,6 +9,7 @@ and the 60 bundled sentences.  Prints a summary, writes the report Dataset (NetC
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 
@@ -160,28 +161,64 @@ def _sweep(args, cfg, routing, bits_list, progress_factory):
     }, coords={"adc_bits": np.array(bits_list)})
 
 
-def main(args: argparse.Namespace) -> int:
+def _sweep_bits(args, cfg) -> list[int] | None:
+    """The ADC resolutions of ``--sweep-adc-bits`` (None without it), each checked against the card
+    before any work starts."""
     from ..errors import InputError
+
+    if not args.sweep_adc_bits:
+        return None
+    try:
+        bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
+    except ValueError as exc:
+        raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
+    for bits in bits_list:
+        try:
+            cfg.with_(adc_bits=bits)
+        except ValueError as exc:
+            raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
+                             f"{cfg.card_name} ({exc})") from exc
+    return bits_list
+
+
+class _MatrixBar:
+    """A progress bar over the ``n`` static matrices of a run, as ``run_model``'s ``on_matrix``."""
+
+    def __init__(self, n: int, label: str):
+        from ..progress import Progress
+
+        self.bar = Progress(n, label)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return lambda op, layer, cached: self.bar.advance()
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+
+def _budget(args, weights, cfg, routing):
+    """The error budget of ``--budget`` (printed as a table), a Dataset over the effects."""
+    from ..layers.budget import budget_table, error_budget
+    from ..progress import Progress
+
+    with Progress(9, "error budget") as bar:
+        budget = error_budget(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
+                              use_cache=not args.no_cache, on_row=lambda name: bar.advance())
+    print("error budget (each effect alone over the ideal base, then all):")
+    print(budget_table(budget))
+    return budget
+
+
+def main(args: argparse.Namespace) -> int:
     from ..layers.pipeline import run_model
     from ..layers.routing import Routing
     from ..layers import load_model
-    from ..progress import Progress
     from ..results import save
 
     cfg = run_config(args)
     routing = Routing.parse(args.routing)
-    bits_list = None
-    if args.sweep_adc_bits:
-        try:
-            bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
-        except ValueError as exc:
-            raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
-        for bits in bits_list:  # every value checked before any work starts
-            try:
-                cfg.with_(adc_bits=bits)
-            except ValueError as exc:
-                raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
-                                 f"{cfg.card_name} ({exc})") from exc
+    bits_list = _sweep_bits(args, cfg)
     weights = load_model(args.model)
     if weights.arch == "llama":  # decoder LLMs: perplexity of a text instead of sentence embeddings
         from .run_decoder import run_decoder
@@ -190,18 +227,7 @@ def main(args: argparse.Namespace) -> int:
     n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
                                                          "qkv"})
     args.model = weights
-
-    class _Bar:
-        def __init__(self, label):
-            self.bar = Progress(n_static, label)
-
-        def __enter__(self):
-            self.bar.__enter__()
-            return lambda op, layer, cached: self.bar.advance()
-
-        def __exit__(self, *exc):
-            self.bar.__exit__(*exc)
-
+    _Bar = functools.partial(_MatrixBar, n_static)
     with _Bar("programming tiles") as cb:
         ds = run_model(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
                        use_cache=not args.no_cache, on_matrix=cb)
@@ -212,16 +238,9 @@ def main(args: argparse.Namespace) -> int:
     sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
     if sweep is not None:
         written.append(save(sweep, out / "adc_sweep.nc"))
-    budget = None
-    if args.budget:
-        from ..layers.budget import budget_table, error_budget
-
-        with Progress(9, "error budget") as bar:
-            budget = error_budget(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
-                                  use_cache=not args.no_cache, on_row=lambda name: bar.advance())
+    budget = _budget(args, weights, cfg, routing) if args.budget else None
+    if budget is not None:
         written.append(save(budget.drop_vars("effect_description"), out / "budget.nc"))
-        print("error budget (each effect alone over the ideal base, then all):")
-        print(budget_table(budget))
     if sweep is not None:
         print("ADC sweep: " + ", ".join(f"{int(b)} bits cos {c:.5f} rho {r:.4f}" for b, c, r in
                                         zip(sweep.adc_bits.values, sweep.embedding_cosine.values,
