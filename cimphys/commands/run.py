@@ -84,9 +84,39 @@ def _summary(ds) -> str:
     return "\n".join(lines)
 
 
+def _draw_layer_error(ax, ds) -> None:
+    ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
+    ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
+    ax.set_ylabel("relative error vs fp32")
+    ax.set_title("hidden-state error per layer")
+
+
+def _draw_energy(ax, ds) -> None:
+    ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
+    ax.set_ylabel("energy per token (nJ)")
+    ax.set_title("energy breakdown")
+
+
+def _draw_adc_sweep(ax, sweep) -> None:
+    ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
+    ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
+    ax.set_xlabel("ADC bits")
+    ax.set_ylabel("agreement with fp32")
+    ax.legend()
+
+
+def _draw_error_budget(ax, budget) -> None:
+    import numpy as np
+
+    loss = np.clip(1.0 - budget.embedding_cosine.values, 1e-9, None)
+    ax.barh(budget.effect.values[::-1], loss[::-1], color="tab:red")
+    ax.set_xscale("log")
+    ax.set_xlabel("1 - embedding cosine to fp32")
+    ax.set_title(f"error budget ({budget.attrs['card']})")
+
+
 def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib
-    import numpy as np
 
     from ..results import replacing
 
@@ -94,47 +124,19 @@ def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-
-    def figure(name: str, draw) -> None:
+    figures = [("layer_error.png", _draw_layer_error, ds), ("energy.png", _draw_energy, ds)]
+    if sweep is not None:
+        figures.append(("adc_sweep.png", _draw_adc_sweep, sweep))
+    if budget is not None:
+        figures.append(("budget.png", _draw_error_budget, budget))
+    for name, draw, data in figures:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        draw(ax)
+        draw(ax, data)
         fig.tight_layout()
         written.append(out / name)
         with replacing(written[-1]) as tmp:  # a killed run leaves no half-written PNG
             fig.savefig(tmp, dpi=120, format="png")
         plt.close(fig)
-
-    def layer_error(ax):
-        ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
-        ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
-        ax.set_ylabel("relative error vs fp32")
-        ax.set_title("hidden-state error per layer")
-
-    def energy(ax):
-        ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
-        ax.set_ylabel("energy per token (nJ)")
-        ax.set_title("energy breakdown")
-
-    def adc_sweep(ax):
-        ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
-        ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
-        ax.set_xlabel("ADC bits")
-        ax.set_ylabel("agreement with fp32")
-        ax.legend()
-
-    def error_budget(ax):
-        loss = np.clip(1.0 - budget.embedding_cosine.values, 1e-9, None)
-        ax.barh(budget.effect.values[::-1], loss[::-1], color="tab:red")
-        ax.set_xscale("log")
-        ax.set_xlabel("1 - embedding cosine to fp32")
-        ax.set_title(f"error budget ({budget.attrs['card']})")
-
-    figure("layer_error.png", layer_error)
-    figure("energy.png", energy)
-    if sweep is not None:
-        figure("adc_sweep.png", adc_sweep)
-    if budget is not None:
-        figure("budget.png", error_budget)
     return written
 
 
