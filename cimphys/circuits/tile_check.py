@@ -26,8 +26,10 @@ tile costs about as much as a small tile's characterisation (mostly the dispatch
 per call), so wired tiles are checked on a seeded sample: :func:`in_sample` draws, for each tile,
 a uniform number seeded by ``PROBE_SEED`` and a CRC-32 of its conductances, and checks the tile
 when it falls below ``CHECK_FRACTION``.  The draw depends on the tile alone, not on its place in
-a stack or a pool's queue, so a tile is checked (or not) however it is characterised.  An
-unchecked tile's residual is NaN (not measured); a stack's report counts its checked tiles.  A
+a stack or a pool's queue, so a tile is checked (or not) however it is characterised.  Whether
+a tile was checked is said explicitly (``TileReport.checked``; a stack's per-tile ``checked``
+array, its Dataset's ``checked`` variable and ``tile_solver_checked`` attribute); an unchecked
+tile's residual is NaN (not measured), and the sums read the checked tiles alone.  A
 characterisation handed in from outside (:func:`cimphys.circuits.tile_report.supplied_report`)
 is checked on every tile.
 """
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from .linear import SolveReport, solve_with_report
 
 __all__ = ["CHECKED_ALWAYS", "CHECK_FRACTION", "PROBE_SEED", "TileReport", "check_characterisation", "in_sample",
@@ -59,11 +62,23 @@ class TileReport(SolveReport):
     key, ``"newton"`` (a Newton solve per read) or ``"supplied"`` (a characterisation handed in);
     ``iterations`` what that path did (0 for a closed form, 1 for one exact factorisation, the
     largest Krylov count of the unit solves, the largest Newton count over the reads);
-    ``residual`` the relative residual against the network (:func:`check_characterisation`; NaN
-    for a tile outside the checked sample; for Newton reads, the largest KCL residual over the
-    largest cell current); ``fell_back`` whether a
-    solve fell back from the path first chosen; ``time`` the wall time, s.
+    ``residual`` the relative residual against the network (:func:`check_characterisation`; for
+    Newton reads, the largest KCL residual over the largest cell current); ``fell_back`` whether
+    a solve fell back from the path first chosen; ``time`` the wall time, s; ``checked`` whether
+    the residual was measured (False for a wired tile outside the checked sample, whose
+    ``residual`` is then NaN: not a number to read).
     """
+
+    checked: bool = True
+
+    def __post_init__(self):
+        if self.checked == bool(np.isnan(self.residual)):
+            raise InputError(f"TileReport: residual {self.residual!r} with checked={self.checked}: a checked "
+                             "tile needs a measured residual, an unchecked one NaN")
+
+    def attrs(self) -> dict:
+        """The report as Dataset attributes, ``solver_checked`` (0/1) with them."""
+        return {**super().attrs(), "solver_checked": int(self.checked)}
 
 
 def _relative(x: np.ndarray, ref: np.ndarray) -> float:
@@ -108,8 +123,8 @@ def tile_report(path: str, g: np.ndarray, wires, t: np.ndarray, y: np.ndarray | 
                 solves: list[SolveReport] = (), sample: bool = False) -> TileReport:
     """The :class:`TileReport` of a tile characterised by ``path`` in ``seconds`` (s), with the
     reports of the unit solves it made (if any), its residual checked now; with ``sample``, a
-    wired tile is checked only if :func:`in_sample` (else its residual is NaN)."""
+    wired tile is checked only if :func:`in_sample` (else ``checked`` is False, the residual NaN)."""
     iterations = max((r.iterations for r in solves), default=0 if path in CHECKED_ALWAYS else 1)
     check = not sample or path in CHECKED_ALWAYS or in_sample(g)
     residual = check_characterisation(g, wires, t, y) if check else float("nan")
-    return TileReport(path, int(iterations), residual, any(r.fell_back for r in solves), float(seconds))
+    return TileReport(path, int(iterations), residual, any(r.fell_back for r in solves), float(seconds), check)
