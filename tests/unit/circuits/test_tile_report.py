@@ -29,7 +29,6 @@ SOUND = 1e-10
 WRONG = 1e-6
 
 
-
 @pytest.fixture(autouse=True)
 def every_tile_checked(monkeypatch):
     monkeypatch.setattr(tile_check, "CHECK_FRACTION", 1.0)
@@ -85,11 +84,18 @@ def test_report_survives_the_pool(rng):
     assert serial[2].paths == pooled[2].paths and np.array_equal(serial[2].residual, pooled[2].residual)
 
 
-def test_wired_tiles_are_checked_on_a_seeded_sample_that_depends_on_the_tile_alone(rng, monkeypatch):
+@pytest.fixture
+def sampled(rng, monkeypatch):
+    """40 wired tiles characterised by a pool with the share ``CHECK_FRACTION = 1/4`` checked:
+    ``(g, wires, StackReport)``."""
     monkeypatch.setattr(tile_check, "CHECK_FRACTION", 0.25)
     g = rng.uniform(1e-6, 1e-4, (40, 12, 9))
     wires = Wires(1.0, 1.0, 10.0, 100.0)
-    report = characterise_stack_reported(g, wires, False, max_workers=2)[2]
+    return g, wires, characterise_stack_reported(g, wires, False, max_workers=2)[2]
+
+
+def test_wired_tiles_are_checked_on_a_seeded_sample_that_depends_on_the_tile_alone(sampled):
+    g, wires, report = sampled
     checked = report.checked
     # 40 draws at 1/4: 10 +- 2.7 expected; the draw is seeded, so the count is exact run to run
     assert 3 <= checked.sum() <= 20 and np.isnan(report.residual[~checked]).all()
@@ -104,11 +110,8 @@ def test_wired_tiles_are_checked_on_a_seeded_sample_that_depends_on_the_tile_alo
     assert characterise_stack_reported(g, Wires(r_sense=100.0), False)[2].checked.all()
 
 
-def test_unchecked_tiles_are_said_so_and_no_sum_reads_their_nan(rng, monkeypatch):
-    monkeypatch.setattr(tile_check, "CHECK_FRACTION", 0.25)
-    g = rng.uniform(1e-6, 1e-4, (24, 10, 9))
-    wires = Wires(1.0, 1.0, 10.0, 100.0)
-    report = characterise_stack_reported(g, wires, False, max_workers=1)[2]
+def test_unchecked_tiles_are_said_so_and_no_sum_reads_their_nan(sampled):
+    g, wires, report = sampled
     checked = report.checked
     # the flag is the tile check's own decision, stored per tile, not read back from the NaN
     assert checked.dtype == bool and np.array_equal(checked, [tile_check.in_sample(x) for x in g])
