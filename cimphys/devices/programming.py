@@ -371,8 +371,6 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         Largest amplitude magnitude (SET, RESET), >= the start magnitude; required with
         ``v_step > 0``.
     """
-    from .dynamics import integrate
-
     model = _check_dynamic(model)
     t = as_array("targets", targets, unit="S", low=0.0, ndim=(1, 2))
     tol = as_scalar("tolerance", tolerance, unit="S", low=0.0, low_open=True)
@@ -400,11 +398,8 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         if not active.any():
             break
         scale, run, last_up = pulse_amplitudes(active, g_read < flat, amps, steps, caps, run, last_up)
-        x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
-        factor = np.exp(s_sig * rng.standard_normal(flat.size)) if s_sig else 1.0
-        x_after = np.clip(x + (x_new - x) * factor, lo, hi)
-        energy += _pulse_energy(model, scale, x, x_after, width_s)
-        x = x_after
+        x, e = _apply_pulse(model, wave, width_s, scale, x, (lo, hi), s_sig, rng)
+        energy += e
         pulses += active
     signed = np.where(done, np.maximum(pulses, 1), -pulses)
     ds = _result(t, chord_conductance(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
@@ -413,6 +408,19 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     if steps is not None:
         ds.attrs.update(v_step=list(steps), v_max=list(caps))
     return ds
+
+
+def _apply_pulse(model, wave, width: float, scale: np.ndarray, x: np.ndarray, bounds, step_sigma: float, rng):
+    """One programming pulse of ``width`` (s) and per-cell amplitude ``scale`` (V; 0 for a cell
+    left alone) from states ``x``: the states after it, their change scaled by the lognormal
+    cycle-to-cycle factor ``exp(step_sigma N)`` and clipped to ``bounds = (lo, hi)``, and each
+    cell's pulse energy (J, :func:`_pulse_energy`)."""
+    from .dynamics import integrate
+
+    x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
+    factor = np.exp(step_sigma * rng.standard_normal(x.size)) if step_sigma else 1.0
+    x_after = np.clip(x + (x_new - x) * factor, *bounds)
+    return x_after, _pulse_energy(model, scale, x, x_after, width)
 
 
 def _start_state(model, flat: np.ndarray, v_read: float, state0):
