@@ -138,15 +138,17 @@ class StackReport:
 
     @classmethod
     def from_arrays(cls, arrays) -> StackReport:
-        """The report :meth:`arrays` gave (an entry without ``checked``, from before the checked
-        sample, had every tile checked)."""
+        """The report :meth:`arrays` gave."""
+        if "checked" not in arrays:
+            raise InputError("solve report: no 'checked' array (an entry from before the checked sample; "
+                             "layers.characterise.CACHE_VERSION h7-tiles-TY-4 keeps those apart)")
         codes = np.asarray(arrays["path"])
         if codes.size and (codes.min() < 0 or codes.max() >= len(PATHS)):
             raise InputError(f"solve report: path codes must lie in 0..{len(PATHS) - 1}, got {codes.tolist()}")
         return cls(tuple(PATHS[c] for c in codes), np.asarray(arrays["iterations"], dtype=np.int64),
                    np.asarray(arrays["residual"], dtype=float), np.asarray(arrays["fell_back"]).astype(bool),
                    np.asarray(arrays["time"], dtype=float),
-                   np.asarray(arrays["checked"]).astype(bool) if "checked" in arrays else np.ones(codes.shape, bool))
+                   np.asarray(arrays["checked"]).astype(bool))
 
 
 def characterise_stack_reported(g: np.ndarray, wires: Wires, admittance: bool = True, *,
