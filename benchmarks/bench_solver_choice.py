@@ -29,7 +29,11 @@ path's time and the load average.
 to 1024 x 1024 and batches of 1024 (hours on a loaded 2-core machine), cheapest cases first.
 With ``CIMPHYS_BENCH_LOG=path`` every measured case is appended to ``path`` as one JSON line as
 soon as it is measured, and a later run skips the cases already there: a stopped run keeps what
-it measured and resumes.  The process's address space is capped at its size at start plus
+it measured and resumes; ``CIMPHYS_BENCH_CASES="64x512x256,512x512x64"`` runs only the listed
+cases (``MxNxbatch``, comma-separated) of the grid.  The measured record is kept in
+``benchmarks/records/solver_choice.jsonl`` (this log format; a run with ``CIMPHYS_BENCH_LOG``
+pointing there prints its table without measuring again) and its printed table beside it in
+``solver_choice.txt``.  The process's address space is capped at its size at start plus
 ``MEMORY_CAP_BYTES`` (``RLIMIT_AS``); a contender that runs out (SuperLU's fill-in on the
 largest arrays) is recorded as failed, not allowed to take the machine's memory.
 """
@@ -177,13 +181,26 @@ def _logged(log: Path | None) -> dict:
     return done
 
 
+def _selected(cases: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The cases ``CIMPHYS_BENCH_CASES`` lists (``MxNxbatch,...``), or all of ``cases``."""
+    wanted = os.environ.get("CIMPHYS_BENCH_CASES", "").strip()
+    if not wanted:
+        return cases
+    picked = {tuple(int(k) for k in item.strip().split("x")) for item in wanted.split(",") if item.strip()}
+    unknown = picked - set(cases)
+    if unknown:
+        raise SystemExit(f"CIMPHYS_BENCH_CASES: {sorted(unknown)} not in the grid")
+    return [c for c in cases if c in picked]
+
+
 def run(quick: bool = False) -> list[Record]:
     shapes, batches = (SHAPES_QUICK, BATCHES_QUICK) if quick else (SHAPES_FULL, BATCHES_FULL)
     log = Path(os.environ["CIMPHYS_BENCH_LOG"]) if os.environ.get("CIMPHYS_BENCH_LOG") else None
     done = _logged(log)
     _cap_memory()
     records = []
-    for m, n, batch in sorted(((m, n, b) for m, n in shapes for b in batches), key=lambda c: (c[0] * c[1] * c[2], c)):
+    cases = sorted(((m, n, b) for m, n in shapes for b in batches), key=lambda c: (c[0] * c[1] * c[2], c))
+    for m, n, batch in _selected(cases):
         found = done.get((m, n, batch))
         if found is None:
             found = measure(m, n, batch)

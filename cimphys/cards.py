@@ -199,12 +199,10 @@ def _check_provenance(where: str, table: Any) -> dict[str, Any]:
     return dict(table)
 
 
-def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | None = None) -> Card:
-    """Check a parsed card (a mapping as TOML gives it) and return the :class:`Card`."""
-    if not isinstance(data, dict):
-        raise _fail(where, "a card must be a TOML document of tables")
+def _model_table(data: dict, kind: str, where: str):
+    """The checked ``[model]`` table of a parsed card and the spec of the registered ``kind``
+    model it names: ``(table, spec)``."""
     models = registered_models(kind)
-    spec_sections: Mapping[str, tuple[Parameter, ...]] = {}
     model_table = data.get("model")
     if not isinstance(model_table, dict) or "name" not in model_table:
         raise _fail(where, "missing key [model] 'name': expected the name of a registered model")
@@ -216,8 +214,15 @@ def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | N
     model = model_table["name"]
     if model not in models:
         raise _fail(where, f"[model] name = {model!r}: not a {kind} model{_suggest(model, list(models), 'known models')}")
-    spec = models[model]
-    spec_sections = spec.sections
+    return model_table, models[model]
+
+
+def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | None = None) -> Card:
+    """Check a parsed card (a mapping as TOML gives it) and return the :class:`Card`."""
+    if not isinstance(data, dict):
+        raise _fail(where, "a card must be a TOML document of tables")
+    model_table, spec = _model_table(data, kind, where)
+    spec_sections: Mapping[str, tuple[Parameter, ...]] = spec.sections
     valid_tables = ["model", "parameters", "provenance", *spec_sections]
     for title in data:
         if title not in valid_tables:
@@ -235,7 +240,7 @@ def card_from_mapping(data: Any, kind: str, where: str, name: str, path: str | N
     return Card(
         name=name,
         kind=kind,
-        model=model,
+        model=model_table["name"],
         parameters=MappingProxyType(params),
         provenance=MappingProxyType(_check_provenance(where, data["provenance"])),
         sections=MappingProxyType(sections),

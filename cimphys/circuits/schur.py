@@ -438,6 +438,24 @@ def _end_conductance(r: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r), 1.0 / r, 0.0)
 
 
+def _pcg_arguments(network, a: np.ndarray) -> tuple:
+    """What :func:`_pcg` takes after the stamp ``a (M, N)`` (S), in its order: the word-line and
+    bit-line chain factors (the preconditioner), the bit-line couplings and the word-line ends'
+    conductances (S)."""
+    m, n = network.shape
+    wl, bl = network.wl_chains(), network.bl_chains()
+    wlf = LineFactor(wl, a)
+    blf = LineFactor(bl, np.ascontiguousarray(a.T))
+    g, b_glo, b_ghi, diag = network.bl_couplings()
+    dB = a + diag
+    g2n = np.zeros((m, n))
+    g2n[:-1] = 2.0 * g[1:]
+    bcp = np.ascontiguousarray(blf.cp.T)
+    bcp[-1] = 0.0  # already 0 (no coupling past the last row); the kernel relies on it
+    return (wlf.low, wlf.cp, wlf.ipiv, np.ascontiguousarray(blf.low.T), bcp, np.ascontiguousarray(blf.ipiv.T),
+            dB, 2.0 * g, g2n, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi)
+
+
 def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol: float,
                     *, max_iterations: int = MAX_ITERATIONS):
     """PCG solve of an eligible network (see :func:`eligible`) for a batch of inputs.
@@ -454,21 +472,11 @@ def solve_symmetric(network, a: np.ndarray, c3: np.ndarray, v2: np.ndarray, tol:
         raise InputError("a: the symmetric CG path needs a == b >= 0 and no merged or fixed line nodes")
     if v2.ndim != 2 or v2.shape[1] != m or c3.ndim != 3 or c3.shape[1:] != (m, n):
         raise InputError(f"v2, c3: expected (B, {m}) and (Bc, {m}, {n}), got {v2.shape} and {c3.shape}")
-    wl, bl = network.wl_chains(), network.bl_chains()
-    wlf = LineFactor(wl, a)
-    blf = LineFactor(bl, np.ascontiguousarray(a.T))
-    g, b_glo, b_ghi, diag = network.bl_couplings()
-    dB = a + diag
-    g2n = np.zeros((m, n))
-    g2n[:-1] = 2.0 * g[1:]
-    bcp = np.ascontiguousarray(blf.cp.T)
-    bcp[-1] = 0.0  # already 0 (no coupling past the last row); the kernel relies on it
+    args = _pcg_arguments(network, a)
     nb = v2.shape[0]
     v_wl, v_bl = np.empty((nb, m, n)), np.empty((nb, m, n))
     res, iters = np.empty(nb), np.empty(nb, np.int64)
     chunk = int(CHUNK)
-    args = (wlf.low, wlf.cp, wlf.ipiv, np.ascontiguousarray(blf.low.T), bcp, np.ascontiguousarray(blf.ipiv.T),
-            dB, 2.0 * g, g2n, _end_conductance(wl.r_lo), _end_conductance(wl.r_hi), b_glo, b_ghi)
     has_c, vend = bool(c3.any()), np.ascontiguousarray(network.v_bl_end, dtype=np.float64)
     nchunks = (nb + chunk - 1) // chunk
     workers = _threads(a.size * nb, nchunks)

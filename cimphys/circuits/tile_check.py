@@ -20,20 +20,39 @@ The residual is the largest of these relative differences (max-norm over the out
 the reference solve's own residual: dimensionless, about 1e-13 for a sound characterisation, and
 of the order of the error for a wrong one (an error confined to one column of ``T`` shows diluted
 by the probe's other inputs, about ``1/M`` of it).
+
+The closed forms cost a mat-vec and are checked on every tile.  The reference solve of a wired
+tile costs about as much as a small tile's characterisation (mostly the dispatcher's fixed cost
+per call), so wired tiles are checked on a seeded sample: :func:`in_sample` draws, for each tile,
+a uniform number seeded by ``PROBE_SEED`` and a CRC-32 of its conductances, and checks the tile
+when it falls below ``CHECK_FRACTION``.  The draw depends on the tile alone, not on its place in
+a stack or a pool's queue, so a tile is checked (or not) however it is characterised.  Whether
+a tile was checked is said explicitly (``TileReport.checked``; a stack's per-tile ``checked``
+array, its Dataset's ``checked`` variable and ``tile_solver_checked`` attribute); an unchecked
+tile's residual is NaN (not measured), and the sums read the checked tiles alone.  A
+characterisation handed in from outside (:func:`cimphys.circuits.tile_report.supplied_report`)
+is checked on every tile.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from .linear import SolveReport, solve_with_report
 
-__all__ = ["PROBE_SEED", "TileReport", "check_characterisation", "tile_report"]
+__all__ = ["CHECKED_ALWAYS", "CHECK_FRACTION", "PROBE_SEED", "TileReport", "check_characterisation", "in_sample",
+           "tile_report"]
 
-#: Seed of the probe input every characterisation is checked with.
+#: Seed of the probe input every characterisation is checked with, and of the sample of tiles.
 PROBE_SEED = 15
+#: Share of wired tiles whose characterisation is checked against a reference solve.
+CHECK_FRACTION = 0.25
+#: Characterisation paths checked on every tile (closed forms: the check is a mat-vec).
+CHECKED_ALWAYS = ("closed_form", "sense_only")
 
 
 @dataclass(frozen=True)
@@ -44,9 +63,22 @@ class TileReport(SolveReport):
     ``iterations`` what that path did (0 for a closed form, 1 for one exact factorisation, the
     largest Krylov count of the unit solves, the largest Newton count over the reads);
     ``residual`` the relative residual against the network (:func:`check_characterisation`; for
-    Newton reads, the largest KCL residual over the largest cell current); ``fell_back`` whether a
-    solve fell back from the path first chosen; ``time`` the wall time, s.
+    Newton reads, the largest KCL residual over the largest cell current); ``fell_back`` whether
+    a solve fell back from the path first chosen; ``time`` the wall time, s; ``checked`` whether
+    the residual was measured (False for a wired tile outside the checked sample, whose
+    ``residual`` is then NaN: not a number to read).
     """
+
+    checked: bool = True
+
+    def __post_init__(self):
+        if self.checked == bool(np.isnan(self.residual)):
+            raise InputError(f"TileReport: residual {self.residual!r} with checked={self.checked}: a checked "
+                             "tile needs a measured residual, an unchecked one NaN")
+
+    def attrs(self) -> dict:
+        """The report as Dataset attributes, ``solver_checked`` (0/1) with them."""
+        return {**super().attrs(), "solver_checked": int(self.checked)}
 
 
 def _relative(x: np.ndarray, ref: np.ndarray) -> float:
@@ -78,10 +110,21 @@ def check_characterisation(g: np.ndarray, wires, t: np.ndarray, y: np.ndarray | 
     return residual
 
 
+def in_sample(g: np.ndarray, fraction: float | None = None, seed: int = PROBE_SEED) -> bool:
+    """Whether the wired tile of conductances ``g`` (S) is in the checked sample: a uniform draw
+    seeded by ``seed`` and the CRC-32 of ``g``'s float64 bytes falls below ``fraction``
+    (default :data:`CHECK_FRACTION`, read at call time)."""
+    fraction = CHECK_FRACTION if fraction is None else fraction
+    crc = zlib.crc32(np.ascontiguousarray(g, dtype=np.float64).tobytes())
+    return bool(np.random.default_rng([seed, crc]).random() < fraction)
+
+
 def tile_report(path: str, g: np.ndarray, wires, t: np.ndarray, y: np.ndarray | None, seconds: float,
-                solves: list[SolveReport] = ()) -> TileReport:
+                solves: list[SolveReport] = (), sample: bool = False) -> TileReport:
     """The :class:`TileReport` of a tile characterised by ``path`` in ``seconds`` (s), with the
-    reports of the unit solves it made (if any), its residual checked now."""
-    iterations = max((r.iterations for r in solves), default=0 if path in ("closed_form", "sense_only") else 1)
-    return TileReport(path, int(iterations), check_characterisation(g, wires, t, y),
-                      any(r.fell_back for r in solves), float(seconds))
+    reports of the unit solves it made (if any), its residual checked now; with ``sample``, a
+    wired tile is checked only if :func:`in_sample` (else ``checked`` is False, the residual NaN)."""
+    iterations = max((r.iterations for r in solves), default=0 if path in CHECKED_ALWAYS else 1)
+    check = not sample or path in CHECKED_ALWAYS or in_sample(g)
+    residual = check_characterisation(g, wires, t, y) if check else float("nan")
+    return TileReport(path, int(iterations), residual, any(r.fell_back for r in solves), float(seconds), check)

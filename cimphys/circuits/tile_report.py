@@ -1,8 +1,8 @@
 """The solve report of a tile stack: per tile how its reads are solved and how well, and in sum.
 
 A :class:`StackReport` holds one :class:`~cimphys.circuits.tile_check.TileReport` per tile (path,
-iterations, checked residual, fell back or not, time) as arrays, and sums them up: the largest
-residual, the total time, the tiles per path.  :attr:`TileStack.solve_report
+iterations, residual, fell back or not, time, whether the residual was checked) as arrays, and
+sums them up: the largest residual over the checked tiles, the total time, the tiles per path.  :attr:`TileStack.solve_report
 <cimphys.circuits.tile.TileStack.solve_report>` gives it; it travels with a characterisation
 through :class:`~cimphys.circuits.tile_characterise.CharacterisationPool` (each worker checks
 its tiles) and through the layer adapter's tile cache (:meth:`StackReport.arrays`,
@@ -21,14 +21,17 @@ from ..errors import InputError
 from .crossbar import Crossbar
 from .tile_characterise import PATHS as CHARACTERISATION_PATHS
 from .tile_characterise import CharacterisationPool, Wires
-from .tile_check import TileReport, check_characterisation
+from .tile_check import CHECK_FRACTION, PROBE_SEED, TileReport, check_characterisation
 
 __all__ = ["PATHS", "StackReport", "characterise_stack_reported", "newton_reads", "stack_report", "supplied_report"]
 
 #: Every path a tile report may name (its index is the code the tile cache stores).
 PATHS = (*CHARACTERISATION_PATHS, "newton", "supplied")
+#: How the checked tiles were chosen, as the Dataset attributes say it.
+CHECK_SAMPLE = (f"closed forms and supplied: every tile; wired tiles: a share {CHECK_FRACTION:g} drawn per tile "
+                f"with seed {PROBE_SEED} and the CRC-32 of its G (tile_check.in_sample)")
 #: Arrays of :meth:`StackReport.arrays`, in order.
-FIELDS = ("path", "iterations", "residual", "fell_back", "time")
+FIELDS = ("path", "iterations", "residual", "fell_back", "time", "checked")
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,12 @@ class StackReport:
         Each tile's path (:data:`PATHS`).
     iterations : ndarray of int
     residual : ndarray, dimensionless
+        Measured where ``checked``; NaN elsewhere (not a number: the sums skip it).
     fell_back : ndarray of bool
     time : ndarray, s
+    checked : ndarray of bool
+        Whether the tile's residual was measured (False for a wired tile outside the checked
+        sample, :func:`~cimphys.circuits.tile_check.in_sample`).
     """
 
     paths: tuple[str, ...]
@@ -50,6 +57,12 @@ class StackReport:
     residual: np.ndarray
     fell_back: np.ndarray
     time: np.ndarray
+    checked: np.ndarray
+
+    def __post_init__(self):
+        if not np.array_equal(self.checked, ~np.isnan(self.residual)):
+            raise InputError(f"solve report: checked {self.checked.tolist()} must be True exactly where the "
+                             f"residual was measured, got residuals {self.residual.tolist()}")
 
     @classmethod
     def of(cls, tiles) -> StackReport:
@@ -57,7 +70,8 @@ class StackReport:
         tiles = list(tiles)
         return cls(tuple(r.path for r in tiles), np.array([r.iterations for r in tiles], dtype=np.int64),
                    np.array([r.residual for r in tiles], dtype=float),
-                   np.array([r.fell_back for r in tiles], dtype=bool), np.array([r.time for r in tiles], dtype=float))
+                   np.array([r.fell_back for r in tiles], dtype=bool), np.array([r.time for r in tiles], dtype=float),
+                   np.array([r.checked for r in tiles], dtype=bool))
 
     @classmethod
     def join(cls, reports) -> StackReport:
@@ -70,17 +84,18 @@ class StackReport:
     def __iter__(self):
         for k in range(len(self)):
             yield TileReport(self.paths[k], int(self.iterations[k]), float(self.residual[k]),
-                             bool(self.fell_back[k]), float(self.time[k]))
+                             bool(self.fell_back[k]), float(self.time[k]), bool(self.checked[k]))
 
     def __getitem__(self, k) -> StackReport:
         """The report of tiles ``k`` (a slice or index array)."""
         pick = np.arange(len(self))[k]
         return StackReport(tuple(self.paths[i] for i in np.atleast_1d(pick)), *(
-            np.atleast_1d(a[pick]) for a in (self.iterations, self.residual, self.fell_back, self.time)))
+            np.atleast_1d(a[pick]) for a in (self.iterations, self.residual, self.fell_back, self.time, self.checked)))
 
     @property
     def max_residual(self) -> float:
-        return float(self.residual.max(initial=0.0))
+        """Largest residual over the checked tiles (0 with none)."""
+        return float(self.residual[self.checked].max(initial=0.0))
 
     @property
     def total_time(self) -> float:
@@ -96,7 +111,9 @@ class StackReport:
         """The sums as Dataset attributes (netCDF-safe: strings and numbers)."""
         return {f"{prefix}_counts": ",".join(f"{p}:{n}" for p, n in self.counts.items()),
                 f"{prefix}_max_iterations": int(self.iterations.max(initial=0)),
-                f"{prefix}_max_residual": self.max_residual, f"{prefix}_fell_back": int(self.fell_back.sum()),
+                f"{prefix}_max_residual": self.max_residual, f"{prefix}_checked": int(self.checked.sum()),
+                f"{prefix}_tiles": len(self), f"{prefix}_check_sample": CHECK_SAMPLE,
+                f"{prefix}_fell_back": int(self.fell_back.sum()),
                 f"{prefix}_time": self.total_time, f"{prefix}_time_units": "s"}
 
     def to_xarray(self):
@@ -106,24 +123,32 @@ class StackReport:
         return xr.Dataset({
             "path": ("tile", np.array(self.paths, dtype=str), {"units": "1", "long_name": "solver path"}),
             "iterations": ("tile", self.iterations, {"units": "1", "long_name": "iterations of the path"}),
-            "residual": ("tile", self.residual, {"units": "1", "long_name": "relative residual on the network"}),
+            "residual": ("tile", self.residual, {"units": "1", "long_name": "relative residual on the network "
+                                                 "(NaN where not checked)"}),
+            "checked": ("tile", self.checked.astype(np.int8), {"units": "1", "long_name": "residual checked (1) or "
+                                                               "not in the checked sample (0)"}),
             "fell_back": ("tile", self.fell_back.astype(np.int8), {"units": "1", "long_name": "fell back"}),
             "time": ("tile", self.time, {"units": "s", "long_name": "wall time"})}, attrs=self.attrs())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Numeric arrays (paths as their index in :data:`PATHS`), for a cache entry."""
         return dict(zip(FIELDS, (np.array([PATHS.index(p) for p in self.paths], dtype=np.int64), self.iterations,
-                                 self.residual, self.fell_back.astype(np.int8), self.time)))
+                                 self.residual, self.fell_back.astype(np.int8), self.time,
+                                 self.checked.astype(np.int8))))
 
     @classmethod
     def from_arrays(cls, arrays) -> StackReport:
         """The report :meth:`arrays` gave."""
+        if "checked" not in arrays:
+            raise InputError("solve report: no 'checked' array (an entry from before the checked sample; "
+                             "layers.characterise.CACHE_VERSION h7-tiles-TY-4 keeps those apart)")
         codes = np.asarray(arrays["path"])
         if codes.size and (codes.min() < 0 or codes.max() >= len(PATHS)):
             raise InputError(f"solve report: path codes must lie in 0..{len(PATHS) - 1}, got {codes.tolist()}")
         return cls(tuple(PATHS[c] for c in codes), np.asarray(arrays["iterations"], dtype=np.int64),
                    np.asarray(arrays["residual"], dtype=float), np.asarray(arrays["fell_back"]).astype(bool),
-                   np.asarray(arrays["time"], dtype=float))
+                   np.asarray(arrays["time"], dtype=float),
+                   np.asarray(arrays["checked"]).astype(bool))
 
 
 def characterise_stack_reported(g: np.ndarray, wires: Wires, admittance: bool = True, *,
@@ -173,7 +198,8 @@ def stack_report(stack, characterised) -> StackReport:
     """The :class:`StackReport` of a :class:`~cimphys.circuits.tile.TileStack`: its
     characterisation's (``characterised()`` gives ``(T, Y)``, characterising now if not yet), or
     for nonlinear cells the sum of the Newton reads so far per tile (largest iterations and
-    residual, summed time; no read yet: zeros)."""
+    residual, summed time; no read yet: no iteration, no time and no residual measured, so the
+    tile is reported unchecked)."""
     if stack.linear:
         if stack.characterisation_report is None:  # not characterised yet, or handed in without a report
             t, y = characterised()
@@ -182,5 +208,5 @@ def stack_report(stack, characterised) -> StackReport:
         return stack.characterisation_report  # kept through compact(), which drops T
     tiles = [[r for k, r in stack.newton_log if k == j] for j in range(stack.n_tiles)]
     return StackReport.of(TileReport("newton", max((r.iterations for r in rs), default=0),
-                                     max((r.residual for r in rs), default=0.0), any(r.fell_back for r in rs),
-                                     sum(r.time for r in rs)) for rs in tiles)
+                                     max((r.residual for r in rs), default=float("nan")), any(r.fell_back for r in rs),
+                                     sum(r.time for r in rs), bool(rs)) for rs in tiles)

@@ -95,21 +95,28 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = save(ds, out / "generate.nc")
+    print(_summary(ds, prompt, args.prompt))
+    print(f"wrote {path}")
+    return 0
+
+
+def _summary(ds, prompt: list, text: str) -> str:
+    """What a generation on tiles did: both texts, their agreement, energy and latency per token."""
     e = ds.energy.mean("token") if ds.sizes["token"] else ds.prompt_energy / max(len(prompt), 1)
     parts = ", ".join(f"{b} {float(e.sel(bucket=b)) * 1e9:.4g}" for b in ds.bucket.values)
     lat = float(ds.latency.mean()) if ds.sizes["token"] else float(ds.prompt_latency)
-    print(f"prompt ({len(prompt)} tokens): {args.prompt}")
-    print(f"fp32: {ds.attrs['text_fp32']}")
-    print(f"CIM : {ds.attrs['text_cim']}")
-    print(f"token agreement {ds.attrs['agreement']:.3f} (first divergence at token {ds.attrs['first_divergence']}), "
-          f"logit cosine to fp32 mean {float(ds.logit_cosine.mean()):.5f}, min {float(ds.logit_cosine.min()):.5f}")
-    print(f"energy/generated token {float(e.sum()) * 1e9:.4g} nJ ({parts} nJ)")
-    print(f"latency/generated token {lat * 1e6:.4g} us, cell writes/token "
-          f"{float(ds.cell_writes.mean()) if ds.sizes['token'] else 0.0:.4g} (max writes per KV cell "
-          f"{ds.attrs['max_writes_per_cell']}{_endurance(ds)}); prompt pass "
-          f"{float(ds.prompt_energy.sum()) * 1e9:.4g} nJ, {float(ds.prompt_latency) * 1e6:.4g} us")
-    print(f"wrote {path}")
-    return 0
+    return "\n".join([
+        f"prompt ({len(prompt)} tokens): {text}",
+        f"fp32: {ds.attrs['text_fp32']}",
+        f"CIM : {ds.attrs['text_cim']}",
+        f"token agreement {ds.attrs['agreement']:.3f} (first divergence at token {ds.attrs['first_divergence']}), "
+        f"logit cosine to fp32 mean {float(ds.logit_cosine.mean()):.5f}, min {float(ds.logit_cosine.min()):.5f}",
+        f"energy/generated token {float(e.sum()) * 1e9:.4g} nJ ({parts} nJ)",
+        f"latency/generated token {lat * 1e6:.4g} us, cell writes/token "
+        f"{float(ds.cell_writes.mean()) if ds.sizes['token'] else 0.0:.4g} (max writes per KV cell "
+        f"{ds.attrs['max_writes_per_cell']}{_endurance(ds)}); prompt pass "
+        f"{float(ds.prompt_energy.sum()) * 1e9:.4g} nJ, {float(ds.prompt_latency) * 1e6:.4g} us",
+    ])
 
 
 def _endurance(ds) -> str:

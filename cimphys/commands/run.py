@@ -9,6 +9,7 @@ and the 60 bundled sentences.  Prints a summary, writes the report Dataset (NetC
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 
@@ -83,9 +84,39 @@ def _summary(ds) -> str:
     return "\n".join(lines)
 
 
+def _draw_layer_error(ax, ds) -> None:
+    ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
+    ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
+    ax.set_ylabel("relative error vs fp32")
+    ax.set_title("hidden-state error per layer")
+
+
+def _draw_energy(ax, ds) -> None:
+    ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
+    ax.set_ylabel("energy per token (nJ)")
+    ax.set_title("energy breakdown")
+
+
+def _draw_adc_sweep(ax, sweep) -> None:
+    ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
+    ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
+    ax.set_xlabel("ADC bits")
+    ax.set_ylabel("agreement with fp32")
+    ax.legend()
+
+
+def _draw_error_budget(ax, budget) -> None:
+    import numpy as np
+
+    loss = np.clip(1.0 - budget.embedding_cosine.values, 1e-9, None)
+    ax.barh(budget.effect.values[::-1], loss[::-1], color="tab:red")
+    ax.set_xscale("log")
+    ax.set_xlabel("1 - embedding cosine to fp32")
+    ax.set_title(f"error budget ({budget.attrs['card']})")
+
+
 def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib
-    import numpy as np
 
     from ..results import replacing
 
@@ -93,47 +124,19 @@ def _plots(ds, sweep, out: Path, budget=None) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-
-    def figure(name: str, draw) -> None:
+    figures = [("layer_error.png", _draw_layer_error, ds), ("energy.png", _draw_energy, ds)]
+    if sweep is not None:
+        figures.append(("adc_sweep.png", _draw_adc_sweep, sweep))
+    if budget is not None:
+        figures.append(("budget.png", _draw_error_budget, budget))
+    for name, draw, data in figures:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        draw(ax)
+        draw(ax, data)
         fig.tight_layout()
         written.append(out / name)
         with replacing(written[-1]) as tmp:  # a killed run leaves no half-written PNG
             fig.savefig(tmp, dpi=120, format="png")
         plt.close(fig)
-
-    def layer_error(ax):
-        ax.semilogy(ds.state.values, ds.hidden_error.values.clip(1e-12), "o-")
-        ax.set_xlabel("hidden state (0: embeddings, k: after layer k)")
-        ax.set_ylabel("relative error vs fp32")
-        ax.set_title("hidden-state error per layer")
-
-    def energy(ax):
-        ax.bar(ds.bucket.values, ds.energy_per_token.values * 1e9)
-        ax.set_ylabel("energy per token (nJ)")
-        ax.set_title("energy breakdown")
-
-    def adc_sweep(ax):
-        ax.plot(sweep.adc_bits.values, sweep.embedding_cosine.values, "o-", label="embedding cosine")
-        ax.plot(sweep.adc_bits.values, sweep.retrieval_spearman.values, "s-", label="retrieval Spearman")
-        ax.set_xlabel("ADC bits")
-        ax.set_ylabel("agreement with fp32")
-        ax.legend()
-
-    def error_budget(ax):
-        loss = np.clip(1.0 - budget.embedding_cosine.values, 1e-9, None)
-        ax.barh(budget.effect.values[::-1], loss[::-1], color="tab:red")
-        ax.set_xscale("log")
-        ax.set_xlabel("1 - embedding cosine to fp32")
-        ax.set_title(f"error budget ({budget.attrs['card']})")
-
-    figure("layer_error.png", layer_error)
-    figure("energy.png", energy)
-    if sweep is not None:
-        figure("adc_sweep.png", adc_sweep)
-    if budget is not None:
-        figure("budget.png", error_budget)
     return written
 
 
@@ -160,28 +163,64 @@ def _sweep(args, cfg, routing, bits_list, progress_factory):
     }, coords={"adc_bits": np.array(bits_list)})
 
 
-def main(args: argparse.Namespace) -> int:
+def _sweep_bits(args, cfg) -> list[int] | None:
+    """The ADC resolutions of ``--sweep-adc-bits`` (None without it), each checked against the card
+    before any work starts."""
     from ..errors import InputError
+
+    if not args.sweep_adc_bits:
+        return None
+    try:
+        bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
+    except ValueError as exc:
+        raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
+    for bits in bits_list:
+        try:
+            cfg.with_(adc_bits=bits)
+        except ValueError as exc:
+            raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
+                             f"{cfg.card_name} ({exc})") from exc
+    return bits_list
+
+
+class _MatrixBar:
+    """A progress bar over the ``n`` static matrices of a run, as ``run_model``'s ``on_matrix``."""
+
+    def __init__(self, n: int, label: str):
+        from ..progress import Progress
+
+        self.bar = Progress(n, label)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return lambda op, layer, cached: self.bar.advance()
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+
+def _budget(args, weights, cfg, routing):
+    """The error budget of ``--budget`` (printed as a table), a Dataset over the effects."""
+    from ..layers.budget import budget_table, error_budget
+    from ..progress import Progress
+
+    with Progress(9, "error budget") as bar:
+        budget = error_budget(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
+                              use_cache=not args.no_cache, on_row=lambda name: bar.advance())
+    print("error budget (each effect alone over the ideal base, then all):")
+    print(budget_table(budget))
+    return budget
+
+
+def main(args: argparse.Namespace) -> int:
     from ..layers.pipeline import run_model
     from ..layers.routing import Routing
     from ..layers import load_model
-    from ..progress import Progress
     from ..results import save
 
     cfg = run_config(args)
     routing = Routing.parse(args.routing)
-    bits_list = None
-    if args.sweep_adc_bits:
-        try:
-            bits_list = [int(b) for b in args.sweep_adc_bits.split(",") if b.strip()]
-        except ValueError as exc:
-            raise InputError(f"--sweep-adc-bits: expected integers like 4,6,8, got {args.sweep_adc_bits!r}") from exc
-        for bits in bits_list:  # every value checked before any work starts
-            try:
-                cfg.with_(adc_bits=bits)
-            except ValueError as exc:
-                raise InputError(f"--sweep-adc-bits: {bits} is not a valid ADC resolution for card "
-                                 f"{cfg.card_name} ({exc})") from exc
+    bits_list = _sweep_bits(args, cfg)
     weights = load_model(args.model)
     if weights.arch == "llama":  # decoder LLMs: perplexity of a text instead of sentence embeddings
         from .run_decoder import run_decoder
@@ -190,18 +229,7 @@ def main(args: argparse.Namespace) -> int:
     n_static = weights.n_layers * len(routing.analog & {"query", "key", "value", "attn_out", "ffn_up", "ffn_down",
                                                          "qkv"})
     args.model = weights
-
-    class _Bar:
-        def __init__(self, label):
-            self.bar = Progress(n_static, label)
-
-        def __enter__(self):
-            self.bar.__enter__()
-            return lambda op, layer, cached: self.bar.advance()
-
-        def __exit__(self, *exc):
-            self.bar.__exit__(*exc)
-
+    _Bar = functools.partial(_MatrixBar, n_static)
     with _Bar("programming tiles") as cb:
         ds = run_model(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
                        use_cache=not args.no_cache, on_matrix=cb)
@@ -212,16 +240,9 @@ def main(args: argparse.Namespace) -> int:
     sweep = _sweep(args, cfg, routing, bits_list, _Bar) if bits_list else None
     if sweep is not None:
         written.append(save(sweep, out / "adc_sweep.nc"))
-    budget = None
-    if args.budget:
-        from ..layers.budget import budget_table, error_budget
-
-        with Progress(9, "error budget") as bar:
-            budget = error_budget(weights, args.sentences, cfg, routing, seed=args.seed, cache_dir=args.cache_dir,
-                                  use_cache=not args.no_cache, on_row=lambda name: bar.advance())
+    budget = _budget(args, weights, cfg, routing) if args.budget else None
+    if budget is not None:
         written.append(save(budget.drop_vars("effect_description"), out / "budget.nc"))
-        print("error budget (each effect alone over the ideal base, then all):")
-        print(budget_table(budget))
     if sweep is not None:
         print("ADC sweep: " + ", ".join(f"{int(b)} bits cos {c:.5f} rho {r:.4f}" for b, c, r in
                                         zip(sweep.adc_bits.values, sweep.embedding_cosine.values,

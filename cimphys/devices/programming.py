@@ -46,6 +46,7 @@ from ..checks import as_array, as_scalar
 from ..errors import InputError
 from ..results import variable
 from .dynamic_model import DynamicModel, model_class
+from .ispp import ispp_options, pulse_amplitudes
 from .pcm import PCMModel
 from .variability import as_generator
 
@@ -370,8 +371,6 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         Largest amplitude magnitude (SET, RESET), >= the start magnitude; required with
         ``v_step > 0``.
     """
-    from .dynamics import integrate
-
     model = _check_dynamic(model)
     t = as_array("targets", targets, unit="S", low=0.0, ndim=(1, 2))
     tol = as_scalar("tolerance", tolerance, unit="S", low=0.0, low_open=True)
@@ -383,14 +382,8 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     width_s = as_scalar("width", width, unit="s", low=0.0, low_open=True)
     wave, _ = _pulse_waveform(width_s, 1)
     flat = t.reshape(-1)
-    lo, hi = (np.broadcast_to(b, flat.shape).astype(float) for b in model.state_bounds)
-    g_lo, g_hi = chord_conductance(model, v_read, lo), chord_conductance(model, v_read, hi)
-    x = (np.where(g_lo < g_hi, lo, hi) if state0 is None else
-         np.broadcast_to(as_array("state0", state0, unit=model.state_unit), flat.shape)).astype(float).copy()
-    if np.any(flat < np.minimum(g_lo, g_hi)) or np.any(flat > np.maximum(g_lo, g_hi)):
-        raise InputError(f"targets: expected values inside the device window [{np.min(np.minimum(g_lo, g_hi)):.4g}, "
-                         f"{np.max(np.maximum(g_lo, g_hi)):.4g}] S")
-    steps, caps = _ispp_options(amps, v_step, v_max)
+    lo, hi, x = _start_state(model, flat, v_read, state0)
+    steps, caps = ispp_options(amps, v_step, v_max)
     rng = as_generator(seed)
     pulses = np.zeros(flat.size, dtype=np.int64)
     energy = np.zeros(flat.size)
@@ -404,20 +397,9 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
         active = ~done & (pulses < n_max)
         if not active.any():
             break
-        up = g_read < flat
-        if steps is None:
-            scale = np.where(active, np.where(up, amps[0], amps[1]), 0.0)
-        else:
-            run = np.where(up == last_up, run, 0.0)  # overshoot: restart from the start amplitude
-            mag = np.where(up, np.minimum(abs(amps[0]) + run * steps[0], caps[0]),
-                           np.minimum(abs(amps[1]) + run * steps[1], caps[1]))
-            scale = np.where(active, np.where(up, np.sign(amps[0]), np.sign(amps[1])) * mag, 0.0)
-            run, last_up = np.where(active, run + 1.0, run), np.where(active, up, last_up)
-        x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
-        factor = np.exp(s_sig * rng.standard_normal(flat.size)) if s_sig else 1.0
-        x_after = np.clip(x + (x_new - x) * factor, lo, hi)
-        energy += _pulse_energy(model, scale, x, x_after, width_s)
-        x = x_after
+        scale, run, last_up = pulse_amplitudes(active, g_read < flat, amps, steps, caps, run, last_up)
+        x, e = _apply_pulse(model, wave, width_s, scale, x, (lo, hi), s_sig, rng)
+        energy += e
         pulses += active
     signed = np.where(done, np.maximum(pulses, 1), -pulses)
     ds = _result(t, chord_conductance(model, v_read, x), g_read, signed, tol, n_max, model=type(model).__name__)
@@ -428,6 +410,32 @@ def write_verify_dynamic(model, targets, tolerance: float, max_pulses: int = 50,
     return ds
 
 
+def _apply_pulse(model, wave, width: float, scale: np.ndarray, x: np.ndarray, bounds, step_sigma: float, rng):
+    """One programming pulse of ``width`` (s) and per-cell amplitude ``scale`` (V; 0 for a cell
+    left alone) from states ``x``: the states after it, their change scaled by the lognormal
+    cycle-to-cycle factor ``exp(step_sigma N)`` and clipped to ``bounds = (lo, hi)``, and each
+    cell's pulse energy (J, :func:`_pulse_energy`)."""
+    from .dynamics import integrate
+
+    x_new = integrate(model, wave, x, record="final", v_scale=scale, quantities=("state",)).state.values[-1]
+    factor = np.exp(step_sigma * rng.standard_normal(x.size)) if step_sigma else 1.0
+    x_after = np.clip(x + (x_new - x) * factor, *bounds)
+    return x_after, _pulse_energy(model, scale, x, x_after, width)
+
+
+def _start_state(model, flat: np.ndarray, v_read: float, state0):
+    """State bounds ``(lo, hi)`` per cell and the start state (``state0``, default the
+    low-conductance bound) of write-verify to targets ``flat`` (S), checked inside the window."""
+    lo, hi = (np.broadcast_to(b, flat.shape).astype(float) for b in model.state_bounds)
+    g_lo, g_hi = chord_conductance(model, v_read, lo), chord_conductance(model, v_read, hi)
+    x = (np.where(g_lo < g_hi, lo, hi) if state0 is None else
+         np.broadcast_to(as_array("state0", state0, unit=model.state_unit), flat.shape)).astype(float).copy()
+    if np.any(flat < np.minimum(g_lo, g_hi)) or np.any(flat > np.maximum(g_lo, g_hi)):
+        raise InputError(f"targets: expected values inside the device window [{np.min(np.minimum(g_lo, g_hi)):.4g}, "
+                         f"{np.max(np.maximum(g_lo, g_hi)):.4g}] S")
+    return lo, hi, x
+
+
 def _pulse_energy(model, v, x_before, x_after, width: float) -> np.ndarray:
     """Energy (J) a pulse of amplitude ``v`` (V, per cell) delivers to each cell: ``v I width`` with
     ``I`` the mean of the currents at the states before and after the pulse (trapezoid in the
@@ -436,29 +444,6 @@ def _pulse_energy(model, v, x_before, x_after, width: float) -> np.ndarray:
     each) are not counted: for an ohmic cell they add ``2/3 * 1/20`` of the flat top, 3 %."""
     i = 0.5 * (model.current(v, x_before) + model.current(v, x_after))
     return np.abs(v * i) * width
-
-
-def _ispp_options(amps: np.ndarray, v_step, v_max):
-    """Validated ISPP (SET, RESET) steps and amplitude caps, or ``(None, None)`` for fixed pulses."""
-    steps = as_array("v_step", v_step, unit="V", low=0.0, ndim=(0, 1)).reshape(-1)
-    if steps.size not in (1, 2):
-        raise InputError(f"v_step: expected 1 or 2 values (SET, RESET), got {steps.size}")
-    steps = np.broadcast_to(steps, (2,)).astype(float)
-    if not steps.any():
-        if v_max is not None:
-            raise InputError(f"v_max: only used with v_step > 0 (incremental-step programming), got v_max={v_max!r}")
-        return None, None
-    if v_max is None:
-        raise InputError("v_max: required with v_step > 0 (the largest amplitude incremental-step programming "
-                         "may apply), got None")
-    caps = as_array("v_max", v_max, unit="V", low=0.0, low_open=True, ndim=(0, 1)).reshape(-1)
-    if caps.size not in (1, 2):
-        raise InputError(f"v_max: expected 1 or 2 values (SET, RESET), got {caps.size}")
-    caps = np.broadcast_to(caps, (2,)).astype(float)
-    if np.any(caps < np.abs(amps)):
-        raise InputError(f"v_max: expected magnitudes >= the start amplitudes |v_set|, |v_reset| = "
-                         f"{abs(amps[0]):g}, {abs(amps[1]):g} V, got {caps.tolist()}")
-    return tuple(float(v) for v in steps), tuple(float(v) for v in caps)
 
 
 def _dynamic_class(card: Card):

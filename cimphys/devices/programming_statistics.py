@@ -235,6 +235,19 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
         "read_rms_rel": float(np.sqrt(np.mean((sigma_g / g_u) ** 2))),
         "w_noise": float(np.sqrt(np.mean(sigma_g**2)) / (g_max - g_min)),
     }
+    aihwkit, crosssim = _dynamic_vocabularies(params, prog, span, t)
+    notes = _dynamic_notes(card, options, wv, (g_lo, g_hi), prog_res, v_read, bandwidth)
+    table = {"level": level, "error": error.copy(), "pulses": wv.pulses.values.reshape(level.shape),
+             "energy": wv.energy.values.reshape(level.shape), "width": float(options["width"])}
+    return DeviceStatistics(binned_errors(table["error"]), params, True, aihwkit, crosssim, notes, family="dynamic",
+                            model=model, window=(g_lo, g_hi), bounds=(float(g_curve[0]), float(g_curve[-1])),
+                            table=table)
+
+
+def _dynamic_vocabularies(params: dict, prog: list, span: float, t: float) -> tuple[dict, dict]:
+    """The aihwkit and CrossSim settings of a dynamic device's statistics ``params``: the fitted
+    relative programming-error polynomial ``prog`` on the window of width ``span`` (S), labelled
+    with the time ``t`` (s) in aihwkit's ``coeff_dic``."""
     aihwkit = {
         "noise_model": {"class": "ReRamWan2022NoiseModel", "g_max": span / _UNIT_US,
                         "coeff_dic": {str(t): [c * span / _UNIT_US for c in prog]}, "noise_scale": 1.0},
@@ -245,12 +258,7 @@ def dynamic_statistics(card: Card, model, *, g_min: float, g_max: float, v_read:
         "read_noise": {"enable": True, "model": "NormalProportionalDevice", "magnitude": params["read_rms_rel"]},
         "drift_error": {"enable": False, "model": "none", "magnitude": 0.0},
     }
-    notes = _dynamic_notes(card, options, wv, (g_lo, g_hi), prog_res, v_read, bandwidth)
-    table = {"level": level, "error": error.copy(), "pulses": wv.pulses.values.reshape(level.shape),
-             "energy": wv.energy.values.reshape(level.shape), "width": float(options["width"])}
-    return DeviceStatistics(binned_errors(table["error"]), params, True, aihwkit, crosssim, notes, family="dynamic",
-                            model=model, window=(g_lo, g_hi), bounds=(float(g_curve[0]), float(g_curve[-1])),
-                            table=table)
+    return aihwkit, crosssim
 
 
 def _write_verify_levels(card: Card, model, states, g_curve, window, v_read, bandwidth, temperature, seed):

@@ -93,16 +93,12 @@ def parameters(p: dict, adc_bits: int) -> dict:
     """CrossSim's parameter tree (``core``, ``simulation``, ``xbar``) for the exported tile ``p``
     (the ``params`` of :func:`cimphys.exports.error_model.error_model`) with a ``adc_bits`` ADC."""
     g_max, g_min = p["g_max_s"], p["g_min_s"]
-    span = (g_max - g_min) / g_max  # device window -> units of Gmax
-    _, std = static_error(p)
     slicing = p["dac_bits"] < p["input_bits"]
     full = p["phase_full"] / (g_max * (2 ** min(p["dac_bits"], p["input_bits"]) - 1))
     adc = {"model": "QuantizerADC", "bits": int(adc_bits), "signed": False, "stochastic_rounding": False,
            "adc_per_ibit": slicing, "adc_range_option": "CALIBRATED", "calibrated_range": [0.0, full]}
     dac = {"model": "QuantizerDAC", "bits": int(p["input_bits"]), "input_bitslicing": slicing,
            "slice_size": int(min(p["dac_bits"], p["input_bits"])), "signed": False}
-    read = ({"enable": True, "model": "NormalProportionalDevice", "magnitude": p["read_rms_rel"]}
-            if p.get("read_noise") else {"enable": False, "model": "IdealDevice", "magnitude": 0.0})
     r_wire = p["r_wire_ohm"]
     r_sense = p["sense_r_norm"] / (g_max - g_min)
     r_driver = p.get("r_driver_ohm", 0.0)
@@ -119,19 +115,30 @@ def parameters(p: dict, adc_bits: int) -> dict:
         },
         "simulation": {"Verr_th_mvm": VERR_TH, "Niters_max_parasitics": 1000, "hide_convergence_msg": True},
         "xbar": {
-            "device": {
-                "cell_bits": 0, "Rmin": 1.0 / g_max, "Rmax": 1.0 / g_min, "Vread": p.get("v_read_v", 0.1),
-                "time": 0, "infinite_on_off_ratio": False, "clip_conductance": True,
-                "programming_error": {"enable": std > 0, "model": "NormalIndependentDevice", "magnitude": std * span},
-                "read_noise": read,
-                "drift_error": {"enable": False, "model": "IdealDevice", "magnitude": 0.0},
-            },
+            "device": _device(p),
             "array": {"parasitics": {"enable": bool(r_wire > 0 or r_sense > 0 or r_driver > 0),
                                      "Rp_row": r_wire, "Rp_col": r_wire, "Rp_row_terminal": r_driver,
                                      "Rp_col_terminal": r_sense, "current_from_input": True}},
             "adc": {"_match": True, "mvm": adc, "vmm": dict(adc)},
             "dac": {"_match": True, "mvm": dac, "vmm": dict(dac)},
         },
+    }
+
+
+def _device(p: dict) -> dict:
+    """CrossSim's ``xbar.device`` tree for the exported tile ``p``: the window as ``Rmin``/``Rmax``
+    (ohm), the static programming error in units of ``Gmax`` and the read noise."""
+    g_max, g_min = p["g_max_s"], p["g_min_s"]
+    span = (g_max - g_min) / g_max  # device window -> units of Gmax
+    _, std = static_error(p)
+    read = ({"enable": True, "model": "NormalProportionalDevice", "magnitude": p["read_rms_rel"]}
+            if p.get("read_noise") else {"enable": False, "model": "IdealDevice", "magnitude": 0.0})
+    return {
+        "cell_bits": 0, "Rmin": 1.0 / g_max, "Rmax": 1.0 / g_min, "Vread": p.get("v_read_v", 0.1),
+        "time": 0, "infinite_on_off_ratio": False, "clip_conductance": True,
+        "programming_error": {"enable": std > 0, "model": "NormalIndependentDevice", "magnitude": std * span},
+        "read_noise": read,
+        "drift_error": {"enable": False, "model": "IdealDevice", "magnitude": 0.0},
     }
 
 

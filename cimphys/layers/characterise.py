@@ -37,7 +37,8 @@ __all__ = ["CACHE_ENV", "RANGE_PARTS", "cache_key", "default_cache_dir", "load_c
            "save_cached", "save_ranges", "unpack_ranges"]
 
 CACHE_ENV = "CIMPHYS_CACHE_DIR"
-CACHE_VERSION = "h7-tiles-TY-3"  # 2: wide tiles by reciprocity (T differs in the last bits); 3: solve reports
+CACHE_VERSION = "h7-tiles-TY-4"  # 2: wide tiles by reciprocity (T differs in the last bits); 3: solve reports;
+#                                   4: the reports say which tiles were checked (report_checked)
 
 
 def default_cache_dir(cache_dir: str | Path | None = None) -> Path:

@@ -55,61 +55,71 @@ def _state_errors(states, ref_states, mask):
     return np.array(rel), np.array(cos)
 
 
-def build_report(engine, emb, states, ref_emb, ref_states, mask, *, sentences=None, attrs=None) -> xr.Dataset:
-    """The labelled Dataset of one analog run against its fp32 reference (see module docstring)."""
-    # tokens evaluated: padding positions stay off the tiles (AnalogEngine.padding_off); the
-    # digital nonlinearities are still counted over every position (an upper bound for them)
-    tokens = int(np.asarray(mask).sum())
+def _op_table(engine) -> dict:
+    """Per (op, layer) arrays of the run's statistics, and the summed latency (s) and cell writes."""
     order = ALL_OPS + NONLINEAR_OPS
     keys = sorted(engine.stats, key=lambda k: (k[1], order.index(k[0])))
     ops = [op for op in order if any(k[0] == op for k in keys)]
     layers = sorted({k[1] for k in keys})
     shape = (len(ops), len(layers))
-    snr, cos = np.full(shape, np.nan), np.full(shape, np.nan)
-    tiles, util = np.zeros(shape, np.int64), np.full(shape, np.nan)
-    analog = np.zeros(shape, bool)
-    energy = np.zeros(shape + (len(BUCKETS),))
-    latency = 0.0
-    writes = 0.0
+    t = {"ops": ops, "layers": layers, "snr": np.full(shape, np.nan), "cos": np.full(shape, np.nan),
+         "tiles": np.zeros(shape, np.int64), "util": np.full(shape, np.nan), "analog": np.zeros(shape, bool),
+         "energy": np.zeros(shape + (len(BUCKETS),)), "latency": 0.0, "writes": 0.0}
     for (op, layer), st in engine.stats.items():
         i, j = ops.index(op), layers.index(layer)
-        analog[i, j] = engine.routing.is_analog(op)
-        if analog[i, j]:
-            snr[i, j] = min(st.snr_db, 300.0)  # exact products would be +inf: cap for storage
-            cos[i, j] = st.cosine
+        t["analog"][i, j] = engine.routing.is_analog(op)
+        if t["analog"][i, j]:
+            t["snr"][i, j] = min(st.snr_db, 300.0)  # exact products would be +inf: cap for storage
+            t["cos"][i, j] = st.cosine
         c = st.costs
-        energy[i, j] = [getattr(c, b) for b in BUCKETS]
-        latency += c.latency
-        writes += c.cell_writes
+        t["energy"][i, j] = [getattr(c, b) for b in BUCKETS]
+        t["latency"] += c.latency
+        t["writes"] += c.cell_writes
         am = engine.matrices.get((op, layer))
         if am is not None:
-            tiles[i, j] = am.n_tiles
-            util[i, j] = am.mapped.utilisation
+            t["tiles"][i, j] = am.n_tiles
+            t["util"][i, j] = am.mapped.utilisation
+    return t
+
+
+def _op_variables(t: dict, tokens: int) -> dict:
+    """The Dataset variables over (op, layer) of :func:`_op_table`'s arrays."""
+    return {
+        "matmul_snr": variable(("op", "layer"), t["snr"], "dB", "SNR of the product vs fp32 (same inputs)"),
+        "matmul_cosine": variable(("op", "layer"), t["cos"], "1", "cosine similarity of the product vs fp32"),
+        "analog": variable(("op", "layer"), t["analog"], "1", "op runs on CIM tiles"),
+        "tiles": variable(("op", "layer"), t["tiles"], "1", "tiles holding the weights"),
+        "utilisation": variable(("op", "layer"), t["util"], "1", "fraction of tile cells holding weights"),
+        "energy_by_op": variable(("op", "layer", "bucket"), t["energy"] / tokens, "J", "energy per token by op"),
+    }
+
+
+def build_report(engine, emb, states, ref_emb, ref_states, mask, *, sentences=None, attrs=None) -> xr.Dataset:
+    """The labelled Dataset of one analog run against its fp32 reference (see module docstring)."""
+    # tokens evaluated: padding positions stay off the tiles (AnalogEngine.padding_off); the
+    # digital nonlinearities are still counted over every position (an upper bound for them)
+    tokens = int(np.asarray(mask).sum())
+    t = _op_table(engine)
     rel, hcos = _state_errors(states, ref_states, mask)
     emb_cos = (emb * ref_emb).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref_emb, axis=1))
     rho, top1 = retrieval_agreement(emb, ref_emb)
-    per_token = energy.sum(axis=(0, 1)) / tokens
+    per_token = t["energy"].sum(axis=(0, 1)) / tokens
     # dynamic operands go to arrays dedicated to (op, layer, head), rewritten once per sequence:
     # a cell survives `endurance` sequences of the mean length
     mean_len = float(np.asarray(mask).sum()) / np.asarray(mask).shape[0]
-    life = engine.cfg.endurance * mean_len if writes else np.inf
+    life = engine.cfg.endurance * mean_len if t["writes"] else np.inf
     data = {
-        "matmul_snr": variable(("op", "layer"), snr, "dB", "SNR of the product vs fp32 (same inputs)"),
-        "matmul_cosine": variable(("op", "layer"), cos, "1", "cosine similarity of the product vs fp32"),
-        "analog": variable(("op", "layer"), analog, "1", "op runs on CIM tiles"),
-        "tiles": variable(("op", "layer"), tiles, "1", "tiles holding the weights"),
-        "utilisation": variable(("op", "layer"), util, "1", "fraction of tile cells holding weights"),
-        "energy_by_op": variable(("op", "layer", "bucket"), energy / tokens, "J", "energy per token by op"),
+        **_op_variables(t, tokens),
         "hidden_error": variable(("state",), rel, "1", "relative error of hidden states vs fp32"),
         "hidden_cosine": variable(("state",), hcos, "1", "mean token cosine of hidden states vs fp32"),
         "embedding_cosine": variable(("sentence",), emb_cos, "1", "cosine of output embedding to fp32"),
         "energy_per_token": variable(("bucket",), per_token, "J", "energy per token by component"),
         "energy_total_per_token": variable((), per_token.sum(), "J", "total energy per token"),
-        "latency_per_token": variable((), latency / tokens, "s", "latency per token (ops in sequence)"),
+        "latency_per_token": variable((), t["latency"] / tokens, "s", "latency per token (ops in sequence)"),
         "retrieval_spearman": variable((), rho, "1", "Spearman rho of sentence-similarity matrices vs fp32"),
         "retrieval_top1": variable((), top1, "1", "top-1 neighbour agreement with fp32"),
-        "tile_count": variable((), int(tiles.sum()), "1", "tiles used by static weights"),
-        "cell_writes_per_token": variable((), writes / tokens, "1", "cells written per token (dynamic ops)"),
+        "tile_count": variable((), int(t["tiles"].sum()), "1", "tiles used by static weights"),
+        "cell_writes_per_token": variable((), t["writes"] / tokens, "1", "cells written per token (dynamic ops)"),
         "endurance_tokens": variable((), life, "1",
                                      "tokens until the written cells reach their endurance"),
         "programming_energy": variable((), engine.programming.write, "J",
@@ -117,8 +127,8 @@ def build_report(engine, emb, states, ref_emb, ref_states, mask, *, sentences=No
         "programming_time": variable((), engine.programming.write_time, "s",
                                      "time of programming the static weights (matrices one after another)"),
     }
-    coords = {"op": list(ops), "layer": np.array(layers), "bucket": list(BUCKETS), "state": np.arange(len(states)),
-              "sentence": np.arange(emb.shape[0])}
+    coords = {"op": list(t["ops"]), "layer": np.array(t["layers"]), "bucket": list(BUCKETS),
+              "state": np.arange(len(states)), "sentence": np.arange(emb.shape[0])}
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({"tokens": tokens, "tile_cache_hits": engine.cache_hits, **(attrs or {})})
     if sentences is not None:

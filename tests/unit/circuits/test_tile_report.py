@@ -3,7 +3,9 @@
 The residual (:func:`cimphys.circuits.tile_check.check_characterisation`) compares ``T v`` and
 ``Y v`` for a seeded probe input with the network's own answer (Ohm's law, the sense nodes'
 KCL, or a KCL-converged solve).  A sound characterisation reaches it to rounding; one off by a
-part per million must show about that.
+part per million must show about that.  Wired tiles are checked on a seeded sample
+(``tile_check.CHECK_FRACTION``); the tests here check every tile (the fixture below) but the one
+that tests the sample.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cimphys.circuits import tile_characterise
+from cimphys.circuits import tile_characterise, tile_check
 from cimphys.circuits.tile import Tile, TileStack
 from cimphys.circuits.tile_characterise import Wires, characterisation_path, characterise
 from cimphys.circuits.tile_check import check_characterisation
@@ -25,6 +27,12 @@ from tests.unit.circuits.test_tile import make_card
 # path with a margin and is 10**4 below the 1e-6 error the wrong ones carry.
 SOUND = 1e-10
 WRONG = 1e-6
+
+
+@pytest.fixture(autouse=True)
+def every_tile_checked(monkeypatch):
+    monkeypatch.setattr(tile_check, "CHECK_FRACTION", 1.0)
+
 
 WIRES = {
     "closed_form": (Wires(), True),
@@ -76,6 +84,64 @@ def test_report_survives_the_pool(rng):
     assert serial[2].paths == pooled[2].paths and np.array_equal(serial[2].residual, pooled[2].residual)
 
 
+@pytest.fixture
+def sampled(rng, monkeypatch):
+    """40 wired tiles characterised by a pool with the share ``CHECK_FRACTION = 1/4`` checked:
+    ``(g, wires, StackReport)``."""
+    monkeypatch.setattr(tile_check, "CHECK_FRACTION", 0.25)
+    g = rng.uniform(1e-6, 1e-4, (40, 12, 9))
+    wires = Wires(1.0, 1.0, 10.0, 100.0)
+    return g, wires, characterise_stack_reported(g, wires, False, max_workers=2)[2]
+
+
+def test_wired_tiles_are_checked_on_a_seeded_sample_that_depends_on_the_tile_alone(sampled):
+    g, wires, report = sampled
+    checked = report.checked
+    # 40 draws at 1/4: 10 +- 2.7 expected; the draw is seeded, so the count is exact run to run
+    assert 3 <= checked.sum() <= 20 and np.isnan(report.residual[~checked]).all()
+    assert report.max_residual < SOUND and (report.residual[checked] < SOUND).all()
+    # the same tiles are checked whatever the stack they sit in and the order they run in
+    halves = StackReport.join(characterise_stack_reported(part, wires, False, max_workers=1)[2]
+                              for part in (g[:17], g[17:]))
+    assert np.array_equal(halves.checked, checked)
+    assert report.to_xarray().attrs["tile_solver_checked"] == checked.sum()
+    assert report.attrs()["tile_solver_tiles"] == 40
+    # closed forms cost a mat-vec: every tile is checked
+    assert characterise_stack_reported(g, Wires(r_sense=100.0), False)[2].checked.all()
+
+
+def test_unchecked_tiles_are_said_so_and_no_sum_reads_their_nan(sampled):
+    g, wires, report = sampled
+    checked = report.checked
+    # the flag is the tile check's own decision, stored per tile, not read back from the NaN
+    assert checked.dtype == bool and np.array_equal(checked, [tile_check.in_sample(x) for x in g])
+    assert 0 < checked.sum() < len(report) and [t.checked for t in report] == checked.tolist()
+    assert np.isfinite(report.residual[checked]).all() and np.isnan(report.residual[~checked]).all()
+    # every sum is a number over the checked tiles alone
+    attrs = report.attrs()
+    numbers = {k: v for k, v in attrs.items() if isinstance(v, (int, float))}
+    assert all(np.isfinite(v) for v in numbers.values()), attrs
+    assert attrs["tile_solver_max_residual"] == report.residual[checked].max() and attrs["tile_solver_checked"] == checked.sum()
+    ds = report.to_xarray()
+    assert np.array_equal(ds["checked"].values.astype(bool), checked) and "NaN" in ds["residual"].attrs["long_name"]
+    # the flag survives the cache's arrays, slicing and joining
+    back = StackReport.from_arrays(report.arrays())
+    assert np.array_equal(back.checked, checked) and np.array_equal(back.residual, report.residual, equal_nan=True)
+    assert np.array_equal(StackReport.join([report[:5], report[5:]]).checked, checked)
+    # a NaN that claims to be checked, or a number that claims not to be, is refused
+    with pytest.raises(InputError, match="checked"):
+        tile_check.TileReport("transfer", 1, float("nan"), False, 0.0, True)
+    with pytest.raises(InputError, match="checked"):
+        tile_check.TileReport("transfer", 1, 1e-14, False, 0.0, False)
+    old = {k: v for k, v in report.arrays().items() if k != "checked"}  # an entry from before the sample
+    with pytest.raises(InputError, match="no 'checked' array"):
+        StackReport.from_arrays(old)
+    # a wrong characterisation on a checked tile still shows (the check is computed, not assumed)
+    k = int(np.flatnonzero(checked)[0])
+    t, y = characterise(g[k], wires, False)
+    assert tile_check.tile_report("transfer", g[k], wires, t * (1 + WRONG), y, 0.0, sample=True).residual > 0.5 * WRONG
+
+
 def test_unit_solves_report_the_dispatchers_iterations(rng, monkeypatch):
     monkeypatch.setattr(tile_characterise, "block_fits", lambda network: False)  # as for a tile too big to factor
     g = rng.uniform(1e-6, 1e-4, (1, 12, 20))
@@ -116,6 +182,7 @@ def test_tile_and_stack_expose_the_report(rng):
 def test_nonlinear_reads_report_their_newton_iterations(rng):
     tile = Tile(make_card({"r_wire_per_cell_ohm": 2.0}), None, cell=SinhCell(k=rng.uniform(1e-7, 1e-6, (12, 8)), a=3.0))
     assert tile.solve_report.paths == ("newton",) and tile.solve_report.iterations[0] == 0  # no read yet
+    assert not tile.solve_report.checked[0] and tile.solve_report.max_residual == 0.0  # nothing measured yet
     tile.read(rng.uniform(0.0, 0.3, (3, 12)))
     report = tile.solve_report
     # Newton stops at a KCL residual of RTOL_KCL = 1e-11 of its current scale; 1e-9 leaves room for

@@ -114,7 +114,8 @@ def test_doctored_tile_entry_is_recomputed(tmp_path):
     of 0.990).  Now it is refused with a warning naming it, and deleted."""
     sensed, row_g = np.ones((2, 3, 4)), np.arange(3.0)
     reports = {"path": np.zeros((2, 3), dtype=np.int64), "iterations": np.ones((2, 3), dtype=np.int64),
-               "residual": np.full((2, 3), 1e-13), "fell_back": np.zeros((2, 3), dtype=np.int8), "time": np.ones((2, 3))}
+               "residual": np.full((2, 3), 1e-13), "fell_back": np.zeros((2, 3), dtype=np.int8), "time": np.ones((2, 3)),
+               "checked": np.ones((2, 3), dtype=np.int8)}
     path = save_cached(tmp_path, "k", sensed, row_g, reports)
     with np.load(path) as data:
         members = {k: data[k] for k in data.files}
