@@ -19,9 +19,8 @@ quick=True: the digital records only, 16-token prompt, 8 decoded tokens.
 
 The analog run goes to child processes, a cold one (empty tile cache) then a cached one, each
 with ``OPENBLAS_NUM_THREADS=1``: the tile reads' many small BLAS products and Numba's parallel
-sense kernel share the two cores, and a two-thread OpenBLAS under them oversubscribes the cores
-(measured on 2 shared cores, load 4-5, 2 blocks: 54 s of CPU cached with NumPy's default
-threads against 29 s with one).  Peak memory is the child's ``ru_maxrss``.  ``BENCH_LLAMA_BLOCKS=N``
+sense kernel share the two cores, and a two-thread OpenBLAS under them oversubscribes the cores.
+Peak memory is the child's ``ru_maxrss``.  ``BENCH_LLAMA_BLOCKS=N``
 runs the analog record on the first N blocks of the model (N < 30) and prints the figures
 extrapolated to the 30 blocks (x 30/N: the tiles, their characterisation and their reads scale
 with the blocks; the model's load and the float32 passes do not, so the extrapolation is an upper
