@@ -186,6 +186,31 @@ def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, instance, cmp_no
     return bad
 
 
+@jit(inline="always")
+def code_at(x, lo, inv_lsb, terms, sar_weights):
+    """The code of one input ``x`` (a fused read kernel's device function; the arithmetic of
+    :func:`_quantise_uniform` and :func:`_quantise_sar` without noise, in the same order).
+
+    ``terms`` is ``(gain, offset LSB, top code)``; ``sar_weights`` the converter's capacitor
+    weights (LSB), or empty for the mid-tread quantiser (an ideal converter, or a SAR whose
+    weights are exactly ``2**k``: its bit decisions then give ``floor(u + 1/2)`` exactly).
+    """
+    u = (x - lo) * inv_lsb * terms[0] + terms[1]
+    bits = sar_weights.shape[0]
+    if bits == 0:
+        return np.int64(min(max(math.floor(u + 0.5), 0.0), terms[2]))
+    u = u + 0.5
+    level = 0.0
+    code = 0
+    for j in range(bits):
+        k = bits - 1 - j
+        trial = level + sar_weights[k]
+        if u - trial >= 0.0:
+            code += 1 << k
+            level = trial
+    return np.int64(code)
+
+
 def quantise_uniform(x, lo, lsb, bits: int) -> np.ndarray:
     """Ideal mid-tread quantiser: ``clip(floor((x - lo) / lsb + 1/2), 0, 2**bits - 1)``.
 
@@ -335,6 +360,8 @@ class ADC:
             ramp = k if tau == 0.0 else tau * -np.expm1(-k / tau)
             return ramp - 0.5
         w = 2.0 ** np.arange(self.bits)  # SAR
+        if self.cap_mismatch_sigma == 0.0:  # no draw needed: the draw times 0 gives w exactly
+            return w * self.levels / (w.sum() + 1.0)
         caps = w * (1.0 + rng.normal(0.0, 1.0, self.bits) * self.cap_mismatch_sigma / np.sqrt(w))
         return caps * self.levels / (caps.sum() + 1.0)
 
@@ -430,6 +457,25 @@ class ADC:
         if self.kind == "sar":
             return _quantise_sar(x2, lo, inv, gain, self.offset_lsb, noise, self._static, which, cmp_noise, out)
         return _quantise_thresholds(x2, lo, inv, gain, self.offset_lsb, noise, self._static, which, out)
+
+    def kernel_terms(self, ncol: int):
+        """What :func:`code_at` needs for ``ncol`` columns: ``(lo (ncol,), 1/lsb (ncol,), (gain,
+        offset, top code), SAR weights (converters, bits) or (1, 0), converter per column)``;
+        None for a converter the fused read cannot convert (noisy, flash or ramp): those take
+        :meth:`convert`."""
+        if self.noisy or self.kind not in ("ideal", "sar") or self.lo.size not in (1, ncol):
+            return None
+        which = np.zeros(ncol, dtype=np.int64) if self.column_converter is None else self.column_converter
+        if which.size != ncol:
+            return None
+        weights = np.zeros((1, 0))
+        if self.kind == "sar" and not np.array_equal(self._static, np.broadcast_to(2.0 ** np.arange(self.bits),
+                                                                                   self._static.shape)):
+            weights = self._static
+        lo = np.ascontiguousarray(np.broadcast_to(self.lo, (ncol,)))
+        inv = np.ascontiguousarray(np.broadcast_to(1.0 / self.lsb, (ncol,)))
+        terms = np.array([1.0 + self.gain_error, self.offset_lsb, float(self.levels - 1)])
+        return lo, inv, terms, weights, (which if weights.shape[1] else np.zeros(ncol, dtype=np.int64))
 
     @property
     def noisy(self) -> bool:

@@ -131,6 +131,29 @@ class EnergyModel:
             return self.t_read + (phases - 1) * max(self.t_read, t_adc) + t_adc
         return phases * (self.t_read + t_adc)
 
+    def per_mvm(self, p_sources, v_rows, columns: int, tiles: int = 1) -> np.ndarray:
+        """Energy of one MVM per batch item by component, ``(batch, len(COMPONENTS))`` J: the
+        numbers of :meth:`record` without the Dataset (for callers that read often)."""
+        p = as_array("p_sources", p_sources, unit="W", ndim=2)
+        v = as_array("v_rows", v_rows, unit="V", ndim=(3, 4))
+        phases, batch = p.shape
+        if v.shape[:2] != p.shape:
+            raise InputError(f"v_rows: expected leading shape {p.shape}, got {v.shape}")
+        v = v[:, :, None, :] if v.ndim == 3 else v
+        if v.shape[2] not in (1, tiles):
+            raise InputError(f"v_rows: expected 1 or {tiles} tiles on axis 2, got {v.shape}")
+        alike = tiles if v.shape[2] == 1 else 1  # one array of voltages stands for every tile
+        rows = v.shape[3]
+        e = np.empty((batch, len(COMPONENTS)))
+        e[:, 0] = p.sum(axis=0) * self.t_read
+        e[:, 1] = phases * rows * tiles * self.e_dac
+        if self.c_wordline:
+            e[:, 1] += self.c_wordline * (v**2).sum(axis=(0, 2, 3)) * alike
+        e[:, 2] = phases * columns * tiles * self.p_sense * self.t_read
+        e[:, 3] = phases * columns * tiles * self.e_conversion
+        e[:, 4] = phases * columns * tiles * self.e_shift_add
+        return e
+
     def record(self, p_sources, v_rows, columns: int, tiles: int = 1) -> xr.Dataset:
         """Energy and latency of one MVM per batch item, over ``tiles`` tiles working in parallel.
 
@@ -152,23 +175,11 @@ class EnergyModel:
             ``energy_<component>`` for each of :data:`COMPONENTS` and ``energy_total``, (batch,)
             in J; ``latency`` in s; ``reads`` and ``conversions`` per MVM.
         """
-        p = as_array("p_sources", p_sources, unit="W", ndim=2)
-        v = as_array("v_rows", v_rows, unit="V", ndim=(3, 4))
-        phases, batch = p.shape
-        if v.shape[:2] != p.shape:
-            raise InputError(f"v_rows: expected leading shape {p.shape}, got {v.shape}")
+        e = self.per_mvm(p_sources, v_rows, columns, tiles)
+        v = np.asarray(v_rows)
         v = v[:, :, None, :] if v.ndim == 3 else v
-        if v.shape[2] not in (1, tiles):
-            raise InputError(f"v_rows: expected 1 or {tiles} tiles on axis 2, got {v.shape}")
-        alike = tiles if v.shape[2] == 1 else 1  # one array of voltages stands for every tile
-        rows = v.shape[3]
-        driven = (v != 0.0).sum(axis=(0, 2, 3)) * alike
-        e = np.empty((batch, len(COMPONENTS)))
-        e[:, 0] = p.sum(axis=0) * self.t_read
-        e[:, 1] = phases * rows * tiles * self.e_dac + self.c_wordline * (v**2).sum(axis=(0, 2, 3)) * alike
-        e[:, 2] = phases * columns * tiles * self.p_sense * self.t_read
-        e[:, 3] = phases * columns * tiles * self.e_conversion
-        e[:, 4] = phases * columns * tiles * self.e_shift_add
+        phases = v.shape[0]
+        driven = (v != 0.0).sum(axis=(0, 2, 3)) * (tiles if v.shape[2] == 1 else 1)
         long = {"array": "array (sources: cells, wires, sense input)", "dac": "DACs and word-line drivers",
                 "sense": "sense amplifiers", "adc": "ADC conversions", "digital": "digital shift-and-add"}
         data = {f"energy_{c}": variable("batch", e[:, k], "J", f"energy per MVM: {long[c]}")

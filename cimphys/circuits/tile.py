@@ -54,7 +54,7 @@ from .tile_design import SPEC, TileDesign, weights_to_conductances
 from .tile_operands import ReadOperands
 from .tile_ranges import CALIBRATION_METHODS, AdcRanges
 from . import tile_read
-from .tile_read import cell_noise_draws, per_tile_product, sense_reads
+from .tile_read import tile_reads
 from .tile_report import StackReport, characterise_stack_reported, newton_reads, stack_report
 
 __all__ = ["SPEC", "CALIBRATION_METHODS", "ReadResult", "Tile", "TileStack", "weights_to_conductances"]
@@ -264,17 +264,26 @@ class TileStack(ReadOperands, AdcRanges):
         ``cell_noise`` of the stack (thermal ``(N,)`` A**2 per column and shot ``(M, N)`` A**2/V
         for a single tile, or the three coefficient arrays).
         """
-        m, c, nt = self.shape[0], self.design.channels, self.n_tiles
+        m, nt = self.shape[0], self.n_tiles
         v = as_array("v_in", v_in, unit="V", ndim=(2, 3))
         if v.shape[-1] != m or (v.ndim == 3 and v.shape[1] != nt):
             raise InputError(f"v_in: expected (batch, {m}) or (batch, {nt}, {m}), got {v.shape}")
         gens = self._generators(rng) if _gens is None else _gens
-        vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, batch, M)
+        args, p_src = self._read_terms(v, gens, current_noise, _from_dac, _dtype)
+        i, v_sense, sat = tile_reads(*args[:-1], currents=args[-1])
+        return ReadResult(i, v_sense, sat, p_src)
+
+    def _read_terms(self, v, gens, current_noise, from_dac: bool, dtype):
+        """The arguments of :func:`~cimphys.circuits.tile_read.tile_reads` for reads ``v``
+        (reads, M) or (reads, tiles, M), and the summed source power of each read (reads,)."""
+        nt, c = self.n_tiles, self.design.channels
+        vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, reads, M)
+        currents, binary = None, False
         if self.linear:
-            i = per_tile_product(vt, self._operand(_dtype), nt, _dtype)  # (tiles, batch, C)
+            operand = self._operand(dtype)
             y = self._char[1] if self.compacted else self._characterised()[1]
             peak = self.dac.peak
-            binary = self.binary_drivers and (_from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
+            binary = self.binary_drivers and (from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
             if y is None and not binary:
                 y = self._admittance()
             if binary:  # binary drivers (or pulse widths): P = V sum_j i_out[j], exactly
@@ -286,21 +295,46 @@ class TileStack(ReadOperands, AdcRanges):
                 p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used),
                                   np.broadcast_to(vt, (y_used.shape[0],) + vt.shape[1:]))
         else:
-            i, p_src = newton_reads(self, vt)
-        noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
-            if current_noise is not None else self._cell_noise
-        at = peak if self.linear and binary else None
-        combined = None if noise is None or noise is not self._cell_noise or at is None else \
-            self._noise_operand(at, _dtype)
-        if noise is not None and combined is None and noise[1] is None:
-            raise InputError("read: this stack keeps the cell noise at its drive level only (compact()); "
-                             "drives other than 0 and that level need the separate coefficients")
-        var, keys = cell_noise_draws(vt, noise, at, gens, nt, _dtype, combined)
+            currents, p_src = newton_reads(self, vt)
+            operand = np.zeros((nt, 1, c), dtype=dtype)
+        noise, keys = self._noise_terms(current_noise, self.dac.peak if self.linear and binary else None, gens, dtype)
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
         sense_noise = None if sigma == 0.0 else np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens],
                                                          axis=1).reshape(-1, nt * c)
-        i, v_sense, sat = sense_reads(i, var, keys, self.sense, self._g_source.reshape(-1), sense_noise)
-        return ReadResult(i, v_sense, sat, p_src)
+        return (vt, operand, noise, keys, self.sense, self._g_source.reshape(-1), sense_noise, currents), p_src
+
+    def _noise_terms(self, current_noise, peak, gens, dtype):
+        """The cells' noise operands of :func:`~cimphys.circuits.tile_read.tile_reads` and each
+        tile's key of this call's normals (drawn from its generator); ``(None, None)`` without
+        noise.  ``peak``: the common drive level of binary drives (one combined operand), or None."""
+        nt = self.n_tiles
+        noise = self._fold_noise(current_noise, stacked=nt > 1 or np.ndim(current_noise[0]) == 3) \
+            if current_noise is not None else self._cell_noise
+        if noise is None:
+            return None, None
+        keys = np.array([g.bit_generator.random_raw() for g in gens], dtype=np.uint64)  # = g.integers(0, 2**64, uint64)
+        if peak is not None and noise is self._cell_noise:
+            return (tile_read.BINARY_NOISE, self._noise_operand(peak, dtype), None, noise[0]), keys
+        if noise[1] is None:
+            raise InputError("read: this stack keeps the cell noise at its drive level only (compact()); "
+                             "drives other than 0 and that level need the separate coefficients")
+        if peak is not None:
+            return (tile_read.BINARY_NOISE, noise[1] + peak * noise[2], None, noise[0]), keys
+        return (tile_read.SEPARATE_NOISE, noise[1], noise[2], noise[0]), keys
+
+    def _drives(self, x_int, input_bits, signed):
+        """Word-line voltages of every read (phases, batch, [tiles,] M), and the shift-add weights
+        and signs of the phases (:func:`~cimphys.circuits.dac.slice_inputs`)."""
+        bits = self.card["input_bits"] if input_bits is None else input_bits
+        digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
+        if digits.shape[2:] != self._drive_shape:
+            raise InputError(f"x_int: expected (batch, {', '.join(map(str, self._drive_shape))}), got {np.shape(x_int)}")
+        return self._voltages(digits), weights, signs
+
+    @property
+    def _drive_shape(self) -> tuple:
+        """An input's shape after its batch axis: one drive, (M,), for every tile."""
+        return self.shape[:1]
 
     def _voltages(self, digits: np.ndarray) -> np.ndarray:
         """Word-line voltages of DAC digits ``(..., M)``: shared ``(..., M)`` or ``(..., tiles, M)``."""
@@ -310,13 +344,9 @@ class TileStack(ReadOperands, AdcRanges):
         return self._dac_levels[np.arange(self.n_tiles)[:, None], np.arange(m)[None, :], digits[..., None, :]]
 
     def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
-        bits = self.card["input_bits"] if input_bits is None else input_bits
-        digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
-        if digits.ndim != 3 or digits.shape[2] != self.shape[0]:
-            raise InputError(f"x_int: expected (batch, {self.shape[0]}), got {np.shape(x_int)}")
-        v = self._voltages(digits)
+        v, weights, signs = self._drives(x_int, input_bits, signed)
         gens = self._generators(rng)
-        # digital reads: the array's product in tile_read.PRODUCT_DTYPE
+        # digital reads: the array's operands in tile_read.PRODUCT_DTYPE
         res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
                         _dtype=tile_read.PRODUCT_DTYPE)
         return v, weights, signs, res, gens
@@ -330,28 +360,51 @@ class TileStack(ReadOperands, AdcRanges):
         latency of one MVM (the tiles work in parallel, s).  ``rng``: None uses each tile's own
         seeded generator; a seed or Generator gives each tile a generator spawned from it.
         """
+        y, parts = self.mvm_arrays(x_int, input_bits, signed, rng, current_noise)
+        record = self.energy.record(*parts[:3], tiles=self.n_tiles)
+        record["saturated"] = (("batch",), parts[3], {"units": "1",
+                                                      "long_name": "sense-amplifier outputs clipped at the swing"})
+        return y, record
+
+    def mvm_arrays(self, x_int, input_bits: int | None = None, signed: bool = False, rng=None, current_noise=None):
+        """:meth:`mvm` with the record's inputs as arrays: ``(y, (p_source (phases, batch) W,
+        v_rows, channels, saturated (batch,)))`` (:meth:`EnergyModel.record
+        <cimphys.circuits.energy.EnergyModel.record>` takes the first three), for callers that
+        read often and sum the energy themselves.
+
+        With linear cells and a converter :func:`~cimphys.circuits.tile_read.tile_reads` can run
+        (noiseless, ideal or SAR), the reads, conversions and shift-add are one kernel pass;
+        otherwise the sense outputs go through :meth:`ADC.convert
+        <cimphys.circuits.adc.ADC.convert>`.  Both give the same codes (tested).
+        """
         single = np.ndim(x_int) == 1
-        v, weights, signs, res, gens = self._phases(np.atleast_2d(x_int) if single else x_int, input_bits, signed,
-                                                    rng, current_noise)
+        v, weights, signs = self._drives(np.atleast_2d(x_int) if single else x_int, input_bits, signed)
+        gens = self._generators(rng)
         nt, c = self.n_tiles, self.design.channels
-        flat = res.v_sense.reshape(-1, nt * c)
-        noise = None
-        if self.adc.noisy:
-            draws = [self.adc.draw_noise((flat.shape[0], c), g) for g in gens]
-            noise = tuple(None if draws[0][k] is None else np.stack([d[k] for d in draws], axis=1)
-                          .reshape((flat.shape[0], nt * c) + draws[0][k].shape[2:]) for k in range(2))
-        codes = self.adc.convert(flat, noise=noise)
         phases, batch = v.shape[:2]
-        y = shift_add(codes.reshape(phases, batch, nt, c), weights, signs)
+        flat = v.reshape((-1,) + v.shape[2:])
+        if self.linear and current_noise is None and self.adc.kernel_terms(nt * c) is not None:
+            args, p_src = self._read_terms(flat, gens, None, True, tile_read.PRODUCT_DTYPE)
+            y, clipped = tile_reads(*args[:-1], adc=(self.adc, np.asarray(signs) * np.asarray(weights), batch))
+        else:
+            res = self.read(flat, current_noise=current_noise, _gens=gens, _from_dac=True,
+                            _dtype=tile_read.PRODUCT_DTYPE)
+            p_src = res.p_source
+            vs = res.v_sense.reshape(-1, nt * c)
+            noise = None
+            if self.adc.noisy:
+                draws = [self.adc.draw_noise((vs.shape[0], c), g) for g in gens]
+                noise = tuple(None if draws[0][k] is None else np.stack([d[k] for d in draws], axis=1)
+                              .reshape((vs.shape[0], nt * c) + draws[0][k].shape[2:]) for k in range(2))
+            codes = self.adc.convert(vs, noise=noise)
+            y = shift_add(codes.reshape(phases, batch, nt, c), weights, signs)
+            clipped = res.saturated.reshape(phases, batch, -1).sum(axis=(0, 2))
         if self.differential and self.mode == "column":
             y = y[..., 0::2] - y[..., 1::2]
         v_rows = v if v.ndim == 4 else v[:, :, None, :]
         if self.dac.kind == "pwm":  # each driven word line swings to v_read once per read
             v_rows = (v_rows > 0.0) * self.dac.peak
-        record = self.energy.record(res.p_source.reshape(phases, batch), v_rows, c, tiles=nt)
-        record["saturated"] = (("batch",), res.saturated.reshape(phases, batch, -1).sum(axis=(0, 2)),
-                               {"units": "1", "long_name": "sense-amplifier outputs clipped at the swing"})
-        return (y[0] if single else y), record
+        return (y[0] if single else y), (p_src.reshape(phases, batch), v_rows, c, clipped)
 
     def _place_sum(self, input_bits, signed) -> int:
         bits = self.card["input_bits"] if input_bits is None else input_bits

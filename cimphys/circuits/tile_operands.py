@@ -26,13 +26,13 @@ class ReadOperands:
     and ``_cell_noise``)."""
 
     def _operand(self, dtype) -> np.ndarray:
-        """``S T`` in ``dtype`` (tiles, channels, M), made once per dtype."""
+        """``S T`` transposed, (tiles, M, channels), in ``dtype``: made once per dtype."""
         dt = np.dtype(dtype)
         if dt not in self._casts:
             if self.compacted:
                 raise InputError(f"read: this stack keeps {np.dtype(tile_read.PRODUCT_DTYPE).name} reads only (compact()); "
                                  f"got a {dt.name} read")
-            self._casts[dt] = np.ascontiguousarray(self.sensed_transfer, dtype=dt)
+            self._casts[dt] = np.ascontiguousarray(self.sensed_transfer.transpose(0, 2, 1), dtype=dt)
         return self._casts[dt]
 
     def _column_sums(self) -> np.ndarray:
@@ -42,13 +42,13 @@ class ReadOperands:
         return self._col
 
     def _noise_operand(self, peak: float, dtype) -> np.ndarray:
-        """The cells' ``(shot + V flicker)`` per channel at drive level ``V = peak`` (tiles, C, M), in ``dtype``."""
+        """The cells' ``(shot + V flicker)`` per channel at drive level ``V = peak`` (tiles, M, C), in ``dtype``."""
         key = (float(peak), np.dtype(dtype))
         if key not in self._noise_at:
             if self.compacted:
                 raise InputError(f"read: this stack keeps the cell noise at {self.dac.peak} V only (compact())")
             _, shot, flicker = self._cell_noise
-            self._noise_at[key] = np.ascontiguousarray((shot + peak * flicker).transpose(0, 2, 1), dtype=key[1])
+            self._noise_at[key] = np.ascontiguousarray(shot + peak * flicker, dtype=key[1])
         return self._noise_at[key]
 
     def compact(self, *, keep_conductances: bool = True) -> TileStack:

@@ -1,172 +1,137 @@
-"""The hot part of a tile read: the array's product per tile, then cell noise and sensing in one pass.
+"""The hot part of a tile read: the array's product, cell noise, sensing and conversion in one pass.
 
-:class:`~cimphys.circuits.tile.TileStack` reads many tiles at once.  Two steps dominate its
-time, and both live here:
+:class:`~cimphys.circuits.tile.TileStack` reads many tiles at once, and one Numba kernel,
+:func:`tile_reads`, does all of a read's per-channel work, tile by tile (the tiles spread over
+the cores), with no intermediate array per step:
 
-1. **The array's product**, ``i = v S T^T`` per tile (:func:`per_tile_product`): one 2-D BLAS
-   product per tile, in ``PRODUCT_DTYPE`` (float32: half the time of float64).  Bound of the
-   float32 error: the conductances and read voltages are rounded to float32 (relative
-   ``u = 2**-24`` each) and the ``M``-term sums accumulate at most ``M u`` relative error of
-   ``sum_m |v_m| |(S T)_cm|`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM 2002, eq. 3.5), so
-   ``|i32 - i64| <= (M + 2) u sum_m |v_m| |(S T)_cm|``: for a 128-row tile 7.7e-6 of the current a
-   full column of ``g_max`` cells would carry, three orders of magnitude below the half LSB of a
-   12-bit ADC over that full scale (1.2e-4) and below the cells' read noise.  The currents are
-   returned in float64.  Each tile's product runs on one BLAS thread (the tiles spread over a
-   thread per core), so the sums do not depend on the number of threads or cores.
-2. **Cell noise, sense amplifier and clipping** (:func:`sense_reads`): one Numba pass over the
-   reads that adds each channel's cell current noise ``sqrt(var) z`` (``z`` the standard normal
-   of read ``b`` and channel ``c`` under the tile's key for this call, computed in place by
-   :func:`cimphys.circuits.counter_normals.normal_at`, so no normal array is made), applies the amplifier's transfer (TIA:
-   ``R_t i - (offset + noise) beta^-1``; integrator and load resistor: ``R_t i + offset + noise``),
-   clips at the swing, and lays the outputs out as ``(batch, tiles, channels)``.  Its twin,
-   :func:`sense_reads_numpy`, is the amplifier's own ``output`` method on NumPy arrays; both do
-   the same float64 operations in the same order, so they agree bit for bit (tested).
+1. **The array's product**, ``i_c = sum_m v_m (S T)_mc`` per tile and read: the operand ``S T``
+   is stored transposed, ``(tiles, M, C)``, in ``PRODUCT_DTYPE`` (float32: half the memory of
+   float64) and the sums are taken in float64, word line by word line (a word line driven at 0 V
+   adds nothing and is skipped), so each sum has one fixed order whatever the number of threads.
+   Bound of the error against float64 operands: each operand rounds to float32 (relative
+   ``u = 2**-24``), each product of two float32 numbers is exact in float64 and the ``M``-term
+   float64 sum adds at most ``M 2**-53`` relative (Higham, *Accuracy and Stability of
+   Numerical Algorithms*, 2nd ed., SIAM 2002, eq. 3.5), so
+   ``|i32 - i64| <= (u + M 2**-53) sum_m |v_m| |(S T)_mc|``: for a 128-row tile 6e-8 of the
+   current a full column of ``g_max`` cells would carry, far below the half LSB of a 12-bit ADC
+   over that full scale (1.2e-4) and below the cells' read noise.
+2. **Cell noise**: each channel's current noise ``sqrt(var) z``, its variance ``sum_i thermal +
+   sum_m (|v_m| shot_mc + v_m**2 flicker_mc)`` summed the same way (for binary drives one
+   operand, ``shot + V flicker``), ``z`` the standard normal of read ``b`` and channel ``c`` under
+   the tile's key for this call, computed in place by
+   :func:`cimphys.circuits.counter_normals.normal_at`.
+3. **Sense amplifier and clipping**: the amplifier's transfer (TIA: ``R_t i - (offset + noise)
+   beta^-1``; integrator and load resistor: ``R_t i + offset + noise``), clipped at the swing.
+4. For digital MVMs (``adc`` given), **the ADC code and the shift-add**: each channel's code by
+   :func:`~cimphys.circuits.adc.code_at` (the converter's own arithmetic; noisy converters and
+   flash or ramp transfers take the separate path) added, times its read's bit weight and sign,
+   into the token's output.  Without ``adc`` the kernel returns the noisy currents, the sense
+   outputs and the clipping, ``(batch, tiles, C)`` each, for calibrations.
+
+Its NumPy twin, :func:`tile_reads_numpy`, makes the same float64 operations in the same order
+with array operations and the amplifier's own ``output`` method, and agrees bit for bit (tested).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
+import math
 
 import numpy as np
 
-from .._numba import jit_parallel, prange
+from .._numba import jit, jit_parallel, prange
+from ..errors import InputError
+from .adc import code_at
 from .counter_normals import ZIGGURAT, counter_normals, normal_at
 from .sense import TIA
 
-__all__ = ["PRODUCT_DTYPE", "cell_noise_draws", "per_tile_product", "sense_reads", "sense_reads_numpy"]
+__all__ = ["BINARY_NOISE", "NO_NOISE", "PRODUCT_DTYPE", "SEPARATE_NOISE", "tile_reads", "tile_reads_numpy"]
 
-#: Precision of the digital reads' array product: float32, whose error (bound in the module
-#: docstring, tested) is three orders of magnitude below a 12-bit ADC's half LSB and below the
-#: cells' read noise; sums of noise and sensing stay float64 (:func:`sense_reads`).
+#: Storage precision of a read's operands (``S T`` and the noise coefficients): float32, whose
+#: rounding (bound in the module docstring, tested) is far below a 12-bit ADC's half LSB and
+#: below the cells' read noise; every sum is taken in float64.
 PRODUCT_DTYPE = np.float32
 
-
-@functools.cache
-def _blas_threads_local():
-    """``openblas_set_num_threads_local`` of NumPy's bundled OpenBLAS (per calling thread; it
-    returns the thread's previous setting), or None where NumPy links another BLAS."""
-    import ctypes
-    import glob
-
-    paths = sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                          "libscipy_openblas*.so*")))
-    try:
-        fn = ctypes.CDLL(paths[0]).openblas_set_num_threads_local
-    except (OSError, AttributeError, IndexError):
-        return None
-    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-    return fn
+#: Noise operands of :func:`tile_reads`: none, one operand for binary drives (``shot + V
+#: flicker``), or the shot and 1/f coefficients apart (``|v|`` and ``v**2``).
+NO_NOISE, BINARY_NOISE, SEPARATE_NOISE = 0, 1, 2
 
 
-@functools.cache
-def _product_pool(workers: int, pid: int) -> ThreadPoolExecutor | None:
-    """Threads that each run one tile's product on one BLAS thread (None: one worker, or no way
-    to limit NumPy's BLAS per thread).  One pool per process ``pid``: a forked child has none of
-    its parent's threads, so it makes its own."""
-    limit = _blas_threads_local()
-    if workers < 2 or limit is None:
-        return None
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cimphys-product", initializer=limit,
-                              initargs=(1,))
-
-
-def per_tile_product(v: np.ndarray, a: np.ndarray, tiles: int, dtype=PRODUCT_DTYPE, *,
-                     workers: int | None = None) -> np.ndarray:
-    """``v[k] @ a[k].T`` for every tile, ``(tiles, batch, C)`` in ``dtype``.
-
-    ``v`` is ``(1 | tiles, batch, M)`` (one drive for every tile, or one per tile) and ``a``
-    ``(tiles, C, M)``.  One 2-D BLAS product per tile into a preallocated result in ``dtype``
-    (a broadcast batched ``matmul`` over a contiguous right operand ran about 3x slower on one
-    core), each on **one** BLAS thread, the tiles spread over ``workers`` threads (default: the
-    cores).  A multi-threaded OpenBLAS splits a product differently with its thread count, and
-    the float32 sums changed in their last bits with it; one thread per product gives the same
-    numbers for any number of workers or cores, and spends no CPU on BLAS threads that wait
-    for work (``benchmarks/bench_layers.py`` measures the run).
-    """
-    vd = np.ascontiguousarray(v, dtype=dtype)
-    ad = np.asarray(a, dtype=dtype)
-    out = np.empty((tiles, v.shape[1], a.shape[1]), dtype=dtype)
-
-    def product(k: int) -> None:
-        np.matmul(vd[min(k, vd.shape[0] - 1)], ad[k].T, out=out[k])
-
-    n = (os.cpu_count() or 1) if workers is None else int(workers)
-    pool = _product_pool(n, os.getpid()) if tiles > 1 else None
-    if pool is not None:
-        for _ in pool.map(product, range(tiles)):
-            pass
-        return out
-    limit = _blas_threads_local()
-    before = limit(1) if limit is not None else None
-    try:
-        for k in range(tiles):
-            product(k)
-    finally:
-        if limit is not None:
-            limit(before)
-    return out
-
-
-def cell_noise_draws(v, noise, peak, gens, tiles: int, dtype=PRODUCT_DTYPE, combined=None):
-    """Variance of each channel's cell current noise on each read, and its standard normals.
-
-    ``v`` (1 | tiles, batch, M) word-line voltages (V); ``noise`` the folded coefficients
-    ``(thermal (tiles, C) A**2, shot (tiles, M, C) A**2/V, flicker (tiles, M, C) A**2/V**2)``
-    or None; ``peak`` the common drive level ``V`` when every drive is 0 or ``V`` (or ``V`` for a
-    fraction ``v / V`` of the read, PWM: then ``|v|`` shot and ``v**2`` flicker are both ``v (shot +
-    V flicker)``, one product instead of two), else None.  ``gens``: one generator per tile, each
-    drawing its tile's 64-bit noise key for this call (the normals themselves are made by the
-    read kernel from the key, the read and the channel).  Returns ``((var, thermal), keys)``: the
-    drive-dependent variance (tiles, batch, C) and the thermal part (tiles, C), to be added to
-    ``var`` (in float64) by :func:`sense_reads`, and the keys (tiles,) uint64; ``(None, None)``
-    without noise.
-    ``combined``, optional: ``(shot + peak flicker)`` transposed to (tiles, C, M), made before.
-    """
-    if noise is None:
-        return None, None
-    if peak is not None:
-        a = (noise[1] + peak * noise[2]).transpose(0, 2, 1) if combined is None else combined
-        var = per_tile_product(v, a, tiles, dtype)
-    else:
-        var = per_tile_product(np.abs(v), noise[1].transpose(0, 2, 1), tiles, dtype)
-        var += per_tile_product(v * v, noise[2].transpose(0, 2, 1), tiles, dtype)
-    keys = np.array([g.integers(0, 2**64, dtype=np.uint64) for g in gens], dtype=np.uint64)
-    return (var, np.ascontiguousarray(noise[0], dtype=np.float64)), keys
+@jit(inline="always")
+def _accumulate(v, kv, b, a, k, power, out):
+    """``out[c] += sum_m f(v[kv, b, m]) a[k, m, c]`` with ``f`` the identity (``power`` 0),
+    ``|v|`` (1) or ``v**2`` (2); word lines at 0 V are skipped."""
+    for m in range(a.shape[1]):
+        x = np.float64(v[kv, b, m])
+        if x != 0.0:
+            if power == 1:
+                x = abs(x)
+            elif power == 2:
+                x = x * x
+            for c in range(out.shape[0]):
+                out[c] += x * a[k, m, c]
 
 
 @jit_parallel
-def _sense_reads(i, var, thermal, keys, ki, wi, fi, transimpedance, offset, noise_gain, tia, sense_noise, swing,
-                 i_out, v_out, sat):
-    """Kernel of :func:`sense_reads`: ``i``, ``var`` (tiles, batch, C) (float32 or float64;
-    ``var`` empty: no cell noise), ``keys`` (tiles,) uint64 and the ziggurat tables ``ki, wi, fi``
-    of the cell noise's normals, ``thermal`` (tiles, C), per-channel ``offset`` and
-    ``noise_gain`` (tiles * C,), ``sense_noise`` (batch, tiles * C) or empty; writes ``i_out``,
-    ``v_out``, ``sat`` (batch, tiles, C).  Sums are taken in float64."""
-    nt, nb, nc = i.shape
-    noisy = var.size > 0
+def _tile_reads(v, a, currents, noise_kind, shot, flicker, thermal, keys, ki, wi, fi, transimpedance, offset,
+                noise_gain, tia, sense_noise, swing, lo, inv_lsb, adc_terms, sar_weights, instance, read_weight,
+                tokens, i_out, v_out, sat, codes, clipped):
+    """Kernel of :func:`tile_reads`; ``codes`` empty: write ``i_out``, ``v_out``, ``sat`` (reads,
+    tiles, C), else add each read's code times ``read_weight[read // tokens]`` into ``codes``
+    (tokens, tiles, C) and count clipped outputs in ``clipped`` (tokens, tiles).  Returns the
+    number of non-finite sense outputs."""
+    nt, nc = offset.shape[0] // thermal.shape[1], thermal.shape[1]
+    nb = v.shape[1] if currents.size == 0 else currents.shape[1]
+    given = currents.size > 0
     snoisy = sense_noise.size > 0
-    for b in prange(nb):
-        for k in range(nt):
+    convert = codes.size > 0
+    bad = 0
+    for k in prange(nt):
+        cur = np.zeros(nc)
+        var = np.zeros(nc)
+        kv = np.int64(k) if v.shape[0] > 1 else np.int64(0)
+        nbad = 0
+        for b in range(nb):
+            if given:
+                for c in range(nc):
+                    cur[c] = np.float64(currents[k, b, c])
+            else:
+                cur[:] = 0.0
+                _accumulate(v, kv, b, a, k, 0, cur)
+            if noise_kind != 0:
+                var[:] = 0.0
+                if noise_kind == 1:
+                    _accumulate(v, kv, b, shot, k, 0, var)
+                else:
+                    _accumulate(v, kv, b, shot, k, 1, var)
+                    _accumulate(v, kv, b, flicker, k, 2, var)
+            t = b % tokens
+            w = read_weight[b // tokens]
             for c in range(nc):
-                x = np.float64(i[k, b, c])
-                if noisy:
-                    z = normal_at(b, c, keys[k], ki, wi, fi)
-                    x = x + np.sqrt(np.float64(var[k, b, c]) + thermal[k, c]) * z
-                i_out[b, k, c] = x
+                x = cur[c]
+                if noise_kind != 0:
+                    x = x + math.sqrt(var[c] + thermal[k, c]) * normal_at(b, c, keys[k], ki, wi, fi)
                 ch = k * nc + c
                 if tia:  # R_t i - (offset + noise) * beta^-1
                     e = offset[ch]
                     if snoisy:
                         e = e + sense_noise[b, ch]
-                    v = transimpedance * x - e * noise_gain[ch]
+                    y = transimpedance * x - e * noise_gain[ch]
                 else:  # R_t i + offset + noise
-                    v = transimpedance * x + offset[ch]
+                    y = transimpedance * x + offset[ch]
                     if snoisy:
-                        v = v + sense_noise[b, ch]
-                sat[b, k, c] = abs(v) > swing
-                v_out[b, k, c] = min(max(v, -swing), swing)
+                        y = y + sense_noise[b, ch]
+                nbad += not (abs(y) < np.inf)
+                s = abs(y) > swing
+                y = min(max(y, -swing), swing)
+                if convert:
+                    codes[t, k, c] += w * code_at(y, lo[ch], inv_lsb[ch], adc_terms, sar_weights[instance[ch]])
+                    clipped[t, k] += s
+                else:
+                    i_out[b, k, c] = x
+                    v_out[b, k, c] = y
+                    sat[b, k, c] = s
+        bad += nbad
+    return bad
 
 
 def _channel_terms(sense, g_source: np.ndarray, channels: int):
@@ -178,55 +143,110 @@ def _channel_terms(sense, g_source: np.ndarray, channels: int):
     return offset, gain
 
 
-def sense_reads(i, var, keys, sense, g_source, sense_noise=None):
-    """Add the cells' current noise to the array currents and sense them, in one pass.
+def _noise_arrays(noise, nt: int, nc: int, dtype):
+    if noise is None:
+        return NO_NOISE, np.empty((0, 0, 0), dtype), np.empty((0, 0, 0), dtype), np.zeros((nt, nc))
+    kind, shot, flicker, thermal = noise
+    flicker = np.empty((0, 0, 0), dtype) if flicker is None else np.ascontiguousarray(flicker, dtype=dtype)
+    return (kind, np.ascontiguousarray(shot, dtype=dtype), flicker,
+            np.ascontiguousarray(thermal, dtype=np.float64))
+
+
+def tile_reads(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents=None, adc=None):
+    """Array product, cell noise, sense amplifier (and ADC with shift-add) of every read, in one pass.
 
     Parameters
     ----------
-    i : ndarray (tiles, batch, C), A
-        Sense-amplifier input currents of the noiseless array.
-    var, keys : (ndarray (tiles, batch, C), ndarray (tiles, C)) and ndarray (tiles,) uint64, or None
-        Variance (A**2) of each channel's cell current noise on each read, as its
-        drive-dependent part and its thermal part (summed in float64), and each tile's 64-bit
-        key of the standard normals that realise it (read ``b``, channel ``c``: the normal of
-        counter ``(b, c)``, :mod:`cimphys.circuits.counter_normals`); None: no cell noise.
+    v : ndarray (1 | tiles, reads, M), V
+        Word-line voltages: one drive for every tile, or one per tile.
+    a : ndarray (tiles, M, C), S
+        ``S T`` transposed: sense-amplifier input current per word-line volt (float32 or 64).
+    noise : tuple or None
+        The cells' read noise: ``(BINARY_NOISE, shot + V flicker (tiles, M, C), None, thermal
+        (tiles, C))`` for drives of 0 or ``V``, ``(SEPARATE_NOISE, shot, flicker, thermal)``
+        otherwise (A**2, A**2/V, A**2/V**2 and A**2 per channel); None: noiseless cells.
+    keys : ndarray (tiles,) uint64 or None
+        Each tile's key of the standard normals of this call (read ``b``, channel ``c``:
+        :func:`~cimphys.circuits.counter_normals.normal_at`).
     sense : TIA, ChargeIntegrator or LoadResistor
         The amplifier (per-channel offsets of every tile, flattened ``(tiles * C,)``).
     g_source : ndarray (tiles * C,), S
         Norton conductance each amplifier sees (its offset/noise gain, TIA).
-    sense_noise : ndarray (batch, tiles * C), V, optional
+    sense_noise : ndarray (reads, tiles * C), V, optional
         The amplifiers' input-referred noise on each read.
+    currents : ndarray (tiles, reads, C), A, optional
+        The noiseless array's sense input currents, when solved elsewhere (nonlinear cells):
+        ``v`` then only sets the noise.
+    adc : (ADC, read_weight (phases,) int64, tokens int), optional
+        Convert every output and shift-add: read ``r`` is phase ``r // tokens`` of token ``r %
+        tokens``, its code weighted by ``read_weight[phase]``
+        (:meth:`~cimphys.circuits.adc.ADC.kernel_terms` must accept the converter).
 
     Returns
     -------
-    (i_out, v_sense, saturated) : (batch, tiles, C) each: noisy currents (A), clipped outputs
-    (V) and whether each output hit the swing.
+    ``(i_out, v_sense, saturated)`` (reads, tiles, C) each: noisy currents (A), clipped
+    outputs (V), clipping; with ``adc``: ``(codes (tokens, tiles, C) int64, clipped (tokens,))``.
     """
-    nt, nb, nc = i.shape
+    nt = a.shape[0] if currents is None else currents.shape[0]
+    nc = a.shape[2] if currents is None else currents.shape[2]
+    nb = v.shape[1]
+    dtype = np.float32 if a.dtype == np.float32 else np.float64
     offset, gain = _channel_terms(sense, np.asarray(g_source, dtype=np.float64), nt * nc)
-    i_out, v_out = np.empty((nb, nt, nc)), np.empty((nb, nt, nc))
-    sat = np.empty((nb, nt, nc), dtype=np.bool_)
-    dtype = np.float32 if i.dtype == np.float32 else np.float64
-    var, thermal = (np.empty((0, 0, 0), dtype), np.empty((0, 0))) if var is None else var
-    _sense_reads(np.ascontiguousarray(i, dtype=dtype), np.ascontiguousarray(var, dtype=dtype),
-                 np.ascontiguousarray(thermal, dtype=np.float64),
-                 np.zeros(nt, dtype=np.uint64) if keys is None else np.ascontiguousarray(keys, dtype=np.uint64),
-                 *ZIGGURAT, float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
-                 np.empty((0, 0)) if sense_noise is None else np.ascontiguousarray(sense_noise, dtype=np.float64),
-                 float(sense.v_swing), i_out, v_out, sat)
-    return i_out, v_out, sat
+    kind, shot, flicker, thermal = _noise_arrays(noise, nt, nc, dtype)
+    if adc is None:
+        i_out, v_out = np.empty((nb, nt, nc)), np.empty((nb, nt, nc))
+        sat = np.empty((nb, nt, nc), dtype=np.bool_)
+        codes, clipped = np.zeros((0, 0, 0), dtype=np.int64), np.zeros((0, 0), dtype=np.int64)
+        lo, inv, terms, sar, which = (np.zeros(nt * nc), np.zeros(nt * nc), np.zeros(3), np.zeros((1, 0)),
+                                      np.zeros(nt * nc, dtype=np.int64))
+        read_weight, tokens = np.ones(1, dtype=np.int64), nb
+    else:
+        converter, read_weight, tokens = adc
+        lo, inv, terms, sar, which = converter.kernel_terms(nt * nc)
+        i_out = v_out = np.empty((0, 0, 0))
+        sat = np.empty((0, 0, 0), dtype=np.bool_)
+        codes, clipped = np.zeros((tokens, nt, nc), dtype=np.int64), np.zeros((tokens, nt), dtype=np.int64)
+    bad = _tile_reads(np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(a, dtype=dtype),
+                      np.empty((0, 0, 0)) if currents is None else np.ascontiguousarray(currents, dtype=np.float64),
+                      kind, shot, flicker, thermal,
+                      np.zeros(nt, dtype=np.uint64) if keys is None else np.ascontiguousarray(keys, dtype=np.uint64),
+                      *ZIGGURAT, float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
+                      np.empty((0, 0)) if sense_noise is None else np.ascontiguousarray(sense_noise, dtype=np.float64),
+                      float(sense.v_swing), lo, inv, terms, sar, which, np.asarray(read_weight, dtype=np.int64),
+                      int(tokens), i_out, v_out, sat, codes, clipped)
+    if bad:
+        raise InputError(f"read: {bad} sense outputs are not finite (a non-finite operand, current or noise)")
+    if adc is None:
+        return i_out, v_out, sat
+    return codes, clipped.sum(axis=1)
 
 
-def sense_reads_numpy(i, var, keys, sense, g_source, sense_noise=None):
-    """The NumPy twin of :func:`sense_reads`: array operations, the normals of
-    :func:`~cimphys.circuits.counter_normals.counter_normals` and the amplifier's ``output``."""
-    nt, nb, nc = i.shape
-    i = i.astype(np.float64)
-    if var is not None:
+def tile_reads_numpy(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents=None):
+    """The NumPy twin of :func:`tile_reads` without ``adc``: the same float64 sums word line by
+    word line, the normals of :func:`~cimphys.circuits.counter_normals.counter_normals` and the
+    amplifier's ``output``."""
+    v = np.asarray(v, dtype=np.float64)
+    nt = a.shape[0] if currents is None else currents.shape[0]
+    nc = a.shape[2] if currents is None else currents.shape[2]
+    nb = v.shape[1]
+
+    def accumulate(x, op, out):  # the kernel's sums, word line after word line
+        x = np.broadcast_to(x, (nt,) + v.shape[1:])
+        for m in range(op.shape[1]):
+            out += x[:, :, m, None] * op[:, m, None, :].astype(np.float64)
+        return out
+
+    i = accumulate(v, a, np.zeros((nt, nb, nc))) if currents is None else np.asarray(currents, dtype=np.float64)
+    if noise is not None:
+        kind, shot, flicker, thermal = noise
+        if kind == BINARY_NOISE:
+            var = accumulate(v, shot, np.zeros((nt, nb, nc)))
+        else:  # |v| shot, then v**2 flicker, into one sum
+            var = accumulate(v * v, flicker, accumulate(np.abs(v), shot, np.zeros((nt, nb, nc))))
         z = np.stack([counter_normals(key, nb, nc) for key in keys])
-        i = i + np.sqrt(var[0].astype(np.float64) + var[1][:, None, :]) * z
+        i = i + np.sqrt(var + thermal[:, None, :]) * z
     i = np.ascontiguousarray(i.transpose(1, 0, 2))
     flat = i.reshape(nb, nt * nc)
-    v, sat = sense.output(flat, g_source=g_source, noise=sense_noise)
+    out, sat = sense.output(flat, g_source=g_source, noise=sense_noise)
     shape = (nb, nt, nc)
-    return i, np.broadcast_to(v, flat.shape).reshape(shape), np.broadcast_to(sat, flat.shape).reshape(shape)
+    return i, np.broadcast_to(out, flat.shape).reshape(shape), np.broadcast_to(sat, flat.shape).reshape(shape)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..circuits.energy import COMPONENTS
 from ..circuits.tile import TileStack
 from ..circuits.tile_cells import check_tiles
 from ..errors import InputError
@@ -98,8 +99,8 @@ def program_matrix(digits: np.ndarray, cfg: CimConfig, rng: np.random.Generator,
     target = cfg.g_min + digits.astype(np.float64) * cfg.delta_g
     n_cells = int(target.size)
     rows = int(target.shape[-2])
-    device = cfg.device_card
-    if device is not None and cells is None:
+    device = cfg.device_card if cells is None else None  # a card parsed per call: only when needed
+    if device is not None:
         from ..devices.cell_array import CellArrayModel
 
         cells = CellArrayModel.from_card(device, g_min=cfg.g_min, g_max=cfg.g_max, v_read=cfg.design.v_read,
@@ -180,15 +181,18 @@ class TileColumns:
         self.offset = np.where(good, beta, 0.0)
 
     @staticmethod
-    def _count(stack: TileStack, record, costs: Costs, *, first: bool, batch: int) -> None:
-        """Add one row block's energy record; the row blocks read in parallel, so the first one's
-        read sequence (all tokens through the pipeline) sets the latency."""
-        for name in ("array", "dac", "sense", "adc", "digital"):
-            # the array's own sum: xarray's reduction costs more than the read of a decoding step
-            setattr(costs, name, getattr(costs, name) + float(record[f"energy_{name}"].values.sum()))
-        costs.conversions += float(record["conversions"]) * batch
+    def _count(stack: TileStack, parts, costs: Costs, *, first: bool, batch: int) -> None:
+        """Add one row block's energy (``parts`` of :meth:`TileStack.mvm_arrays`); the row blocks
+        read in parallel, so the first one's read sequence (all tokens through the pipeline) sets
+        the latency."""
+        p_src, v_rows, channels, _ = parts
+        e = stack.energy.per_mvm(p_src, v_rows, channels, tiles=stack.n_tiles).sum(axis=0)
+        for k, name in enumerate(COMPONENTS):
+            setattr(costs, name, getattr(costs, name) + float(e[k]))
+        phases = p_src.shape[0]
+        costs.conversions += float(phases * channels * stack.n_tiles) * batch
         if first:
-            costs.latency += stack.energy.latency(int(record["reads"]) * batch)
+            costs.latency += stack.energy.latency(phases * batch)
 
 
 class AnalogMatrix(TileColumns):
@@ -357,13 +361,13 @@ class AnalogMatrix(TileColumns):
         unit = cfg.v_lsb * cfg.delta_g  # current of one integer unit of dot product, A
         for r, stack in enumerate(self.stacks):
             block = p[:, r * m.rows:(r + 1) * m.rows]
-            y, record = stack.mvm(block, m.input_bits, signed=SIGNED)
+            y, parts = stack.mvm_arrays(block, m.input_bits, signed=SIGNED)
             i = self._weight_columns(stack.codes_to_current(y, m.input_bits, signed=SIGNED))  # (B, tiles, wc)
             u = cfg.v_lsb * block.sum(axis=1, dtype=np.float64)  # sum_p s_p w_p (sum of the ideal read voltages)
             dot = (i - self.offset[r] * u[:, None, None]) / (self.gain[r] * unit)
             dot = dot.reshape(x.shape[0], self.n_cb, m.n_slices, m.weight_cols)
             acc += np.einsum("bcsw,s->bcw", dot, slice_w).reshape(x.shape[0], -1)
-            self._count(stack, record, costs, first=r == 0, batch=x.shape[0])
+            self._count(stack, parts, costs, first=r == 0, batch=x.shape[0])
         q = acc[:, : self.mapped.shape[1]] * self.programmed.drift_factor
         if m.sign == "offset":
             q = q - m.offset_correction * p.sum(axis=1, keepdims=True)

@@ -35,8 +35,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..cache import cache_key as entry_key
-from ..circuits import tile_read
-from ..circuits.dac import slice_inputs
 from ..circuits.tile import TileStack
 from ..circuits.tile_cells import check_tiles
 from ..errors import InputError
@@ -70,16 +68,9 @@ class BlockStack(TileStack):
     def _generators(self, rng) -> list:
         return list(rng) if isinstance(rng, (list, tuple)) else super()._generators(rng)
 
-    def _phases(self, x_int, input_bits, signed, rng, current_noise=None):
-        bits = self.card["input_bits"] if input_bits is None else input_bits
-        digits, weights, signs = slice_inputs(x_int, bits, self.dac.bits, signed)
-        if digits.ndim != 4 or digits.shape[2:] != (self.n_tiles, self.shape[0]):
-            raise InputError(f"x_int: expected (batch, {self.n_tiles}, {self.shape[0]}), got {np.shape(x_int)}")
-        v = self._voltages(digits)  # (phases, batch, tiles, M)
-        gens = self._generators(rng)
-        res = self.read(v.reshape((-1,) + v.shape[2:]), current_noise=current_noise, _gens=gens, _from_dac=True,
-                        _dtype=tile_read.PRODUCT_DTYPE)
-        return v, weights, signs, res, gens
+    @property
+    def _drive_shape(self) -> tuple:
+        return self.n_tiles, self.shape[0]
 
 
 class QuantisedMatrix(TileColumns):
@@ -267,7 +258,7 @@ class QuantisedMatrix(TileColumns):
         y = np.zeros((bsz, n))
         for r, (grp, stack) in enumerate(zip(self.groups, self.stacks)):
             blocks, tiles = slice(grp.start, grp.stop), slice(grp.start * cb, grp.stop * cb)
-            codes, record = stack.mvm(self._drives(p, grp), m.input_bits, signed=SIGNED)
+            codes, parts = stack.mvm_arrays(self._drives(p, grp), m.input_bits, signed=SIGNED)
             i = self._weight_columns(stack.codes_to_current(codes, m.input_bits, signed=SIGNED))
             i = i.reshape(bsz, len(grp), cb, wc)
             pb = p[:, blocks]
@@ -279,7 +270,7 @@ class QuantisedMatrix(TileColumns):
             q = q * s_x[:, blocks, None] * self.scale[blocks][None]
             for j in range(len(grp)):  # the blocks' partial sums added in block order
                 y += q[:, j]
-            self._count(stack, record, costs, first=r == 0, batch=bsz)
+            self._count(stack, parts, costs, first=r == 0, batch=bsz)
         costs.rows = bsz
         sums = x.reshape(bsz, -1, QK).sum(axis=2)  # (batch, K/32)
         y += sums @ self.min_term

@@ -204,3 +204,30 @@ def test_cell_noise_is_the_single_tiles_for_any_thread_count(rng):
         tile = Tile(c, g[k], seed=seeds[k], cell_noise=tuple(a[k] for a in noise))
         np.testing.assert_array_equal(reads[0][0][:, k], tile.read(v).i_out.reshape(len(v), -1))
         np.testing.assert_array_equal(reads[0][1][:, k], tile.read(v).i_out.reshape(len(v), -1))
+
+
+@pytest.mark.parametrize("adc", [{"cap_mismatch_sigma": 0.02}, {"cap_mismatch_sigma": 0.0}, {"kind": "ideal"}])
+@pytest.mark.parametrize("dac", [{"bits": 1, "mismatch_sigma": 0.0}, {}])
+def test_fused_mvm_is_the_reads_converted_and_shift_added(adc, dac, rng, monkeypatch):
+    """A noiseless converter is run inside the read kernel (codes and shift-add in one pass):
+    the codes, energies and clip counts equal those of the sense outputs converted by
+    ``ADC.convert`` and shift-added, for SARs with and without capacitor mismatch, an ideal
+    converter, binary and multi-level drivers with mismatch, and cell noise."""
+    from cimphys.circuits.adc import ADC
+
+    c = card(None, dac=dac, adc={"comparator_noise_lsb": 0.0, "noise_lsb": 0.0, **adc},
+             sense={"noise_v_rms": 0.0, "v_swing_v": 0.15})
+    g = rng.uniform(0.0, 16 * G_UNIT, (3, 12, 8))
+    noise = tuple(rng.uniform(0.0, s, (3, 12, 8)) for s in (1e-22, 1e-21, 1e-20))
+    x = rng.integers(-15, 16, (6, 12))
+    stacks = [TileStack(c, g, seeds=[1, 2, 3], cell_noise=noise).calibrate(x[:3], input_bits=5, signed=True, rng=3)
+              for _ in range(2)]
+    assert stacks[0].adc.kernel_terms(stacks[0].n_tiles * stacks[0].design.channels) is not None
+    fused = stacks[0].mvm(x, input_bits=5, signed=True)
+    monkeypatch.setattr(ADC, "kernel_terms", lambda self, ncol: None)
+    apart = stacks[1].mvm(x, input_bits=5, signed=True)
+    np.testing.assert_array_equal(fused[0], apart[0])
+    assert np.unique(fused[0]).size > 10
+    for name in ("energy_total", "saturated"):
+        np.testing.assert_array_equal(fused[1][name].values, apart[1][name].values)
+    assert fused[1].saturated.values.any()
