@@ -349,18 +349,28 @@ class ADC:
         if self.kind == "ideal":
             return None
         seeds = self.converter_seeds or (self.seed,)
+        if not self._mismatched:  # every converter alike: one transfer, no generators to make
+            one = self._draw_one(None)
+            return np.ascontiguousarray(np.broadcast_to(one, (len(seeds), one.size)))
         return np.ascontiguousarray(np.stack([self._draw_one(np.random.default_rng(s)) for s in seeds]))
 
-    def _draw_one(self, rng: np.random.Generator) -> np.ndarray:
+    @property
+    def _mismatched(self) -> bool:
+        """Whether the converters' static transfers are random draws (flash offsets, SAR capacitors)."""
+        return (self.kind == "flash" and self.offset_sigma_lsb > 0.0) or (self.kind == "sar" and
+                                                                            self.cap_mismatch_sigma > 0.0)
+
+    def _draw_one(self, rng: np.random.Generator | None) -> np.ndarray:
+        """One converter's static transfer (``rng`` None: without mismatch)."""
         k = np.arange(1, self.levels, dtype=np.float64)
         if self.kind == "flash":
-            return np.sort(k - 0.5 + rng.normal(0.0, self.offset_sigma_lsb, k.size))
+            return k - 0.5 if rng is None else np.sort(k - 0.5 + rng.normal(0.0, self.offset_sigma_lsb, k.size))
         if self.kind == "ramp":
             tau = self.ramp_rc_s * self.f_clk_hz
             ramp = k if tau == 0.0 else tau * -np.expm1(-k / tau)
             return ramp - 0.5
         w = 2.0 ** np.arange(self.bits)  # SAR
-        if self.cap_mismatch_sigma == 0.0:  # no draw needed: the draw times 0 gives w exactly
+        if rng is None:  # no mismatch: the draw times 0 would give w exactly
             return w * self.levels / (w.sum() + 1.0)
         caps = w * (1.0 + rng.normal(0.0, 1.0, self.bits) * self.cap_mismatch_sigma / np.sqrt(w))
         return caps * self.levels / (caps.sum() + 1.0)

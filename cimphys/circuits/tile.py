@@ -69,7 +69,7 @@ class ReadResult(NamedTuple):
 
 
 def _child_seed(seq: np.random.SeedSequence) -> int:
-    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    return int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1
 
 
 def _tile_seeds(seed) -> tuple[int, int, int, int]:
