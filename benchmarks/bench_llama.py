@@ -18,8 +18,9 @@ read per 32-row block and against the float mapping (same run).
 quick=True: the digital records only, 16-token prompt, 8 decoded tokens.
 
 The analog run goes to child processes, a cold one (empty tile cache) then a cached one, each
-with ``OPENBLAS_NUM_THREADS=1``: the tile reads' many small BLAS products and Numba's parallel
-sense kernel share the two cores, and a two-thread OpenBLAS under them oversubscribes the cores.
+with ``OPENBLAS_NUM_THREADS=1``: the tile reads are Numba's parallel kernel on both cores, and a
+two-thread OpenBLAS (the fp32 reference products between them) keeps its threads spinning under
+it, which cost about half again as much CPU on a 4-block cut.
 Peak memory is the child's ``ru_maxrss``.  ``BENCH_LLAMA_BLOCKS=N``
 runs the analog record on the first N blocks of the model (N < 30) and prints the figures
 extrapolated to the 30 blocks (x 30/N: the tiles, their characterisation and their reads scale

@@ -28,6 +28,10 @@ Signal chain of :meth:`TileStack.mvm` (each step vectorised over the tiles):
    it), and the digital back end shift-adds (and subtracts digital pairs).
 5. :class:`~cimphys.circuits.energy.EnergyModel` turns the reads into energy and latency.
 
+For linear cells, steps 3 and 4 are one Numba pass per read call
+(:func:`~cimphys.circuits.tile_read.tile_reads`: product, cell noise, sense amplifier and, for a
+noiseless ideal or SAR converter, the code and the shift-add), tile by tile over the cores.
+
 Seeds: tile ``k`` of a stack with seed ``s_k`` makes exactly the draws of ``Tile(card, G_k,
 seed=s_k)``: its static draws (DAC drivers, sense offsets, ADC converters) from ``s_k`` and the
 card's seeds, its read noise from its own generator (seeded by ``s_k``) in the order cell noise,
