@@ -108,39 +108,58 @@ class TileStack(ReadOperands, AdcRanges):
     """
 
     def __init__(self, card, conductances, *, seeds=0, cells=None, characterisation=None, cell_noise=None):
-        self.design = card if isinstance(card, TileDesign) else TileDesign(card)
-        d = self.design
-        self.card: Card = d.card
-        self.shape = d.shape
-        self.differential, self.mode = d.differential, d.mode
+        d = card if isinstance(card, TileDesign) else TileDesign(card)
         # programmed cells may land above g_max (overshoot, a stuck-on cell of a wider device);
         # a hundred times g_max is no programming error but a unit error
         self.g = None if conductances is None else as_array(
             "conductances", conductances, unit="S", ndim=3, low=0.0, high=100.0 * d.g_max)
-        if self.g is not None and self.g.shape[1:] != self.shape:
-            raise InputError(f"conductances: expected (tiles, {self.shape[0]}, {self.shape[1]}), got {self.g.shape}")
+        if self.g is not None and self.g.shape[1:] != d.shape:
+            raise InputError(f"conductances: expected (tiles, {d.shape[0]}, {d.shape[1]}), got {self.g.shape}")
         self.cells = None if cells is None else list(cells)
         if self.g is None and self.cells is None:
             raise InputError("conductances: expected an array (tiles, rows, cols), or cells= for nonlinear cells")
-        self.n_tiles = self.g.shape[0] if self.g is not None else len(self.cells)
-        if self.cells is not None and len(self.cells) != self.n_tiles:
-            raise InputError(f"cells: expected one cell model per tile ({self.n_tiles}), got {len(self.cells)}")
-        seeds = np.arange(self.n_tiles) + int(seeds) if np.ndim(seeds) == 0 else np.asarray(seeds)
-        if seeds.shape != (self.n_tiles,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
-            raise InputError(f"seeds: expected {self.n_tiles} non-negative integers, got {seeds!r}")
-        self.seeds = seeds.astype(np.int64)
-        self._draw_static()
-        self.wires = d.wires
-        self.characterisation_report: StackReport | None = None  # with the characterisation: tile_report
-        self.newton_log: list = []  # (tile, TileReport) per batch of Newton reads: tile_report.newton_reads
+        n_tiles = self.g.shape[0] if self.g is not None else len(self.cells)
+        if self.cells is not None and len(self.cells) != n_tiles:
+            raise InputError(f"cells: expected one cell model per tile ({n_tiles}), got {len(self.cells)}")
+        self._setup(d, n_tiles, seeds)
         self._char = None if characterisation is None else self._check_char(characterisation)
         self._cell_noise = None if cell_noise is None else self._fold_noise(cell_noise, stacked=True)
         col_g = (np.zeros((self.n_tiles, self.shape[1])) if self.g is None else self.g.sum(axis=1))
         self._g_source = np.abs(d.subtraction) @ col_g.T  # (channels, tiles): Norton conductance per amplifier
         self._g_source = np.ascontiguousarray(self._g_source.T)
+
+    def _setup(self, design: TileDesign, n_tiles: int, seeds) -> None:
+        """What every stack holds besides its cells: the card, the tiles' seeds and static draws,
+        the wires, the energy model and empty read caches."""
+        self.design = d = design
+        self.card: Card = d.card
+        self.shape = d.shape
+        self.differential, self.mode = d.differential, d.mode
+        self.n_tiles = n_tiles
+        seeds = np.arange(n_tiles) + int(seeds) if np.ndim(seeds) == 0 else np.asarray(seeds)
+        if seeds.shape != (n_tiles,) or seeds.dtype.kind not in "iu" or (seeds < 0).any():
+            raise InputError(f"seeds: expected {n_tiles} non-negative integers, got {seeds!r}")
+        self.seeds = seeds.astype(np.int64)
+        self._draw_static()
+        self.wires = d.wires
+        self.characterisation_report: StackReport | None = None  # with the characterisation: tile_report
+        self.newton_log: list = []  # (tile, TileReport) per batch of Newton reads: tile_report.newton_reads
         self.energy = d.energy()
         self.compacted = False  # compact(): only what reads need, in their precision
         self._sensed, self._col, self._casts, self._noise_at = None, None, {}, {}
+
+    @classmethod
+    def from_read_state(cls, card, seeds, state: dict, report: StackReport) -> TileStack:
+        """A compacted stack from :meth:`~cimphys.circuits.tile_operands.ReadOperands.read_state`
+        of one built from conductances (a disk cache of programmed, characterised tiles): it reads
+        bit for bit like that stack after :meth:`compact` (tested), without its cells."""
+        design = card if isinstance(card, TileDesign) else TileDesign(card)
+        stack = cls.__new__(cls)
+        stack.g, stack.cells = None, None
+        stack._setup(design, len(np.atleast_1d(seeds)), seeds)
+        stack._restore(state)
+        stack.characterisation_report = report
+        return stack
 
     # ----------------------------------------------------------------- static draws
     def _draw_static(self) -> None:

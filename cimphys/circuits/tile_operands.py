@@ -17,7 +17,12 @@ import numpy as np
 from ..errors import InputError
 from . import tile_read
 
-__all__ = ["ReadOperands"]
+__all__ = ["STATE_PARTS", "ReadOperands"]
+
+#: What :meth:`ReadOperands.read_state` holds: ``S T`` transposed (tiles, M, C) and the combined
+#: noise operand (tiles, M, C) in ``PRODUCT_DTYPE``, the column sums of ``T`` (tiles, M), the
+#: thermal noise (tiles, C) and the amplifiers' Norton conductances (tiles, C), float64.
+STATE_PARTS = ("operand", "column_sums", "noise_operand", "thermal", "g_source")
 
 
 class ReadOperands:
@@ -50,6 +55,41 @@ class ReadOperands:
             _, shot, flicker = self._cell_noise
             self._noise_at[key] = np.ascontiguousarray(shot + peak * flicker, dtype=key[1])
         return self._noise_at[key]
+
+    def read_state(self) -> dict[str, np.ndarray] | None:
+        """The arrays a compacted stack reads with (``STATE_PARTS``), for a disk cache of
+        programmed and characterised tiles (:meth:`TileStack.from_read_state`); None for stacks
+        whose reads need more (nonlinear cells, drivers with several levels, which need ``Y``)."""
+        if not (self.linear and self.binary_drivers):
+            return None
+        noisy = self._cell_noise is not None
+        dt = tile_read.PRODUCT_DTYPE
+        m, c = self.shape[0], self.design.channels
+        return {"operand": self._operand(dt), "column_sums": self._column_sums(),
+                "noise_operand": self._noise_operand(self.dac.peak, dt) if noisy else np.zeros((0, m, c), dt),
+                "thermal": self._cell_noise[0] if noisy else np.zeros((0, c)), "g_source": self._g_source}
+
+    def _restore(self, state: dict) -> None:
+        """Take :meth:`read_state`'s arrays as this (compacted) stack's read operands."""
+        m, c, nt = self.shape[0], self.design.channels, self.n_tiles
+        dt = np.dtype(tile_read.PRODUCT_DTYPE)
+        shapes = {"operand": (nt, m, c), "column_sums": (nt, m), "g_source": (nt, c)}
+        noisy = state["thermal"].shape[0] > 0
+        if noisy:
+            shapes.update(noise_operand=(nt, m, c), thermal=(nt, c))
+        for name, shape in shapes.items():
+            if state[name].shape != shape:
+                raise InputError(f"read state {name}: expected shape {shape}, got {state[name].shape}")
+        if not self.binary_drivers:
+            raise InputError("read state: these drivers have several levels; their reads need Y, rebuild the stack")
+        self._casts = {dt: np.ascontiguousarray(state["operand"], dtype=dt)}
+        self._col = np.ascontiguousarray(state["column_sums"], dtype=np.float64)
+        self._g_source = np.ascontiguousarray(state["g_source"], dtype=np.float64)
+        self._noise_at = {(float(self.dac.peak), dt): np.ascontiguousarray(state["noise_operand"], dtype=dt)} \
+            if noisy else {}
+        self._cell_noise = (np.ascontiguousarray(state["thermal"], dtype=np.float64), None, None) if noisy else None
+        self._char, self._sensed = (None, None), None
+        self.compacted = True
 
     def compact(self, *, keep_conductances: bool = True) -> TileStack:
         """Keep only what digital reads (:meth:`mvm`, calibrations) need, in the precision they use; returns self.

@@ -19,7 +19,11 @@ blocks read one by one, bit for bit.
 :class:`QuantisedEngine` is an :class:`~cimphys.layers.engine.AnalogEngine` that maps the
 static projections of a GGUF Q4_1 model this way.  Its tiles go to the tile cache
 (:mod:`cimphys.layers.characterise`) under a key of their own: the codes, steps and mins,
-every input of the configuration, the seed and the (op, layer); no tile pool.  Its ADC ranges
+every input of the configuration, the seed and the (op, layer); no tile pool.  Next to each
+tile entry goes the matrix's read state (:meth:`QuantisedMatrix.read_state`: the compacted
+read operands, seeds, solve reports, drift and programming costs, ``<key>.state.npz`` under that
+key joined with the source of the device models), from which a cached run rebuilds the matrix
+without programming or characterising it again, reading bit for bit alike.  Its ADC ranges
 and column corrections go to the range cache under the float engine's key (configuration,
 seed, routing, calibration tokens, every weight) joined with the mapping and every matrix's
 codes, steps and mins.
@@ -34,19 +38,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cache import EntryCache
 from ..cache import cache_key as entry_key
 from ..circuits.tile import TileStack
+from ..circuits.tile_operands import STATE_PARTS
+from ..circuits.tile_report import FIELDS as REPORT_FIELDS
+from ..circuits.tile_report import StackReport
 from ..circuits.tile_cells import check_tiles
 from ..errors import InputError
 from .analog import SIGNED, Costs, ProgrammedMatrix, TileColumns, keep_read_state, program_matrix
-from .characterise import CACHE_VERSION, save_cached
+from .characterise import CACHE_VERSION, devices_code_digest, save_cached
 from .engine import AnalogEngine
 from .gguf import QK
 from .mapping import map_q4_1, quantise_inputs
 
-#: Enter the tile and range cache keys of code tiles: bump when what an entry holds changes
-#: (2: one row block over all of a matrix's tiles).
-TILES_VERSION, RANGES_VERSION = "q4_1-tiles-2", "q4_1-ranges-1"
+#: Enter the tile, range and read-state cache keys of code tiles: bump when what an entry holds
+#: changes (tiles 2: one row block over all of a matrix's tiles).
+TILES_VERSION, RANGES_VERSION, STATE_VERSION = "q4_1-tiles-2", "q4_1-ranges-1", "q4_1-read-state-1"
+#: File suffix of a matrix's read state (:meth:`QuantisedMatrix.read_state`) in the tile cache.
+STATE_SUFFIX = ".state.npz"
 
 __all__ = ["BlockStack", "QuantisedEngine", "QuantisedMatrix", "offset_config", "q4_1_sources"]
 
@@ -105,6 +115,70 @@ class QuantisedMatrix(TileColumns):
     TILES_PER_READ = 128
 
     def __init__(self, codes, scale, mins, cfg, rng, cells=None, characterisation=None):
+        blocks = self._layout(codes, scale, mins, cfg)
+        cfg, cb, tile = self.cfg, self.cb, (self.cfg.mapping.rows, self.cfg.mapping.cols)
+        programmed, seeds = [], []
+        for mm in blocks:  # AnalogMatrix.program's draws, block after block
+            programmed.append(program_matrix(mm.digits, cfg, rng, cells=cells))
+            seeds.append(rng.integers(0, 2**62, size=mm.digits.shape[:3]).reshape(-1))
+        self._set_programming(np.array([p.drift_factor for p in programmed]),
+                              *(sum(getattr(p, f) for p in programmed) for f in ("write_energy", "write_time",
+                                                                                 "cell_writes")))
+        g = np.concatenate([p.g.reshape((cb,) + tile) for p in programmed])
+        noise = None if programmed[0].cell_noise is None else [
+            np.concatenate([p.cell_noise[j].reshape((cb,) + tile) for p in programmed]) for j in range(3)]
+        seeds = np.concatenate(seeds)
+        self.stacks = []
+        for t in self._tile_slices():
+            char = None if characterisation is None else (characterisation[0][0][t],
+                                                          None if characterisation[0][1] is None else
+                                                          characterisation[0][1][t], *(
+                                                              c[t] for c in characterisation[0][2:]))
+            self.stacks.append(BlockStack(cfg.design, g[t], seeds=seeds[t], cells=self._sinh_cells(g[t]),
+                                          characterisation=char,
+                                          cell_noise=None if noise is None else tuple(a[t] for a in noise)))
+        self.cell_surrogate = None if cfg.design.cells is None else check_tiles(
+            cfg.design.cells, g[None], cfg.design.wires, int(seeds[0]), cfg.design.binary_drivers)
+        self._digital_columns()
+
+    @classmethod
+    def from_read_state(cls, codes, scale, mins, cfg, state: dict) -> QuantisedMatrix:
+        """The matrix whose :meth:`read_state` is ``state`` (a disk cache of its programmed and
+        characterised tiles), compacted, without programming it again: its reads equal those of
+        the matrix that stored it after :meth:`compact`, bit for bit (tested)."""
+        am = cls.__new__(cls)
+        am._layout(codes, scale, mins, cfg)
+        programming = np.asarray(state["programming"], dtype=np.float64)
+        if programming.shape != (3,) or state["drift"].shape != (am.n_blocks,) or state["seeds"].shape != (am.n_tiles,):
+            raise InputError(f"read state: expected {am.n_blocks} blocks and {am.n_tiles} tiles, got drift "
+                             f"{state['drift'].shape} and seeds {state['seeds'].shape}")
+        am._set_programming(np.asarray(state["drift"], dtype=np.float64), *programming)
+        report = StackReport.from_arrays({f: state[f"report_{f}"] for f in REPORT_FIELDS})
+        am.stacks = [BlockStack.from_read_state(am.cfg.design, state["seeds"][t], {k: state[k][t] for k in STATE_PARTS},
+                                                report[t]) for t in am._tile_slices()]
+        am.cell_surrogate = None
+        am._digital_columns()
+        return am
+
+    def read_state(self) -> dict[str, np.ndarray] | None:
+        """Every array the matrix reads with besides its ADC ranges: the stacks' read operands
+        (:meth:`~cimphys.circuits.tile_operands.ReadOperands.read_state`), the tiles' seeds and
+        solve reports, each block's drift factor and the programming's energy, time and cell
+        writes; None where a stack's reads need more, or the card's cells are checked against a
+        surrogate."""
+        parts = [s.read_state() for s in self.stacks]
+        if self.cell_surrogate is not None or any(p is None for p in parts):
+            return None
+        reports = [s.solve_report.arrays() for s in self.stacks]
+        p = self.programmed
+        return {**{k: np.concatenate([part[k] for part in parts]) for k in STATE_PARTS},
+                **{f"report_{f}": np.concatenate([r[f] for r in reports]) for f in REPORT_FIELDS},
+                "seeds": np.concatenate([s.seeds for s in self.stacks]), "drift": self.drift,
+                "programming": np.array([p.write_energy, p.write_time, p.cell_writes], dtype=np.float64)}
+
+    def _layout(self, codes, scale, mins, cfg) -> list:
+        """The matrix's shape, blocks, cell digits, scales and read groups; returns the blocks'
+        :class:`~cimphys.layers.mapping.MappedMatrix`."""
         k, n = codes.shape
         if k % QK or scale.shape != (k // QK, n) or mins.shape != scale.shape:
             raise InputError(f"codes: expected (K, N) with K a multiple of {QK} and (K/32, N) scales, got "
@@ -117,37 +191,22 @@ class QuantisedMatrix(TileColumns):
         blocks = [map_q4_1(codes[b * QK:(b + 1) * QK], scale[b], m) for b in range(self.n_blocks)]
         self.mapped = blocks[0]  # the layout (utilisation) of every block
         self.cb = cb = blocks[0].digits.shape[1]  # tiles per block
-        programmed, seeds = [], []
-        for mm in blocks:  # AnalogMatrix.program's draws, block after block
-            programmed.append(program_matrix(mm.digits, cfg, rng, cells=cells))
-            seeds.append(rng.integers(0, 2**62, size=mm.digits.shape[:3]).reshape(-1))
-        self.drift = np.array([p.drift_factor for p in programmed])
-        self.programmed = ProgrammedMatrix(None, None, 1.0, sum(p.write_energy for p in programmed),
-                                           sum(p.write_time for p in programmed),
-                                           sum(p.cell_writes for p in programmed))
-        self.programming = Costs(write=self.programmed.write_energy, write_time=self.programmed.write_time,
-                                 cell_writes=self.programmed.cell_writes)
-        tile = (m.rows, m.cols)
-        self._digits = np.concatenate([mm.digits.reshape((cb,) + tile) for mm in blocks])  # (tiles, rows, cols)
-        g = np.concatenate([p.g.reshape((cb,) + tile) for p in programmed])
-        noise = None if programmed[0].cell_noise is None else [
-            np.concatenate([p.cell_noise[j].reshape((cb,) + tile) for p in programmed]) for j in range(3)]
-        seeds = np.concatenate(seeds)
+        self._digits = np.concatenate([mm.digits.reshape((cb, m.rows, m.cols)) for mm in blocks])  # (tiles, rows, cols)
         per = max(1, self.TILES_PER_READ // cb)
         self.groups = [range(s, min(s + per, self.n_blocks)) for s in range(0, self.n_blocks, per)]
-        self.stacks = []
-        for grp in self.groups:
-            t = slice(grp.start * cb, grp.stop * cb)
-            char = None if characterisation is None else (characterisation[0][0][t],
-                                                          None if characterisation[0][1] is None else
-                                                          characterisation[0][1][t], *(
-                                                              c[t] for c in characterisation[0][2:]))
-            self.stacks.append(BlockStack(cfg.design, g[t], seeds=seeds[t], cells=self._sinh_cells(g[t]),
-                                          characterisation=char,
-                                          cell_noise=None if noise is None else tuple(a[t] for a in noise)))
-        self.cell_surrogate = None if cfg.design.cells is None else check_tiles(
-            cfg.design.cells, g[None], cfg.design.wires, int(seeds[0]), cfg.design.binary_drivers)
-        shape = (self.n_tiles, m.weight_cols)
+        return blocks
+
+    def _tile_slices(self) -> list[slice]:
+        return [slice(grp.start * self.cb, grp.stop * self.cb) for grp in self.groups]
+
+    def _set_programming(self, drift: np.ndarray, write_energy: float, write_time: float, cell_writes: float) -> None:
+        self.drift = drift
+        self.programmed = ProgrammedMatrix(None, None, 1.0, float(write_energy), float(write_time), int(cell_writes))
+        self.programming = Costs(write=self.programmed.write_energy, write_time=self.programmed.write_time,
+                                 cell_writes=self.programmed.cell_writes)
+
+    def _digital_columns(self) -> None:
+        shape = (self.n_tiles, self.mapped.mapping.weight_cols)
         self.gain, self.offset = np.ones(shape), np.zeros(shape)  # digital column corrections
         self._seen: list[list[np.ndarray]] = [[] for _ in self.stacks]
         self._fit = np.zeros((5,) + shape)
@@ -334,6 +393,7 @@ class QuantisedEngine(AnalogEngine):
             raise InputError(f"weights: {weights.path} has no Q4_1 matrices to map")
         self._by_id = {id(weights.tensors[name]): name for name in self.sources}
         self.mapping_name = "q4_1 codes: one 16-level cell per weight, 32-row blocks, offset sign"
+        self._devices_digest: str | None = None
 
     def program(self, model, ids, mask=None) -> int:
         return 0  # matrices are built when first used (no pool)
@@ -361,12 +421,17 @@ class QuantisedEngine(AnalogEngine):
         codes, scale, mins = self.sources[name]
         ckey = None if self.cache_dir is None or not self._solves else entry_key(
             TILES_VERSION, CACHE_VERSION, self.cfg.identity(), (self.seed, op, layer), codes, scale, mins)
-        char = None if ckey is None else self._load(ckey, 1)
-        self.cache_hits += char is not None
-        am = QuantisedMatrix(codes, scale, mins, self.cfg, self._rng(op, layer, 0), cells=self.cells,
-                             characterisation=char)
-        if ckey is not None and char is None:
-            self._save(ckey, am)
+        am = self._from_state(ckey, codes, scale, mins)
+        cached = am is not None
+        if am is None:
+            char = None if ckey is None else self._load(ckey, 1)
+            cached = char is not None
+            am = QuantisedMatrix(codes, scale, mins, self.cfg, self._rng(op, layer, 0), cells=self.cells,
+                                 characterisation=char)
+            if ckey is not None and char is None:
+                self._save(ckey, am)
+            self._save_state(ckey, am)
+        self.cache_hits += cached
         if key in self._ranges:
             am.set_calibration(self._ranges[key])
         if self.streaming:
@@ -374,5 +439,27 @@ class QuantisedEngine(AnalogEngine):
         self.matrices[key] = am
         self.programming.add(am.programming)
         if self.on_matrix is not None:
-            self.on_matrix(op, layer, char is not None)
+            self.on_matrix(op, layer, cached)
         return am
+
+    # -- the read-state cache: programmed, characterised tiles without programming them again --
+    def _state_key(self, ckey: str | None) -> str | None:
+        """The tile key joined with :data:`STATE_VERSION` and the source of the device models
+        (they program the cells the state was read from)."""
+        if ckey is None:
+            return None
+        if self._devices_digest is None:
+            self._devices_digest = devices_code_digest()
+        return entry_key(STATE_VERSION, ckey, self._devices_digest)
+
+    def _from_state(self, ckey, codes, scale, mins) -> QuantisedMatrix | None:
+        skey = self._state_key(ckey)
+        names = (*STATE_PARTS, *(f"report_{f}" for f in REPORT_FIELDS), "seeds", "drift", "programming")
+        state = None if skey is None else EntryCache(self.cache_dir, STATE_SUFFIX).load(skey, names)
+        return None if state is None else QuantisedMatrix.from_read_state(codes, scale, mins, self.cfg, state)
+
+    def _save_state(self, ckey, am: QuantisedMatrix) -> None:
+        skey = self._state_key(ckey)
+        state = None if skey is None else am.read_state()
+        if state is not None:
+            EntryCache(self.cache_dir, STATE_SUFFIX).save(skey, state)

@@ -231,3 +231,26 @@ def test_fused_mvm_is_the_reads_converted_and_shift_added(adc, dac, rng, monkeyp
     for name in ("energy_total", "saturated"):
         np.testing.assert_array_equal(fused[1][name].values, apart[1][name].values)
     assert fused[1].saturated.values.any()
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_a_stack_from_its_read_state_reads_like_the_compacted_stack(noisy, rng):
+    """``read_state`` holds what a compacted stack reads with; ``from_read_state`` rebuilds that
+    stack without its conductances: the same codes, energies and solve report, bit for bit.
+    Drivers with several levels need ``Y``: they have no read state."""
+    c = card(None, dac={"bits": 1, "mismatch_sigma": 0.0})
+    g = rng.uniform(0.0, 16 * G_UNIT, (3, 12, 8))
+    noise = tuple(rng.uniform(0.0, s, (3, 12, 8)) for s in (1e-22, 1e-21, 1e-20)) if noisy else None
+    x = rng.integers(-15, 16, (6, 12))
+    stack = TileStack(c, g, seeds=[1, 2, 3], cell_noise=noise).calibrate(x, input_bits=5, signed=True, rng=3)
+    state = stack.read_state()
+    stack.compact()
+    again = TileStack.from_read_state(c, [1, 2, 3], state, stack.solve_report)
+    again.set_adc_range(stack.adc.lo, stack.adc.hi)
+    (ya, ra), (yb, rb) = (s.mvm(x, input_bits=5, signed=True) for s in (stack, again))
+    np.testing.assert_array_equal(ya, yb)
+    np.testing.assert_array_equal(ra.energy_total.values, rb.energy_total.values)
+    assert again.solve_report is stack.solve_report and again.g is None and again.compacted
+    assert TileStack(card(None), g, seeds=[1, 2, 3]).read_state() is None  # 2-bit DACs with mismatch
+    with pytest.raises(InputError, match="read state operand"):
+        TileStack.from_read_state(c, [1, 2], state, stack.solve_report)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cimphys.errors import InputError
+from cimphys.errors import CacheWarning, InputError
 from cimphys.layers import AnalogEngine, DigitalEngine, build_model, load_model
 from cimphys.layers.analog import AnalogMatrix
 from cimphys.layers.mapping import Mapping, map_matrix, map_q4_1
@@ -115,8 +115,10 @@ def test_q4_1_codes_with_the_kv_cache_on_cim(q41):
 
 def test_code_tiles_and_adc_ranges_cached_and_keyed_on_codes(q41, tmp_path):
     """Code tiles with wires go to the tile cache and their ADC ranges to the range cache: a
-    second engine loads both (no calibration pass) and gives the same logits bit for bit; other
-    codes (another model), another seed or other calibration tokens miss."""
+    second engine loads both (no calibration pass; each matrix from its read state, without
+    programming) and gives the same logits bit for bit, and so does one whose read states were
+    damaged (they are refused and rebuilt from the tile entries); other codes (another model),
+    another seed or other calibration tokens miss."""
     model = build_model(q41)
     ids = np.array([[3, 14, 15, 9, 2, 6]])
     cfg = config(32, 16, r_wire=1.0)
@@ -127,10 +129,19 @@ def test_code_tiles_and_adc_ranges_cached_and_keyed_on_codes(q41, tmp_path):
         logits.append(model.forward(ids, engine=eng, logits=True)[1])
         engines.append(eng)
     n = len(engines[0].matrices)
-    tiles = lambda: [p for p in tmp_path.glob("*.npz") if not p.name.endswith(".ranges.npz")]  # noqa: E731
+    tiles = lambda: [p for p in tmp_path.glob("*.npz") if p.name.count(".") == 1]  # noqa: E731
+    states = sorted(tmp_path.glob("*.state.npz"))
     assert engines[0].cache_hits == 0 and engines[1].cache_hits == n + 1 > 1  # + the ADC ranges
-    assert len(tiles()) == n and len(list(tmp_path.glob("*.ranges.npz"))) == 1
+    assert len(tiles()) == n == len(states) and len(list(tmp_path.glob("*.ranges.npz"))) == 1
+    assert all(am.stacks[0].g is None and am.stacks[0].compacted for am in engines[1].matrices.values())
     assert np.array_equal(logits[0], logits[1])
+    for p in states:
+        p.write_bytes(p.read_bytes()[:-50])  # truncated: refused, the tiles rebuilt from their entries
+    with pytest.warns(CacheWarning):
+        eng = QuantisedEngine(q41, cfg, seed=1, cache_dir=tmp_path, streaming=True)
+        eng.calibrate(model, ids[:, :4])
+        assert np.array_equal(model.forward(ids, engine=eng, logits=True)[1], logits[0])
+    assert eng.cache_hits == n + 1 and len(list(tmp_path.glob("*.state.npz"))) == n
     other = QuantisedEngine(q41, cfg, seed=2, cache_dir=tmp_path)
     other.calibrate(model, ids[:, :4])
     assert other.cache_hits == 0 and len(tiles()) == 2 * n
@@ -192,3 +203,36 @@ def test_merged_block_reads_equal_per_block_reads(per_read, monkeypatch):
     assert np.array_equal(y, ref)
     assert costs.array + costs.dac + costs.sense + costs.adc == pytest.approx(energy, rel=1e-12)
     assert costs.latency == pytest.approx(latency[0], rel=1e-12) and len(set(latency)) == 1
+
+
+def test_a_matrix_rebuilt_from_its_read_state_reads_bit_for_bit():
+    """The read state (stacks' operands, seeds, solve reports, drift, programming costs) stands
+    in for programming and characterising again: a matrix rebuilt from it reads, after the same
+    ADC ranges, exactly like the compacted matrix that stored it, and reports the same solves
+    and programming; a state of the wrong size is refused."""
+    from cimphys.layers import CimConfig, default_card
+
+    if default_card() is None:
+        pytest.skip("the default tile card is not installed")
+    r = np.random.default_rng(6)
+    k, n = 96, 200
+    codes = r.integers(0, 16, (k, n)).astype(np.uint8)
+    scale, mins = r.uniform(0.01, 0.02, (3, n)).astype(np.float32), r.uniform(-0.2, 0, (3, n)).astype(np.float32)
+    cfg = CimConfig.from_card(default_card())
+    qm = QuantisedMatrix(codes, scale, mins, cfg, np.random.default_rng(3))
+    _calibrated(qm, r.standard_normal((8, k)))
+    state = qm.read_state()
+    qm.compact()
+    again = QuantisedMatrix.from_read_state(codes, scale, mins, cfg, state)
+    again.set_calibration(qm.calibration)
+    x = r.standard_normal((4, k))
+    (y0, c0), (y1, c1) = qm.matmul(x), again.matmul(x)
+    assert np.array_equal(y0, y1) and c0 == c1
+    assert qm.programming == again.programming and np.array_equal(qm.drift, again.drift)
+    for s0, s1 in zip(qm.stacks, again.stacks):
+        assert s0.solve_report.arrays().keys() == s1.solve_report.arrays().keys()
+        for f, a in s0.solve_report.arrays().items():
+            np.testing.assert_array_equal(a, s1.solve_report.arrays()[f])
+    bad = {**state, "seeds": state["seeds"][:-1]}
+    with pytest.raises(InputError, match="read state"):
+        QuantisedMatrix.from_read_state(codes, scale, mins, cfg, bad)
