@@ -140,9 +140,9 @@ class EnergyModel:
         if v.shape[:2] != p.shape:
             raise InputError(f"v_rows: expected leading shape {p.shape}, got {v.shape}")
         v = v[:, :, None, :] if v.ndim == 3 else v
-        if v.shape[2] not in (1, tiles):
-            raise InputError(f"v_rows: expected 1 or {tiles} tiles on axis 2, got {v.shape}")
-        alike = tiles if v.shape[2] == 1 else 1  # one array of voltages stands for every tile
+        if tiles % v.shape[2]:
+            raise InputError(f"v_rows: expected 1, {tiles} or a divisor of {tiles} drives on axis 2, got {v.shape}")
+        alike = tiles // v.shape[2]  # one array of voltages stands for that many tiles
         rows = v.shape[3]
         e = np.empty((batch, len(COMPONENTS)))
         e[:, 0] = p.sum(axis=0) * self.t_read
@@ -162,8 +162,9 @@ class EnergyModel:
         p_sources : array_like, W
             Source power of every read, ``(phases, batch)``, summed over the tiles.
         v_rows : array_like, V
-            Word-line voltages of every read, ``(phases, batch, rows)`` (alike on every tile) or
-            ``(phases, batch, tiles, rows)``.
+            Word-line voltages of every read, ``(phases, batch, rows)`` (alike on every tile),
+            ``(phases, batch, tiles, rows)``, or ``(phases, batch, drives, rows)`` with one drive
+            for each group of ``tiles / drives`` tiles.
         columns : int
             Channels converted per phase and tile (both columns of each digital pair).
         tiles : int
@@ -179,7 +180,7 @@ class EnergyModel:
         v = np.asarray(v_rows)
         v = v[:, :, None, :] if v.ndim == 3 else v
         phases = v.shape[0]
-        driven = (v != 0.0).sum(axis=(0, 2, 3)) * (tiles if v.shape[2] == 1 else 1)
+        driven = (v != 0.0).sum(axis=(0, 2, 3)) * (tiles // v.shape[2])
         long = {"array": "array (sources: cells, wires, sense input)", "dac": "DACs and word-line drivers",
                 "sense": "sense amplifiers", "adc": "ADC conversions", "digital": "digital shift-and-add"}
         data = {f"energy_{c}": variable("batch", e[:, k], "J", f"energy per MVM: {long[c]}")

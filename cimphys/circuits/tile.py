@@ -43,6 +43,7 @@ cell noise the generator gives one 64-bit key per read call; the normal of read 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -74,6 +75,13 @@ class ReadResult(NamedTuple):
 
 def _child_seed(seq: np.random.SeedSequence) -> int:
     return int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
+@functools.cache
+def _place_sum(bits: int, signed, dac_bits: int) -> int:
+    """``sum_p s_p w_p`` over the phases that :func:`~cimphys.circuits.dac.slice_inputs` cuts."""
+    _, weights, signs = slice_inputs(np.zeros(1, dtype=np.int64), bits, dac_bits, signed)
+    return int((weights * signs).sum())
 
 
 def _tile_seeds(seed) -> tuple[int, int, int, int]:
@@ -147,6 +155,7 @@ class TileStack(ReadOperands, AdcRanges):
         self.energy = d.energy()
         self.compacted = False  # compact(): only what reads need, in their precision
         self._sensed, self._col, self._casts, self._noise_at = None, None, {}, {}
+        self._sensing, self._converting = None, None  # sense and converter terms of the reads, made once
 
     @classmethod
     def from_read_state(cls, card, seeds, state: dict, report: StackReport) -> TileStack:
@@ -282,14 +291,16 @@ class TileStack(ReadOperands, AdcRanges):
     def read(self, v_in, rng=None, current_noise=None, *, _gens=None, _from_dac=False, _dtype=np.float64) -> ReadResult:
         """Solve reads for word-line voltages ``v_in`` and sense every channel.
 
-        ``v_in`` is ``(batch, M)`` (every tile driven alike) or ``(batch, tiles, M)``, in V.
+        ``v_in`` is ``(batch, M)`` (every tile driven alike) or ``(batch, tiles, M)``, in V (or
+        ``(batch, drives, M)`` with ``drives`` dividing the tiles: one drive per group of
+        consecutive tiles).
         ``current_noise``, optional, adds the cells' current noise on this read, like the
         ``cell_noise`` of the stack (thermal ``(N,)`` A**2 per column and shot ``(M, N)`` A**2/V
         for a single tile, or the three coefficient arrays).
         """
         m, nt = self.shape[0], self.n_tiles
         v = as_array("v_in", v_in, unit="V", ndim=(2, 3))
-        if v.shape[-1] != m or (v.ndim == 3 and v.shape[1] != nt):
+        if v.shape[-1] != m or (v.ndim == 3 and nt % v.shape[1]):
             raise InputError(f"v_in: expected (batch, {m}) or (batch, {nt}, {m}), got {v.shape}")
         gens = self._generators(rng) if _gens is None else _gens
         args, p_src = self._read_terms(v, gens, current_noise, _from_dac, _dtype)
@@ -300,7 +311,7 @@ class TileStack(ReadOperands, AdcRanges):
         """The arguments of :func:`~cimphys.circuits.tile_read.tile_reads` for reads ``v``
         (reads, M) or (reads, tiles, M), and the summed source power of each read (reads,)."""
         nt, c = self.n_tiles, self.design.channels
-        vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (1|tiles, reads, M)
+        vt = v[None] if v.ndim == 2 else np.ascontiguousarray(v.transpose(1, 0, 2))  # (drives, reads, M)
         currents, binary = None, False
         if self.linear:
             operand = self._operand(dtype)
@@ -309,10 +320,18 @@ class TileStack(ReadOperands, AdcRanges):
             binary = self.binary_drivers and (from_dac or (self.dac.kind == "voltage" and np.all((v == 0) | (v == peak))))
             if y is None and not binary:
                 y = self._admittance()
+        if 1 < vt.shape[0] < nt and not (self.linear and binary):  # Y and Newton reads take a drive per tile
+            vt = np.repeat(vt, nt // vt.shape[0], axis=0)
+        if self.linear:
             if binary:  # binary drivers (or pulse widths): P = V sum_j i_out[j], exactly
                 col = self._column_sums()  # (tiles, M)
-                p_src = peak * (vt @ col.sum(axis=0) if vt.shape[0] == 1 else np.einsum("tbm,tm->b", vt, col))
-                p_src = np.asarray(p_src).reshape(-1)
+                if vt.shape[0] == 1:
+                    p_src = vt @ col.sum(axis=0)
+                elif vt.shape[0] == nt:
+                    p_src = np.einsum("tbm,tm->b", vt, col)
+                else:  # one drive per group of tiles
+                    p_src = np.einsum("dbm,dm->b", vt, col.reshape(vt.shape[0], -1, col.shape[1]).sum(axis=1))
+                p_src = peak * np.asarray(p_src).reshape(-1)
             else:
                 y_used = y.sum(axis=0, keepdims=True) if vt.shape[0] == 1 else y
                 p_src = np.einsum("tbm,tbm->b", np.matmul(vt, y_used),
@@ -324,7 +343,23 @@ class TileStack(ReadOperands, AdcRanges):
         sigma = float(getattr(self.sense, "noise_v_rms", 0.0))
         sense_noise = None if sigma == 0.0 else np.stack([g.normal(0.0, sigma, (v.shape[0], c)) for g in gens],
                                                          axis=1).reshape(-1, nt * c)
-        return (vt, operand, noise, keys, self.sense, self._g_source.reshape(-1), sense_noise, currents), p_src
+        return (vt, operand, noise, keys, self._sense_terms(), sense_noise, currents), p_src
+
+    def _sense_terms(self) -> tile_read.SenseTerms:
+        """The amplifiers' terms of :func:`~cimphys.circuits.tile_read.tile_reads`, made once."""
+        if self._sensing is None:
+            self._sensing = tile_read.sense_terms(self.sense, self._g_source.reshape(-1), self._g_source.size)
+        return self._sensing
+
+    def _adc_terms(self):
+        """``(ADC.kernel_terms or None, lsb (tiles, C), lo (tiles, C))`` of the current converter
+        ranges, made once per range (:meth:`set_adc_range` makes a new ADC)."""
+        if self._converting is None or self._converting[0] is not self.adc:
+            nt, c = self.n_tiles, self.design.channels
+            self._converting = (self.adc, self.adc.kernel_terms(nt * c),
+                                np.broadcast_to(self.adc.lsb, (nt * c,)).reshape(nt, c),
+                                np.broadcast_to(self.adc.lo, (nt * c,)).reshape(nt, c))
+        return self._converting[1:]
 
     def _noise_terms(self, current_noise, peak, gens, dtype):
         """The cells' noise operands of :func:`~cimphys.circuits.tile_read.tile_reads` and each
@@ -406,9 +441,10 @@ class TileStack(ReadOperands, AdcRanges):
         nt, c = self.n_tiles, self.design.channels
         phases, batch = v.shape[:2]
         flat = v.reshape((-1,) + v.shape[2:])
-        if self.linear and current_noise is None and self.adc.kernel_terms(nt * c) is not None:
+        terms = self._adc_terms()[0]
+        if self.linear and current_noise is None and terms is not None:
             args, p_src = self._read_terms(flat, gens, None, True, tile_read.PRODUCT_DTYPE)
-            y, clipped = tile_reads(*args[:-1], adc=(self.adc, np.asarray(signs) * np.asarray(weights), batch))
+            y, clipped = tile_reads(*args[:-1], adc=(terms, np.asarray(signs) * np.asarray(weights), batch))
         else:
             res = self.read(flat, current_noise=current_noise, _gens=gens, _from_dac=True,
                             _dtype=tile_read.PRODUCT_DTYPE)
@@ -430,16 +466,13 @@ class TileStack(ReadOperands, AdcRanges):
         return (y[0] if single else y), (p_src.reshape(phases, batch), v_rows, c, clipped)
 
     def _place_sum(self, input_bits, signed) -> int:
-        bits = self.card["input_bits"] if input_bits is None else input_bits
-        _, weights, signs = slice_inputs(np.zeros(1, dtype=np.int64), bits, self.dac.bits, signed)
-        return int((weights * signs).sum())
+        """``sum_p s_p w_p`` of the phases of ``input_bits`` inputs."""
+        return _place_sum(self.card["input_bits"] if input_bits is None else input_bits, signed, self.dac.bits)
 
     def codes_to_current(self, y, input_bits: int | None = None, signed: bool = False) -> np.ndarray:
         """Estimate (A) of ``sum_p s_p w_p i_p`` -- the sense input currents recombined like the
         codes -- from ``y`` of :meth:`mvm` (same ``input_bits`` and ``signed``), ``(..., tiles, outputs)``."""
-        nt, c = self.n_tiles, self.design.channels
-        lsb = np.broadcast_to(self.adc.lsb, (nt * c,)).reshape(nt, c)
-        lo = np.broadcast_to(self.adc.lo, (nt * c,)).reshape(nt, c)
+        _, lsb, lo = self._adc_terms()
         y = np.asarray(y)
         if self.differential and self.mode == "column":
             v = lsb[:, 0::2] * y  # pair ranges are shared: the offsets cancel

@@ -85,6 +85,7 @@ class ReadOperands:
         self._casts = {dt: np.ascontiguousarray(state["operand"], dtype=dt)}
         self._col = np.ascontiguousarray(state["column_sums"], dtype=np.float64)
         self._g_source = np.ascontiguousarray(state["g_source"], dtype=np.float64)
+        self._sensing = None
         self._noise_at = {(float(self.dac.peak), dt): np.ascontiguousarray(state["noise_operand"], dtype=dt)} \
             if noisy else {}
         self._cell_noise = (np.ascontiguousarray(state["thermal"], dtype=np.float64), None, None) if noisy else None

@@ -35,6 +35,7 @@ with array operations and the amplifier's own ``output`` method, and agrees bit 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +45,8 @@ from .adc import code_at
 from .counter_normals import ZIGGURAT, counter_normals, normal_at
 from .sense import TIA
 
-__all__ = ["BINARY_NOISE", "NO_NOISE", "PRODUCT_DTYPE", "SEPARATE_NOISE", "tile_reads", "tile_reads_numpy"]
+__all__ = ["BINARY_NOISE", "NO_NOISE", "PRODUCT_DTYPE", "SEPARATE_NOISE", "SenseTerms", "sense_terms", "tile_reads",
+           "tile_reads_numpy"]
 
 #: Storage precision of a read's operands (``S T`` and the noise coefficients): float32, whose
 #: rounding (bound in the module docstring, tested) is far below a 12-bit ADC's half LSB and
@@ -72,10 +74,10 @@ def _accumulate(v, kv, b, a, k, power, out):
 
 
 @jit_parallel
-def _tile_reads(v, a, currents, noise_kind, shot, flicker, thermal, keys, ki, wi, fi, transimpedance, offset,
-                noise_gain, tia, sense_noise, swing, lo, inv_lsb, adc_terms, sar_weights, instance, read_weight,
+def _tile_reads(v, tiles_per_drive, a, currents, noise_kind, shot, flicker, thermal, keys, ki, wi, fi, transimpedance,
+                offset, noise_gain, tia, sense_noise, swing, lo, inv_lsb, adc_terms, sar_weights, instance, read_weight,
                 tokens, i_out, v_out, sat, codes, clipped):
-    """Kernel of :func:`tile_reads`; ``codes`` empty: write ``i_out``, ``v_out``, ``sat`` (reads,
+    """Kernel of :func:`tile_reads` (tile ``k`` driven by ``v[k // tiles_per_drive]``); ``codes`` empty: write ``i_out``, ``v_out``, ``sat`` (reads,
     tiles, C), else add each read's code times ``read_weight[read // tokens]`` into ``codes``
     (tokens, tiles, C) and count clipped outputs in ``clipped`` (tokens, tiles).  Returns the
     number of non-finite sense outputs."""
@@ -88,7 +90,7 @@ def _tile_reads(v, a, currents, noise_kind, shot, flicker, thermal, keys, ki, wi
     for k in prange(nt):
         cur = np.zeros(nc)
         var = np.zeros(nc)
-        kv = np.int64(k) if v.shape[0] > 1 else np.int64(0)
+        kv = np.int64(k) // np.int64(tiles_per_drive)
         nbad = 0
         for b in range(nb):
             if given:
@@ -134,13 +136,28 @@ def _tile_reads(v, a, currents, noise_kind, shot, flicker, thermal, keys, ki, wi
     return bad
 
 
-def _channel_terms(sense, g_source: np.ndarray, channels: int):
+class SenseTerms(NamedTuple):
+    """What :func:`tile_reads` takes of the sense amplifiers: transimpedance (ohm), per-channel
+    offset (V) and offset/noise gain, whether they are TIAs, and the output swing (V)."""
+
+    transimpedance: float
+    offset: np.ndarray
+    gain: np.ndarray
+    tia: bool
+    v_swing: float
+
+
+def sense_terms(sense, g_source, channels: int) -> SenseTerms:
+    """:class:`SenseTerms` of amplifier ``sense`` (per-channel offsets of every tile, flattened)
+    seeing Norton conductances ``g_source`` (channels,) S (the TIA's offset/noise gain)."""
     offset = np.ascontiguousarray(np.broadcast_to(np.asarray(sense.offset_v, dtype=np.float64), (channels,)))
-    if isinstance(sense, TIA):
-        gain = np.ascontiguousarray(np.broadcast_to(sense.noise_gain(g_source), (channels,)), dtype=np.float64)
+    tia = isinstance(sense, TIA)
+    if tia:
+        gain = np.ascontiguousarray(np.broadcast_to(sense.noise_gain(np.asarray(g_source, dtype=np.float64)),
+                                                    (channels,)), dtype=np.float64)
     else:
         gain = np.ones(channels)
-    return offset, gain
+    return SenseTerms(float(sense.transimpedance), offset, gain, tia, float(sense.v_swing))
 
 
 def _noise_arrays(noise, nt: int, nc: int, dtype):
@@ -152,13 +169,14 @@ def _noise_arrays(noise, nt: int, nc: int, dtype):
             np.ascontiguousarray(thermal, dtype=np.float64))
 
 
-def tile_reads(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents=None, adc=None):
+def tile_reads(v, a, noise, keys, sense: SenseTerms, sense_noise=None, *, currents=None, adc=None):
     """Array product, cell noise, sense amplifier (and ADC with shift-add) of every read, in one pass.
 
     Parameters
     ----------
-    v : ndarray (1 | tiles, reads, M), V
-        Word-line voltages: one drive for every tile, or one per tile.
+    v : ndarray (drives, reads, M), V
+        Word-line voltages: one drive for every tile (``drives`` 1), one per tile, or one per
+        group of ``tiles / drives`` consecutive tiles (the tiles of one Q4_1 block).
     a : ndarray (tiles, M, C), S
         ``S T`` transposed: sense-amplifier input current per word-line volt (float32 or 64).
     noise : tuple or None
@@ -168,19 +186,17 @@ def tile_reads(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents
     keys : ndarray (tiles,) uint64 or None
         Each tile's key of the standard normals of this call (read ``b``, channel ``c``:
         :func:`~cimphys.circuits.counter_normals.normal_at`).
-    sense : TIA, ChargeIntegrator or LoadResistor
-        The amplifier (per-channel offsets of every tile, flattened ``(tiles * C,)``).
-    g_source : ndarray (tiles * C,), S
-        Norton conductance each amplifier sees (its offset/noise gain, TIA).
+    sense : SenseTerms
+        The amplifiers (:func:`sense_terms`).
     sense_noise : ndarray (reads, tiles * C), V, optional
         The amplifiers' input-referred noise on each read.
     currents : ndarray (tiles, reads, C), A, optional
         The noiseless array's sense input currents, when solved elsewhere (nonlinear cells):
         ``v`` then only sets the noise.
-    adc : (ADC, read_weight (phases,) int64, tokens int), optional
-        Convert every output and shift-add: read ``r`` is phase ``r // tokens`` of token ``r %
-        tokens``, its code weighted by ``read_weight[phase]``
-        (:meth:`~cimphys.circuits.adc.ADC.kernel_terms` must accept the converter).
+    adc : (terms, read_weight (phases,) int64, tokens int), optional
+        Convert every output and shift-add: ``terms`` are the converter's
+        (:meth:`~cimphys.circuits.adc.ADC.kernel_terms`); read ``r`` is phase ``r // tokens`` of
+        token ``r % tokens``, its code weighted by ``read_weight[phase]``.
 
     Returns
     -------
@@ -191,7 +207,6 @@ def tile_reads(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents
     nc = a.shape[2] if currents is None else currents.shape[2]
     nb = v.shape[1]
     dtype = np.float32 if a.dtype == np.float32 else np.float64
-    offset, gain = _channel_terms(sense, np.asarray(g_source, dtype=np.float64), nt * nc)
     kind, shot, flicker, thermal = _noise_arrays(noise, nt, nc, dtype)
     if adc is None:
         i_out, v_out = np.empty((nb, nt, nc)), np.empty((nb, nt, nc))
@@ -201,18 +216,19 @@ def tile_reads(v, a, noise, keys, sense, g_source, sense_noise=None, *, currents
                                       np.zeros(nt * nc, dtype=np.int64))
         read_weight, tokens = np.ones(1, dtype=np.int64), nb
     else:
-        converter, read_weight, tokens = adc
-        lo, inv, terms, sar, which = converter.kernel_terms(nt * nc)
+        (lo, inv, terms, sar, which), read_weight, tokens = adc
         i_out = v_out = np.empty((0, 0, 0))
         sat = np.empty((0, 0, 0), dtype=np.bool_)
         codes, clipped = np.zeros((tokens, nt, nc), dtype=np.int64), np.zeros((tokens, nt), dtype=np.int64)
-    bad = _tile_reads(np.ascontiguousarray(v, dtype=np.float64), np.ascontiguousarray(a, dtype=dtype),
+    if nt % v.shape[0]:
+        raise InputError(f"v: expected a number of drives that divides the {nt} tiles, got {v.shape[0]}")
+    bad = _tile_reads(np.ascontiguousarray(v, dtype=np.float64), nt // v.shape[0], np.ascontiguousarray(a, dtype=dtype),
                       np.empty((0, 0, 0)) if currents is None else np.ascontiguousarray(currents, dtype=np.float64),
                       kind, shot, flicker, thermal,
                       np.zeros(nt, dtype=np.uint64) if keys is None else np.ascontiguousarray(keys, dtype=np.uint64),
-                      *ZIGGURAT, float(sense.transimpedance), offset, gain, isinstance(sense, TIA),
+                      *ZIGGURAT, sense.transimpedance, sense.offset, sense.gain, sense.tia,
                       np.empty((0, 0)) if sense_noise is None else np.ascontiguousarray(sense_noise, dtype=np.float64),
-                      float(sense.v_swing), lo, inv, terms, sar, which, np.asarray(read_weight, dtype=np.int64),
+                      sense.v_swing, lo, inv, terms, sar, which, np.asarray(read_weight, dtype=np.int64),
                       int(tokens), i_out, v_out, sat, codes, clipped)
     if bad:
         raise InputError(f"read: {bad} sense outputs are not finite (a non-finite operand, current or noise)")
@@ -231,7 +247,7 @@ def tile_reads_numpy(v, a, noise, keys, sense, g_source, sense_noise=None, *, cu
     nb = v.shape[1]
 
     def accumulate(x, op, out):  # the kernel's sums, word line after word line
-        x = np.broadcast_to(x, (nt,) + v.shape[1:])
+        x = np.repeat(x, nt // x.shape[0], axis=0)
         for m in range(op.shape[1]):
             out += x[:, :, m, None] * op[:, m, None, :].astype(np.float64)
         return out

@@ -62,25 +62,30 @@ __all__ = ["BlockStack", "QuantisedEngine", "QuantisedMatrix", "offset_config", 
 
 
 class BlockStack(TileStack):
-    """A :class:`~cimphys.circuits.tile.TileStack` whose tiles each read their own inputs.
+    """A :class:`~cimphys.circuits.tile.TileStack` whose tiles read their own block's inputs.
 
-    :meth:`mvm` and :meth:`sense_outputs` take integer inputs ``(batch, tiles, M)``: tile ``k``
-    is driven by ``x_int[:, k]`` (the DACs, wires, noise and energy of each tile as in a stack
-    driven alike; :meth:`TileStack.read` already takes one drive per tile).  ``rng`` may also be a
-    list of one generator per tile.
+    :meth:`mvm` and :meth:`sense_outputs` take integer inputs ``(batch, blocks, M)``: the
+    ``tiles_per_drive`` consecutive tiles of block ``j`` are driven by ``x_int[:, j]`` (the DACs,
+    wires, noise and energy of each tile as in a stack driven alike; the inputs are cut and
+    converted once per block, and every tile keeps its own drivers where they mismatch).
+    ``rng`` may also be a list of one generator per tile.
     """
+
+    #: Tiles that one block's inputs drive (set by the matrix; 1: one drive per tile).
+    tiles_per_drive = 1
+
+    @property
+    def _drive_shape(self) -> tuple:
+        return self.n_tiles // self.tiles_per_drive, self.shape[0]
 
     def _voltages(self, digits: np.ndarray) -> np.ndarray:
         if self._dac_levels is None:
             return self.dac.convert(digits)
+        digits = np.repeat(digits, self.tiles_per_drive, axis=-2)  # each tile's own drivers
         return self._dac_levels[np.arange(self.n_tiles)[:, None], np.arange(self.shape[0])[None, :], digits]
 
     def _generators(self, rng) -> list:
         return list(rng) if isinstance(rng, (list, tuple)) else super()._generators(rng)
-
-    @property
-    def _drive_shape(self) -> tuple:
-        return self.n_tiles, self.shape[0]
 
 
 class QuantisedMatrix(TileColumns):
@@ -206,6 +211,8 @@ class QuantisedMatrix(TileColumns):
                                  cell_writes=self.programmed.cell_writes)
 
     def _digital_columns(self) -> None:
+        for stack in self.stacks:  # a block's inputs drive its cb tiles
+            stack.tiles_per_drive = self.cb
         shape = (self.n_tiles, self.mapped.mapping.weight_cols)
         self.gain, self.offset = np.ones(shape), np.zeros(shape)  # digital column corrections
         self._seen: list[list[np.ndarray]] = [[] for _ in self.stacks]
@@ -231,10 +238,6 @@ class QuantisedMatrix(TileColumns):
         p, s_x = quantise_inputs(x.reshape(-1, QK), self.mapped.mapping.input_bits)
         return p.reshape(x.shape[0], self.n_blocks, QK), s_x.reshape(x.shape[0], self.n_blocks)
 
-    def _drives(self, p: np.ndarray, grp: range) -> np.ndarray:
-        """Each tile of the stack of blocks ``grp`` driven by its block's inputs: (batch, tiles, 32)."""
-        return np.repeat(p[:, grp.start:grp.stop], self.cb, axis=1)
-
     # -- calibration (AnalogMatrix.calibrate per block, the blocks' reads together) ------------
     def calibrate(self, x, rng: np.random.Generator) -> None:
         """Record a calibration batch ``x`` (batch, K): ADC ranges and column fits per tile."""
@@ -247,14 +250,14 @@ class QuantisedMatrix(TileColumns):
             seq = np.random.SeedSequence(int(rng.integers(2**63))).spawn(1)[0]
             gens += [np.random.default_rng(seq)] if cb == 1 else [np.random.default_rng(s) for s in seq.spawn(cb)]
         for r, (grp, stack) in enumerate(zip(self.groups, self.stacks)):
-            res, digits = stack.sense_outputs(self._drives(p, grp), m.input_bits, signed=SIGNED,
+            res, digits = stack.sense_outputs(p[:, grp.start:grp.stop], m.input_bits, signed=SIGNED,
                                               rng=gens[grp.start * cb:grp.stop * cb])
             mag = np.abs(res.v_sense)
             self._seen[r].append(mag.max(axis=0, keepdims=True) if cfg.adc_calibration == "max" else mag)
             if cfg.column_gain_calibration:
                 f = self._sense_currents(stack, res.v_sense)  # (reads, tiles, wc)
                 for j, b in enumerate(grp):
-                    v = digits[:, :, j * cb].reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb
+                    v = digits[:, :, j].reshape(-1, m.rows).astype(np.float64) * cfg.v_lsb
                     self._accumulate_fit(b, f[:, j * cb:(j + 1) * cb], v)
 
     def _accumulate_fit(self, b: int, f: np.ndarray, v: np.ndarray) -> None:
@@ -317,7 +320,7 @@ class QuantisedMatrix(TileColumns):
         y = np.zeros((bsz, n))
         for r, (grp, stack) in enumerate(zip(self.groups, self.stacks)):
             blocks, tiles = slice(grp.start, grp.stop), slice(grp.start * cb, grp.stop * cb)
-            codes, parts = stack.mvm_arrays(self._drives(p, grp), m.input_bits, signed=SIGNED)
+            codes, parts = stack.mvm_arrays(p[:, grp.start:grp.stop], m.input_bits, signed=SIGNED)
             i = self._weight_columns(stack.codes_to_current(codes, m.input_bits, signed=SIGNED))
             i = i.reshape(bsz, len(grp), cb, wc)
             pb = p[:, blocks]

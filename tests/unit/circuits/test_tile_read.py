@@ -12,13 +12,13 @@ import pytest
 from cimphys.circuits.adc import ADC
 from cimphys.circuits.dac import shift_add
 from cimphys.circuits.sense import ChargeIntegrator, LoadResistor, TIA
-from cimphys.circuits.tile_read import BINARY_NOISE, SEPARATE_NOISE, tile_reads, tile_reads_numpy
+from cimphys.circuits.tile_read import BINARY_NOISE, SEPARATE_NOISE, sense_terms, tile_reads, tile_reads_numpy
 
 U32 = 2.0**-24  # unit roundoff of float32
 
 
-def _operands(rng, nt, nb, m, nc, dtype, per_tile=False, levels=False):
-    shape = (nt if per_tile else 1, nb, m)
+def _operands(rng, nt, nb, m, nc, dtype, drives=1, levels=False):
+    shape = (drives, nb, m)
     v = rng.choice([0.0, 0.05, 0.2, -0.1], shape) if levels else (rng.random(shape) < 0.5) * 0.2
     a = rng.uniform(-1e-4, 1e-4, (nt, m, nc)).astype(dtype)  # some outputs clip at a 0.3 V swing
     return v, a
@@ -35,11 +35,11 @@ def test_fused_read_is_its_numpy_twin_bit_for_bit(sense, noise_kind, dtype, rng)
     """Same float64 operations in the same order: identical currents, outputs and clipping,
     with per-channel offsets, cell noise (normals made in the kernel from each tile's key, binary
     or multi-level drives), amplifier noise and outputs beyond the swing, one drive for every
-    tile or one per tile, float64 or float32 operands."""
-    nt, nb, m, nc = 3, 40, 16, 5
+    tile, one per pair of tiles or one per tile, float64 or float32 operands."""
+    nt, nb, m, nc = 4, 40, 16, 5
     sense = dataclasses.replace(sense, offset_v=rng.normal(0.0, 2e-3, nt * nc))
-    for per_tile in (False, True):
-        v, a = _operands(rng, nt, nb, m, nc, dtype, per_tile, levels=noise_kind == SEPARATE_NOISE)
+    for drives in (1, 2, nt):
+        v, a = _operands(rng, nt, nb, m, nc, dtype, drives, levels=noise_kind == SEPARATE_NOISE)
         noise = None if noise_kind is None else (
             noise_kind, rng.uniform(0.0, 1e-12, (nt, m, nc)).astype(dtype),
             rng.uniform(0.0, 1e-12, (nt, m, nc)).astype(dtype) if noise_kind == SEPARATE_NOISE else None,
@@ -47,7 +47,7 @@ def test_fused_read_is_its_numpy_twin_bit_for_bit(sense, noise_kind, dtype, rng)
         keys = rng.integers(0, 2**64, nt, dtype=np.uint64) if noise_kind else None
         sn = rng.normal(0.0, 1e-3, (nb, nt * nc)) if noise_kind else None
         g_src = rng.uniform(0.0, 1e-3, nt * nc)
-        got = tile_reads(v, a, noise, keys, sense, g_src, sn)
+        got = tile_reads(v, a, noise, keys, sense_terms(sense, g_src, nt * nc), sn)
         want = tile_reads_numpy(v, a, noise, keys, sense, g_src, sn)
         assert got[2].any() and not got[2].all()  # some outputs clip, some do not
         for x, y in zip(got, want):
@@ -63,7 +63,7 @@ def test_given_currents_take_the_noise_and_sense_alike(rng):
     keys = rng.integers(0, 2**64, nt, dtype=np.uint64)
     sense, g_src = TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), rng.uniform(0.0, 1e-3, nt * nc)
     i = rng.normal(0.0, 5e-5, (nt, nb, nc))
-    got = tile_reads(v, np.zeros((nt, 1, nc)), noise, keys, sense, g_src, currents=i)
+    got = tile_reads(v, np.zeros((nt, 1, nc)), noise, keys, sense_terms(sense, g_src, nt * nc), currents=i)
     want = tile_reads_numpy(v, a, noise, keys, sense, g_src, currents=i)
     for x, y in zip(got, want):
         np.testing.assert_array_equal(x, y)
@@ -76,14 +76,14 @@ def test_float32_operands_within_their_rounding_bound(rng):
     nt, nb, m, c = 4, 50, 128, 127
     v = (rng.random((1, nb, m)) < 0.5) * 0.2  # binary drives, as bit-serial DACs give
     a = rng.uniform(-1e-5, 1e-5, (nt, m, c))
-    sense, g = LoadResistor(r_load=1.0, v_swing=1.0), np.zeros(nt * c)
-    i64 = tile_reads(v, a, None, None, sense, g)[0]
-    i32 = tile_reads(v, a.astype(np.float32), None, None, sense, g)[0]
+    sense = sense_terms(LoadResistor(r_load=1.0, v_swing=1.0), np.zeros(nt * c), nt * c)
+    i64 = tile_reads(v, a, None, None, sense)[0]
+    i32 = tile_reads(v, a.astype(np.float32), None, None, sense)[0]
     bound = (U32 + m * 2.0**-53) * np.einsum("bm,tmc->btc", np.abs(v[0]), np.abs(a))
     assert np.all(np.abs(i32 - i64) <= bound)
     full = m * 1e-5 * 0.2
     assert np.max(np.abs(i32 - i64)) < 1e-7 * full
-    per = tile_reads(np.repeat(v, nt, axis=0), a, None, None, sense, g)[0]  # one drive per tile
+    per = tile_reads(np.repeat(v, nt, axis=0), a, None, None, sense)[0]  # one drive per tile
     np.testing.assert_array_equal(per, i64)
     np.testing.assert_allclose(i64, np.einsum("bm,tmc->btc", v[0], a), rtol=1e-12, atol=1e-22)
 
@@ -105,9 +105,10 @@ def test_fused_conversion_and_shift_add_equal_the_adc_and_shift_add(kind, mismat
     adc = adc.with_range(rng.uniform(-0.2, -0.1, nt * nc), rng.uniform(0.1, 0.2, nt * nc))
     assert adc.kernel_terms(nt * nc) is not None
     weights, signs = np.array([1, 2, 4, 8]), np.array([1, 1, -1, -1])
-    _, v_sense, sat = tile_reads(v, a, noise, keys, sense, g_src)
+    terms = sense_terms(sense, g_src, nt * nc)
+    _, v_sense, sat = tile_reads(v, a, noise, keys, terms)
     want = shift_add(adc.convert(v_sense.reshape(-1, nt * nc)).reshape(phases, tokens, nt, nc), weights, signs)
-    got, clipped = tile_reads(v, a, noise, keys, sense, g_src, adc=(adc, signs * weights, tokens))
+    got, clipped = tile_reads(v, a, noise, keys, terms, adc=(adc.kernel_terms(nt * nc), signs * weights, tokens))
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(clipped, sat.reshape(phases, tokens, -1).sum(axis=(0, 2)))
     assert clipped.any()
@@ -125,13 +126,13 @@ def test_the_same_numbers_for_any_number_of_threads(rng):
     v, a = _operands(rng, nt, nb, m, nc, np.float32)
     noise = (BINARY_NOISE, rng.uniform(0, 1e-12, (nt, m, nc)).astype(np.float32), None, np.zeros((nt, nc)))
     keys = rng.integers(0, 2**64, nt, dtype=np.uint64)
-    sense, g_src = TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(nt * nc)
+    sense = sense_terms(TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(nt * nc), nt * nc)
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = tile_reads(v, a, noise, keys, sense, g_src)
+        one = tile_reads(v, a, noise, keys, sense)
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        two = tile_reads(v, a, noise, keys, sense, g_src)
+        two = tile_reads(v, a, noise, keys, sense)
     finally:
         numba.set_num_threads(before)
     for x, y in zip(one, two):
@@ -144,4 +145,4 @@ def test_non_finite_currents_are_refused(rng):
     v, a = _operands(rng, 2, 4, 8, 3, np.float64)
     a[1, :, 2] = np.nan
     with pytest.raises(InputError, match="not finite"):
-        tile_reads(v, a, None, None, TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(6))
+        tile_reads(v, a, None, None, sense_terms(TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(6), 6))
