@@ -86,10 +86,15 @@ def _tile_reads(v, tiles_per_drive, a, currents, noise_kind, shot, flicker, ther
     given = currents.size > 0
     snoisy = sense_noise.size > 0
     convert = codes.size > 0
+    closed = sar_weights.shape[1] == 0  # the mid-tread quantiser (code_at's closed form)
+    gain, adc_offset, top = adc_terms[0], adc_terms[1], adc_terms[2]
     bad = 0
     for k in prange(nt):
         cur = np.zeros(nc)
         var = np.zeros(nc)
+        z = np.zeros(nc)
+        out = np.zeros(nc)
+        clip = np.zeros(nc, dtype=np.bool_)
         kv = np.int64(k) // np.int64(tiles_per_drive)
         nbad = 0
         for b in range(nb):
@@ -106,32 +111,47 @@ def _tile_reads(v, tiles_per_drive, a, currents, noise_kind, shot, flicker, ther
                 else:
                     _accumulate(v, kv, b, shot, k, 1, var)
                     _accumulate(v, kv, b, flicker, k, 2, var)
+                for c in range(nc):  # the normals first (branches), the rest in loops without branches
+                    z[c] = normal_at(b, c, keys[k], ki, wi, fi)
+                for c in range(nc):
+                    cur[c] = cur[c] + math.sqrt(var[c] + thermal[k, c]) * z[c]
+            base = k * nc
+            if snoisy:
+                for c in range(nc):
+                    e = sense_noise[b, base + c]
+                    out[c] = transimpedance * cur[c] - (offset[base + c] + e) * noise_gain[base + c] if tia else \
+                        transimpedance * cur[c] + offset[base + c] + e
+            elif tia:  # R_t i - (offset + noise) * beta^-1
+                for c in range(nc):
+                    out[c] = transimpedance * cur[c] - offset[base + c] * noise_gain[base + c]
+            else:  # R_t i + offset + noise
+                for c in range(nc):
+                    out[c] = transimpedance * cur[c] + offset[base + c]
+            for c in range(nc):  # clipping at the swing
+                y = out[c]
+                nbad += not (abs(y) < np.inf)
+                clip[c] = abs(y) > swing
+                out[c] = min(max(y, -swing), swing)
+            if not convert:
+                for c in range(nc):
+                    i_out[b, k, c] = cur[c]
+                    v_out[b, k, c] = out[c]
+                    sat[b, k, c] = clip[c]
+                continue
             t = b % tokens
             w = read_weight[b // tokens]
+            if closed:  # code_at's closed form, inline
+                for c in range(nc):
+                    u = (out[c] - lo[base + c]) * inv_lsb[base + c] * gain + adc_offset
+                    codes[t, k, c] += w * np.int64(min(max(math.floor(u + 0.5), 0.0), top))
+            else:
+                for c in range(nc):
+                    codes[t, k, c] += w * code_at(out[c], lo[base + c], inv_lsb[base + c], adc_terms,
+                                                  sar_weights[instance[base + c]])
+            nclip = 0
             for c in range(nc):
-                x = cur[c]
-                if noise_kind != 0:
-                    x = x + math.sqrt(var[c] + thermal[k, c]) * normal_at(b, c, keys[k], ki, wi, fi)
-                ch = k * nc + c
-                if tia:  # R_t i - (offset + noise) * beta^-1
-                    e = offset[ch]
-                    if snoisy:
-                        e = e + sense_noise[b, ch]
-                    y = transimpedance * x - e * noise_gain[ch]
-                else:  # R_t i + offset + noise
-                    y = transimpedance * x + offset[ch]
-                    if snoisy:
-                        y = y + sense_noise[b, ch]
-                nbad += not (abs(y) < np.inf)
-                s = abs(y) > swing
-                y = min(max(y, -swing), swing)
-                if convert:
-                    codes[t, k, c] += w * code_at(y, lo[ch], inv_lsb[ch], adc_terms, sar_weights[instance[ch]])
-                    clipped[t, k] += s
-                else:
-                    i_out[b, k, c] = x
-                    v_out[b, k, c] = y
-                    sat[b, k, c] = s
+                nclip += clip[c]
+            clipped[t, k] += nclip
         bad += nbad
     return bad
 
