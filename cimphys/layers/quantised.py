@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._numba import jit
 from ..cache import EntryCache
 from ..cache import cache_key as entry_key
 from ..circuits.tile import TileStack
@@ -322,22 +323,39 @@ class QuantisedMatrix(TileColumns):
             blocks, tiles = slice(grp.start, grp.stop), slice(grp.start * cb, grp.stop * cb)
             codes, parts = stack.mvm_arrays(p[:, grp.start:grp.stop], m.input_bits, signed=SIGNED)
             i = self._weight_columns(stack.codes_to_current(codes, m.input_bits, signed=SIGNED))
-            i = i.reshape(bsz, len(grp), cb, wc)
             pb = p[:, blocks]
             u = cfg.v_lsb * pb.sum(axis=2, dtype=np.float64)  # (batch, blocks): summed ideal read voltages
-            dot = (i - self.offset[tiles].reshape(len(grp), cb, wc) * u[:, :, None, None]) / (
-                self.gain[tiles].reshape(len(grp), cb, wc) * unit)
-            q = dot.reshape(bsz, len(grp), cb * wc)[:, :, :n] * self.drift[blocks][None, :, None]
-            q = q - m.offset_correction * pb.sum(axis=2)[:, :, None]
-            q = q * s_x[:, blocks, None] * self.scale[blocks][None]
-            for j in range(len(grp)):  # the blocks' partial sums added in block order
-                y += q[:, j]
+            shape = (len(grp), cb, wc)
+            _add_block_products(i.reshape(bsz, *shape), self.offset[tiles].reshape(shape),
+                                self.gain[tiles].reshape(shape), u, pb.sum(axis=2, dtype=np.int64),
+                                self.drift[blocks], np.ascontiguousarray(s_x[:, blocks]), self.scale[blocks], unit,
+                                m.offset_correction, y)
             self._count(stack, parts, costs, first=r == 0, batch=bsz)
         costs.rows = bsz
         sums = x.reshape(bsz, -1, QK).sum(axis=2)  # (batch, K/32)
         y += sums @ self.min_term
         costs.digital += float(bsz) * self.min_term.size * cfg.digital_mac_energy + x.size * cfg.fp_add_energy
         return y, costs
+
+
+@jit
+def _add_block_products(i, offset, gain, u, p_sum, drift, s_x, scale, unit, offset_correction, y):
+    """The digital back end of a stack of blocks, added into ``y`` (batch, N) block after block:
+    per block ``j`` and weight column, ``((i - offset u_j) / (gain unit) drift_j - c P_j) s_x d_j``
+    with ``i`` (batch, blocks, tiles per block, weight columns) the recombined currents, ``u_j``
+    the summed ideal read voltages and ``P_j`` the summed integer inputs of the block, ``c`` the
+    offset encoding's correction, ``s_x`` the inputs' scales and ``d`` the Q4_1 steps ``scale``
+    (blocks, N); the operations of the array expressions they replace, in their order."""
+    bsz, nb, cb, wc = i.shape
+    n = y.shape[1]
+    for b in range(bsz):
+        for j in range(nb):
+            corr = np.float64(offset_correction * p_sum[b, j])
+            for t in range(cb):
+                for w in range(min(wc, n - t * wc)):
+                    col = t * wc + w
+                    q = (i[b, j, t, w] - offset[j, t, w] * u[b, j]) / (gain[j, t, w] * unit) * drift[j]
+                    y[b, col] += (q - corr) * s_x[b, j] * scale[j, col]
 
 
 def offset_config(cfg):
