@@ -146,3 +146,11 @@ def test_non_finite_currents_are_refused(rng):
     a[1, :, 2] = np.nan
     with pytest.raises(InputError, match="not finite"):
         tile_reads(v, a, None, None, sense_terms(TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(6), 6))
+
+
+def test_noise_keys_are_the_generators_full_range_integers():
+    """A stack draws each tile's key of a call by ``random_raw``: the words of
+    ``integers(0, 2**64, dtype=uint64)``, so the noise streams are those drawn before it."""
+    g, h = np.random.default_rng(5), np.random.default_rng(5)
+    assert [g.bit_generator.random_raw() for _ in range(200)] == \
+        [int(h.integers(0, 2**64, dtype=np.uint64)) for _ in range(200)]
