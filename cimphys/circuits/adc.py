@@ -187,6 +187,14 @@ def _quantise_sar(x, lo, inv_lsb, gain, offset, noise, weights, instance, cmp_no
 
 
 @jit(inline="always")
+def mid_tread_code(x, lo, inv_lsb, gain, offset, top):
+    """The mid-tread quantiser's code of one noiseless input ``x``: :func:`_quantise_uniform`'s
+    arithmetic in its order (read kernels inline it in their loops over the channels)."""
+    u = (x - lo) * inv_lsb * gain + offset
+    return np.int64(min(max(math.floor(u + 0.5), 0.0), top))
+
+
+@jit(inline="always")
 def code_at(x, lo, inv_lsb, terms, sar_weights):
     """The code of one input ``x`` (a fused read kernel's device function; the arithmetic of
     :func:`_quantise_uniform` and :func:`_quantise_sar` without noise, in the same order).
@@ -195,11 +203,10 @@ def code_at(x, lo, inv_lsb, terms, sar_weights):
     weights (LSB), or empty for the mid-tread quantiser (an ideal converter, or a SAR whose
     weights are exactly ``2**k``: its bit decisions then give ``floor(u + 1/2)`` exactly).
     """
-    u = (x - lo) * inv_lsb * terms[0] + terms[1]
     bits = sar_weights.shape[0]
     if bits == 0:
-        return np.int64(min(max(math.floor(u + 0.5), 0.0), terms[2]))
-    u = u + 0.5
+        return mid_tread_code(x, lo, inv_lsb, terms[0], terms[1], terms[2])
+    u = (x - lo) * inv_lsb * terms[0] + terms[1] + 0.5
     level = 0.0
     code = 0
     for j in range(bits):

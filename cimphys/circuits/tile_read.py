@@ -41,7 +41,7 @@ import numpy as np
 
 from .._numba import jit, jit_parallel, prange
 from ..errors import InputError
-from .adc import code_at
+from .adc import code_at, mid_tread_code
 from .counter_normals import ZIGGURAT, counter_normals, normal_at
 from .sense import TIA
 
@@ -140,10 +140,10 @@ def _tile_reads(v, tiles_per_drive, a, currents, noise_kind, shot, flicker, ther
                 continue
             t = b % tokens
             w = read_weight[b // tokens]
-            if closed:  # code_at's closed form, inline
+            if closed:  # code_at's closed form, in a loop of its own (vectorised)
                 for c in range(nc):
-                    u = (out[c] - lo[base + c]) * inv_lsb[base + c] * gain + adc_offset
-                    codes[t, k, c] += w * np.int64(min(max(math.floor(u + 0.5), 0.0), top))
+                    codes[t, k, c] += w * mid_tread_code(out[c], lo[base + c], inv_lsb[base + c], gain, adc_offset,
+                                                         top)
             else:
                 for c in range(nc):
                     codes[t, k, c] += w * code_at(out[c], lo[base + c], inv_lsb[base + c], adc_terms,
@@ -189,6 +189,42 @@ def _noise_arrays(noise, nt: int, nc: int, dtype):
             np.ascontiguousarray(thermal, dtype=np.float64))
 
 
+def _check_shapes(v, a, noise, keys, sense, sense_noise, currents, adc, nt: int, nc: int) -> None:
+    """Refuse operands whose shapes disagree (the kernel indexes them unchecked), by name."""
+    def need(name, arr, shape):
+        if np.shape(arr) != shape:
+            raise InputError(f"{name}: expected shape {shape}, got {np.shape(arr)}")
+
+    if np.ndim(v) != 3 or v.shape[0] == 0 or nt % v.shape[0]:
+        raise InputError(f"v: expected (drives, reads, M) with drives dividing the {nt} tiles, got {np.shape(v)}")
+    nb, m = v.shape[1], v.shape[2]
+    if currents is None:
+        need("a", a, (nt, m, nc))
+    else:
+        need("currents", currents, (nt, nb, nc))
+    if noise is not None:
+        kind, shot, flicker, thermal = noise
+        if kind not in (BINARY_NOISE, SEPARATE_NOISE):
+            raise InputError(f"noise: expected kind BINARY_NOISE or SEPARATE_NOISE, got {kind!r}")
+        need("noise shot", shot, (nt, m, nc))
+        if kind == SEPARATE_NOISE:
+            need("noise flicker", flicker, (nt, m, nc))
+        need("noise thermal", thermal, (nt, nc))
+        need("keys", keys, (nt,))
+    need("sense offset", sense.offset, (nt * nc,))
+    need("sense gain", sense.gain, (nt * nc,))
+    if sense_noise is not None:
+        need("sense_noise", sense_noise, (nb, nt * nc))
+    if adc is not None:
+        (lo, inv, terms, sar, which), read_weight, tokens = adc
+        for name, arr in (("adc lo", lo), ("adc 1/lsb", inv), ("adc converter", which)):
+            need(name, arr, (nt * nc,))
+        if sar.shape[1] and (which.min() < 0 or which.max() >= sar.shape[0]):
+            raise InputError(f"adc converter: expected indices below {sar.shape[0]}, got {which.min()}..{which.max()}")
+        if int(tokens) < 1 or np.size(read_weight) * int(tokens) != nb:
+            raise InputError(f"adc: expected {nb} reads = phases ({np.size(read_weight)}) x tokens, got tokens {tokens}")
+
+
 def tile_reads(v, a, noise, keys, sense: SenseTerms, sense_noise=None, *, currents=None, adc=None):
     """Array product, cell noise, sense amplifier (and ADC with shift-add) of every read, in one pass.
 
@@ -226,6 +262,7 @@ def tile_reads(v, a, noise, keys, sense: SenseTerms, sense_noise=None, *, curren
     nt = a.shape[0] if currents is None else currents.shape[0]
     nc = a.shape[2] if currents is None else currents.shape[2]
     nb = v.shape[1]
+    _check_shapes(v, a, noise, keys, sense, sense_noise, currents, adc, nt, nc)
     dtype = np.float32 if a.dtype == np.float32 else np.float64
     kind, shot, flicker, thermal = _noise_arrays(noise, nt, nc, dtype)
     if adc is None:
@@ -240,8 +277,6 @@ def tile_reads(v, a, noise, keys, sense: SenseTerms, sense_noise=None, *, curren
         i_out = v_out = np.empty((0, 0, 0))
         sat = np.empty((0, 0, 0), dtype=np.bool_)
         codes, clipped = np.zeros((tokens, nt, nc), dtype=np.int64), np.zeros((tokens, nt), dtype=np.int64)
-    if nt % v.shape[0]:
-        raise InputError(f"v: expected a number of drives that divides the {nt} tiles, got {v.shape[0]}")
     bad = _tile_reads(np.ascontiguousarray(v, dtype=np.float64), nt // v.shape[0], np.ascontiguousarray(a, dtype=dtype),
                       np.empty((0, 0, 0)) if currents is None else np.ascontiguousarray(currents, dtype=np.float64),
                       kind, shot, flicker, thermal,

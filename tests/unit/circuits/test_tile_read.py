@@ -154,3 +154,30 @@ def test_noise_keys_are_the_generators_full_range_integers():
     g, h = np.random.default_rng(5), np.random.default_rng(5)
     assert [g.bit_generator.random_raw() for _ in range(200)] == \
         [int(h.integers(0, 2**64, dtype=np.uint64)) for _ in range(200)]
+
+
+def test_operands_of_disagreeing_shapes_are_refused_by_name(rng):
+    """The kernel indexes its operands unchecked: tile_reads refuses, by name, drives that do not
+    divide the tiles or have other word lines, noise, keys, amplifier terms and converter terms
+    of other sizes, and a phase count that does not fit the reads."""
+    from cimphys.errors import InputError
+
+    nt, nb, m, nc = 4, 6, 8, 3
+    v, a = _operands(rng, nt, nb, m, nc, np.float32)
+    sense = sense_terms(TIA(r_f=3.9e3, gain=1e4, v_swing=0.3), np.zeros(nt * nc), nt * nc)
+    noise = (BINARY_NOISE, np.zeros((nt, m, nc), np.float32), None, np.zeros((nt, nc)))
+    keys = np.zeros(nt, np.uint64)
+    adc = ADC(bits=6, kind="sar").with_range(-0.2, 0.2)
+    bad = {
+        "v:": dict(v=np.repeat(v, 3, axis=0)),
+        "a:": dict(v=v[:, :, :-1]),
+        "noise shot": dict(noise=(BINARY_NOISE, np.zeros((nt, m + 1, nc), np.float32), None, np.zeros((nt, nc)))),
+        "keys": dict(keys=keys[:-1]),
+        "sense offset": dict(sense=sense._replace(offset=sense.offset[:-1])),
+        "adc:": dict(adc=(adc.kernel_terms(nt * nc), np.array([1, 2, 4]), 4)),
+        "adc lo": dict(adc=(adc.kernel_terms(nt * nc - 1), np.array([1, 2]), 3)),
+    }
+    for name, change in bad.items():
+        args = {"v": v, "noise": noise, "keys": keys, "sense": sense, **change}
+        with pytest.raises(InputError, match=name):
+            tile_reads(args["v"], a, args["noise"], args["keys"], args["sense"], adc=args.get("adc"))
